@@ -1,0 +1,49 @@
+# Approvals Portal. `make help` lists the recipes; `make run` and `make test` are the two that matter.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+PY := $(VENV)/bin/python
+UV := $(VENV)/bin/uv
+UV_VERSION := 0.13.9
+
+.PHONY: help install run test e2e lint fmt check bench clean
+
+help: ## list the recipes
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-8s %s\n", $$1, $$2}'
+
+install: $(VENV)/.installed ## create .venv and install the locked dependencies
+
+$(VENV)/.installed: pyproject.toml uv.lock
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@test -x $(UV) || $(VENV)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --quiet
+	@touch $@
+
+# Embedded defaults: DEBUG on for the local demo unless the environment says otherwise.
+run: export DEBUG ?= 1
+run: install ## install, migrate, load demo data, start web + worker + beat (Ctrl-C stops all)
+	@$(PY) manage.py bootstrap
+	@exec $(PY) -m portal.devstack Procfile.dev
+
+test: install ## run the tests (PORTAL_TEST_SERVICES=1 adds PostgreSQL, Redis, worker, ASGI and browser suites)
+	$(PY) -m pytest $(ARGS)
+
+e2e: install ## only the browser journeys (needs PORTAL_TEST_SERVICES=1 and its services)
+	PORTAL_TEST_SERVICES=1 $(PY) -m pytest -m e2e $(ARGS)
+
+lint: install ## ruff lint and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+fmt: install ## format and fix what ruff can
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+check: lint test ## what CI runs, on the embedded defaults
+
+bench: install ## run a benchmark: make bench NAME=tasklist [ARGS=--quick]
+	$(PY) bench/$(NAME).py $(ARGS)
+
+clean: ## remove the virtualenv and everything under var/
+	rm -rf $(VENV) var

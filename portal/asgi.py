@@ -1,0 +1,31 @@
+"""ASGI entry point: HTTP (Django) and websockets (Channels) in one process.
+
+Serve with `uvicorn portal.asgi:application` (see docs/decisions/0003-asgi-server.md).
+"""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+from portal.config import ConfigError, exit_on_config_error
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+
+try:
+    # Initialise Django (app registry) before anything imports models.
+    django_asgi_app = get_asgi_application()
+except ConfigError as exc:
+    exit_on_config_error(exc)
+
+from channels.auth import AuthMiddlewareStack
+from channels.routing import ProtocolTypeRouter, URLRouter
+from channels.security.websocket import AllowedHostsOriginValidator
+
+from processes.routing import websocket_urlpatterns
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+    }
+)

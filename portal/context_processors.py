@@ -1,0 +1,8 @@
+from django.conf import settings
+
+PRODUCT_NAME = "Approvals Portal"
+
+
+def product(request):
+    """The product's name and the live-notification endpoint, for the base template."""
+    return {"PRODUCT_NAME": PRODUCT_NAME, "PORTAL_BASE_URL": settings.PORTAL_BASE_URL}

@@ -1,0 +1,124 @@
+"""Run the processes of a Procfile in the foreground with prefixed, interleaved logs.
+
+    python -m portal.devstack Procfile.dev
+
+Why not honcho: it signals each child's whole process group and kills after a fixed 5 s, so
+Celery's pool children die under the master, get respawned, and the worker ends up SIGKILLed
+mid-shutdown. Here each process runs in its own session (so a terminal Ctrl-C reaches only this
+supervisor), receives exactly one SIGTERM on its main pid (Celery then stops its own pool,
+uvicorn closes its connections), and is killed only after a grace period. If any process exits
+on its own, the others are stopped and the exit status says so.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+GRACE_SECONDS = float(os.environ.get("DEVSTACK_GRACE_SECONDS", "20"))
+
+
+def read_procfile(path: Path) -> list[tuple[str, str]]:
+    entries = []
+    for number, raw in enumerate(path.read_text().splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, sep, command = line.partition(":")
+        if not sep or not name.strip() or not command.strip():
+            raise SystemExit(f"{path}:{number}: expected 'name: command', got {raw!r}")
+        entries.append((name.strip(), command.strip()))
+    return entries
+
+
+class Supervisor:
+    def __init__(self, entries: list[tuple[str, str]]) -> None:
+        self.entries = entries
+        self.width = max(len(name) for name in [*(name for name, _ in entries), "system"])
+        self.processes: dict[str, subprocess.Popen] = {}
+        self.output_lock = threading.Lock()
+        self.stopping = threading.Event()
+
+    def say(self, name: str, text: str) -> None:
+        with self.output_lock:
+            sys.stdout.write(f"{time.strftime('%H:%M:%S')} {name.ljust(self.width)} | {text}\n")
+            sys.stdout.flush()
+
+    def _pump(self, name: str, stream) -> None:
+        for line in iter(stream.readline, ""):
+            self.say(name, line.rstrip("\n"))
+        stream.close()
+
+    def start(self) -> None:
+        for name, command in self.entries:
+            process = subprocess.Popen(  # noqa: S602 - Procfile commands are shell lines by definition
+                f"exec {command}",
+                shell=True,
+                executable="/bin/bash",
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                bufsize=1,
+                start_new_session=True,
+            )
+            self.processes[name] = process
+            threading.Thread(target=self._pump, args=(name, process.stdout), daemon=True).start()
+            self.say("system", f"{name} started (pid {process.pid})")
+
+    def stop(self) -> bool:
+        """Stop every process: SIGTERM to each, then SIGKILL to the stragglers' groups. True if none needed it."""
+        self.stopping.set()
+        for name, process in self.processes.items():
+            if process.poll() is None:
+                self.say("system", f"stopping {name}")
+                process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + GRACE_SECONDS
+        clean = True
+        for name, process in self.processes.items():
+            try:
+                process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                clean = False
+                self.say("system", f"{name} did not stop within {GRACE_SECONDS:.0f}s: killing it")
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+            self.say("system", f"{name} stopped (exit {process.returncode})")
+        return clean
+
+    def wait(self) -> str | None:
+        """Block until a signal arrives (None) or a process exits on its own (its name)."""
+        while not self.stopping.is_set():
+            for name, process in self.processes.items():
+                if process.poll() is not None:
+                    self.say("system", f"{name} exited on its own (exit {process.returncode})")
+                    return name
+            self.stopping.wait(0.5)
+        return None
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        print("usage: python -m portal.devstack PROCFILE", file=sys.stderr)
+        return 2
+    supervisor = Supervisor(read_procfile(Path(argv[1])))
+
+    def on_signal(signum, frame):
+        supervisor.stopping.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    supervisor.start()
+    died = supervisor.wait()
+    clean = supervisor.stop()
+    if died is not None:
+        return 1
+    return 0 if clean else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,27 @@
+from django.contrib import admin
+from django.urls import path
+from viewflow.contrib.auth import AuthViewset
+from viewflow.urls import Site
+from viewflow.workflow.flow import FlowAppViewset
+
+from portal import views
+from portal.context_processors import PRODUCT_NAME
+from processes.purchase.flows import PurchaseFlow
+
+admin.site.site_header = f"{PRODUCT_NAME} administration"
+admin.site.site_title = PRODUCT_NAME
+
+site = Site(
+    title=PRODUCT_NAME,
+    viewsets=[
+        FlowAppViewset(PurchaseFlow, icon="shopping_cart"),
+    ],
+)
+
+urlpatterns = [
+    path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
+    path("admin/", admin.site.urls),
+    path("accounts/", AuthViewset(allow_password_change=True, with_profile_view=True).urls),
+    path("", site.urls),
+]

@@ -1,0 +1,34 @@
+"""Probes: /healthz (the process answers) and /readyz (its dependencies answer)."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_not_required
+from django.db import transaction
+from django.http import JsonResponse
+from django.views.decorators.cache import never_cache
+
+from portal.health import arun_checks
+
+
+@login_not_required
+@never_cache
+@transaction.non_atomic_requests
+async def healthz(request):
+    """Liveness: no database, no broker; only that this process serves requests."""
+    return JsonResponse({"status": "ok"})
+
+
+@login_not_required
+@never_cache
+@transaction.non_atomic_requests
+async def readyz(request):
+    """Readiness: database, broker and channel layer; 503 naming each part that fails."""
+    results = await arun_checks()
+    failing = [r for r in results if not r.ok]
+    body = {
+        "status": "unavailable" if failing else "ok",
+        "checks": {r.name: {"ok": r.ok, "detail": r.detail} for r in results},
+    }
+    if failing:
+        body["failing"] = [r.name for r in failing]
+    return JsonResponse(body, status=503 if failing else 200)

@@ -1,0 +1,149 @@
+"""The audit trail and the correlation id.
+
+`audit_record` is the one service that writes AuditEvent rows. It runs inside the caller's
+transaction, so a rolled-back change leaves no audit row and a committed one always has it.
+
+Every task state change in viewflow goes through an activation transition (the views, bulk
+actions, timers, jobs and our services all call them), so one hook on viewflow's transition
+state machine, `audit_transition`, records them all; services record the business facts that
+are not transitions (a comment, a decision) with `audit_record` directly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from processes.models import AuditEvent
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+    from viewflow.workflow.models import Process, Task
+
+logger = structlog.get_logger("processes.audit")
+
+# Who is acting in this request or job. The web middleware binds the logged-in user; workers,
+# timers and the scheduler act as "system" (None) unless a service binds someone.
+_actor: ContextVar[Any] = ContextVar("audit_actor", default=None)
+
+# Transition name -> (audit action for the task, whether to record it).
+_TRANSITION_ACTIONS = {
+    "activate": "task.created",
+    "assign": "task.assigned",
+    "unassign": "task.unassigned",
+    "reassign": "task.reassigned",
+    "start": "task.started",
+    "complete": "task.completed",
+    "cancel": "task.canceled",
+    "error": "task.failed",
+    "revive": "task.revived",
+    "undo": "task.undone",
+}
+# Human tasks pass through STARTED on every GET of their form; that is not a state change.
+_NOT_PERSISTED = {("HUMAN", "start"), ("HUMAN_START", "start")}
+
+
+@contextlib.contextmanager
+def acting_as(user: AbstractBaseUser | None):
+    """Attribute the audit rows written inside this block to `user`."""
+    token = _actor.set(user)
+    try:
+        yield
+    finally:
+        _actor.reset(token)
+
+
+def actor_set(user: AbstractBaseUser | None) -> None:
+    _actor.set(user)
+
+
+def _current_actor() -> AbstractBaseUser | None:
+    user = _actor.get()
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None
+    return user
+
+
+def correlation_id_of(process: Process | None) -> str:
+    """The process's correlation id ('' for a process model without one)."""
+    if process is None:
+        return ""
+    value = getattr(process, "correlation_id", None)
+    if value is None and process.pk is not None and getattr(process, "flow_class", None):
+        value = getattr(process.coerced, "correlation_id", None)
+    return str(value) if value else ""
+
+
+def correlation_bind(process: Process | None) -> str:
+    """Bind the process's correlation id to every log line from here on (this request or job)."""
+    correlation_id = correlation_id_of(process)
+    if correlation_id:
+        structlog.contextvars.bind_contextvars(correlation_id=correlation_id, process_id=process.pk)
+    return correlation_id
+
+
+def audit_record(
+    *,
+    action: str,
+    process: Process | None = None,
+    task: Task | None = None,
+    actor: AbstractBaseUser | None = None,
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one audit event, in the caller's transaction, and log it with its correlation id."""
+    actor = actor or _current_actor()
+    if process is None and task is not None:
+        process = task.process
+    correlation_id = correlation_id_of(process)
+    event = AuditEvent(
+        actor=actor,
+        actor_name=actor.get_username() if actor else "",
+        action=action,
+        process=process,
+        task=task,
+        correlation_id=correlation_id,
+        details=details or {},
+    )
+    event.full_clean()
+    event.save()
+    logger.info(
+        action,
+        audit_event_id=event.pk,
+        correlation_id=correlation_id or None,
+        process_id=process.pk if process else None,
+        workflow_task_id=task.pk if task else None,
+        actor=event.actor_name or "system",
+        **(details or {}),
+    )
+    return event
+
+
+def audit_transition(activation: Any, descriptor: Any, source: Any, target: Any, **kwargs: Any) -> None:
+    """viewflow FSM hook: record each task state change as an audit event."""
+    name = descriptor._func.__name__
+    action = _TRANSITION_ACTIONS.get(name)
+    if action is None:
+        return
+    task = activation.task
+    flow_task = task.flow_task
+    node_type = getattr(flow_task, "task_type", "")
+    if (node_type, name) in _NOT_PERSISTED:
+        return
+    to_status = task.status
+    if name != "activate" and to_status == source:
+        return  # a transition that changed nothing (e.g. a redelivered job re-entering STARTED)
+    details = {"node": flow_task.name, "node_type": node_type, "from": str(source), "to": str(to_status)}
+    if task.owner_id and name in ("assign", "reassign", "activate"):
+        details["owner"] = task.owner.get_username()
+    if name == "error":
+        details["error"] = (task.data or {}).get("_exception", {}).get("title", "")
+    audit_record(action=action, process=activation.process, task=task, details=details)
+    if name == "complete" and node_type in ("HUMAN_START", "START"):
+        audit_record(action="process.started", process=activation.process, task=task)
+    elif name == "complete" and node_type == "END":
+        audit_record(
+            action="process.finished", process=activation.process, task=task, details={"end": flow_task.name}
+        )

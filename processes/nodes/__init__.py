@@ -1,0 +1,3 @@
+from processes.nodes.celery_job import CeleryJob, JobCall
+
+__all__ = ["CeleryJob", "JobCall"]

@@ -1,0 +1,37 @@
+"""Celery tasks: a thin interface. Ids and refs in; the work happens in nodes and services."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+
+@shared_task(name="processes.tasks.job_run", acks_late=True, ignore_result=True)
+def job_run(activation_ref: str) -> str:
+    """Run a CeleryJob flow step (processes/nodes/celery_job.py)."""
+    from processes.nodes.celery_job import job_execute
+
+    return job_execute(activation_ref)
+
+
+@shared_task(name="processes.tasks.timers_fire_due", ignore_result=True)
+def timers_fire_due() -> dict:
+    """Fire viewflow's due database timers (escalation boundaries). Scheduled every second."""
+    from processes.scheduler import timers_fire_due as fire
+
+    return fire()
+
+
+@shared_task(name="processes.tasks.jobs_sweep_stuck", ignore_result=True)
+def jobs_sweep_stuck() -> int:
+    """Re-send jobs whose broker message was lost (see processes/scheduler.py)."""
+    from processes.scheduler import jobs_sweep_stuck as sweep
+
+    return sweep()
+
+
+@shared_task(name="processes.tasks.housekeeping", ignore_result=True)
+def housekeeping() -> dict:
+    """Delete acknowledged messages from the embedded broker's table."""
+    from processes.scheduler import housekeeping as run
+
+    return run()

@@ -1,0 +1,144 @@
+"""Shared fixtures: personas from the demo roles, and the gate for the service-backed suites.
+
+Tests marked `services` or `e2e` need PostgreSQL, Redis, a real Celery worker, a live ASGI server
+or Chromium. They run only with PORTAL_TEST_SERVICES=1, and then a missing service fails the run
+at start-up instead of skipping tests silently.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from urllib.parse import urlsplit
+
+import pytest
+
+SERVICES = os.environ.get("PORTAL_TEST_SERVICES") == "1"
+CHROMIUM = os.environ.get("PORTAL_CHROMIUM", "/usr/bin/chromium")
+
+
+def _reachable(url: str, default_port: int) -> bool:
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or default_port), timeout=3):
+            return True
+    except OSError:
+        return False
+
+
+def _services_missing() -> list[str]:
+    missing = []
+    database_url = os.environ.get("DATABASE_URL", "")
+    if not database_url.startswith(("postgres://", "postgresql://", "pgsql://")):
+        missing.append("DATABASE_URL must point at PostgreSQL (postgres://...)")
+    elif not _reachable(database_url, 5432):
+        missing.append(f"PostgreSQL is not reachable at {urlsplit(database_url).hostname}")
+    redis_url = os.environ.get("REDIS_URL", "")
+    if not redis_url.startswith("redis://"):
+        missing.append("REDIS_URL must point at Redis (redis://...)")
+    elif not _reachable(redis_url, 6379):
+        missing.append(f"Redis is not reachable at {urlsplit(redis_url).hostname}")
+    if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
+        missing.append(f"Chromium is not installed at {CHROMIUM} (apt-get install -y chromium)")
+    return missing
+
+
+def pytest_configure(config):
+    if SERVICES:
+        missing = _services_missing()
+        if missing:
+            raise pytest.UsageError(
+                "PORTAL_TEST_SERVICES=1 but the service-backed suites cannot run:\n  - "
+                + "\n  - ".join(missing)
+            )
+
+
+def pytest_collection_modifyitems(config, items):
+    if SERVICES:
+        return
+    skip = pytest.mark.skip(
+        reason="needs PostgreSQL, Redis, a worker and Chromium: set PORTAL_TEST_SERVICES=1"
+    )
+    for item in items:
+        if "services" in item.keywords or "e2e" in item.keywords:
+            item.add_marker(skip)
+
+
+# ---------------------------------------------------------------- personas
+
+
+@pytest.fixture
+def roles(db):
+    from processes.roles import roles_sync
+
+    return roles_sync()
+
+
+def _persona(username: str, groups: list[str], roles, **extra):
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.create_user(
+        username=username, password="portal-demo", email=f"{username}@example.com", **extra
+    )
+    user.groups.add(*(roles[name] for name in groups))
+    return user
+
+
+@pytest.fixture
+def alice(roles):
+    """The requester."""
+    return _persona("alice", ["requesters"], roles)
+
+
+@pytest.fixture
+def olivia(roles):
+    """An operator in the approvers group."""
+    return _persona("olivia", ["approvers"], roles)
+
+
+@pytest.fixture
+def oscar(roles):
+    """A second approver, to race olivia."""
+    return _persona("oscar", ["approvers"], roles)
+
+
+@pytest.fixture
+def frank(roles):
+    """In the finance group: may see purchase requests, may not approve them."""
+    return _persona("frank", ["finance"], roles)
+
+
+@pytest.fixture
+def maria(roles):
+    """A manager: may release and reassign others' tasks."""
+    return _persona("maria", ["managers"], roles)
+
+
+@pytest.fixture
+def submit_request(alice):
+    """Start a purchase request as alice; returns the process."""
+    from decimal import Decimal
+
+    from processes.purchase.services import purchase_request_start
+
+    def submit(title: str = "Standing desk", amount: str = "640.00", **data):
+        return purchase_request_start(
+            requester=data.pop("requester", alice),
+            data={
+                "title": title,
+                "amount": Decimal(amount),
+                "currency": "EUR",
+                "justification": "Back pain.",
+                **data,
+            },
+        )
+
+    return submit
+
+
+def task_of(process, node_name: str):
+    """The newest task of `process` at the node called `node_name`."""
+    from viewflow.workflow.models import Task
+
+    return Task.objects.filter(process=process, flow_task=getattr(process.flow_class, node_name)).latest("pk")

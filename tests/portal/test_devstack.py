@@ -1,0 +1,60 @@
+"""The `make run` supervisor: one Ctrl-C stops every process cleanly; one crash stops the rest."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from portal.devstack import read_procfile
+
+
+def test_read_procfile_rejects_a_malformed_line(tmp_path):
+    procfile = tmp_path / "Procfile"
+    procfile.write_text("# comment\nweb: echo hi\n\nbroken line\n")
+
+    with pytest.raises(SystemExit, match="Procfile:4: expected 'name: command'"):
+        read_procfile(procfile)
+
+
+def _supervise(tmp_path: Path, procfile_text: str) -> subprocess.Popen:
+    procfile = tmp_path / "Procfile"
+    procfile.write_text(procfile_text)
+    return subprocess.Popen(
+        [sys.executable, "-m", "portal.devstack", str(procfile)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def test_sigint_stops_every_process_and_exits_zero(tmp_path):
+    marker = tmp_path / "stopped"
+    supervisor = _supervise(
+        tmp_path,
+        f"one: python3 -c \"import signal,time,pathlib; signal.signal(signal.SIGTERM, lambda *a: (pathlib.Path('{marker}').write_text('x'), exit(0))); print('ready', flush=True); time.sleep(60)\"\n"
+        "two: sleep 60\n",
+    )
+    time.sleep(1.5)
+
+    supervisor.send_signal(signal.SIGINT)
+    output, _ = supervisor.communicate(timeout=30)
+
+    assert supervisor.returncode == 0, output
+    assert marker.read_text() == "x"  # the process got SIGTERM and shut down by itself
+    assert "one    | ready" in output
+    assert "killing" not in output
+
+
+def test_a_process_that_dies_stops_the_others_and_fails(tmp_path):
+    supervisor = _supervise(tmp_path, "short: sh -c 'echo bye; exit 3'\nlong: sleep 60\n")
+
+    output, _ = supervisor.communicate(timeout=30)
+
+    assert supervisor.returncode == 1
+    assert "short exited on its own (exit 3)" in output
+    assert "long stopped" in output

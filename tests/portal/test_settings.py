@@ -1,0 +1,133 @@
+"""Configuration from the environment: one line naming the variable when it is wrong, and a
+production-like environment that passes `check --deploy` clean. Run as real subprocesses."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PROD_KEY = "x7#Rk2!pQv9@Lm4$Tz8^Wc3&Nb6*Hd1(Jf5)Gs0_Ya-Ue+Io=Kl;Zx,Cv.Bn/Mq"
+
+
+def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
+    base = {
+        k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_", "REDIS_", "CELERY_"))
+    }
+    for key in (
+        "SECRET_KEY",
+        "DEBUG",
+        "ALLOWED_HOSTS",
+        "SECURE_SSL_REDIRECT",
+        "SESSION_COOKIE_SECURE",
+        "CSRF_COOKIE_SECURE",
+        "SECURE_HSTS_SECONDS",
+        "STATIC_MANIFEST",
+    ):
+        base.pop(key, None)
+    base.update(env)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=base, capture_output=True, text=True, timeout=120
+    )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_debug_off_without_secret_key_refuses_to_start():
+    result = manage("check", DEBUG="0", ALLOWED_HOSTS="portal.example.com")
+
+    assert_one_line_error(result, "SECRET_KEY is not set")
+    assert result.returncode == 2
+
+
+def test_debug_off_with_an_insecure_secret_key_refuses_to_start():
+    result = manage("check", DEBUG="0", ALLOWED_HOSTS="portal.example.com", SECRET_KEY="django-insecure-abc")
+
+    assert_one_line_error(result, "SECRET_KEY is insecure")
+
+
+def test_debug_off_with_empty_allowed_hosts_refuses_to_start():
+    result = manage("check", DEBUG="0", SECRET_KEY=PROD_KEY)
+
+    assert_one_line_error(result, "ALLOWED_HOSTS is empty")
+
+
+@pytest.mark.parametrize(
+    ("url", "fragment"),
+    [
+        ("redis://localhost:notaport/0", "REDIS_URL is malformed"),
+        ("http://localhost:6379/0", "REDIS_URL must start with redis://"),
+        ("redis:///0", "REDIS_URL has no host"),
+        ("redis://localhost:6379/zero", "REDIS_URL database must be a number"),
+    ],
+)
+def test_a_malformed_redis_url_is_one_line_naming_it(url, fragment):
+    result = manage("check", DEBUG="1", REDIS_URL=url)
+
+    assert_one_line_error(result, fragment)
+
+
+def test_an_unreachable_database_is_one_line_naming_it():
+    result = manage("migrate", DEBUG="1", DATABASE_URL="postgres://root:secret@127.0.0.1:1/portal")
+
+    assert_one_line_error(result, "DATABASE_URL unreachable", "127.0.0.1")
+    assert "secret" not in result.stderr
+
+
+def test_preflight_names_each_unreachable_dependency():
+    result = manage(
+        "preflight",
+        DEBUG="1",
+        DATABASE_URL="postgres://root:secret@127.0.0.1:1/portal",
+        CELERY_BROKER_URL="redis://127.0.0.1:1/0",
+    )
+
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "dependency error: DATABASE_URL unreachable (postgresql 127.0.0.1:1/portal)" in result.stderr
+    assert "dependency error: CELERY_BROKER_URL unreachable (redis://127.0.0.1:1/0)" in result.stderr
+    assert "secret" not in result.stderr
+
+
+def test_the_worker_reports_a_bad_variable_in_one_line():
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_", "CELERY_"))}
+    env.update(DEBUG="1", REDIS_URL="redis://localhost:notaport/0")
+    result = subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "portal", "inspect", "ping"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert_one_line_error(result, "REDIS_URL is malformed")
+
+
+def test_check_deploy_is_clean_with_production_settings():
+    result = manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        DEBUG="0",
+        SECRET_KEY=PROD_KEY,
+        ALLOWED_HOSTS="portal.example.com",
+        PORTAL_BASE_URL="https://portal.example.com",
+        SECURE_HSTS_INCLUDE_SUBDOMAINS="1",
+        SECURE_HSTS_PRELOAD="1",
+    )
+
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "System check identified no issues" in result.stdout
