@@ -5,12 +5,12 @@ from __future__ import annotations
 from celery import shared_task
 
 
-@shared_task(name="processes.tasks.job_run", acks_late=True, ignore_result=True)
-def job_run(activation_ref: str) -> str:
+@shared_task(bind=True, name="processes.tasks.job_run", acks_late=True, ignore_result=True)
+def job_run(self, activation_ref: str) -> str:
     """Run a CeleryJob flow step (processes/nodes/celery_job.py)."""
     from processes.nodes.celery_job import job_execute
 
-    return job_execute(activation_ref)
+    return job_execute(activation_ref, message_id=self.request.id)
 
 
 @shared_task(name="processes.tasks.timers_fire_due", ignore_result=True)

@@ -137,14 +137,21 @@ class CeleryJob(
         return self._handler(call)
 
 
-def job_execute(activation_ref: str) -> str:
-    """Run one delivery of a job message in the worker. Returns what happened, for logs and tests."""
+def job_execute(activation_ref: str, message_id: str | None = None) -> str:
+    """Run one delivery of a job message in the worker. Returns what happened, for logs and tests.
+
+    `message_id` is the Celery task id of the delivery; a message whose id is not the task's
+    `external_task_id` (an old message for a task row that was since replaced) is ignored.
+    """
     flow_ref, process_pk, task_pk = activation_ref.rsplit("/", 2)
     flow_class = import_flow_by_ref(flow_ref)
     task = flow_class.task_class._default_manager.filter(pk=task_pk, process_id=process_pk).first()
     if task is None:
         logger.warning("job.unknown_task", task_ref=activation_ref)
         return "unknown"
+    if message_id is not None and message_id != task.external_task_id:
+        logger.warning("job.stale_message", task_ref=activation_ref, message_id=message_id)
+        return "stale"
 
     with task.activation() as activation:  # short lock 1: SCHEDULED -> STARTED
         correlation_bind(activation.process)

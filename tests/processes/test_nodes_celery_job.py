@@ -162,3 +162,13 @@ def test_a_broker_outage_at_commit_is_logged_and_the_job_stays_scheduled(approve
 
     job.refresh_from_db()
     assert job.status == STATUS.SCHEDULED  # the sweep will re-send it
+
+
+def test_a_message_whose_id_is_not_the_tasks_is_ignored(approved):
+    _process, job, _ = approved
+
+    assert job_execute(_ref(job), message_id="an-old-message") == "stale"
+
+    job.refresh_from_db()
+    assert job.status == STATUS.SCHEDULED
+    assert job_execute(_ref(job), message_id=job.external_task_id) == "done"

@@ -1,0 +1,169 @@
+"""The real stack for service-backed tests: uvicorn and a Celery worker as subprocesses.
+
+Both run against the test database pytest-django created (PostgreSQL) and Redis, so tests that
+use them write committed data (`transactional_db`) and wait for the worker like a user would.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from urllib.request import urlopen
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+LOG_DIR = ROOT / "var" / "test" / "logs"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(
+    predicate: Callable[[], object], timeout: float = 30.0, interval: float = 0.2, what: str = ""
+) -> object:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
+        time.sleep(interval)
+
+
+def _test_database_url() -> str:
+    from django.db import connection
+
+    db = connection.settings_dict
+    user = db.get("USER") or "root"
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    return (
+        f"postgres://{user}{password}@{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
+    )
+
+
+class Service:
+    """A subprocess with its output in a log file; stopped with SIGTERM, like `make run` does."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str]) -> None:
+        LOG_DIR.mkdir(parents=True, exist_ok=True)
+        self.name = name
+        self.log_path = LOG_DIR / f"{name}.log"
+        self.log = self.log_path.open("w")
+        self.process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def output(self) -> str:
+        self.log.flush()
+        return self.log_path.read_text()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log.close()
+
+
+@pytest.fixture(scope="session")
+def stack_env(django_db_setup, django_db_blocker) -> dict[str, str]:
+    """The environment of the live processes: the test database, Redis, production-like settings."""
+    import redis
+    from django.conf import settings
+
+    redis.Redis.from_url(settings.REDIS_URL).flushdb()  # no message from an earlier run survives
+    with django_db_blocker.unblock():
+        database_url = _test_database_url()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DJANGO_ALLOW"))}
+    env.update(
+        DATABASE_URL=database_url,
+        REDIS_URL=settings.REDIS_URL,
+        PORTAL_VAR_DIR=str(ROOT / "var" / "test" / "live"),
+        LOG_LEVEL="INFO",
+        JOB_STUCK_AFTER_SECONDS="5",
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+@pytest.fixture(scope="session")
+def live_server_url(stack_env) -> Iterator[str]:
+    """uvicorn serving portal.asgi, as in production (HTTP and websockets)."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {**stack_env, "PORTAL_BASE_URL": url, "CSRF_TRUSTED_ORIGINS": url}
+    web = Service(
+        "web",
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "portal.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--lifespan",
+            "off",
+            "--no-access-log",
+        ],
+        env,
+    )
+
+    def ready() -> bool:
+        if web.process.poll() is not None:
+            raise AssertionError(f"uvicorn exited:\n{web.output()}")
+        try:
+            with urlopen(f"{url}/readyz", timeout=5) as response:  # noqa: S310 - our own server
+                return response.status == 200
+        except OSError:
+            return False
+
+    wait_for(ready, timeout=60, what="uvicorn /readyz")
+    yield url
+    web.stop()
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(stack_env) -> Iterator[Service]:
+    """A real `celery -A portal worker` (prefork, 2 processes) consuming from Redis."""
+    worker = Service(
+        "worker",
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "portal",
+            "worker",
+            "--loglevel",
+            "INFO",
+            "--concurrency",
+            "2",
+            "--without-gossip",
+            "--without-mingle",
+            "--hostname",
+            "test-worker@%h",
+        ],
+        stack_env,
+    )
+
+    def ready() -> bool:
+        if worker.process.poll() is not None:
+            raise AssertionError(f"the worker exited:\n{worker.output()}")
+        return " ready." in worker.output()
+
+    wait_for(ready, timeout=60, what="the Celery worker")
+    yield worker
+    worker.stop()
