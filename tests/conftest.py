@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+pytest_plugins = ["tests.stack"]  # the live uvicorn and Celery worker fixtures
+
 SERVICES = os.environ.get("PORTAL_TEST_SERVICES") == "1"
 CHROMIUM = os.environ.get("PORTAL_CHROMIUM", "/usr/bin/chromium")
 
@@ -55,6 +57,8 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(config, items):
+    # Browser tests last: they are the slowest, and they allow sync ORM calls beside Playwright's loop.
+    items.sort(key=lambda item: "e2e" in item.keywords)
     if SERVICES:
         return
     skip = pytest.mark.skip(

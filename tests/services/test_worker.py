@@ -19,7 +19,7 @@ from processes.purchase.services import purchase_task_decide
 from processes.services import task_claim
 from processes.tasks import job_run
 from tests.conftest import task_of
-from tests.services.conftest import wait_for
+from tests.stack import wait_for
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 

@@ -17,7 +17,7 @@ from urllib.request import urlopen
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 LOG_DIR = ROOT / "var" / "test" / "logs"
 
 
