@@ -22,23 +22,41 @@ env = environ.Env()
 if (BASE_DIR / ".env").is_file():
     env.read_env(BASE_DIR / ".env")
 
-VAR_DIR = Path(env("PORTAL_VAR_DIR", default=str(BASE_DIR / "var")))
+
+# An empty variable counts as unset, so a copied .env.example never overrides a derived default.
+def env_str(name: str, default: str) -> str:
+    return env.str(name, default="") or default
+
+
+def env_flag(name: str, default: bool) -> bool:
+    return env.bool(name) if env.str(name, default="") else default
+
+
+def env_int(name: str, default: int) -> int:
+    return env.int(name) if env.str(name, default="") else default
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    return env.list(name, default=[]) or default
+
+
+VAR_DIR = Path(env_str("PORTAL_VAR_DIR", str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 # ---------------------------------------------------------------- CORE
 # https://docs.djangoproject.com/en/5.2/ref/settings/#debug
-DEBUG = env.bool("DEBUG", default=False)
+DEBUG = env_flag("DEBUG", False)
 SECRET_KEY = config.secret_key(
-    env("SECRET_KEY", default="django-insecure-dev-only-key-never-use-in-production" if DEBUG else ""),
+    env_str("SECRET_KEY", "django-insecure-dev-only-key-never-use-in-production" if DEBUG else ""),
     debug=DEBUG,
 )
-SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
-PORTAL_BASE_URL = env("PORTAL_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS", [])
+PORTAL_BASE_URL = env_str("PORTAL_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 ALLOWED_HOSTS = config.allowed_hosts(
-    env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else []), debug=DEBUG
+    env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else []), debug=DEBUG
 )
 # https://docs.djangoproject.com/en/5.2/ref/settings/#csrf-trusted-origins
-CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[PORTAL_BASE_URL])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [PORTAL_BASE_URL])
 
 INSTALLED_APPS = [
     "daphne",  # `runserver` speaks websockets; must precede django.contrib.staticfiles
@@ -96,7 +114,8 @@ TEMPLATES = [
 
 # ---------------------------------------------------------------- DATABASE
 # https://django-environ.readthedocs.io/en/latest/types.html#environ-env-db-url
-DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'portal.sqlite3'}")}
+DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'portal.sqlite3'}")
+DATABASES = {"default": env.db_url_config(DATABASE_URL)}
 DATABASE_ENGINE = DATABASES["default"]["ENGINE"]
 if DATABASE_ENGINE == "django.db.backends.sqlite3":
     # WAL lets readers run beside the one writer; IMMEDIATE takes the write lock at BEGIN,
@@ -109,7 +128,7 @@ if DATABASE_ENGINE == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-portal.sqlite3")}
 elif DATABASE_ENGINE.startswith("django.db.backends.postgresql"):
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-    DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env.int("DATABASE_CONNECT_TIMEOUT", 5)
+    DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int("DATABASE_CONNECT_TIMEOUT", 5)
 else:
     raise config.ConfigError(f"DATABASE_URL must be sqlite:// or postgres://, got engine {DATABASE_ENGINE}")
 # Each request is one transaction: a half-done approval never reaches the database.
@@ -117,7 +136,7 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # ---------------------------------------------------------------- REDIS, CACHE, CHANNELS
-REDIS_URL = env("REDIS_URL", default="")
+REDIS_URL = env_str("REDIS_URL", "")
 if REDIS_URL:
     config.redis_url("REDIS_URL", REDIS_URL)
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
@@ -136,18 +155,18 @@ else:
 
 # ---------------------------------------------------------------- CELERY
 # https://docs.celeryq.dev/en/stable/userguide/configuration.html
-CELERY_BROKER_URL = env(
-    "CELERY_BROKER_URL", default=REDIS_URL or f"sqla+sqlite:///{VAR_DIR / 'celery-broker.sqlite3'}"
+CELERY_BROKER_URL = env_str(
+    "CELERY_BROKER_URL", REDIS_URL or f"sqla+sqlite:///{VAR_DIR / 'celery-broker.sqlite3'}"
 )
 if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     config.redis_url("CELERY_BROKER_URL", CELERY_BROKER_URL)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=4.0)
+CELERY_BROKER_CONNECTION_TIMEOUT = float(env_str("CELERY_BROKER_CONNECTION_TIMEOUT", "4"))
 # Publishing while the broker is down fails fast; the stuck-job sweep re-sends from the database.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 2}
 if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     # Longer than the longest job, or a running job's message is delivered a second time.
-    CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] = env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
+    CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] = env_int("CELERY_VISIBILITY_TIMEOUT", 3600)
 # (The sqla transport hands every other option to SQLAlchemy's create_engine, so it gets none.)
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -156,12 +175,11 @@ CELERY_TASK_IGNORE_RESULT = True  # outcomes live in our tables, not a result ba
 CELERY_TASK_ACKS_LATE = True  # a worker that dies mid-job leaves the message to be redelivered
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=300)
-CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=240)
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 300)
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 240)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # logging comes from LOGGING below (JSON)
 CELERY_WORKER_SEND_TASK_EVENTS = False
 CELERY_TIMEZONE = "UTC"
-CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULE = {
     # viewflow's database timers (escalation boundaries); precision equals this interval.
     "fire-due-timers": {
@@ -172,7 +190,7 @@ CELERY_BEAT_SCHEDULE = {
     # Jobs whose broker message was lost (broker down at commit time, or dropped).
     "sweep-stuck-jobs": {
         "task": "processes.tasks.jobs_sweep_stuck",
-        "schedule": schedule(env.float("JOB_SWEEP_INTERVAL", default=15.0)),
+        "schedule": schedule(float(env_str("JOB_SWEEP_INTERVAL", "15"))),
         "options": {"expires": 10},
     },
     "housekeeping": {
@@ -182,18 +200,18 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 # A job still SCHEDULED this long after it was enqueued is re-sent by the sweep.
-JOB_STUCK_AFTER_SECONDS = env.int("JOB_STUCK_AFTER_SECONDS", default=60)
+JOB_STUCK_AFTER_SECONDS = env_int("JOB_STUCK_AFTER_SECONDS", 60)
 
 # ---------------------------------------------------------------- EMAIL
 # https://django-environ.readthedocs.io/en/latest/types.html#environ-env-email-url
-EMAIL_URL = env("EMAIL_URL", default="")
+EMAIL_URL = env_str("EMAIL_URL", "")
 if EMAIL_URL:
     vars().update(env.email_url("EMAIL_URL"))
 else:
     EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
     EMAIL_FILE_PATH = str(VAR_DIR / "mail")
-EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=20)
-DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Approvals Portal <portal@localhost>")
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 20)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Approvals Portal <portal@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # ---------------------------------------------------------------- AUTH
@@ -206,39 +224,39 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
-PASSWORD_HASHERS = env.list("PASSWORD_HASHERS", default=["django.contrib.auth.hashers.PBKDF2PasswordHasher"])
+PASSWORD_HASHERS = env_list("PASSWORD_HASHERS", ["django.contrib.auth.hashers.PBKDF2PasswordHasher"])
 
 # ---------------------------------------------------------------- SECURITY
 # https://docs.djangoproject.com/en/5.2/howto/deployment/checklist/
-SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
-SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
-CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+SECURE_SSL_REDIRECT = env_flag("SECURE_SSL_REDIRECT", not DEBUG)
+SESSION_COOKIE_SECURE = env_flag("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_flag("CSRF_COOKIE_SECURE", not DEBUG)
 SESSION_COOKIE_SAMESITE = "Lax"
-SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
-SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_flag("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_flag("SECURE_HSTS_PRELOAD", False)
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-if env.bool("SECURE_PROXY_SSL_HEADER", default=False):
+if env_flag("SECURE_PROXY_SSL_HEADER", False):
     # Only behind a proxy that overwrites X-Forwarded-Proto.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]  # probes speak plain HTTP inside the cluster
-SILENCED_SYSTEM_CHECKS = env.list("SILENCED_SYSTEM_CHECKS", default=[])
+SILENCED_SYSTEM_CHECKS = env_list("SILENCED_SYSTEM_CHECKS", [])
 
 # ---------------------------------------------------------------- I18N
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = env("TIME_ZONE", default="UTC")
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
 
 # ---------------------------------------------------------------- STATIC FILES
 # https://archmonger.github.io/ServeStatic/latest/django/
 STATIC_URL = "/static/"
-STATIC_ROOT = Path(env("STATIC_ROOT", default=str(VAR_DIR / "static")))
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(VAR_DIR / "static")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 # Hashed file names (far-future caching) need `collectstatic`; `make run` does it.
-STATIC_MANIFEST = env.bool("STATIC_MANIFEST", default=not DEBUG)
+STATIC_MANIFEST = env_flag("STATIC_MANIFEST", not DEBUG)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -247,9 +265,9 @@ STORAGES = {
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
-MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(VAR_DIR / "media")))
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 # Serve straight from the app directories instead of STATIC_ROOT (development and tests).
-SERVESTATIC_USE_FINDERS = env.bool("STATIC_USE_FINDERS", default=DEBUG)
+SERVESTATIC_USE_FINDERS = env_flag("STATIC_USE_FINDERS", DEBUG)
 SERVESTATIC_AUTOREFRESH = SERVESTATIC_USE_FINDERS
 
 # ---------------------------------------------------------------- VIEWFLOW
@@ -258,8 +276,8 @@ VIEWFLOW = {"AUTOREGISTER": True}
 # ---------------------------------------------------------------- LOGGING
 # JSON lines everywhere (web, worker, beat). structlog's contextvars carry the correlation id
 # of the process a line is about, also into stdlib loggers (viewflow, celery, django).
-LOG_FORMAT = env("LOG_FORMAT", default="json")
-LOG_LEVEL = env("LOG_LEVEL", default="INFO")
+LOG_FORMAT = env_str("LOG_FORMAT", "json")
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 if LOG_FORMAT not in ("json", "console"):
     raise config.ConfigError(f"LOG_FORMAT must be json or console, got {LOG_FORMAT!r}")
 _pre_chain = [

@@ -56,6 +56,7 @@ def pytest_configure(config):
             )
 
 
+@pytest.hookimpl(trylast=True)  # after pytest-django's own reordering
 def pytest_collection_modifyitems(config, items):
     # Browser tests last: they are the slowest, and they allow sync ORM calls beside Playwright's loop.
     items.sort(key=lambda item: "e2e" in item.keywords)
