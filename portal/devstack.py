@@ -36,6 +36,13 @@ def read_procfile(path: Path) -> list[tuple[str, str]]:
     return entries
 
 
+def describe_exit(returncode: int) -> str:
+    """'exit 0', or the signal's name for a process that ended on one ('SIGTERM')."""
+    if returncode < 0:
+        return signal.Signals(-returncode).name
+    return f"exit {returncode}"
+
+
 class Supervisor:
     def __init__(self, entries: list[tuple[str, str]]) -> None:
         self.entries = entries
@@ -87,7 +94,7 @@ class Supervisor:
                 self.say("system", f"{name} did not stop within {GRACE_SECONDS:.0f}s: killing it")
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
-            self.say("system", f"{name} stopped (exit {process.returncode})")
+            self.say("system", f"{name} stopped ({describe_exit(process.returncode)})")
         return clean
 
     def wait(self) -> str | None:
@@ -95,7 +102,7 @@ class Supervisor:
         while not self.stopping.is_set():
             for name, process in self.processes.items():
                 if process.poll() is not None:
-                    self.say("system", f"{name} exited on its own (exit {process.returncode})")
+                    self.say("system", f"{name} exited on its own ({describe_exit(process.returncode)})")
                     return name
             self.stopping.wait(0.5)
         return None

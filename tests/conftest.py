@@ -8,7 +8,6 @@ at start-up instead of skipping tests silently.
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 from urllib.parse import urlsplit
 
@@ -41,7 +40,7 @@ def _services_missing() -> list[str]:
         missing.append("REDIS_URL must point at Redis (redis://...)")
     elif not _reachable(redis_url, 6379):
         missing.append(f"Redis is not reachable at {urlsplit(redis_url).hostname}")
-    if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
+    if not os.access(CHROMIUM, os.X_OK):  # the exact executable the browser tests launch
         missing.append(f"Chromium is not installed at {CHROMIUM} (apt-get install -y chromium)")
     return missing
 

@@ -135,3 +135,12 @@ def test_the_requester_sees_the_process_finish(client, submit_request, alice, ol
     process.refresh_from_db()
     assert process.status == PROCESS.DONE
     assert "Create purchase order" in page.content.decode()
+
+
+def test_logging_out_ends_the_session(client, alice):
+    _login(client, alice)
+
+    response = client.post("/accounts/logout/")
+
+    assert response.status_code == 302
+    assert client.get("/purchase/").status_code == 302  # back to the login page
