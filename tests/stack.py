@@ -61,6 +61,16 @@ class Service:
         self.log = self.log_path.open("w")
         self.process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
 
+    def wait_until(self, ready: Callable[[], bool], what: str, timeout: float = 60) -> None:
+        """Wait for `ready()`, failing at once (with the log) if the process exits meanwhile."""
+
+        def check() -> bool:
+            if self.process.poll() is not None:
+                raise AssertionError(f"{self.name} exited:\n{self.output()}")
+            return ready()
+
+        wait_for(check, timeout=timeout, what=what)
+
     def output(self) -> str:
         self.log.flush()
         return self.log_path.read_text()
@@ -122,15 +132,13 @@ def live_server_url(stack_env) -> Iterator[str]:
     )
 
     def ready() -> bool:
-        if web.process.poll() is not None:
-            raise AssertionError(f"uvicorn exited:\n{web.output()}")
         try:
             with urlopen(f"{url}/readyz", timeout=5) as response:  # noqa: S310 - our own server
                 return response.status == 200
         except OSError:
             return False
 
-    wait_for(ready, timeout=60, what="uvicorn /readyz")
+    web.wait_until(ready, what="uvicorn /readyz")
     yield url
     web.stop()
 
@@ -159,11 +167,6 @@ def celery_worker_process(stack_env) -> Iterator[Service]:
         stack_env,
     )
 
-    def ready() -> bool:
-        if worker.process.poll() is not None:
-            raise AssertionError(f"the worker exited:\n{worker.output()}")
-        return " ready." in worker.output()
-
-    wait_for(ready, timeout=60, what="the Celery worker")
+    worker.wait_until(lambda: " ready." in worker.output(), what="the Celery worker")
     yield worker
     worker.stop()

@@ -1,0 +1,36 @@
+"""Request middleware: a busy process lock is a clear 409 page, not a 500."""
+
+from __future__ import annotations
+
+import contextlib
+from unittest import mock
+
+import pytest
+from django.urls import get_resolver
+from viewflow.workflow.exceptions import FlowLockFailed
+from viewflow.workflow.status import STATUS
+
+from processes.purchase.flows import PurchaseFlow
+from tests.conftest import task_of
+
+pytestmark = pytest.mark.django_db
+
+
+@contextlib.contextmanager
+def _always_busy(flow_class, process_pk):
+    raise FlowLockFailed(f"Lock failed for {flow_class} {process_pk}")
+    yield  # pragma: no cover
+
+
+def test_a_busy_process_lock_answers_409_and_changes_nothing(client, submit_request, olivia):
+    assert get_resolver().url_patterns
+    approve = task_of(submit_request(), "approve")
+    client.force_login(olivia)
+
+    with mock.patch.object(PurchaseFlow, "lock_impl", _always_busy):
+        response = client.post(approve.reverse("assign"))
+
+    assert response.status_code == 409
+    assert "Someone else is changing this right now" in response.content.decode()
+    approve.refresh_from_db()
+    assert approve.status == STATUS.NEW
