@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 from pathlib import Path
+from urllib.parse import urlsplit
 from urllib.request import urlopen
 
 import psycopg
@@ -16,7 +17,9 @@ from tests.stack import ROOT, free_port, wait_for
 
 pytestmark = pytest.mark.services
 
-SMOKE_DATABASE = "portal_run_smoke"
+# Separate from the test database and Redis db, and named after them, so parallel runs never collide.
+SMOKE_DATABASE = urlsplit(os.environ.get("DATABASE_URL", "postgres:///portal")).path.strip("/") + "_run_smoke"
+SMOKE_REDIS_URL = os.environ.get("PORTAL_SMOKE_REDIS_URL", "redis://127.0.0.1:6379/14")
 
 
 def _env(var_dir: Path, port: int, **extra: str) -> dict[str, str]:
@@ -74,7 +77,7 @@ def test_make_run_serves_the_demo_and_stops_cleanly_on_ctrl_c(tmp_path, backend)
     if backend == "postgres+redis":
         extra = {
             "DATABASE_URL": _fresh_postgres_database(),
-            "REDIS_URL": _fresh_redis("redis://127.0.0.1:6379/14"),
+            "REDIS_URL": _fresh_redis(SMOKE_REDIS_URL),
         }
     env = _env(tmp_path / "var", port, **extra)
     log_path = tmp_path / "run.log"
