@@ -199,8 +199,11 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": 600},
     },
 }
-# A job still SCHEDULED this long after it was enqueued is re-sent by the sweep.
+# A job still SCHEDULED this long after its message was due is re-sent by the sweep; so is a
+# STARTED job whose attempt outlived its time limit by this long (its worker is gone).
 JOB_STUCK_AFTER_SECONDS = env_int("JOB_STUCK_AFTER_SECONDS", 60)
+# Time limit of one job attempt, for nodes that set none (seconds).
+JOB_DEFAULT_TIME_LIMIT = env_int("JOB_DEFAULT_TIME_LIMIT", 120)
 
 # ---------------------------------------------------------------- EMAIL
 # https://django-environ.readthedocs.io/en/latest/types.html#environ-env-email-url

@@ -7,6 +7,7 @@ from viewflow.workflow.flow import FlowAppViewset
 from portal import views
 from portal.context_processors import PRODUCT_NAME
 from processes.purchase.flows import PurchaseFlow
+from processes.viewsets import OperationsApp
 
 admin.site.site_header = f"{PRODUCT_NAME} administration"
 admin.site.site_title = PRODUCT_NAME
@@ -15,6 +16,7 @@ site = Site(
     title=PRODUCT_NAME,
     viewsets=[
         FlowAppViewset(PurchaseFlow, icon="shopping_cart"),
+        OperationsApp(),
     ],
 )
 

@@ -37,35 +37,62 @@ def timers_fire_due() -> dict:
         cache.delete(TIMER_SWEEP_GUARD)
 
 
-def jobs_sweep_stuck(*, now: datetime | None = None, limit: int = 200) -> int:
-    """Re-send the message of jobs still SCHEDULED long after it was sent (lost or never sent).
+def _job_overdue(task, now: datetime, grace: timedelta) -> bool:
+    """SCHEDULED and its message should have been picked up long ago, or STARTED and its
+    attempt outlived the node's time limit (the hard limit would have ended it: the worker is gone)."""
+    from processes.nodes.celery_job import HARD_LIMIT_MARGIN_SECONDS
 
-    Re-sending uses the same Celery task id; a job that meanwhile started is skipped by the
-    worker, so a spare message never runs a job twice.
+    data = task.data or {}
+    if task.status == STATUS.SCHEDULED:
+        due = data.get("due_at") or data.get("sent_at")
+        return due is None or datetime.fromisoformat(due) + grace < now
+    attempts = data.get("attempts") or []
+    if not attempts or "finished_at" in attempts[-1]:
+        return False
+    limit = timedelta(seconds=task.flow_task.time_limit + HARD_LIMIT_MARGIN_SECONDS)
+    return datetime.fromisoformat(attempts[-1]["started_at"]) + limit + grace < now
+
+
+def jobs_sweep_stuck(*, now: datetime | None = None, limit: int = 200) -> int:
+    """Re-send the message of jobs whose message was lost, or whose worker died mid-attempt.
+
+    Re-sending uses the same Celery task id. The worker ignores a delivery for a job that
+    meanwhile finished, or whose current attempt is still running, so a spare message never
+    runs a job twice at the same time; what a second run does is covered by the idempotency key.
     """
     from processes.audit import correlation_id_of
     from processes.nodes.celery_job import job_send
 
     now = now or timezone.now()
-    threshold = now - timedelta(seconds=settings.JOB_STUCK_AFTER_SECONDS)
+    grace = timedelta(seconds=settings.JOB_STUCK_AFTER_SECONDS)
     candidates = (
-        Task.objects.filter(flow_task_type="JOB", status=STATUS.SCHEDULED, created__lt=threshold)
+        Task.objects.filter(
+            flow_task_type="JOB", status__in=[STATUS.SCHEDULED, STATUS.STARTED], created__lt=now - grace
+        )
         .select_related("process")
         .order_by("created")[:limit]
     )
     resent = 0
     for task in candidates:
-        sent_at = (task.data or {}).get("sent_at")
-        if sent_at and datetime.fromisoformat(sent_at) > threshold:
+        if not _job_overdue(task, now, grace):
             continue
         activation = task.flow_task.activation_class(task)
-        if job_send(activation.ref(), task.external_task_id, correlation_id_of(activation.process)):
-            data = {**(task.data or {}), "sent_at": now.isoformat()}
+        if job_send(
+            activation.ref(),
+            task.external_task_id,
+            correlation_id_of(activation.process),
+            time_limit=task.flow_task.time_limit,
+        ):
+            data = {**(task.data or {}), "sent_at": now.isoformat(), "due_at": now.isoformat()}
             data["resent"] = int(data.get("resent", 0)) + 1
-            Task.objects.filter(pk=task.pk, status=STATUS.SCHEDULED).update(data=data)
+            Task.objects.filter(pk=task.pk, status=task.status).update(data=data)
             resent += 1
-    if resent:
-        logger.warning("job.sweep_resent", count=resent)
+            logger.warning(
+                "job.sweep_resent",
+                task_ref=activation.ref(),
+                status=task.status,
+                correlation_id=correlation_id_of(activation.process),
+            )
     return resent
 
 

@@ -1,4 +1,4 @@
-"""Write-side use cases shared by every process: claiming and releasing human tasks."""
+"""Write-side use cases shared by every process: human tasks (claim, release) and incidents."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from viewflow.workflow.models import Task
+from viewflow.workflow.status import STATUS
 
-from processes.audit import acting_as
+from processes.audit import acting_as, audit_record
+from processes.exceptions import IncidentError
 
 
 def task_claim(*, task: Task, user: Any) -> Task:
@@ -26,3 +28,37 @@ def task_unclaim(*, task: Task, user: Any) -> Task:
             raise PermissionDenied(f"{user} may not release task {task.pk}")
         activation.unassign()
     return task
+
+
+def _incident_activation(task: Task):
+    if task.flow_task_type != "JOB" or task.status != STATUS.ERROR:
+        raise IncidentError(f"Task {task.pk} is not a failed automated step (status {task.status})")
+
+
+def incident_retry(*, task: Task, user: Any) -> Task:
+    """Run a failed automated step again: a new attempt with the same idempotency key. Audited."""
+    with acting_as(user), task.activation() as activation:
+        _incident_activation(activation.task)
+        if not activation.revive.has_perm(user):
+            raise PermissionDenied(f"{user} may not retry step {task.pk}")
+        new_task = activation.revive()
+        audit_record(
+            action="incident.retried", task=activation.task, actor=user, details={"new_task": new_task.pk}
+        )
+    return new_task
+
+
+def incident_skip(*, task: Task, user: Any, reason: str) -> Task:
+    """Go on past a failed automated step without its result; the reason is required. Audited."""
+    reason = reason.strip()
+    if not reason:
+        raise IncidentError("Say why the step is skipped")
+    with acting_as(user), task.activation() as activation:
+        _incident_activation(activation.task)
+        if not activation.skip.has_perm(user):
+            raise PermissionDenied(f"{user} may not skip step {task.pk}")
+        activation.task.data["skipped"] = {"by": user.get_username(), "reason": reason}
+        activation.skip()
+        audit_record(action="incident.skipped", task=activation.task, actor=user, details={"reason": reason})
+        activation.activate_next()
+    return activation.task

@@ -2,32 +2,43 @@
 
 Why this exists: viewflow's own Celery node (`viewflow.contrib.celery.Job`) ships only with the
 paid edition. The open-source core has `AbstractJob`/`AbstractJobActivation`, which keep the
-status bookkeeping but leave out scheduling, the worker side and cancellation; this module adds
-them (docs/decisions/0002-celery-job-node.md).
+status bookkeeping but leave out scheduling, the worker side, retries and cancellation; this
+module adds them (docs/decisions/0002-celery-job-node.md).
 
 How it behaves:
 - `activate()` moves the task NEW -> SCHEDULED and sends the Celery message only after the
   transaction commits, with the task's `external_task_id` as the Celery task id. A message
-  that cannot be sent (broker down) is logged and left to `jobs_sweep_stuck`, which re-sends
+  that cannot be sent (broker down) is logged and left to the scheduler's sweep, which re-sends
   jobs that stay SCHEDULED too long; the database row is the source of truth.
 - The worker (`job_execute`) takes the flow lock only briefly: once to move SCHEDULED ->
-  STARTED, and once to finish (DONE and the next nodes, or ERROR). The job's own code runs
-  outside the lock, because viewflow does not lock long jobs and a held process lock would
-  block every operator acting on the process.
+  STARTED and record the attempt, once to finish it. The job's own code runs outside the lock,
+  because viewflow does not lock long jobs and a held process lock would block every operator.
+- A failure the node's RetryPolicy covers is recorded as a failed attempt and the task goes
+  back to SCHEDULED with a backoff delay (exponential, with jitter); the last allowed attempt
+  moves it to ERROR, an incident, which fires the node's `.OnError` boundary if it has one.
+  Every attempt (number, start, duration, outcome, error) is kept in `task.data["attempts"]`.
+- Each delivery gets the node's time limit (soft: the job sees SoftTimeLimitExceeded and the
+  attempt fails; hard, a few seconds later: the worker process is replaced).
 - Messages are acknowledged late, so a worker that dies mid-job has its message delivered
-  again. A delivery for a task that is no longer SCHEDULED or STARTED (done, cancelled, failed)
-  does nothing; a redelivery while STARTED runs the job again, which is why every job gets a
-  stable idempotency key to pass to the system it calls.
+  again, and the sweep re-sends a STARTED job whose attempt outlived its time limit (its worker
+  is gone). A delivery for a task that is no longer SCHEDULED or STARTED does nothing, nor does
+  one that arrives while the current attempt is still within its time limit (a duplicate). Every
+  job gets a stable idempotency key to pass to the system it calls, the same for every attempt,
+  delivery and revival of that step.
 """
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from viewflow import this
@@ -38,17 +49,48 @@ from viewflow.workflow.flow import views as flow_views
 from viewflow.workflow.nodes.job import AbstractJob, AbstractJobActivation
 from viewflow.workflow.status import STATUS
 
-from processes.audit import correlation_bind, correlation_id_of
+from processes.audit import audit_record, correlation_bind, correlation_id_of
+from processes.exceptions import TransientError
 
 logger = structlog.get_logger(__name__)
+
+# The hard time limit comes this long after the soft one, so the job can record its failure.
+HARD_LIMIT_MARGIN_SECONDS = 5
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Which failures a job retries, how often, and how long it waits in between."""
+
+    retry_on: tuple[type[BaseException], ...] = (TransientError, SoftTimeLimitExceeded)
+    max_attempts: int = 5
+    base_delay: float = 1.0
+    max_delay: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1 or self.base_delay < 0 or self.max_delay < self.base_delay:
+            raise ValueError(f"Invalid retry policy {self}")
+
+    def retries(self, exc: BaseException, attempt: int) -> bool:
+        return isinstance(exc, self.retry_on) and attempt < self.max_attempts
+
+    def delay(self, attempt: int) -> float:
+        """Seconds before attempt `attempt + 1`: exponential, capped, with jitter in [50%, 100%]."""
+        ceiling = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
+        return round(ceiling * random.uniform(0.5, 1.0), 3)
+
+
+NO_RETRY = RetryPolicy(retry_on=(), max_attempts=1)
 
 
 @dataclass(frozen=True)
 class JobCall:
-    """What a job's code receives: the process, its task, and the key to pass on as idempotency key."""
+    """What a job's code receives: the process, its task, the idempotency key, the attempt number."""
 
     activation: Any
     idempotency_key: str
+    attempt: int = 1
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def process(self) -> Any:
@@ -59,41 +101,74 @@ class JobCall:
         return self.activation.task
 
 
-def job_send(activation_ref: str, external_task_id: str, correlation_id: str) -> bool:
+def job_send(
+    activation_ref: str,
+    external_task_id: str,
+    correlation_id: str,
+    *,
+    countdown: float | None = None,
+    time_limit: int | None = None,
+) -> bool:
     """Publish the job's Celery message; False (and a log line) when the broker refuses it."""
     from processes.tasks import job_run
 
+    options: dict[str, Any] = {"task_id": external_task_id, "headers": {"correlation_id": correlation_id}}
+    if countdown:
+        options["countdown"] = countdown
+    if time_limit:
+        options["soft_time_limit"] = time_limit
+        options["time_limit"] = time_limit + HARD_LIMIT_MARGIN_SECONDS
     try:
-        job_run.apply_async(
-            args=[activation_ref], task_id=external_task_id, headers={"correlation_id": correlation_id}
-        )
-    except Exception as exc:  # the broker is down: the stuck-job sweep re-sends later
+        job_run.apply_async(args=[activation_ref], **options)
+    except Exception as exc:  # the broker is down: the sweep re-sends from the database later
         logger.warning(
             "job.enqueue_failed", task_ref=activation_ref, correlation_id=correlation_id, error=str(exc)
         )
         return False
-    logger.info(
-        "job.enqueued",
-        task_ref=activation_ref,
-        celery_task_id=external_task_id,
-        correlation_id=correlation_id,
-    )
+    logger.info("job.enqueued", task_ref=activation_ref, correlation_id=correlation_id, countdown=countdown)
     return True
 
 
+def _now_iso() -> str:
+    return timezone.now().isoformat()
+
+
 class CeleryJobActivation(AbstractJobActivation):
-    """Activation of a CeleryJob task: schedules on commit, cancels without touching the broker."""
+    """Activation of a CeleryJob task: schedules on commit, retries, and resolves incidents."""
+
+    def _schedule(self, countdown: float = 0.0) -> None:
+        """Record when the message is due and send it after commit."""
+        data = self.task.data
+        now = timezone.now()
+        data["sent_at"] = now.isoformat()
+        data["due_at"] = (now + timedelta(seconds=countdown)).isoformat()
+        ref, task_id = self.ref(), self.task.external_task_id
+        correlation_id, time_limit = correlation_id_of(self.process), self.flow_task.time_limit
+        transaction.on_commit(
+            lambda: job_send(ref, task_id, correlation_id, countdown=countdown, time_limit=time_limit)
+        )
 
     @Activation.status.transition(source=STATUS.NEW, target=STATUS.SCHEDULED)
     def activate(self):
-        data = self.task.data or {}
-        # Stable across worker retries and redeliveries, and kept when an admin revives the task.
-        data.setdefault("idempotency_key", f"{self.process.pk}:{self.flow_task.name}:{self.task.pk}")
-        data["sent_at"] = timezone.now().isoformat()
-        self.task.data = data
+        self.task.data = self.task.data or {}
+        # Stable across attempts and redeliveries, and kept when an incident is retried (revive).
+        self.task.data.setdefault(
+            "idempotency_key", f"{self.process.pk}:{self.flow_task.name}:{self.task.pk}"
+        )
+        self._schedule()
         self.task.save()
-        ref, task_id, correlation_id = self.ref(), self.task.external_task_id, correlation_id_of(self.process)
-        transaction.on_commit(lambda: job_send(ref, task_id, correlation_id))
+
+    @Activation.status.transition(source=STATUS.STARTED, target=STATUS.SCHEDULED)
+    def retry_later(self, delay: float):
+        """A failed attempt the retry policy covers: wait `delay` seconds, then try again."""
+        self._schedule(countdown=delay)
+        self.task.save()
+
+    @Activation.status.transition(source=STATUS.ERROR, target=STATUS.DONE, permission=has_manage_permission)
+    def skip(self):
+        """Resolve an incident by going on without this step's result."""
+        self.task.finished = timezone.now()
+        self.task.save()
 
     @Activation.status.transition(
         source=[STATUS.NEW, STATUS.SCHEDULED, STATUS.ERROR],
@@ -105,6 +180,12 @@ class CeleryJobActivation(AbstractJobActivation):
         self.task.finished = timezone.now()
         self.task.save()
 
+    def prepare_revived_task(self, task):
+        """Retrying an incident: a new task, new message id, same idempotency key, fresh attempts."""
+        super().prepare_revived_task(task)
+        key = (self.task.data or {}).get("idempotency_key")
+        task.data = {"idempotency_key": key, "revived_from": self.task.pk} if key else {}
+
 
 class CeleryJob(
     flow_mixins.NodeDetailMixin,
@@ -113,7 +194,7 @@ class CeleryJob(
     flow_mixins.NodeReviveMixin,
     AbstractJob,
 ):
-    """A flow node whose work runs in a Celery worker: `CeleryJob(this.method)`.
+    """A flow node whose work runs in a Celery worker: `CeleryJob(this.method, retry=..., time_limit=...)`.
 
     The method receives a JobCall and must be idempotent under its `idempotency_key`.
     """
@@ -125,9 +206,20 @@ class CeleryJob(
     undo_view_class = flow_views.UndoTaskView
     revive_view_class = flow_views.ReviveTaskView
 
-    def __init__(self, handler: Callable[[JobCall], Any], **kwargs: Any) -> None:
+    def __init__(
+        self,
+        handler: Callable[[JobCall], Any],
+        *,
+        retry: RetryPolicy | None = None,
+        time_limit: int | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self._handler = handler
+        self.retry_policy = retry or RetryPolicy()
+        self.time_limit = time_limit or settings.JOB_DEFAULT_TIME_LIMIT
+        if self.time_limit <= 0:
+            raise ValueError("time_limit must be positive")
 
     def _resolve(self, instance: Any) -> None:
         super()._resolve(instance)
@@ -135,6 +227,30 @@ class CeleryJob(
 
     def run_handler(self, call: JobCall) -> Any:
         return self._handler(call)
+
+
+def _attempts(task) -> list[dict[str, Any]]:
+    return task.data.setdefault("attempts", [])
+
+
+def _current_attempt_is_alive(task) -> bool:
+    """The running attempt started less than the node's time limit (plus margin) ago."""
+    attempts = (task.data or {}).get("attempts") or []
+    if not attempts or "finished_at" in attempts[-1]:
+        return False
+    started = datetime.fromisoformat(attempts[-1]["started_at"])
+    limit = task.flow_task.time_limit + HARD_LIMIT_MARGIN_SECONDS
+    return timezone.now() - started < timedelta(seconds=limit)
+
+
+def _finish_attempt(
+    task, *, outcome: str, started: float, error: BaseException | None = None
+) -> dict[str, Any]:
+    attempt = _attempts(task)[-1]
+    attempt.update(finished_at=_now_iso(), duration_s=round(time.monotonic() - started, 3), outcome=outcome)
+    if error is not None:
+        attempt["error"] = f"{type(error).__name__}: {error}"
+    return attempt
 
 
 def job_execute(activation_ref: str, message_id: str | None = None) -> str:
@@ -153,30 +269,54 @@ def job_execute(activation_ref: str, message_id: str | None = None) -> str:
         logger.warning("job.stale_message", task_ref=activation_ref, message_id=message_id)
         return "stale"
 
-    with task.activation() as activation:  # short lock 1: SCHEDULED -> STARTED
+    with task.activation() as activation:  # short lock 1: SCHEDULED -> STARTED, a new attempt
         correlation_bind(activation.process)
         if not activation.start.can_proceed():
             logger.info("job.skipped", task_ref=activation_ref, status=task.status)
             return "skipped"
+        if task.status == STATUS.STARTED and _current_attempt_is_alive(task):
+            logger.warning("job.duplicate_delivery", task_ref=activation_ref)
+            return "duplicate"
+        attempts = _attempts(task)
+        if attempts and "finished_at" not in attempts[-1]:
+            attempts[-1].update(
+                finished_at=_now_iso(), outcome="lost", error="the worker stopped mid-attempt"
+            )
+        attempts.append({"n": len(attempts) + 1, "started_at": _now_iso()})
         activation.start()
-        call = JobCall(activation=activation, idempotency_key=task.data["idempotency_key"])
+        number = len(attempts)
+        call = JobCall(activation=activation, idempotency_key=task.data["idempotency_key"], attempt=number)
 
+    node = task.flow_task
     started = time.monotonic()
     try:
-        task.flow_task.run_handler(call)  # no lock held: operators can act on the process meanwhile
+        node.run_handler(call)  # no lock held: operators can act on the process meanwhile
     except Exception as exc:
-        with task.activation() as activation:  # short lock 2: STARTED -> ERROR (an incident)
-            if activation.error.can_proceed():
-                activation.error(exc)
-        logger.exception(
-            "job.failed", task_ref=activation_ref, duration_s=round(time.monotonic() - started, 3)
+        with task.activation() as activation:  # short lock 2: another attempt later, or an incident
+            if activation.task.status != STATUS.STARTED:
+                return "skipped"
+            attempt = _finish_attempt(activation.task, outcome="failed", started=started, error=exc)
+            if node.retry_policy.retries(exc, number):
+                delay = node.retry_policy.delay(number)
+                attempt["retry_in_s"] = delay
+                activation.retry_later(delay)
+                audit_record(action="job.attempt_failed", task=activation.task, details=dict(attempt))
+                outcome = "retry"
+            else:
+                activation.error(exc)  # ERROR: an incident, or the node's .OnError path
+                outcome = "failed"
+        logger.warning(
+            "job.attempt_failed", task_ref=activation_ref, attempt=number, outcome=outcome, error=str(exc)
         )
-        return "failed"
+        return outcome
 
     with task.activation() as activation:  # short lock 2: STARTED -> DONE, then the next nodes
         if not activation.execute.can_proceed():
-            logger.info("job.finished_elsewhere", task_ref=activation_ref, status=task.status)
+            logger.info("job.finished_elsewhere", task_ref=activation_ref, status=activation.task.status)
             return "skipped"
+        _finish_attempt(activation.task, outcome="done", started=started)
         activation.execute()
-    logger.info("job.done", task_ref=activation_ref, duration_s=round(time.monotonic() - started, 3))
+    logger.info(
+        "job.done", task_ref=activation_ref, attempt=number, duration_s=round(time.monotonic() - started, 3)
+    )
     return "done"

@@ -12,9 +12,10 @@ from viewflow.workflow.models import Task
 from viewflow.workflow.status import PROCESS, STATUS
 
 from processes import scheduler
+from processes.exceptions import TransientError
 from processes.models import AuditEvent
 from processes.nodes import celery_job
-from processes.nodes.celery_job import job_execute
+from processes.nodes.celery_job import RetryPolicy, job_execute
 from processes.purchase import services
 from processes.purchase.models import PurchaseOrder
 from processes.purchase.services import purchase_task_decide
@@ -31,7 +32,9 @@ def approved(submit_request, olivia, django_capture_on_commit_callbacks):
     process = submit_request(amount="129.00")
     approve = task_of(process, "approve")
     task_claim(task=approve, user=olivia)
-    record = mock.patch.object(celery_job, "job_send", side_effect=lambda *args: sent.append(args) or True)
+    record = mock.patch.object(
+        celery_job, "job_send", side_effect=lambda *args, **kwargs: sent.append(args) or True
+    )
     with record, django_capture_on_commit_callbacks(execute=True):
         purchase_task_decide(task=approve, user=olivia, approved=True)
     return process, task_of(process, "create_order"), sent
@@ -139,7 +142,9 @@ def test_the_sweep_resends_jobs_stuck_in_scheduled(approved, settings):
         assert scheduler.jobs_sweep_stuck(now=later) == 1
         assert scheduler.jobs_sweep_stuck(now=later + timedelta(seconds=1)) == 0  # just re-sent
 
-    send.assert_called_once_with(_ref(job), job.external_task_id, str(process.correlation_id))
+    send.assert_called_once_with(
+        _ref(job), job.external_task_id, str(process.correlation_id), time_limit=job.flow_task.time_limit
+    )
     job.refresh_from_db()
     assert job.data["resent"] == 1
 
@@ -172,3 +177,109 @@ def test_a_message_whose_id_is_not_the_tasks_is_ignored(approved):
     job.refresh_from_db()
     assert job.status == STATUS.SCHEDULED
     assert job_execute(_ref(job), message_id=job.external_task_id) == "done"
+
+
+def _failing_then(results):
+    """A stand-in for the order service: raise each exception in `results`, then create the order."""
+    original = services.purchase_order_create
+    queue = list(results)
+
+    def fake(**kwargs):
+        if queue:
+            raise queue.pop(0)
+        return original(**kwargs)
+
+    return mock.patch.object(services, "purchase_order_create", side_effect=fake)
+
+
+def test_transient_failures_are_retried_with_backoff_and_each_attempt_is_recorded(
+    approved, django_capture_on_commit_callbacks
+):
+    process, job, _ = approved
+    failures = [TransientError("ERP timed out"), TransientError("ERP timed out")]
+
+    with (
+        _failing_then(failures),
+        mock.patch.object(celery_job, "job_send", return_value=True) as send,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        assert job_execute(_ref(job)) == "retry"
+        job.refresh_from_db()
+        assert job.status == STATUS.SCHEDULED
+        assert job_execute(_ref(job)) == "retry"
+        assert job_execute(_ref(job)) == "done"
+
+    job.refresh_from_db()
+    attempts = job.data["attempts"]
+    assert [a["n"] for a in attempts] == [1, 2, 3]
+    assert [a["outcome"] for a in attempts] == ["failed", "failed", "done"]
+    assert attempts[0]["error"] == "TransientError: ERP timed out"
+    assert 0.5 <= attempts[0]["retry_in_s"] <= 1.0  # base 1 s, jitter 50-100 %
+    assert 1.0 <= attempts[1]["retry_in_s"] <= 2.0  # doubled
+    assert [c.kwargs["countdown"] for c in send.call_args_list] == [
+        attempts[0]["retry_in_s"],
+        attempts[1]["retry_in_s"],
+    ]
+    assert AuditEvent.objects.filter(task=job, action="job.attempt_failed").count() == 2
+    assert PurchaseOrder.objects.filter(process=process).count() == 1
+
+
+def test_the_last_allowed_attempt_makes_an_incident(approved):
+    _process, job, _ = approved
+    policy = job.flow_task.retry_policy
+
+    with (
+        _failing_then([TransientError("down")] * policy.max_attempts),
+        mock.patch.object(celery_job, "job_send"),
+    ):
+        outcomes = [job_execute(_ref(job)) for _ in range(policy.max_attempts)]
+
+    assert outcomes == ["retry"] * (policy.max_attempts - 1) + ["failed"]
+    job.refresh_from_db()
+    assert job.status == STATUS.ERROR
+    assert len(job.data["attempts"]) == policy.max_attempts
+    assert job.data["_exception"]["title"] == "down"
+
+
+def test_a_delivery_while_the_attempt_is_still_running_is_a_duplicate(approved):
+    process, job, _ = approved
+    with job.activation() as activation:
+        job.data["attempts"] = [{"n": 1, "started_at": timezone.now().isoformat()}]
+        activation.start()
+
+    assert job_execute(_ref(job)) == "duplicate"
+    assert not PurchaseOrder.objects.filter(process=process).exists()
+
+
+def test_a_job_whose_worker_died_is_resent_and_finishes(approved):
+    process, job, _ = approved
+    died_at = timezone.now() - timedelta(seconds=job.flow_task.time_limit + 10)
+    with job.activation() as activation:
+        job.data["attempts"] = [{"n": 1, "started_at": died_at.isoformat()}]
+        activation.start()
+    much_later = timezone.now() + timedelta(seconds=120)
+
+    with mock.patch.object(celery_job, "job_send", return_value=True) as send:
+        assert scheduler.jobs_sweep_stuck(now=much_later) == 1
+    send.assert_called_once()
+
+    assert job_execute(_ref(job)) == "done"
+    job.refresh_from_db()
+    assert [a["outcome"] for a in job.data["attempts"]] == ["lost", "done"]
+    assert PurchaseOrder.objects.filter(process=process).count() == 1
+
+
+def test_backoff_is_exponential_capped_and_jittered():
+    policy = RetryPolicy(base_delay=2.0, max_delay=10.0, max_attempts=9)
+
+    for attempt, ceiling in [(1, 2.0), (2, 4.0), (3, 8.0), (4, 10.0), (8, 10.0)]:
+        for _ in range(20):
+            assert ceiling / 2 <= policy.delay(attempt) <= ceiling
+
+
+def test_only_listed_failures_are_retried():
+    policy = RetryPolicy(retry_on=(TransientError,), max_attempts=3)
+
+    assert policy.retries(TransientError(), attempt=1) is True
+    assert policy.retries(TransientError(), attempt=3) is False
+    assert policy.retries(ValueError(), attempt=1) is False

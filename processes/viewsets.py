@@ -1,0 +1,30 @@
+"""The portal's operations area (a viewflow Application beside the process apps)."""
+
+from __future__ import annotations
+
+from django.urls import path
+from viewflow.urls import Application, AppMenuMixin, Viewset, route
+
+from processes import selectors, views
+
+
+class IncidentViewset(AppMenuMixin, Viewset):
+    title = "Incidents"
+    icon = "report_problem"
+
+    index_path = path("", views.IncidentListView.as_view(), name="index")
+    retry_path = path("<int:task_pk>/retry/", views.IncidentRetryView.as_view(), name="retry")
+    skip_path = path("<int:task_pk>/skip/", views.IncidentSkipView.as_view(), name="skip")
+
+
+class OperationsApp(Application):
+    """For process managers: failed automated steps to retry or skip."""
+
+    title = "Operations"
+    icon = "engineering"
+    app_name = "operations"
+
+    incidents_path = route("incidents/", IncidentViewset())
+
+    def has_view_permission(self, user, obj=None):
+        return user.is_authenticated and bool(selectors.flows_managed_by(user))
