@@ -6,6 +6,7 @@ from viewflow.workflow.flow import FlowAppViewset
 
 from portal import views
 from portal.context_processors import PRODUCT_NAME
+from processes.orders.flows import OrderFlow
 from processes.purchase.flows import PurchaseFlow
 from processes.viewsets import OperationsApp
 
@@ -16,6 +17,7 @@ site = Site(
     title=PRODUCT_NAME,
     viewsets=[
         FlowAppViewset(PurchaseFlow, icon="shopping_cart"),
+        FlowAppViewset(OrderFlow, icon="local_shipping"),
         OperationsApp(),
     ],
 )

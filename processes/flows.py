@@ -2,8 +2,9 @@
 them early registers their permissions (viewflow adds `manage_<process>` when a flow class is
 created) before migrations create permissions."""
 
+from processes.orders.flows import OrderFlow
 from processes.purchase.flows import PurchaseFlow
 
-FLOWS = [PurchaseFlow]
+FLOWS = [PurchaseFlow, OrderFlow]
 
-__all__ = ["FLOWS", "PurchaseFlow"]
+__all__ = ["FLOWS", "OrderFlow", "PurchaseFlow"]

@@ -107,6 +107,29 @@ class ProcessComment(models.Model):
         return f"{self.author} on #{self.process_id}: {self.text[:40]}"
 
 
+from processes.connectors.models import (  # noqa: E402
+    ConnectorFaults,
+    PaymentOperation,
+    Product,
+    SentEmail,
+    ShippingQuote,
+    StockReservation,
+)
+from processes.orders.models import OrderPolicy, OrderProcess  # noqa: E402
 from processes.purchase.models import PurchaseOrder, PurchaseProcess  # noqa: E402
 
-__all__ = ["AuditEvent", "CorrelatedProcess", "ProcessComment", "PurchaseOrder", "PurchaseProcess"]
+__all__ = [
+    "AuditEvent",
+    "ConnectorFaults",
+    "CorrelatedProcess",
+    "OrderPolicy",
+    "OrderProcess",
+    "PaymentOperation",
+    "ProcessComment",
+    "Product",
+    "PurchaseOrder",
+    "PurchaseProcess",
+    "SentEmail",
+    "ShippingQuote",
+    "StockReservation",
+]

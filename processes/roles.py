@@ -13,7 +13,14 @@ ROLES: dict[str, list[str]] = {
     "requesters": ["processes.view_purchaseprocess", "processes.start_purchase"],
     "approvers": ["processes.view_purchaseprocess", "processes.approve_purchase"],
     "finance": ["processes.view_purchaseprocess"],
-    "managers": ["processes.view_purchaseprocess", "processes.manage_purchaseprocess"],
+    "managers": [
+        "processes.view_purchaseprocess",
+        "processes.manage_purchaseprocess",
+        "processes.view_orderprocess",
+        "processes.manage_orderprocess",
+    ],
+    "sales": ["processes.view_orderprocess", "processes.start_order"],
+    "fraud": ["processes.view_orderprocess", "processes.review_fraud"],
 }
 
 

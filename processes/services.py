@@ -12,6 +12,14 @@ from processes.audit import acting_as, audit_record
 from processes.exceptions import IncidentError
 
 
+class ActingRequest:
+    """What viewflow's start transitions read from a request (`.user`), for services acting
+    without one: demo data, tests, the worker and the API."""
+
+    def __init__(self, user: Any) -> None:
+        self.user = user
+
+
 def task_claim(*, task: Task, user: Any) -> Task:
     """Assign a queued task to `user`, who must be allowed to take it. Audited by the transition hook."""
     with acting_as(user), task.activation() as activation:

@@ -43,6 +43,7 @@ from django.db import transaction
 from django.utils import timezone
 from viewflow import this
 from viewflow.workflow.activation import Activation, has_manage_permission
+from viewflow.workflow.exceptions import FlowLockFailed
 from viewflow.workflow.fields import import_flow_by_ref
 from viewflow.workflow.flow import mixins as flow_mixins
 from viewflow.workflow.flow import views as flow_views
@@ -62,7 +63,7 @@ HARD_LIMIT_MARGIN_SECONDS = 5
 class RetryPolicy:
     """Which failures a job retries, how often, and how long it waits in between."""
 
-    retry_on: tuple[type[BaseException], ...] = (TransientError, SoftTimeLimitExceeded)
+    retry_on: tuple[type[BaseException], ...] = (TransientError, SoftTimeLimitExceeded, FlowLockFailed)
     max_attempts: int = 5
     base_delay: float = 1.0
     max_delay: float = 60.0
@@ -99,6 +100,14 @@ class JobCall:
     @property
     def task(self) -> Any:
         return self.activation.task
+
+    def save_process(self, **fields: Any) -> None:
+        """Write fields of the process under a short flow lock (the job itself runs unlocked)."""
+        process = self.process
+        with process.flow_class.lock(process.pk):
+            for name, value in fields.items():
+                setattr(process, name, value)
+            process.save(update_fields=list(fields))
 
 
 def job_send(

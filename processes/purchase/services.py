@@ -10,6 +10,7 @@ from django.db import transaction
 from processes.audit import acting_as, audit_record
 from processes.models import ProcessComment
 from processes.purchase.models import PurchaseOrder, PurchaseProcess
+from processes.services import ActingRequest
 
 
 @transaction.atomic
@@ -62,13 +63,6 @@ def purchase_order_create(*, process: PurchaseProcess, idempotency_key: str) -> 
     return order
 
 
-class _StartRequest:
-    """What viewflow's start transition reads from a request: the user who starts the process."""
-
-    def __init__(self, user: Any) -> None:
-        self.user = user
-
-
 def purchase_request_start(*, requester: Any, data: dict[str, Any]) -> PurchaseProcess:
     """Start a purchase request without the web form (demo data, tests, later the API)."""
     from processes.purchase.flows import PurchaseFlow
@@ -78,7 +72,7 @@ def purchase_request_start(*, requester: Any, data: dict[str, Any]) -> PurchaseP
         raise PermissionDenied(f"{requester} may not start purchase requests")
     with acting_as(requester):
         activation = node.activation_class.create(node, None, None)
-        activation.start(_StartRequest(requester))
+        activation.start(ActingRequest(requester))
         return purchase_request_submit(activation=activation, requester=requester, data=data)
 
 
@@ -87,5 +81,5 @@ def purchase_task_decide(*, task: Any, user: Any, approved: bool, comment: str =
     with acting_as(user), task.activation() as activation:
         if not activation.flow_task.can_execute(user, activation.task):
             raise PermissionDenied(f"{user} does not hold task {task.pk}")
-        activation.start(_StartRequest(user))
+        activation.start(ActingRequest(user))
         return purchase_decide(activation=activation, user=user, approved=approved, comment=comment)

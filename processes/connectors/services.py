@@ -1,0 +1,206 @@
+"""The fake external systems' operations, as the process steps call them.
+
+Every operation takes an idempotency key: a repeated call with the same key returns the first
+result and changes nothing. Faults (ConnectorFaults, edited in the admin) apply the way real
+outages do: "unavailable" before anything happens; latency and lost answers after the
+operation was done, so a caller that gives up may have changed the remote state anyway. That
+is why jobs pass a stable key.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+import time
+from decimal import Decimal
+from typing import Any
+
+import structlog
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from processes.connectors.models import (
+    Connector,
+    ConnectorFaults,
+    PaymentOperation,
+    Product,
+    SentEmail,
+    ShippingQuote,
+    StockReservation,
+)
+from processes.exceptions import PermanentError, TransientError
+
+logger = structlog.get_logger(__name__)
+
+
+class ConnectorUnavailable(TransientError):
+    """The system did not take the call (down, overloaded, or its answer never came)."""
+
+
+class ConnectorRefused(PermanentError):
+    """The system took the call and said no (out of stock, declined)."""
+
+
+def _reference(prefix: str) -> str:
+    return f"{prefix}-{secrets.token_hex(6).upper()}"
+
+
+def _faults(connector: str) -> ConnectorFaults:
+    faults, _ = ConnectorFaults.objects.get_or_create(connector=connector)
+    return faults
+
+
+def _before_call(connector: str) -> ConnectorFaults:
+    """Injected unavailability: refuse the next N calls, or a share of all calls."""
+    if ConnectorFaults.objects.filter(connector=connector, refuse_next__gt=0).update(
+        refuse_next=F("refuse_next") - 1
+    ):
+        raise ConnectorUnavailable(f"{connector} unavailable (refusing calls)")
+    faults = _faults(connector)
+    if faults.error_rate and random.random() < faults.error_rate:
+        raise ConnectorUnavailable(f"{connector} unavailable (503)")
+    return faults
+
+
+def _after_call(connector: str, faults: ConnectorFaults) -> None:
+    """Injected slowness and lost answers, after the remote side did its work."""
+    if faults.latency_ms:
+        time.sleep(faults.latency_ms / 1000)
+    if faults.timeout_rate and random.random() < faults.timeout_rate:
+        time.sleep(faults.timeout_seconds)
+        raise ConnectorUnavailable(f"{connector} did not answer within {faults.timeout_seconds}s")
+
+
+def _once(model, lookup: dict[str, Any], create: dict[str, Any]):
+    """The record for this idempotency key: the existing one, or a new one. Safe under races."""
+    existing = model.objects.filter(**lookup).first()
+    if existing is not None:
+        return existing, False
+    try:
+        with transaction.atomic():
+            return model.objects.create(**lookup, **create), True
+    except IntegrityError:  # a concurrent call with the same key won
+        return model.objects.get(**lookup), False
+
+
+# ---------------------------------------------------------------- payment
+
+
+def _payment(kind: str, *, key: str, order_ref: str, amount: Decimal, currency: str) -> PaymentOperation:
+    faults = _before_call(Connector.PAYMENT)
+    operation, created = _once(
+        PaymentOperation,
+        {"kind": kind, "idempotency_key": key},
+        {
+            "order_ref": order_ref,
+            "amount": amount,
+            "currency": currency,
+            "reference": _reference(kind[:3].upper()),
+        },
+    )
+    logger.info("connector.payment", kind=kind, reference=operation.reference, repeated=not created)
+    _after_call(Connector.PAYMENT, faults)
+    return operation
+
+
+def payment_authorize(*, key: str, order_ref: str, amount: Decimal, currency: str) -> PaymentOperation:
+    return _payment(
+        PaymentOperation.Kind.AUTHORIZE, key=key, order_ref=order_ref, amount=amount, currency=currency
+    )
+
+
+def payment_capture(*, key: str, order_ref: str, amount: Decimal, currency: str) -> PaymentOperation:
+    if not PaymentOperation.objects.filter(
+        kind=PaymentOperation.Kind.AUTHORIZE, order_ref=order_ref
+    ).exists():
+        raise ConnectorRefused(f"No authorization to capture for order {order_ref}")
+    return _payment(
+        PaymentOperation.Kind.CAPTURE, key=key, order_ref=order_ref, amount=amount, currency=currency
+    )
+
+
+def payment_refund(*, key: str, order_ref: str, amount: Decimal, currency: str) -> PaymentOperation:
+    return _payment(
+        PaymentOperation.Kind.REFUND, key=key, order_ref=order_ref, amount=amount, currency=currency
+    )
+
+
+def payment_void(*, key: str, order_ref: str, currency: str) -> PaymentOperation | None:
+    """Release an authorization that was never captured; nothing to do once it was captured."""
+    if PaymentOperation.objects.filter(kind=PaymentOperation.Kind.CAPTURE, order_ref=order_ref).exists():
+        return None
+    return _payment(
+        PaymentOperation.Kind.VOID, key=key, order_ref=order_ref, amount=Decimal("0"), currency=currency
+    )
+
+
+# ---------------------------------------------------------------- inventory
+
+
+def inventory_reserve(*, key: str, order_ref: str, lines: list[dict[str, Any]]) -> StockReservation:
+    """Take the lines' quantities off stock, all or nothing; refuses what is not on hand."""
+    faults = _before_call(Connector.INVENTORY)
+    existing = StockReservation.objects.filter(idempotency_key=key).first()
+    if existing is None:
+        with transaction.atomic():
+            for line in lines:
+                taken = Product.objects.filter(sku=line["sku"], on_hand__gte=line["qty"]).update(
+                    on_hand=F("on_hand") - line["qty"]
+                )
+                if not taken:
+                    raise ConnectorRefused(f"Not enough stock of {line['sku']} for {line['qty']}")
+            existing = StockReservation.objects.create(
+                idempotency_key=key, order_ref=order_ref, lines=lines, reference=_reference("RSV")
+            )
+    logger.info("connector.inventory_reserved", reference=existing.reference)
+    _after_call(Connector.INVENTORY, faults)
+    return existing
+
+
+def inventory_release(*, key: str, order_ref: str) -> StockReservation | None:
+    """Put an order's reserved stock back (once); nothing to do if nothing was reserved."""
+    faults = _before_call(Connector.INVENTORY)
+    with transaction.atomic():
+        reservation = (
+            StockReservation.objects.select_for_update()
+            .filter(order_ref=order_ref, status=StockReservation.Status.RESERVED)
+            .first()
+        )
+        if reservation is not None:
+            for line in reservation.lines:
+                Product.objects.filter(sku=line["sku"]).update(on_hand=F("on_hand") + line["qty"])
+            reservation.status = StockReservation.Status.RELEASED
+            reservation.released_at = timezone.now()
+            reservation.save(update_fields=["status", "released_at"])
+    _after_call(Connector.INVENTORY, faults)
+    return reservation
+
+
+# ---------------------------------------------------------------- shipping and mail
+
+
+def shipping_quote(*, key: str, order_ref: str, lines: list[dict[str, Any]], address: str) -> ShippingQuote:
+    faults = _before_call(Connector.SHIPPING)
+    items = sum(int(line["qty"]) for line in lines)
+    cost = Decimal("4.90") + Decimal("1.50") * max(0, items - 1)
+    quote, _ = _once(
+        ShippingQuote, {"idempotency_key": key}, {"order_ref": order_ref, "carrier": "PostNord", "cost": cost}
+    )
+    _after_call(Connector.SHIPPING, faults)
+    return quote
+
+
+def mail_send(*, key: str, to: str, subject: str, body: str) -> SentEmail:
+    """Send an email once per key: the record is claimed first, so a repeat never sends twice."""
+    faults = _before_call(Connector.MAILER)
+    record, created = _once(SentEmail, {"idempotency_key": key}, {"to": to, "subject": subject})
+    if created:
+        try:
+            send_mail(subject, body, None, [to])
+        except Exception:
+            record.delete()  # not sent: the next attempt must be free to send it
+            raise
+    _after_call(Connector.MAILER, faults)
+    return record

@@ -1,0 +1,157 @@
+from __future__ import annotations
+
+from django.utils.translation import gettext_lazy as _
+from viewflow import this
+from viewflow.workflow import act, flow, lock
+
+from processes.nodes import CeleryJob, JobCall
+from processes.nodes.celery_job import RetryPolicy
+from processes.orders import services, views
+from processes.orders.models import OrderProcess
+
+# External calls retry what is worth retrying (ConnectorUnavailable); a refusal
+# (ConnectorRefused) fails at once.
+PAYMENT_RETRY = RetryPolicy(max_attempts=6, base_delay=1.0, max_delay=30.0)
+MAIL_RETRY = RetryPolicy(max_attempts=4, base_delay=2.0, max_delay=60.0)
+
+
+class OrderFlow(flow.Flow):
+    """Order to cash
+
+    An order is paid, checked for fraud (a person reviews the suspicious ones), captured,
+    reserved, priced for shipping and confirmed. When a step after the payment fails for good,
+    the flow compensates: it refunds, releases the stock and tells the customer.
+    """
+
+    process_class = OrderProcess
+    lock_impl = lock.select_for_update_lock
+    process_summary_template = "{{ process.customer_name }}: {{ process.total }} {{ process.currency }}"
+
+    # -- entry: the portal form, or an external system through the API (a StartHandle)
+    start = (
+        flow.Start(views.OrderStartView.as_view())
+        .Annotation(title=_("New order"))
+        .Permission("processes.start_order")
+        .Next(this.authorize_payment)
+    )
+    start_api = (
+        flow.StartHandle(this.start_from_api)
+        .Annotation(title=_("Order received"))
+        .Next(this.authorize_payment)
+    )
+
+    # -- the happy path
+    authorize_payment = (
+        CeleryJob(this.payment_authorize, retry=PAYMENT_RETRY, time_limit=30)
+        .Annotation(title=_("Authorize payment"))
+        .CompensateWith(this.void_authorization)
+        .OnError(this.compensate)
+        .Next(this.check_fraud)
+    )
+    check_fraud = CeleryJob(this.fraud_check).Annotation(title=_("Check for fraud")).Next(this.fraud_gate)
+    fraud_gate = flow.If(this.needs_review).Then(this.review_fraud).Else(this.capture_payment)
+    review_fraud = (
+        flow.View(views.FraudReviewView.as_view())
+        .Annotation(
+            title=_("Review suspected fraud"),
+            summary_template="{{ process.customer_name }}: {{ process.total }} {{ process.currency }}, score {{ process.fraud_score }}",
+        )
+        .Permission("processes.review_fraud")
+        .Next(this.fraud_decision)
+    )
+    fraud_decision = flow.If(act.process.fraud_cleared).Then(this.capture_payment).Else(this.cancel_order)
+    capture_payment = (
+        CeleryJob(this.payment_capture, retry=PAYMENT_RETRY, time_limit=30)
+        .Annotation(title=_("Capture payment"))
+        .CompensateWith(this.refund_payment)
+        .OnError(this.compensate)
+        .Next(this.reserve_inventory)
+    )
+    reserve_inventory = (
+        CeleryJob(this.inventory_reserve)
+        .Annotation(title=_("Reserve inventory"))
+        .CompensateWith(this.release_inventory)
+        .OnError(this.compensate)
+        .Next(this.calculate_shipping)
+    )
+    calculate_shipping = (
+        CeleryJob(this.shipping_calculate)
+        .Annotation(title=_("Calculate shipping"))
+        .OnError(this.compensate)
+        .Next(this.send_confirmation)
+    )
+    send_confirmation = (
+        CeleryJob(this.confirmation_send, retry=MAIL_RETRY)
+        .Annotation(title=_("Send confirmation"))
+        .Next(this.completed)
+    )
+    completed = flow.End().Annotation(title=_("Completed"))
+
+    # -- fraud confirmed
+    cancel_order = CeleryJob(this.order_cancel).Annotation(title=_("Cancel order")).Next(this.canceled)
+    canceled = flow.End().Annotation(title=_("Canceled"))
+
+    # -- compensation: undo the done steps (their .CompensateWith handlers), then tell the customer
+    compensate = flow.CompensateThrow().Annotation(title=_("Compensate")).Next(this.notify_compensation)
+    notify_compensation = (
+        CeleryJob(this.compensation_notify, retry=MAIL_RETRY)
+        .Annotation(title=_("Tell the customer"))
+        .Next(this.compensated)
+    )
+    compensated = flow.End().Annotation(title=_("Compensated"))
+    refund_payment = (
+        CeleryJob(this.payment_refund, retry=PAYMENT_RETRY)
+        .Annotation(title=_("Refund payment"))
+        .Next(this.refunded)
+    )
+    refunded = flow.End().Annotation(title=_("Refunded"))
+    release_inventory = (
+        CeleryJob(this.inventory_release).Annotation(title=_("Release inventory")).Next(this.released)
+    )
+    released = flow.End().Annotation(title=_("Stock released"))
+    void_authorization = (
+        CeleryJob(this.payment_void, retry=PAYMENT_RETRY)
+        .Annotation(title=_("Void authorization"))
+        .Next(this.voided)
+    )
+    voided = flow.End().Annotation(title=_("Authorization voided"))
+
+    # -- wiring to services (the flow stays declarative)
+    def start_from_api(self, activation, data) -> OrderProcess:
+        return services.order_start_handle(activation, data)
+
+    def needs_review(self, activation) -> bool:
+        return services.order_needs_review(activation)
+
+    def payment_authorize(self, call: JobCall) -> None:
+        services.order_payment_authorize(call)
+
+    def fraud_check(self, call: JobCall) -> None:
+        services.order_fraud_check(call)
+
+    def payment_capture(self, call: JobCall) -> None:
+        services.order_payment_capture(call)
+
+    def inventory_reserve(self, call: JobCall) -> None:
+        services.order_inventory_reserve(call)
+
+    def shipping_calculate(self, call: JobCall) -> None:
+        services.order_shipping_calculate(call)
+
+    def confirmation_send(self, call: JobCall) -> None:
+        services.order_confirmation_send(call)
+
+    def order_cancel(self, call: JobCall) -> None:
+        services.order_cancel(call)
+
+    def compensation_notify(self, call: JobCall) -> None:
+        services.order_compensation_notify(call)
+
+    def payment_refund(self, call: JobCall) -> None:
+        services.order_payment_refund(call)
+
+    def inventory_release(self, call: JobCall) -> None:
+        services.order_inventory_release(call)
+
+    def payment_void(self, call: JobCall) -> None:
+        services.order_payment_void(call)

@@ -1,0 +1,81 @@
+"""Data of the order-to-cash process."""
+
+from __future__ import annotations
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+from viewflow.workflow.models import Process
+
+from processes.models import CorrelatedProcess
+
+
+class OrderPolicy(models.Model):
+    """The order rules admins edit: one row, read when an order is checked for fraud."""
+
+    fraud_threshold = models.PositiveSmallIntegerField(
+        default=70,
+        validators=[MaxValueValidator(100)],
+        help_text=_("Orders whose fraud score is above this go to a person in the fraud group."),
+    )
+
+    class Meta:
+        verbose_name = _("order policy")
+        verbose_name_plural = _("order policy")
+
+    def __str__(self) -> str:
+        return f"fraud threshold {self.fraud_threshold}"
+
+    @classmethod
+    def current(cls) -> OrderPolicy:
+        policy, _ = cls.objects.get_or_create(pk=1)
+        return policy
+
+
+class OrderProcess(CorrelatedProcess, Process):
+    """One order, from payment authorization to the confirmation email (or its compensation)."""
+
+    class PaymentMethod(models.TextChoices):
+        CARD = "card", _("Card")
+        INVOICE = "invoice", _("Invoice")
+
+    class Outcome(models.TextChoices):
+        OPEN = "", _("In progress")
+        COMPLETED = "completed", _("Completed")
+        CANCELED = "canceled", _("Canceled after fraud review")
+        COMPENSATED = "compensated", _("Compensated: payment refunded")
+
+    customer_name = models.CharField(_("customer"), max_length=200)
+    customer_email = models.EmailField(_("customer email"))
+    lines = models.JSONField(_("lines"), help_text=_('[{"sku": ..., "qty": ..., "unit_price": ...}]'))
+    total = models.DecimalField(
+        _("total"), max_digits=12, decimal_places=2, validators=[MinValueValidator(0)]
+    )
+    currency = models.CharField(_("currency"), max_length=3, default="EUR")
+    payment_method = models.CharField(_("payment method"), max_length=10, choices=PaymentMethod.choices)
+    shipping_address = models.TextField(_("shipping address"))
+    fraud_score = models.PositiveSmallIntegerField(_("fraud score"), null=True, blank=True)
+    fraud_threshold = models.PositiveSmallIntegerField(_("fraud threshold applied"), null=True, blank=True)
+    fraud_cleared = models.BooleanField(_("cleared by fraud review"), null=True, blank=True)
+    authorization_ref = models.CharField(max_length=40, blank=True)
+    capture_ref = models.CharField(max_length=40, blank=True)
+    reservation_ref = models.CharField(max_length=40, blank=True)
+    shipping_cost = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
+    outcome = models.CharField(
+        _("outcome"), max_length=12, choices=Outcome.choices, default=Outcome.OPEN, blank=True
+    )
+
+    class Meta:
+        verbose_name = _("order")
+        verbose_name_plural = _("orders")
+        permissions = [
+            ("start_order", "Can enter orders"),
+            ("review_fraud", "Can review orders suspected of fraud"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.customer_name} {self.total} {self.currency}"
+
+    @property
+    def order_ref(self) -> str:
+        return f"ORD-{self.pk:06d}"

@@ -1,0 +1,221 @@
+"""Use cases of the order-to-cash process: starting an order, the automated steps, fraud review.
+
+The step functions run in the worker (CeleryJob) and call the connectors with the step's
+idempotency key, so a repeated attempt or delivery never charges, reserves or emails twice.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+
+from processes.audit import acting_as, audit_record
+from processes.connectors import services as connectors
+from processes.models import ProcessComment
+from processes.nodes import JobCall
+from processes.orders.forms import OrderForm, lines_total
+from processes.orders.models import OrderPolicy, OrderProcess
+from processes.services import ActingRequest
+
+# Domains whose orders the fake scorer treats as risky (used to show the fraud review path).
+RISKY_DOMAINS = {"mailinator.com", "risky.example"}
+
+
+def fraud_score_of(order: OrderProcess) -> int:
+    """A deterministic stand-in for a fraud scoring service: 0 (fine) to 99 (certainly fraud)."""
+    score = 5 + min(40, int(order.total // 100))
+    if order.payment_method == OrderProcess.PaymentMethod.INVOICE:
+        score += 15
+    if order.customer_email.rsplit("@", 1)[-1].lower() in RISKY_DOMAINS:
+        score += 70
+    return min(score, 99)
+
+
+def _fill(process: OrderProcess, data: dict[str, Any]) -> OrderProcess:
+    for field in ("customer_name", "customer_email", "payment_method", "shipping_address"):
+        setattr(process, field, data[field])
+    process.lines = data["lines"]
+    process.total = lines_total(process.lines)
+    process.currency = data.get("currency") or "EUR"
+    process.full_clean(exclude=["flow_class", "status", "created", "finished", "data", "parent_task"])
+    return process
+
+
+@transaction.atomic
+def order_submit(*, activation: Any, data: dict[str, Any]) -> OrderProcess:
+    """Start an order from the portal form's cleaned data."""
+    _fill(activation.process, {**data, "lines": data["order_lines"]})
+    activation.execute()
+    return activation.process
+
+
+def order_start_api(*, order: dict[str, Any]) -> OrderProcess:
+    """Start an order sent by an external system: validated like the form, then started headless.
+
+    `order` has customer_name, customer_email, payment_method, shipping_address and lines as
+    [{"sku", "qty"}]. Raises django.forms.ValidationError on bad input.
+    """
+    from processes.orders.flows import OrderFlow
+
+    form = OrderForm(
+        data={
+            **order,
+            "order_lines": "\n".join(f"{line['sku']} {line['qty']}" for line in order.get("lines", [])),
+        }
+    )
+    if not form.is_valid():
+        raise forms.ValidationError(form.errors.as_json())
+    return OrderFlow.start_api.run(data={**form.cleaned_data, "lines": form.cleaned_data["order_lines"]})
+
+
+def order_start_handle(activation: Any, data: dict[str, Any]) -> OrderProcess:
+    """The StartHandle's body: fill the new process (viewflow saves it and continues)."""
+    return _fill(activation.process, data)
+
+
+# ---------------------------------------------------------------- automated steps (worker)
+
+
+def order_payment_authorize(call: JobCall) -> None:
+    order = call.process
+    operation = connectors.payment_authorize(
+        key=call.idempotency_key, order_ref=order.order_ref, amount=order.total, currency=order.currency
+    )
+    call.save_process(authorization_ref=operation.reference)
+
+
+def order_fraud_check(call: JobCall) -> None:
+    order = call.process
+    call.save_process(
+        fraud_score=fraud_score_of(order), fraud_threshold=OrderPolicy.current().fraud_threshold
+    )
+
+
+def order_needs_review(activation: Any) -> bool:
+    order = activation.process
+    return order.fraud_score is not None and order.fraud_score > order.fraud_threshold
+
+
+def order_payment_capture(call: JobCall) -> None:
+    order = call.process
+    operation = connectors.payment_capture(
+        key=call.idempotency_key, order_ref=order.order_ref, amount=order.total, currency=order.currency
+    )
+    call.save_process(capture_ref=operation.reference)
+
+
+def order_inventory_reserve(call: JobCall) -> None:
+    order = call.process
+    reservation = connectors.inventory_reserve(
+        key=call.idempotency_key,
+        order_ref=order.order_ref,
+        lines=[{"sku": line["sku"], "qty": line["qty"]} for line in order.lines],
+    )
+    call.save_process(reservation_ref=reservation.reference)
+
+
+def order_shipping_calculate(call: JobCall) -> None:
+    order = call.process
+    quote = connectors.shipping_quote(
+        key=call.idempotency_key, order_ref=order.order_ref, lines=order.lines, address=order.shipping_address
+    )
+    call.save_process(shipping_cost=quote.cost)
+
+
+def _mail_customer(call: JobCall, subject: str, body: str) -> None:
+    order = call.process
+    connectors.mail_send(key=call.idempotency_key, to=order.customer_email, subject=subject, body=body)
+
+
+def order_confirmation_send(call: JobCall) -> None:
+    order = call.process
+    _mail_customer(
+        call,
+        f"Order {order.order_ref} confirmed",
+        f"Dear {order.customer_name},\n\nyour order {order.order_ref} of {order.total} {order.currency} "
+        f"is confirmed and will be shipped to:\n{order.shipping_address}\n\nShipping: {order.shipping_cost}.",
+    )
+    call.save_process(outcome=OrderProcess.Outcome.COMPLETED)
+
+
+def order_cancel(call: JobCall) -> None:
+    """After a fraud review said no: release the authorization and tell the customer."""
+    order = call.process
+    connectors.payment_void(key=call.idempotency_key, order_ref=order.order_ref, currency=order.currency)
+    _mail_customer(
+        call,
+        f"Order {order.order_ref} cancelled",
+        f"Dear {order.customer_name},\n\nwe could not accept your order {order.order_ref}.",
+    )
+    call.save_process(outcome=OrderProcess.Outcome.CANCELED)
+
+
+# ---------------------------------------------------------------- compensation (worker)
+
+
+def order_payment_refund(call: JobCall) -> None:
+    order = call.process
+    connectors.payment_refund(
+        key=call.idempotency_key, order_ref=order.order_ref, amount=order.total, currency=order.currency
+    )
+    audit_record(action="order.refunded", process=order, details={"amount": str(order.total)})
+
+
+def order_inventory_release(call: JobCall) -> None:
+    order = call.process
+    if connectors.inventory_release(key=call.idempotency_key, order_ref=order.order_ref) is not None:
+        audit_record(action="order.stock_released", process=order)
+
+
+def order_payment_void(call: JobCall) -> None:
+    order = call.process
+    if connectors.payment_void(key=call.idempotency_key, order_ref=order.order_ref, currency=order.currency):
+        audit_record(action="order.authorization_voided", process=order)
+
+
+def order_compensation_notify(call: JobCall) -> None:
+    order = call.process
+    _mail_customer(
+        call,
+        f"Order {order.order_ref} could not be completed",
+        f"Dear {order.customer_name},\n\nwe could not complete your order {order.order_ref}. "
+        "Any payment taken is refunded in full.",
+    )
+    call.save_process(outcome=OrderProcess.Outcome.COMPENSATED)
+
+
+# ---------------------------------------------------------------- fraud review (person)
+
+
+@transaction.atomic
+def order_fraud_decide(*, activation: Any, user: Any, cleared: bool, comment: str) -> OrderProcess:
+    """A fraud analyst releases the order, or cancels it (with a reason)."""
+    order: OrderProcess = activation.process
+    comment = comment.strip()
+    if not cleared and not comment:
+        raise ValueError("Cancelling an order needs a comment")
+    order.fraud_cleared = cleared
+    order.save(update_fields=["fraud_cleared"])
+    if comment:
+        ProcessComment.objects.create(process=order, task=activation.task, author=user, text=comment)
+    audit_record(
+        action="order.fraud_cleared" if cleared else "order.fraud_confirmed",
+        process=order,
+        task=activation.task,
+        actor=user,
+        details={"comment": comment, "score": order.fraud_score} if comment else {"score": order.fraud_score},
+    )
+    activation.execute()
+    return order
+
+
+def order_fraud_task_decide(*, task: Any, user: Any, cleared: bool, comment: str = "") -> OrderProcess:
+    """The same decision without the web form (tests, later the API)."""
+    with acting_as(user), task.activation() as activation:
+        if not activation.flow_task.can_execute(user, activation.task):
+            raise PermissionDenied(f"{user} does not hold task {task.pk}")
+        activation.start(ActingRequest(user))
+        return order_fraud_decide(activation=activation, user=user, cleared=cleared, comment=comment)
