@@ -141,6 +141,42 @@ def submit_request(alice):
     return submit
 
 
+@pytest.fixture
+def catalogue(db):
+    """Products in the fake inventory: two in stock, one out of stock."""
+    from decimal import Decimal
+
+    from processes.connectors.models import Product
+
+    return {
+        sku: Product.objects.create(sku=sku, name=name, unit_price=Decimal(price), on_hand=stock)
+        for sku, name, price, stock in [
+            ("DESK-01", "Standing desk", "499.00", 10),
+            ("CHAIR-02", "Office chair", "189.00", 10),
+            ("LAMP-03", "Desk lamp", "39.90", 0),  # out of stock
+        ]
+    }
+
+
+@pytest.fixture
+def place_order(catalogue):
+    """Start an order the way an external system does (the StartHandle); returns the process."""
+    from processes.orders.services import order_start_api
+
+    def place(lines=(("DESK-01", 1),), email="ada@example.com", method="card"):
+        return order_start_api(
+            order={
+                "customer_name": "Ada Lovelace",
+                "customer_email": email,
+                "payment_method": method,
+                "shipping_address": "1 Analytical Row, London",
+                "lines": [{"sku": sku, "qty": qty} for sku, qty in lines],
+            }
+        )
+
+    return place
+
+
 def task_of(process, node_name: str):
     """The newest task of `process` at the node called `node_name`."""
     from viewflow.workflow.models import Task

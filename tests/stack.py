@@ -7,6 +7,7 @@ use them write committed data (`transactional_db`) and wait for the worker like 
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -56,10 +57,32 @@ class Service:
 
     def __init__(self, name: str, argv: list[str], env: dict[str, str]) -> None:
         LOG_DIR.mkdir(parents=True, exist_ok=True)
-        self.name = name
+        self.name, self.argv, self.env = name, argv, env
         self.log_path = LOG_DIR / f"{name}.log"
         self.log = self.log_path.open("w")
-        self.process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        self.process = self._spawn()
+
+    def _spawn(self) -> subprocess.Popen:
+        # Its own process group, so kill() takes the whole worker (pool children included).
+        return subprocess.Popen(
+            self.argv,
+            cwd=ROOT,
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def kill(self) -> None:
+        """SIGKILL the process and its children at once, like an OOM kill or a pulled plug."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+    def restart(self, ready: Callable[[], bool], what: str) -> None:
+        self.log.write(f"\n----- {self.name} restarted -----\n")
+        self.log.flush()
+        self.process = self._spawn()
+        self.wait_until(ready, what=what)
 
     def wait_until(self, ready: Callable[[], bool], what: str, timeout: float = 60) -> None:
         """Wait for `ready()`, failing at once (with the log) if the process exits meanwhile."""
@@ -167,6 +190,6 @@ def celery_worker_process(stack_env) -> Iterator[Service]:
         stack_env,
     )
 
-    worker.wait_until(lambda: " ready." in worker.output(), what="the Celery worker")
+    worker.wait_until(lambda: worker.output().count(" ready.") >= 1, what="the Celery worker")
     yield worker
     worker.stop()

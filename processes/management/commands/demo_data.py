@@ -6,7 +6,12 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from viewflow.workflow.models import Task
+from viewflow.workflow.status import STATUS
 
+from processes.connectors.models import Connector, ConnectorFaults, Product
+from processes.nodes.celery_job import job_execute
+from processes.orders.models import OrderProcess
+from processes.orders.services import order_start_api
 from processes.purchase.models import PurchaseProcess
 from processes.purchase.services import purchase_request_start, purchase_task_decide
 from processes.roles import roles_sync
@@ -17,10 +22,27 @@ DEMO_PASSWORD = "portal-demo"  # noqa: S105 - the documented demo password (desi
 USERS = [
     # username, first name, groups, superuser
     ("admin", "Ada", [], True),
-    ("alice", "Alice", ["requesters"], False),
+    ("alice", "Alice", ["requesters", "sales"], False),
     ("olivia", "Olivia", ["approvers"], False),
     ("frank", "Frank", ["finance"], False),
     ("maria", "Maria", ["managers"], False),
+    ("fiona", "Fiona", ["fraud"], False),
+]
+
+PRODUCTS = [
+    # sku, name, unit price, on hand
+    ("DESK-01", "Standing desk", "499.00", 25),
+    ("CHAIR-02", "Office chair", "189.00", 40),
+    ("LAMP-03", "Desk lamp", "39.90", 0),
+    ("MON-04", "27-inch monitor", "279.00", 15),
+]
+
+# customer, email, lines, what the demo shows
+ORDERS = [
+    ("Ada Lovelace", "ada@example.com", [("DESK-01", 1), ("CHAIR-02", 1)], "completed"),
+    ("Mallory Fraudster", "mallory@mailinator.com", [("MON-04", 2)], "fraud review"),
+    ("Grace Hopper", "grace@example.com", [("MON-04", 1), ("LAMP-03", 2)], "compensated"),
+    ("Alan Turing", "alan@example.com", [("CHAIR-02", 2)], "failed job"),
 ]
 
 # title, amount, what happens after submission
@@ -38,6 +60,16 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         with transaction.atomic():
             users = self._users()
+        with transaction.atomic():
+            for sku, name, price, stock in PRODUCTS:
+                Product.objects.get_or_create(
+                    sku=sku, defaults={"name": name, "unit_price": price, "on_hand": stock}
+                )
+        for customer, email, lines, shows in ORDERS:
+            if OrderProcess.objects.filter(customer_email=email).exists():
+                continue
+            self._order(customer, email, lines, shows)
+            self.stdout.write(f"demo order: {customer} ({shows})")
         for title, amount, outcome in REQUESTS:
             if PurchaseProcess.objects.filter(title=title, requester=users["alice"]).exists():
                 continue
@@ -66,6 +98,32 @@ class Command(BaseCommand):
             user.groups.add(*(groups[name] for name in group_names))
             users[username] = user
         return users
+
+    def _order(self, customer, email, lines, shows):
+        """Place an order and run its automated steps right here, as the worker would."""
+        order = order_start_api(
+            order={
+                "customer_name": customer,
+                "customer_email": email,
+                "payment_method": "card",
+                "shipping_address": "1 Demo Street, Springfield",
+                "lines": [{"sku": sku, "qty": qty} for sku, qty in lines],
+            }
+        )
+        if shows == "failed job":  # the mailer is down for longer than the step retries
+            ConnectorFaults.objects.update_or_create(
+                connector=Connector.MAILER, defaults={"refuse_next": 100}
+            )
+        try:
+            for _ in range(50):
+                job = Task.objects.filter(
+                    process=order, flow_task_type="JOB", status=STATUS.SCHEDULED
+                ).first()
+                if job is None:
+                    break
+                job_execute(job.flow_task.activation_class(job).ref())
+        finally:
+            ConnectorFaults.objects.filter(connector=Connector.MAILER).update(refuse_next=0)
 
     def _request(self, users, title, amount, outcome):
         process = purchase_request_start(

@@ -1,0 +1,144 @@
+"""Order to cash end to end with a real worker on PostgreSQL and Redis, including its faults."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.urls import get_resolver
+from viewflow.workflow.models import Task
+from viewflow.workflow.status import PROCESS, STATUS
+
+from processes import scheduler
+from processes.connectors.models import ConnectorFaults, PaymentOperation, SentEmail
+from processes.models import AuditEvent
+from processes.orders.models import OrderProcess
+from processes.orders.services import order_fraud_task_decide
+from processes.services import task_claim
+from tests.conftest import task_of
+from tests.stack import wait_for
+
+pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
+
+
+def _order(order) -> OrderProcess:
+    return OrderProcess.objects.get(pk=order.pk)
+
+
+def _settled(order) -> bool:
+    return _order(order).status == PROCESS.DONE
+
+
+def _captures(order) -> int:
+    return PaymentOperation.objects.filter(order_ref=_order(order).order_ref, kind="capture").count()
+
+
+def test_happy_path(celery_worker_process, place_order):
+    order = place_order(lines=[("DESK-01", 1)])
+
+    wait_for(lambda: _settled(order), timeout=60, what="the order to complete")
+
+    assert _order(order).outcome == OrderProcess.Outcome.COMPLETED
+    assert _captures(order) == 1
+    assert SentEmail.objects.filter(subject__contains="confirmed").count() == 1
+
+
+def test_fraud_review_path(celery_worker_process, place_order, roles, django_user_model):
+    fiona = django_user_model.objects.create_user("fiona", password="x")
+    fiona.groups.add(roles["fraud"])
+    order = place_order(email="mallory@mailinator.com")
+
+    review = wait_for(
+        lambda: Task.objects.filter(
+            process=order, flow_task=order.flow_class.review_fraud, status=STATUS.NEW
+        ).first(),
+        timeout=60,
+        what="the fraud review task",
+    )
+    assert _captures(order) == 0
+    task_claim(task=review, user=fiona)
+    order_fraud_task_decide(task=review, user=fiona, cleared=True)
+
+    wait_for(lambda: _settled(order), timeout=60, what="the reviewed order to complete")
+    assert _order(order).outcome == OrderProcess.Outcome.COMPLETED
+
+
+def test_compensation_path(celery_worker_process, place_order):
+    order = place_order(lines=[("DESK-01", 1), ("LAMP-03", 1)])  # the lamp is out of stock
+
+    wait_for(lambda: _settled(order), timeout=60, what="the compensation to finish")
+
+    assert _order(order).outcome == OrderProcess.Outcome.COMPENSATED
+    kinds = list(
+        PaymentOperation.objects.filter(order_ref=_order(order).order_ref).values_list("kind", flat=True)
+    )
+    assert sorted(kinds) == ["authorize", "capture", "refund"]
+    assert SentEmail.objects.filter(subject__contains="could not be completed").count() == 1
+
+
+def test_three_refusals_then_success_with_the_attempts_recorded(celery_worker_process, place_order):
+    ConnectorFaults.objects.create(connector="payment", refuse_next=3)
+    order = place_order()
+
+    wait_for(lambda: _settled(order), timeout=90, what="the order to complete after retries")
+
+    authorize = task_of(order, "authorize_payment")
+    assert [a["outcome"] for a in authorize.data["attempts"]] == ["failed", "failed", "failed", "done"]
+    assert AuditEvent.objects.filter(task=authorize, action="job.attempt_failed").count() == 3
+    assert PaymentOperation.objects.filter(kind="authorize").count() == 1
+
+
+def test_an_always_failing_step_is_an_incident_retried_from_the_portal(
+    celery_worker_process, place_order, client, maria
+):
+    assert get_resolver().url_patterns
+    faults = ConnectorFaults.objects.create(connector="mailer", error_rate=1.0)
+    order = place_order()
+
+    confirmation = wait_for(
+        lambda: Task.objects.filter(
+            process=order, flow_task=order.flow_class.send_confirmation, status=STATUS.ERROR
+        ).first(),
+        timeout=90,
+        what="the confirmation step to become an incident",
+    )
+    assert len(confirmation.data["attempts"]) == confirmation.flow_task.retry_policy.max_attempts
+
+    faults.error_rate = 0  # the mail server is back
+    faults.save()
+    client.force_login(maria)
+    assert client.post(f"/operations/incidents/{confirmation.pk}/retry/").status_code == 302
+
+    wait_for(lambda: _settled(order), timeout=60, what="the retried step to finish the order")
+    assert _order(order).outcome == OrderProcess.Outcome.COMPLETED
+    assert SentEmail.objects.filter(subject__contains="confirmed").count() == 1
+    assert AuditEvent.objects.filter(task=confirmation, action="incident.retried", actor=maria).exists()
+
+
+def test_a_worker_killed_mid_capture_recovers_with_exactly_one_capture(celery_worker_process, place_order):
+    """SIGKILL while the gateway has captured but not answered; Redis would redeliver only after
+    its visibility timeout, so the scheduler's sweep (run here as beat would) re-sends the job."""
+    ConnectorFaults.objects.create(connector="payment", latency_ms=4000)
+    order = place_order()
+
+    def capturing() -> bool:
+        capture = Task.objects.filter(process=order, flow_task=order.flow_class.capture_payment).first()
+        return capture is not None and capture.status == STATUS.STARTED and _captures(order) == 1
+
+    wait_for(capturing, timeout=60, what="the capture to be recorded while its answer is pending")
+    celery_worker_process.kill()
+    ConnectorFaults.objects.filter(connector="payment").update(latency_ms=0)
+    celery_worker_process.restart(
+        lambda: celery_worker_process.output().count(" ready.") >= 2, "the new worker"
+    )
+
+    deadline = time.monotonic() + 120
+    while not _settled(order):
+        assert time.monotonic() < deadline, "the order did not recover after the worker was killed"
+        scheduler.jobs_sweep_stuck()
+        time.sleep(2)
+
+    assert _order(order).outcome == OrderProcess.Outcome.COMPLETED
+    assert _captures(order) == 1
+    capture = task_of(order, "capture_payment")
+    assert [a["outcome"] for a in capture.data["attempts"]] == ["lost", "done"]
