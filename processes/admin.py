@@ -1,14 +1,22 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.template.response import TemplateResponse
+from django.utils.html import format_html
+from viewflow.workflow.status import STATUS
 
 from processes.connectors import admin as connectors_admin  # noqa: F401 - registers the connectors' admin
+from processes.exceptions import IncidentError
+from processes.forms import IncidentSkipForm
 from processes.models import (
     AuditEvent,
+    Incident,
     OrderPolicy,
     OrderProcess,
     ProcessComment,
     PurchaseOrder,
     PurchaseProcess,
 )
+from processes.services import incident_retry, incident_skip
 
 
 @admin.register(AuditEvent)
@@ -112,3 +120,88 @@ class OrderPolicyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(Incident)
+class IncidentAdmin(admin.ModelAdmin):
+    """Failed automated steps, with error and traceback; retry or skip (with a reason) as actions."""
+
+    list_display = ["pk", "process", "step", "finished", "attempts", "error"]
+    list_filter = ["process__flow_class"]
+    readonly_fields = ["process", "step", "finished", "attempts", "error", "traceback", "idempotency_key"]
+    fields = readonly_fields
+    actions = ["retry", "skip"]
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .filter(flow_task_type="JOB", status=STATUS.ERROR)
+            .select_related("process")
+        )
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="step")
+    def step(self, obj):
+        return obj.flow_task.task_title
+
+    @admin.display(description="attempts")
+    def attempts(self, obj):
+        return len((obj.data or {}).get("attempts") or [])
+
+    @admin.display(description="error")
+    def error(self, obj):
+        return ((obj.data or {}).get("_exception") or {}).get("title", "")
+
+    @admin.display(description="traceback")
+    def traceback(self, obj):
+        return format_html("<pre>{}</pre>", ((obj.data or {}).get("_exception") or {}).get("traceback", ""))
+
+    @admin.display(description="idempotency key")
+    def idempotency_key(self, obj):
+        return (obj.data or {}).get("idempotency_key", "")
+
+    def _each(self, request, queryset, action):
+        done = 0
+        for task in queryset:
+            try:
+                action(task)
+                done += 1
+            except (IncidentError, PermissionDenied) as exc:
+                self.message_user(request, f"#{task.pk}: {exc}", messages.ERROR)
+        return done
+
+    @admin.action(description="Retry the selected steps (same idempotency key)")
+    def retry(self, request, queryset):
+        done = self._each(request, queryset, lambda task: incident_retry(task=task, user=request.user))
+        self.message_user(request, f"{done} step(s) run again.", messages.SUCCESS)
+
+    @admin.action(description="Skip the selected steps (asks for a reason)")
+    def skip(self, request, queryset):
+        form = IncidentSkipForm(request.POST if "reason" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            reason = form.cleaned_data["reason"]
+            done = self._each(
+                request, queryset, lambda task: incident_skip(task=task, user=request.user, reason=reason)
+            )
+            self.message_user(request, f"{done} step(s) skipped.", messages.SUCCESS)
+            return None
+        return TemplateResponse(
+            request,
+            "admin/processes/incident_skip.html",
+            {
+                **self.admin_site.each_context(request),
+                "form": form,
+                "incidents": queryset,
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+                "opts": self.model._meta,
+            },
+        )

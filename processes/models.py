@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from viewflow.workflow.models import Task
 
 
 class AuditEventQuerySet(models.QuerySet):
@@ -89,6 +90,15 @@ class CorrelatedProcess(models.Model):
         abstract = True
 
 
+class Incident(Task):
+    """A failed automated step (a JOB task in ERROR), as the admin lists it."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("incident")
+        verbose_name_plural = _("incidents")
+
+
 class ProcessComment(models.Model):
     """A comment on a process, for example the reason given with a rejection."""
 
@@ -122,6 +132,7 @@ __all__ = [
     "AuditEvent",
     "ConnectorFaults",
     "CorrelatedProcess",
+    "Incident",
     "OrderPolicy",
     "OrderProcess",
     "PaymentOperation",

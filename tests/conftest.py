@@ -91,8 +91,8 @@ def _persona(username: str, groups: list[str], roles, **extra):
 
 @pytest.fixture
 def alice(roles):
-    """The requester."""
-    return _persona("alice", ["requesters"], roles)
+    """The requester; also enters orders (group sales), as in the demo data."""
+    return _persona("alice", ["requesters", "sales"], roles)
 
 
 @pytest.fixture

@@ -12,6 +12,15 @@ pytestmark = pytest.mark.django_db
 
 ADMIN_PAGES = [
     "processes/auditevent",
+    "processes/incident",
+    "processes/orderprocess",
+    "processes/orderpolicy",
+    "processes/connectorfaults",
+    "processes/paymentoperation",
+    "processes/product",
+    "processes/stockreservation",
+    "processes/shippingquote",
+    "processes/sentemail",
     "processes/purchaseprocess",
     "processes/purchaseorder",
     "processes/processcomment",

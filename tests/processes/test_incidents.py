@@ -132,3 +132,39 @@ class TestIncidentPage:
         assert client.post(f"/operations/incidents/{incident.pk}/retry/").status_code == 403
         incident.refresh_from_db()
         assert incident.status == STATUS.ERROR
+
+
+class TestIncidentAdmin:
+    def test_lists_failed_steps_with_their_error_and_traceback(self, admin_client, incident):
+        listing = admin_client.get("/admin/processes/incident/")
+        assert listing.status_code == 200
+        assert "ERP said no" in listing.content.decode()
+
+        detail = admin_client.get(f"/admin/processes/incident/{incident.pk}/change/")
+        assert detail.status_code == 200
+        assert "Traceback (most recent call last)" in detail.content.decode()
+
+    def test_skip_asks_for_a_reason_then_skips(self, admin_client, incident):
+        selected = {"action": "skip", "_selected_action": [incident.pk]}
+
+        ask = admin_client.post("/admin/processes/incident/", selected)
+        assert ask.status_code == 200
+        assert "Say why" in ask.content.decode() or "Reason" in ask.content.decode()
+        incident.refresh_from_db()
+        assert incident.status == STATUS.ERROR
+
+        done = admin_client.post("/admin/processes/incident/", {**selected, "reason": "Handled by phone."})
+        assert done.status_code == 302
+        incident.refresh_from_db()
+        assert incident.status == STATUS.DONE
+        assert incident.data["skipped"]["reason"] == "Handled by phone."
+
+    def test_retry_action_runs_the_step_again(self, admin_client, incident):
+        with mock.patch.object(celery_job, "job_send", return_value=True):
+            response = admin_client.post(
+                "/admin/processes/incident/", {"action": "retry", "_selected_action": [incident.pk]}
+            )
+
+        assert response.status_code == 302
+        incident.refresh_from_db()
+        assert incident.status == STATUS.REVIVED
