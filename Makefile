@@ -43,7 +43,7 @@ fmt: install ## format and fix what ruff can
 check: lint test ## what CI runs, on the embedded defaults
 
 bench: install ## run a benchmark: make bench NAME=tasklist [ARGS=--quick]
-	$(PY) bench/$(NAME).py $(ARGS)
+	$(PY) -m bench.$(NAME) $(ARGS)
 
 clean: ## remove the virtualenv and everything under var/
 	rm -rf $(VENV) var

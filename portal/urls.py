@@ -1,11 +1,11 @@
 from django.contrib import admin
 from django.urls import path
 from viewflow.contrib.auth import AuthViewset
-from viewflow.urls import Site
 from viewflow.workflow.flow import FlowAppViewset
 
 from portal import views
 from portal.context_processors import PRODUCT_NAME
+from portal.site import PortalSite
 from processes.orders.flows import OrderFlow
 from processes.purchase.flows import PurchaseFlow
 from processes.viewsets import OperationsApp
@@ -13,7 +13,7 @@ from processes.viewsets import OperationsApp
 admin.site.site_header = f"{PRODUCT_NAME} administration"
 admin.site.site_title = PRODUCT_NAME
 
-site = Site(
+site = PortalSite(
     title=PRODUCT_NAME,
     viewsets=[
         FlowAppViewset(PurchaseFlow, icon="shopping_cart"),

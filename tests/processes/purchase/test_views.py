@@ -144,3 +144,22 @@ def test_logging_out_ends_the_session(client, alice):
 
     assert response.status_code == 302
     assert client.get("/purchase/").status_code == 302  # back to the login page
+
+
+def test_the_portal_index_sends_each_user_to_an_app_they_may_see(client, alice, roles, django_user_model):
+    fiona = django_user_model.objects.create_user("fiona", password="x")
+    fiona.groups.add(roles["fraud"])  # orders only
+
+    client.force_login(alice)
+    assert client.get("/")["Location"] == "/purchase/"
+    client.force_login(fiona)
+    assert client.get("/")["Location"] == "/order/"
+
+
+def test_a_user_without_any_process_gets_a_clear_page(client, django_user_model):
+    client.force_login(django_user_model.objects.create_user("newbie", password="x"))
+
+    response = client.get("/")
+
+    assert response.status_code == 403
+    assert "You have no processes yet" in response.content.decode()
