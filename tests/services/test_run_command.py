@@ -13,6 +13,7 @@ import psycopg
 import pytest
 import redis
 
+from processes.management.commands.demo_data import DEMO_PASSWORD, USERS
 from tests.stack import ROOT, free_port, wait_for
 
 pytestmark = pytest.mark.services
@@ -95,7 +96,8 @@ def test_make_run_serves_the_demo_and_stops_cleanly_on_ctrl_c(tmp_path, backend)
         assert run.poll() is None, log_path.read_text()
         output = log_path.read_text()
         assert f"Approvals Portal  {base}/" in output
-        assert "demo logins       admin, alice, olivia, frank, maria (password: portal-demo)" in output
+        logins = ", ".join(name for name, *_ in USERS)
+        assert f"demo logins       {logins} (password: {DEMO_PASSWORD})" in output
         assert _status(f"{base}/accounts/login/") == 200
         # The demo's approved request is finished by the worker through the broker.
         wait_for(lambda: _purchase_orders(env) == 1, timeout=60, what="the worker to create the demo order")
