@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import sys
 import time
 
 import pytest
+import redis
 from django.urls import get_resolver
 from viewflow.workflow.models import Task
 from viewflow.workflow.status import PROCESS, STATUS
@@ -16,7 +18,8 @@ from processes.orders.models import OrderProcess
 from processes.orders.services import order_fraud_task_decide
 from processes.services import task_claim
 from tests.conftest import task_of
-from tests.stack import wait_for
+from tests.services.test_broker_outage import publisher
+from tests.stack import Service, wait_for
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
@@ -115,9 +118,45 @@ def test_an_always_failing_step_is_an_incident_retried_from_the_portal(
     assert AuditEvent.objects.filter(task=confirmation, action="incident.retried", actor=maria).exists()
 
 
-def test_a_worker_killed_mid_capture_recovers_with_exactly_one_capture(celery_worker_process, place_order):
-    """SIGKILL while the gateway has captured but not answered; Redis would redeliver only after
-    its visibility timeout, so the scheduler's sweep (run here as beat would) re-sends the job."""
+@pytest.fixture(params=["redis", "sqlite"])
+def broker_and_worker(request, stack_env, tmp_path):
+    """A dedicated, killable worker on either broker: Redis (a private db) or the embedded SQLite one."""
+    if request.param == "redis":
+        url = stack_env["REDIS_URL"].rsplit("/", 1)[0] + "/9"
+        redis.Redis.from_url(url).flushdb()
+    else:
+        url = f"sqla+sqlite:///{tmp_path / 'broker.sqlite3'}"
+    worker = Service(
+        f"worker-{request.param}",
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "portal",
+            "worker",
+            "--concurrency",
+            "2",
+            "--loglevel",
+            "INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "--hostname",
+            f"kill-{request.param}@%h",
+        ],
+        {**stack_env, "CELERY_BROKER_URL": url},
+    )
+    worker.wait_until(lambda: " ready." in worker.output(), what="the worker")
+    with publisher(url):
+        yield worker
+    worker.stop()
+
+
+def test_a_worker_killed_mid_capture_recovers_with_exactly_one_capture(broker_and_worker, place_order):
+    """SIGKILL while the gateway has captured but not answered. The SQLite broker never
+    redelivers and Redis would only after its visibility timeout, so the scheduler's sweep (run
+    here as beat would) re-sends the job once its attempt outlived the time limit."""
+    worker = broker_and_worker
     ConnectorFaults.objects.create(connector="payment", latency_ms=4000)
     order = place_order()
 
@@ -126,11 +165,9 @@ def test_a_worker_killed_mid_capture_recovers_with_exactly_one_capture(celery_wo
         return capture is not None and capture.status == STATUS.STARTED and _captures(order) == 1
 
     wait_for(capturing, timeout=60, what="the capture to be recorded while its answer is pending")
-    celery_worker_process.kill()
+    worker.kill()
     ConnectorFaults.objects.filter(connector="payment").update(latency_ms=0)
-    celery_worker_process.restart(
-        lambda: celery_worker_process.output().count(" ready.") >= 2, "the new worker"
-    )
+    worker.restart(lambda: worker.output().count(" ready.") >= 2, "the new worker")
 
     deadline = time.monotonic() + 120
     while not _settled(order):

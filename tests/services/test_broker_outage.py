@@ -1,0 +1,144 @@
+"""The broker goes down while a job is being enqueued: nothing is lost, and the sweep recovers it.
+
+A private redis-server (its own port, nothing shared) is the broker of this test's worker and
+of the test process's publisher, so stopping it disturbs nothing else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import subprocess
+import sys
+import time
+from datetime import timedelta
+
+import pytest
+import redis
+from django.conf import settings
+from django.utils import timezone
+from kombu import pools
+from viewflow.workflow.status import PROCESS, STATUS
+
+from portal.celery import app
+from processes import scheduler
+from processes.connectors.models import PaymentOperation
+from processes.orders.models import OrderProcess
+from tests.conftest import task_of
+from tests.stack import Service, free_port, wait_for
+
+pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
+
+
+class PrivateRedis:
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                shutil.which("redis-server") or "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        wait_for(self.answers, timeout=15, what="the private redis-server")
+
+    def answers(self) -> bool:
+        try:
+            return redis.Redis.from_url(self.url, socket_timeout=1).ping()
+        except redis.RedisError:
+            return False
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=15)
+
+
+@contextlib.contextmanager
+def publisher(url: str):
+    """Publish this process's Celery messages to `url`, with fresh connection pools."""
+
+    def reset():
+        pools.reset()
+        app._pool = None
+        app.amqp._producer_pool = None
+
+    good_url, good_options = app.conf.broker_url, app.conf.broker_transport_options
+    app.conf.broker_url = url
+    if url.startswith("sqla+"):  # as in settings: that transport passes options to create_engine
+        app.conf.broker_transport_options = {"max_retries": 2}
+    reset()
+    try:
+        yield
+    finally:
+        app.conf.broker_url, app.conf.broker_transport_options = good_url, good_options
+        reset()
+
+
+@pytest.fixture
+def private_broker(stack_env):
+    broker = PrivateRedis()
+    broker.start()
+    worker = Service(
+        "worker-private-broker",
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "portal",
+            "worker",
+            "--concurrency",
+            "1",
+            "--loglevel",
+            "INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "--hostname",
+            "outage-worker@%h",
+        ],
+        {**stack_env, "CELERY_BROKER_URL": broker.url},
+    )
+    worker.wait_until(lambda: " ready." in worker.output(), what="the worker on the private broker")
+    yield broker, worker
+    worker.stop()
+    if broker.process.poll() is None:
+        broker.stop()
+
+
+def test_an_order_placed_while_the_broker_is_down_completes_once_it_is_back(private_broker, place_order):
+    broker, worker = private_broker
+    with publisher(broker.url):
+        broker.stop()  # the broker is down as the order commits and its first job is enqueued
+        order = place_order()
+        authorize = task_of(order, "authorize_payment")
+        assert authorize.status == STATUS.SCHEDULED  # committed; its message could not be sent
+
+        broker.start()  # back; the worker reconnects by itself
+        wait_for(
+            lambda: "Connected to redis" in worker.output().rsplit("Cannot connect", 1)[-1],
+            timeout=60,
+            what="the worker to reconnect",
+        )
+        later = timezone.now() + timedelta(seconds=settings.JOB_STUCK_AFTER_SECONDS + 1)
+        assert scheduler.jobs_sweep_stuck(now=later) == 1
+
+    def completed() -> bool:
+        return OrderProcess.objects.get(pk=order.pk).status == PROCESS.DONE
+
+    wait_for(completed, timeout=90, what="the recovered order to complete")
+    assert OrderProcess.objects.get(pk=order.pk).outcome == OrderProcess.Outcome.COMPLETED
+    assert PaymentOperation.objects.filter(kind="authorize").count() == 1
+    assert PaymentOperation.objects.filter(kind="capture").count() == 1
+    time.sleep(1)
+    assert "job.enqueue_failed" not in worker.output()  # every later job was published by the worker
