@@ -4,6 +4,7 @@ from django.template.response import TemplateResponse
 from django.utils.html import format_html
 from viewflow.workflow.status import STATUS
 
+from processes.admin_base import ReadOnlyAdmin
 from processes.connectors import admin as connectors_admin  # noqa: F401 - registers the connectors' admin
 from processes.exceptions import IncidentError
 from processes.forms import IncidentSkipForm
@@ -20,22 +21,13 @@ from processes.services import incident_retry, incident_skip
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdmin):
     """The audit trail, read-only: it is append-only everywhere."""
 
     list_display = ["created_at", "action", "actor_name", "process_id", "task_id", "correlation_id"]
     list_filter = ["action"]
     search_fields = ["correlation_id", "actor_name", "action"]
     date_hierarchy = "created_at"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(PurchaseProcess)
@@ -123,7 +115,7 @@ class OrderPolicyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Incident)
-class IncidentAdmin(admin.ModelAdmin):
+class IncidentAdmin(ReadOnlyAdmin):
     """Failed automated steps, with error and traceback; retry or skip (with a reason) as actions."""
 
     list_display = ["pk", "process", "step", "finished", "attempts", "error"]
@@ -139,15 +131,6 @@ class IncidentAdmin(admin.ModelAdmin):
             .filter(flow_task_type="JOB", status=STATUS.ERROR)
             .select_related("process")
         )
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="step")
     def step(self, obj):

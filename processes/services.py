@@ -10,6 +10,7 @@ from viewflow.workflow.status import STATUS
 
 from processes.audit import acting_as, audit_record
 from processes.exceptions import IncidentError
+from processes.models import ProcessComment
 
 
 class ActingRequest:
@@ -18,6 +19,20 @@ class ActingRequest:
 
     def __init__(self, user: Any) -> None:
         self.user = user
+
+
+def decision_record(
+    *, activation: Any, user: Any, action: str, comment: str, details: dict | None = None
+) -> None:
+    """Keep a person's decision on their task: its comment on the process, an audit event, then
+    finish the task. Runs inside the caller's transaction, after the caller set the decision."""
+    if comment:
+        ProcessComment.objects.create(
+            process=activation.process, task=activation.task, author=user, text=comment
+        )
+    details = {**({"comment": comment} if comment else {}), **(details or {})}
+    audit_record(action=action, process=activation.process, task=activation.task, actor=user, details=details)
+    activation.execute()
 
 
 def task_claim(*, task: Task, user: Any) -> Task:

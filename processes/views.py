@@ -7,11 +7,34 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views import View, generic
+from viewflow.views import FormLayoutMixin
+from viewflow.workflow.flow.views import mixins as flow_view_mixins
 
 from processes import selectors, services
 from processes.exceptions import IncidentError
 from processes.forms import IncidentSkipForm
+
+
+class TaskDecisionView(
+    FormLayoutMixin,
+    flow_view_mixins.SuccessMessageMixin,
+    flow_view_mixins.TaskSuccessUrlMixin,
+    flow_view_mixins.TaskViewTemplateNames,
+    generic.FormView,
+):
+    """A human task whose form is a TaskDecisionForm; subclasses hand the decision to a service."""
+
+    template_filename = "task.html"
+    success_message = gettext_lazy("Task {task} has been completed.")
+
+    def decide(self, form) -> None:
+        raise NotImplementedError
+
+    def form_valid(self, form):
+        self.decide(form)
+        return super().form_valid(form)
 
 
 class IncidentListView(generic.ListView):

@@ -166,30 +166,32 @@ def live_server_url(stack_env) -> Iterator[str]:
     web.stop()
 
 
+def start_worker(name: str, env: dict[str, str], concurrency: int = 2) -> Service:
+    """A real `celery -A portal worker` (prefork) as a subprocess, returned once it is ready."""
+    argv = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "portal",
+        "worker",
+        "--loglevel",
+        "INFO",
+        "--concurrency",
+        str(concurrency),
+        "--without-gossip",
+        "--without-mingle",
+        "--hostname",
+        f"{name}@%h",
+    ]
+    worker = Service(name, argv, env)
+    worker.wait_until(lambda: " ready." in worker.output(), what=f"the Celery worker {name}")
+    return worker
+
+
 @pytest.fixture(scope="session")
 def celery_worker_process(stack_env) -> Iterator[Service]:
-    """A real `celery -A portal worker` (prefork, 2 processes) consuming from Redis."""
-    worker = Service(
-        "worker",
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "portal",
-            "worker",
-            "--loglevel",
-            "INFO",
-            "--concurrency",
-            "2",
-            "--without-gossip",
-            "--without-mingle",
-            "--hostname",
-            "test-worker@%h",
-        ],
-        stack_env,
-    )
-
-    worker.wait_until(lambda: worker.output().count(" ready.") >= 1, what="the Celery worker")
+    """The session's worker (2 processes) consuming from the test Redis."""
+    worker = start_worker("worker", stack_env)
     yield worker
     worker.stop()

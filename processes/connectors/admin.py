@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from processes.admin_base import ReadOnlyAdmin
 from processes.connectors.models import (
     ConnectorFaults,
     PaymentOperation,
@@ -25,17 +26,8 @@ class ProductAdmin(admin.ModelAdmin):
     search_fields = ["sku", "name"]
 
 
-class _RecordAdmin(admin.ModelAdmin):
+class _RecordAdmin(ReadOnlyAdmin):
     """What the fake system recorded: read-only, like another company's database."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(PaymentOperation)

@@ -6,6 +6,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from processes.connectors.models import Product
+from processes.forms import TaskDecisionForm
 from processes.orders.models import OrderProcess
 
 MAX_LINES = 50
@@ -58,23 +59,8 @@ def lines_total(lines: list[dict]) -> Decimal:
     return sum((Decimal(line["unit_price"]) * int(line["qty"]) for line in lines), Decimal("0"))
 
 
-class FraudReviewForm(forms.Form):
+class FraudReviewForm(TaskDecisionForm):
     """A fraud analyst's decision: let the order through, or cancel it with a reason."""
 
-    RELEASE = "release"
-    CANCEL = "cancel"
-
-    decision = forms.ChoiceField(
-        label=_("Decision"),
-        choices=[(RELEASE, _("Not fraud: continue")), (CANCEL, _("Fraud: cancel the order"))],
-        widget=forms.RadioSelect,
-    )
-    comment = forms.CharField(
-        label=_("Comment"), required=False, widget=forms.Textarea(attrs={"rows": 3}), max_length=4000
-    )
-
-    def clean(self):
-        cleaned = super().clean()
-        if cleaned.get("decision") == self.CANCEL and not (cleaned.get("comment") or "").strip():
-            self.add_error("comment", _("Say why the order is cancelled."))
-        return cleaned
+    choices = [("release", _("Not fraud: continue")), ("cancel", _("Fraud: cancel the order"))]
+    reason_required = _("Say why the order is cancelled.")

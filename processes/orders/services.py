@@ -14,11 +14,10 @@ from django.db import transaction
 
 from processes.audit import acting_as, audit_record
 from processes.connectors import services as connectors
-from processes.models import ProcessComment
 from processes.nodes import JobCall
 from processes.orders.forms import OrderForm, lines_total
 from processes.orders.models import OrderPolicy, OrderProcess
-from processes.services import ActingRequest
+from processes.services import ActingRequest, decision_record
 
 # Domains whose orders the fake scorer treats as risky (used to show the fraud review path).
 RISKY_DOMAINS = {"mailinator.com", "risky.example"}
@@ -199,16 +198,13 @@ def order_fraud_decide(*, activation: Any, user: Any, cleared: bool, comment: st
         raise ValueError("Cancelling an order needs a comment")
     order.fraud_cleared = cleared
     order.save(update_fields=["fraud_cleared"])
-    if comment:
-        ProcessComment.objects.create(process=order, task=activation.task, author=user, text=comment)
-    audit_record(
+    decision_record(
+        activation=activation,
+        user=user,
         action="order.fraud_cleared" if cleared else "order.fraud_confirmed",
-        process=order,
-        task=activation.task,
-        actor=user,
-        details={"comment": comment, "score": order.fraud_score} if comment else {"score": order.fraud_score},
+        comment=comment,
+        details={"score": order.fraud_score},
     )
-    activation.execute()
     return order
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from processes.forms import TaskDecisionForm
 from processes.purchase.models import PurchaseProcess
 
 
@@ -15,27 +16,8 @@ class PurchaseRequestForm(forms.ModelForm):
         widgets = {"justification": forms.Textarea(attrs={"rows": 4})}
 
 
-class DecisionForm(forms.Form):
+class DecisionForm(TaskDecisionForm):
     """An approver's decision: approve, or reject with a reason."""
 
-    APPROVE = "approve"
-    REJECT = "reject"
-
-    decision = forms.ChoiceField(
-        label=_("Decision"),
-        choices=[(APPROVE, _("Approve")), (REJECT, _("Reject"))],
-        widget=forms.RadioSelect,
-    )
-    comment = forms.CharField(
-        label=_("Comment"), required=False, widget=forms.Textarea(attrs={"rows": 3}), max_length=4000
-    )
-
-    def clean(self):
-        cleaned = super().clean()
-        if cleaned.get("decision") == self.REJECT and not (cleaned.get("comment") or "").strip():
-            self.add_error("comment", _("Say why the request is rejected."))
-        return cleaned
-
-    @property
-    def approved(self) -> bool:
-        return self.cleaned_data["decision"] == self.APPROVE
+    choices = [("approve", _("Approve")), ("reject", _("Reject"))]
+    reason_required = _("Say why the request is rejected.")

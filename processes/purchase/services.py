@@ -8,9 +8,8 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
 from processes.audit import acting_as, audit_record
-from processes.models import ProcessComment
 from processes.purchase.models import PurchaseOrder, PurchaseProcess
-from processes.services import ActingRequest
+from processes.services import ActingRequest, decision_record
 
 
 @transaction.atomic
@@ -34,16 +33,12 @@ def purchase_decide(*, activation: Any, user: Any, approved: bool, comment: str)
         raise ValueError("A rejection needs a comment")
     process.approved = approved
     process.save(update_fields=["approved"])
-    if comment:
-        ProcessComment.objects.create(process=process, task=activation.task, author=user, text=comment)
-    audit_record(
+    decision_record(
+        activation=activation,
+        user=user,
         action="purchase.approved" if approved else "purchase.rejected",
-        process=process,
-        task=activation.task,
-        actor=user,
-        details={"comment": comment} if comment else {},
+        comment=comment,
     )
-    activation.execute()
     return process
 
 

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from django.http import HttpResponseRedirect
-from django.utils.translation import gettext_lazy as _
-from django.views import generic
-from viewflow.views import FormLayoutMixin
 from viewflow.workflow.flow.views import CreateProcessView
-from viewflow.workflow.flow.views import mixins as flow_view_mixins
 
 from processes.purchase import services
 from processes.purchase.forms import DecisionForm, PurchaseRequestForm
+from processes.views import TaskDecisionView
 
 
 class PurchaseRequestStartView(CreateProcessView):
@@ -24,22 +21,13 @@ class PurchaseRequestStartView(CreateProcessView):
         return HttpResponseRedirect(self.get_success_url())
 
 
-class PurchaseDecisionView(
-    FormLayoutMixin,
-    flow_view_mixins.SuccessMessageMixin,
-    flow_view_mixins.TaskSuccessUrlMixin,
-    flow_view_mixins.TaskViewTemplateNames,
-    generic.FormView,
-):
+class PurchaseDecisionView(TaskDecisionView):
     form_class = DecisionForm
-    template_filename = "task.html"
-    success_message = _("Task {task} has been completed.")
 
-    def form_valid(self, form):
+    def decide(self, form) -> None:
         services.purchase_decide(
             activation=self.request.activation,
             user=self.request.user,
-            approved=form.approved,
+            approved=form.is_yes(),
             comment=form.cleaned_data["comment"],
         )
-        return super().form_valid(form)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import shutil
 import subprocess
-import sys
 import time
 from datetime import timedelta
 
@@ -25,7 +24,7 @@ from processes import scheduler
 from processes.connectors.models import PaymentOperation
 from processes.orders.models import OrderProcess
 from tests.conftest import task_of
-from tests.stack import Service, free_port, wait_for
+from tests.stack import free_port, start_worker, wait_for
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
@@ -89,27 +88,9 @@ def publisher(url: str):
 def private_broker(stack_env):
     broker = PrivateRedis()
     broker.start()
-    worker = Service(
-        "worker-private-broker",
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "portal",
-            "worker",
-            "--concurrency",
-            "1",
-            "--loglevel",
-            "INFO",
-            "--without-gossip",
-            "--without-mingle",
-            "--hostname",
-            "outage-worker@%h",
-        ],
-        {**stack_env, "CELERY_BROKER_URL": broker.url},
+    worker = start_worker(
+        "worker-private-broker", {**stack_env, "CELERY_BROKER_URL": broker.url}, concurrency=1
     )
-    worker.wait_until(lambda: " ready." in worker.output(), what="the worker on the private broker")
     yield broker, worker
     worker.stop()
     if broker.process.poll() is None:

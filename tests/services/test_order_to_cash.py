@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 
 import pytest
@@ -19,7 +18,7 @@ from processes.orders.services import order_fraud_task_decide
 from processes.services import task_claim
 from tests.conftest import task_of
 from tests.services.test_broker_outage import publisher
-from tests.stack import Service, wait_for
+from tests.stack import start_worker, wait_for
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
@@ -126,27 +125,7 @@ def broker_and_worker(request, stack_env, tmp_path):
         redis.Redis.from_url(url).flushdb()
     else:
         url = f"sqla+sqlite:///{tmp_path / 'broker.sqlite3'}"
-    worker = Service(
-        f"worker-{request.param}",
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "portal",
-            "worker",
-            "--concurrency",
-            "2",
-            "--loglevel",
-            "INFO",
-            "--without-gossip",
-            "--without-mingle",
-            "--hostname",
-            f"kill-{request.param}@%h",
-        ],
-        {**stack_env, "CELERY_BROKER_URL": url},
-    )
-    worker.wait_until(lambda: " ready." in worker.output(), what="the worker")
+    worker = start_worker(f"worker-{request.param}", {**stack_env, "CELERY_BROKER_URL": url})
     with publisher(url):
         yield worker
     worker.stop()
