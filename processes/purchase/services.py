@@ -9,6 +9,7 @@ from django.db import transaction
 
 from processes.audit import acting_as, audit_record
 from processes.models import ProcessComment
+from processes.notifications import notify_request_decided
 from processes.purchase.models import PurchaseOrder, PurchaseProcess
 
 
@@ -42,6 +43,7 @@ def purchase_decide(*, activation: Any, user: Any, approved: bool, comment: str)
         actor=user,
         details={"comment": comment} if comment else {},
     )
+    notify_request_decided(process=process, approved=approved, actor=user, comment=comment)
     activation.execute()
     return process
 
