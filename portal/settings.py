@@ -152,6 +152,10 @@ else:
     # Embedded mode: the layer lives inside the web process; the database stays the source
     # of truth and consumers poll it (docs/decisions/0001-embedded-defaults.md).
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# Live notifications: every websocket also reads its user's new notifications this often (s).
+# The embedded in-memory layer cannot hear the worker, so it looks every second; with Redis,
+# wake-ups arrive at once and the poll is only a safety net (docs/decisions/0006).
+NOTIFICATIONS_POLL_SECONDS = float(env_str("NOTIFICATIONS_POLL_SECONDS", "30" if REDIS_URL else "1"))
 
 # ---------------------------------------------------------------- CELERY
 # https://docs.celeryq.dev/en/stable/userguide/configuration.html
