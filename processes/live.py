@@ -19,15 +19,11 @@ from django.core.handlers.base import BaseHandler
 from django.core.handlers.wsgi import WSGIRequest
 from django.urls import Resolver404, resolve
 
-# url name -> (the element a Turbo Stream updates, the pattern that finds its content in the page)
-WATCHABLE = {
-    "queue": ("table.vf-list__table > tbody", re.compile(r"<tbody>(.*?)</tbody>", re.S)),
-    "inbox": ("table.vf-list__table > tbody", re.compile(r"<tbody>(.*?)</tbody>", re.S)),
-    "process_detail": (
-        "main.vf-page__content",
-        re.compile(r'<main class="vf-page__content">(.*)</main>', re.S),
-    ),
-}
+# The pages that can be watched. The part sent is the page's content (list with its pagination,
+# or the process card), found in the rendered page and applied with a Turbo Stream `update`.
+WATCHABLE = ("queue", "inbox", "process_detail")
+TARGET = "main.vf-page__content"
+CONTENT = re.compile(r'<main class="vf-page__content">(.*)</main>', re.S)
 
 
 @dataclass(frozen=True)
@@ -93,11 +89,10 @@ def watch_render(watch: Watch, *, cookie: str, host: str, secure: bool) -> str |
     response = _renderer.get_response(WSGIRequest(environ))
     if response.status_code != 200:
         return None
-    selector, pattern = WATCHABLE[watch.url_name]
-    found = pattern.search(response.content.decode(response.charset or "utf-8"))
+    found = CONTENT.search(response.content.decode(response.charset or "utf-8"))
     if found is None:
         return None
-    return f'<turbo-stream action="update" targets="{selector}"><template>{found.group(1)}</template></turbo-stream>'
+    return f'<turbo-stream action="update" targets="{TARGET}"><template>{found.group(1)}</template></turbo-stream>'
 
 
 def fingerprint(fragment: str) -> str:

@@ -14,6 +14,8 @@ state machine as the audit trail (processes/apps.py); business facts that are no
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -72,9 +74,21 @@ def wake(channels: Iterable[str]) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
-    for name in channels:
+    names = list(channels)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # the usual case: a sync view, a worker, a management command
+        async_to_sync(_send)(layer, names)
+    else:  # this thread runs an event loop (a test driving a browser): send from another thread
+        sender = threading.Thread(target=async_to_sync(_send), args=(layer, names))
+        sender.start()
+        sender.join()
+
+
+async def _send(layer: Any, names: list[str]) -> None:
+    for name in names:
         try:
-            async_to_sync(layer.group_send)(name, {"type": WAKE})
+            await layer.group_send(name, {"type": WAKE})
         except Exception as exc:  # the layer is down: consumers catch up on their next poll
             logger.warning("notification.wake_failed", channel=name, error=str(exc))
 
@@ -255,7 +269,7 @@ def notify_transition(activation: Any, descriptor: Any, source: Any, target: Any
     node_type = getattr(task.flow_task, "task_type", "")
     previous_owner_id = getattr(task, "_live_owner_id", None)
     task._live_owner_id = task.owner_id
-    channels = {process_channel(process.pk)}  # the process page shows every task's status
+    channels = {process_channel(process.pk)} if process.pk else set()  # the process page shows every status
 
     if node_type == "HUMAN":
         _notify_human(name, activation, previous_owner_id, channels)

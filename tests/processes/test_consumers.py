@@ -228,7 +228,7 @@ async def test_the_queue_page_shows_a_new_task_and_loses_one_claimed_elsewhere(s
 
     process = await database_sync_to_async(submit_request)(title="Standing desk")
     stream = await _streams(olivia_socket)
-    assert stream["html"].startswith('<turbo-stream action="update" targets="table.vf-list__table > tbody">')
+    assert stream["html"].startswith('<turbo-stream action="update" targets="main.vf-page__content">')
     assert "Standing desk" in stream["html"]
 
     approve = await database_sync_to_async(task_of)(process, "approve")
