@@ -49,6 +49,11 @@ def _deliverable(user_id: int, floor: int, skip: frozenset[int]) -> tuple[list[d
     return payloads, notifications.notifications_unread_count(user=user), True
 
 
+# The consumer's reads need no thread of their own: many sockets may read at once.
+def _db(func):
+    return database_sync_to_async(func, thread_sensitive=False)
+
+
 def _channels_for(user_id: int) -> list[str]:
     user = _user_active(user_id)
     return notifications.live_channels_for(user) if user else []
@@ -76,7 +81,7 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
         self.sent: dict[int, float] = {}  # ids sent and not yet below the floor, with their time
         self.watch: live.Watch | None = None
         self.watch_print = ""
-        self.joined = await database_sync_to_async(_channels_for)(self.user_id)
+        self.joined = await _db(_channels_for)(self.user_id)
         for channel in self.joined:
             await self.channel_layer.group_add(channel, self.channel_name)
         await self.accept()
@@ -125,9 +130,7 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
 
     async def sync_notifications(self) -> None:
         while True:
-            rows, unread, active = await database_sync_to_async(_deliverable)(
-                self.user_id, self.floor, frozenset(self.sent)
-            )
+            rows, unread, active = await _db(_deliverable)(self.user_id, self.floor, frozenset(self.sent))
             if not active:
                 await self.close(code=CLOSE_UNAUTHENTICATED)
                 return

@@ -56,8 +56,21 @@ def test_a_rolled_back_change_writes_no_notification(submit_request, olivia, mar
     assert Notification.objects.count() == before
 
 
-def test_wake_ups_go_out_only_after_commit(submit_request, olivia, django_capture_on_commit_callbacks):
-    layer = get_channel_layer()
+@pytest.fixture
+def in_memory_layer(settings):
+    """A layer this synchronous test can read from (the Redis layer is bound to one event loop)."""
+    from channels.layers import channel_layers
+
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    channel_layers.backends.clear()
+    yield get_channel_layer()
+    channel_layers.backends.clear()
+
+
+def test_wake_ups_go_out_only_after_commit(
+    submit_request, olivia, django_capture_on_commit_callbacks, in_memory_layer
+):
+    layer = in_memory_layer
     channel = async_to_sync(layer.new_channel)()
     async_to_sync(layer.group_add)("perm.processes.approve_purchase", channel)
 
