@@ -129,6 +129,13 @@ if DATABASE_ENGINE == "django.db.backends.sqlite3":
 elif DATABASE_ENGINE.startswith("django.db.backends.postgresql"):
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int("DATABASE_CONNECT_TIMEOUT", 5)
+    # psycopg's connection pool (per process): a websocket consumer's reads borrow a connection
+    # instead of opening one each time. 0 keeps Django's default (a connection per request).
+    if env_int("DATABASE_POOL_MAX_SIZE", 0) > 0:
+        DATABASES["default"]["OPTIONS"]["pool"] = {
+            "min_size": 1,
+            "max_size": env_int("DATABASE_POOL_MAX_SIZE", 0),
+        }
 else:
     raise config.ConfigError(f"DATABASE_URL must be sqlite:// or postgres://, got engine {DATABASE_ENGINE}")
 # Each request is one transaction: a half-done approval never reaches the database.
@@ -144,7 +151,20 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 500, "expiry": 60},
+            # redis-py 8 defaults: a pool fails beyond 100 connections (a burst of sockets joining
+            # their groups needs more), and a 5 s socket timeout, the same as channels_redis's
+            # 5 s BZPOPMIN, so a busy process times out reading its own receive and the socket dies.
+            "CONFIG": {
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "max_connections": env_int("CHANNEL_LAYER_MAX_CONNECTIONS", 2000),
+                        "socket_timeout": 30,
+                    }
+                ],
+                "capacity": 500,
+                "expiry": 60,
+            },
         }
     }
 else:
@@ -152,6 +172,10 @@ else:
     # Embedded mode: the layer lives inside the web process; the database stays the source
     # of truth and consumers poll it (docs/decisions/0001-embedded-defaults.md).
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# Live notifications: every websocket also reads its user's new notifications this often (s).
+# The embedded in-memory layer cannot hear the worker, so it looks every second; with Redis,
+# wake-ups arrive at once and the poll is only a safety net (docs/decisions/0006).
+NOTIFICATIONS_POLL_SECONDS = float(env_str("NOTIFICATIONS_POLL_SECONDS", "30" if REDIS_URL else "1"))
 
 # ---------------------------------------------------------------- CELERY
 # https://docs.celeryq.dev/en/stable/userguide/configuration.html

@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from viewflow.contrib.auth import AuthViewset
 from viewflow.workflow.flow import FlowAppViewset
 
@@ -26,6 +26,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
     path("admin/", admin.site.urls),
+    path("notifications/", include("processes.urls")),
     path("accounts/", AuthViewset(allow_password_change=True, with_profile_view=True).urls),
     path("", site.urls),
 ]

@@ -10,7 +10,13 @@ class ProcessesConfig(AppConfig):
 
         from processes import flows  # noqa: F401 - registers the flows and their permissions
         from processes.audit import audit_transition
+        from processes.notifications import notify_transition
 
         # Every task state change passes through viewflow's transition state machine; one hook
-        # there writes the audit trail for views, bulk actions, timers and jobs alike.
-        Activation.status.on_success()(audit_transition)
+        # there writes the audit trail for views, bulk actions, timers and jobs alike. The state
+        # machine holds one hook only, so the notification outbox is called from the same one.
+        def on_transition(*args, **kwargs) -> None:
+            audit_transition(*args, **kwargs)
+            notify_transition(*args, **kwargs)
+
+        Activation.status.on_success()(on_transition)

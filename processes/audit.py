@@ -67,6 +67,11 @@ def _current_actor() -> AbstractBaseUser | None:
     return user
 
 
+def current_actor() -> AbstractBaseUser | None:
+    """Who is acting now (None for the system), for other hooks on the same transitions."""
+    return _current_actor()
+
+
 def correlation_id_of(process: Process | None) -> str:
     """The process's correlation id ('' for a process model without one)."""
     if process is None:

@@ -2,15 +2,73 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+from django.contrib.auth import get_user_model
+
+from processes import live, notifications
 
 CLOSE_UNAUTHENTICATED = 4401
+# A row committed out of id order (a longer transaction that took its id earlier) is still
+# delivered if it commits within this many seconds of being written.
+LATE_COMMIT_GRACE_SECONDS = 30.0
+BATCH = 100
+
+
+def _user_active(user_id: int):
+    return get_user_model().objects.filter(pk=user_id, is_active=True).first()
+
+
+def _deliverable(user_id: int, floor: int, skip: frozenset[int]) -> tuple[list[dict], int, bool]:
+    """The user's notifications after `floor` not yet sent, that they may see; and the unread count."""
+    user = _user_active(user_id)
+    if user is None:
+        return [], 0, False
+    rows = (
+        notifications.Notification.objects.filter(user_id=user_id, id__gt=floor)
+        .exclude(id__in=skip)
+        .select_related("process")
+        .order_by("id")[:BATCH]
+    )
+    rows = list(rows)
+    visible = {row.pk for row in notifications.notifications_visible(user, rows)}
+    payloads = [
+        {
+            **notifications.notification_payload(row),
+            "visible": row.pk in visible,
+            "ts": row.created_at.timestamp(),
+        }
+        for row in rows
+    ]
+    return payloads, notifications.notifications_unread_count(user=user), True
+
+
+# The consumer's reads need no thread of their own: many sockets may read at once.
+def _db(func):
+    return database_sync_to_async(func, thread_sensitive=False)
+
+
+def _channels_for(user_id: int) -> list[str]:
+    user = _user_active(user_id)
+    return notifications.live_channels_for(user) if user else []
 
 
 class NotificationConsumer(AsyncJsonWebsocketConsumer):
-    """The browser's live channel: joins `user.<id>` for the logged-in user, refuses anyone else.
+    """The browser's live channel.
 
-    The origin is checked by AllowedHostsOriginValidator in portal/asgi.py.
+    - connect: refuses anonymous users (4401); the origin is checked by
+      AllowedHostsOriginValidator in portal/asgi.py. Joins `user.<id>` and the `perm.<p>` queue
+      channels of the permissions the user holds, then sends every notification after the id
+      the client names in `?after=` (the catch-up), in id order.
+    - a wake-up on any joined channel, or the poll: send the user's notifications not yet sent,
+      and the watched page's fragment if it changed. Each notification is sent once per socket.
+    - `{"type": "watch", "location": "/purchase/queue/"}`: keep that page current (live.py).
     """
 
     async def connect(self) -> None:
@@ -18,19 +76,121 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
         if user is None or not user.is_authenticated or not user.is_active:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
-        self.user_group = f"user.{user.pk}"
-        await self.channel_layer.group_add(self.user_group, self.channel_name)
+        self.user_id = user.pk
+        self.sync_lock = asyncio.Lock()
+        self.sent: dict[int, float] = {}  # ids sent and not yet below the floor, with their time
+        self.watch: live.Watch | None = None
+        self.watch_print = ""
+        self.joined = await _db(_channels_for)(self.user_id)
+        for channel in self.joined:
+            await self.channel_layer.group_add(channel, self.channel_name)
         await self.accept()
-        await self.send_json({"type": "hello", "user": user.get_username()})
+        after = parse_qs(self.scope.get("query_string", b"").decode()).get("after", [""])[0]
+        if after.isdigit():
+            self.floor = int(after)
+        else:  # a client that saw nothing yet starts from now
+            self.floor = await database_sync_to_async(notifications.notification_last_id)(
+                user_id=self.user_id
+            )
+        await self.send_json({"type": "hello", "user": user.get_username(), "last_id": self.floor})
+        await self.sync()
+        interval = settings.NOTIFICATIONS_POLL_SECONDS
+        self.poller = asyncio.create_task(self.poll(interval)) if interval > 0 else None
 
     async def disconnect(self, code: int) -> None:
-        if hasattr(self, "user_group"):
-            await self.channel_layer.group_discard(self.user_group, self.channel_name)
+        poller = getattr(self, "poller", None)
+        if poller is not None:
+            poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await poller
+        for channel in getattr(self, "joined", []):
+            await self.channel_layer.group_discard(channel, self.channel_name)
 
     async def receive_json(self, content, **kwargs) -> None:
-        if content.get("type") == "ping":
-            await self.send_json({"type": "pong"})
+        kind = content.get("type") if isinstance(content, dict) else None
+        if kind == "ping":
+            await self.send_json({"type": "pong", "t": content.get("t")})
+        elif kind == "watch":
+            await self.watch_set(content.get("location"))
 
-    async def notify(self, event: dict) -> None:
-        """A wake-up from the channel layer: forward it to the browser."""
-        await self.send_json({"type": "notify", **{k: v for k, v in event.items() if k != "type"}})
+    async def live_wake(self, event: dict) -> None:
+        """A wake-up from the channel layer (processes.notifications.wake)."""
+        await self.sync()
+
+    async def poll(self, interval: float) -> None:
+        """The embedded mode's in-memory layer cannot hear the worker: look every `interval` s."""
+        while True:
+            await asyncio.sleep(interval)
+            await self.sync()
+
+    async def sync(self) -> None:
+        async with self.sync_lock:
+            await self.sync_notifications()
+            await self.sync_watch()
+
+    async def sync_notifications(self) -> None:
+        while True:
+            rows, unread, active = await _db(_deliverable)(self.user_id, self.floor, frozenset(self.sent))
+            if not active:
+                await self.close(code=CLOSE_UNAUTHENTICATED)
+                return
+            for row in rows:
+                self.sent[row["id"]] = row.pop("ts")
+                if row.pop("visible"):
+                    await self.send_json({"type": "notification", **row, "unread": unread})
+            self.floor_advance()
+            if len(rows) < BATCH:
+                return
+
+    def floor_advance(self) -> None:
+        """Forget ids old enough that no earlier id can still commit; they stay below the floor."""
+        horizon = time.time() - LATE_COMMIT_GRACE_SECONDS
+        settled = [pk for pk, ts in self.sent.items() if ts < horizon]
+        if settled:
+            self.floor = max(self.floor, *settled)
+            self.sent = {pk: ts for pk, ts in self.sent.items() if pk > self.floor}
+
+    async def watch_set(self, location: object) -> None:
+        watch = await database_sync_to_async(live.watch_parse)(location)
+        if self.watch and self.watch.process_id and (not watch or watch.process_id != self.watch.process_id):
+            await self.channel_layer.group_discard(
+                notifications.process_channel(self.watch.process_id), self.channel_name
+            )
+        self.watch, self.watch_print = watch, ""
+        if watch is None:
+            return
+        fragment = await self.render(watch)
+        if fragment is None:  # not a page this user may see: no channel, no fragments
+            self.watch = None
+            await self.send_json({"type": "watch.refused"})
+            return
+        if watch.process_id:
+            await self.channel_layer.group_add(
+                notifications.process_channel(watch.process_id), self.channel_name
+            )
+        # Always sent, even for a page just loaded: a change may have landed between its render
+        # and this one, and its wake-up may have come before this watch. Updating a page to what
+        # it already shows changes nothing.
+        self.watch_print = live.fingerprint(fragment)
+        await self.send_json({"type": "stream", "html": fragment})
+
+    async def sync_watch(self) -> None:
+        if self.watch is None:
+            return
+        fragment = await self.render(self.watch)
+        if fragment is None:
+            self.watch = None
+            return
+        fingerprint = live.fingerprint(fragment)
+        if fingerprint != self.watch_print:
+            self.watch_print = fingerprint
+            await self.send_json({"type": "stream", "html": fragment})
+
+    async def render(self, watch: live.Watch) -> str | None:
+        headers = dict(self.scope.get("headers", []))
+        return await database_sync_to_async(live.watch_render)(
+            watch,
+            cookie=headers.get(b"cookie", b"").decode("latin-1"),
+            host=headers.get(b"host", b"localhost").decode("latin-1"),
+            secure=self.scope.get("scheme") == "wss",
+        )

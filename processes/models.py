@@ -117,6 +117,78 @@ class ProcessComment(models.Model):
         return f"{self.author} on #{self.process_id}: {self.text[:40]}"
 
 
+class NotificationKind(models.TextChoices):
+    """What a notification is about; users choose per kind how they want to hear of it."""
+
+    TASK_ASSIGNED = "task.assigned", _("A task was assigned to me")
+    TASK_DELEGATED = "task.delegated", _("A colleague delegated a task to me")
+    TASK_QUEUED = "task.queued", _("A new task is in my groups' queue")
+    TASK_TAKEN = "task.taken", _("A task I held was released or reassigned by someone else")
+    TASK_REMINDER = "task.reminder", _("A reminder about a task")
+    TASK_ESCALATED = "task.escalated", _("A task was escalated to me")
+    REQUEST_APPROVED = "request.approved", _("My request was approved")
+    REQUEST_REJECTED = "request.rejected", _("My request was rejected")
+    REQUEST_COMPLETED = "request.completed", _("My request was completed")
+    JOB_FAILED = "job.failed", _("An automated step failed (process managers)")
+
+
+class Delivery(models.TextChoices):
+    LIVE = "live", _("In the portal, live")
+    EMAIL = "email", _("By email")
+    OFF = "off", _("Not at all")
+
+
+class Notification(models.Model):
+    """One thing a user should hear about: the outbox of live notifications.
+
+    Written by processes.notifications in the same transaction as the change it reports, so a
+    rollback leaves none and a commit always has it. The id orders a user's notifications; the
+    websocket consumer sends each user the rows after the last id the browser saw.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=32, choices=NotificationKind.choices)
+    delivery = models.CharField(max_length=8, choices=Delivery.choices, default=Delivery.LIVE)
+    title = models.CharField(max_length=200)
+    body = models.CharField(max_length=500, blank=True)
+    url = models.CharField(max_length=300, blank=True)
+    process = models.ForeignKey(
+        "viewflow.Process", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    task = models.ForeignKey(
+        "viewflow.Task", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    actor_name = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["user", "id"], name="notification_user_id"),
+            models.Index(
+                fields=["user"], condition=models.Q(read_at__isnull=True), name="notification_user_unread"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} to {self.user_id}: {self.title}"
+
+
+class NotificationPreference(models.Model):
+    """How a user wants to hear of one kind of notification (live when no row says otherwise)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=32, choices=NotificationKind.choices)
+    delivery = models.CharField(max_length=8, choices=Delivery.choices, default=Delivery.LIVE)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "kind"], name="notification_pref_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.kind}: {self.delivery}"
+
+
 from processes.connectors.models import (  # noqa: E402
     ConnectorFaults,
     PaymentOperation,
@@ -132,7 +204,11 @@ __all__ = [
     "AuditEvent",
     "ConnectorFaults",
     "CorrelatedProcess",
+    "Delivery",
     "Incident",
+    "Notification",
+    "NotificationKind",
+    "NotificationPreference",
     "OrderPolicy",
     "OrderProcess",
     "PaymentOperation",

@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
 from processes.audit import acting_as, audit_record
+from processes.notifications import notify_request_decided
 from processes.purchase.models import PurchaseOrder, PurchaseProcess
 from processes.services import ActingRequest, decision_record
 
@@ -33,6 +34,7 @@ def purchase_decide(*, activation: Any, user: Any, approved: bool, comment: str)
         raise ValueError("A rejection needs a comment")
     process.approved = approved
     process.save(update_fields=["approved"])
+    notify_request_decided(process=process, approved=approved, actor=user, comment=comment)
     decision_record(
         activation=activation,
         user=user,

@@ -1,5 +1,11 @@
 // Live channel of the Approvals Portal: one websocket per tab, reconnecting with backoff.
 // Later features hang their handlers on `window.portalLive.on(type, handler)`.
+//
+// Notifications: the socket URL says the last notification id this tab saw (`?after=`), so
+// the server sends what was missed, in order; ids already shown are ignored. Live pages: the
+// tab tells the server which page it shows (`watch`), and `<turbo-stream>` fragments keep the
+// page current (Turbo.renderStreamMessage). The bell, the toasts and the "reconnecting" note
+// are drawn here.
 (function () {
   "use strict";
   if (window.portalLive) return;
@@ -10,18 +16,47 @@
   var attempt = 0;
   var socket = null;
   var root = document.documentElement;
+  var lastMeta = document.querySelector('meta[name="portal-live-last-id"]');
+  var lastId = lastMeta ? parseInt(lastMeta.getAttribute("content"), 10) || 0 : null;
+  var seen = new Set();
 
   function url() {
     var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
-    return scheme + window.location.host + meta.getAttribute("content");
+    var query = lastId === null ? "" : "?after=" + lastId;
+    return scheme + window.location.host + meta.getAttribute("content") + query;
+  }
+
+  function send(message) {
+    if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(message));
+  }
+
+  var watched = null;
+  function watch() {
+    var location = window.location.pathname + window.location.search;
+    if (watched === location) return; // turbo:load and onopen both ask on a first load
+    watched = location;
+    send({ type: "watch", location: location });
   }
 
   function connect() {
     socket = new WebSocket(url());
-    socket.onopen = function () { attempt = 0; };
+    socket.onopen = function () {
+      attempt = 0;
+      watched = null; // a new socket: the server sends the page's current state
+      watch();
+    };
     socket.onmessage = function (event) {
       var message = JSON.parse(event.data);
-      if (message.type === "hello") root.setAttribute("data-live", "on");
+      if (message.type === "hello") {
+        root.setAttribute("data-live", "on");
+        if (lastId === null) lastId = message.last_id;
+      }
+      if (message.type === "notification") {
+        if (seen.has(message.id)) return;
+        seen.add(message.id);
+        lastId = Math.max(lastId || 0, message.id);
+        root.setAttribute("data-live-last-id", String(lastId));
+      }
       (handlers[message.type] || []).forEach(function (handler) { handler(message); });
     };
     socket.onclose = function (event) {
@@ -32,10 +67,71 @@
     };
   }
 
-  window.portalLive = {
-    on: function (type, handler) { (handlers[type] = handlers[type] || []).push(handler); },
-    socket: function () { return socket; },
-  };
+  function on(type, handler) { (handlers[type] = handlers[type] || []).push(handler); }
+
+  // ---- the bell, the notification center and toasts
+  function setUnread(count) {
+    document.querySelectorAll("[data-portal-unread]").forEach(function (badge) {
+      badge.textContent = count > 99 ? "99+" : String(count);
+      badge.hidden = count === 0;
+    });
+  }
+
+  function toast(message) {
+    var box = document.querySelector(".portal-toasts");
+    if (!box) {
+      box = document.createElement("div");
+      box.className = "portal-toasts";
+      box.setAttribute("aria-live", "polite");
+      document.body.appendChild(box);
+    }
+    var item = document.createElement(message.url ? "a" : "div");
+    item.className = "portal-toast portal-toast--" + message.kind.replace(".", "-");
+    if (message.url) item.href = message.url;
+    var title = document.createElement("strong");
+    title.textContent = message.title;
+    item.appendChild(title);
+    if (message.body) {
+      var body = document.createElement("span");
+      body.textContent = message.body;
+      item.appendChild(body);
+    }
+    box.appendChild(item);
+    window.setTimeout(function () { item.classList.add("portal-toast--leaving"); }, 7000);
+    window.setTimeout(function () { item.remove(); }, 7600);
+  }
+
+  function listItem(message) {
+    var list = document.getElementById("portal-notification-list");
+    if (!list || list.querySelector('[data-notification-id="' + message.id + '"]')) return;
+    var item = document.createElement("li");
+    item.className = "portal-notification" + (message.read ? "" : " portal-notification--unread");
+    item.setAttribute("data-notification-id", message.id);
+    var link = document.createElement("a");
+    link.href = "/notifications/" + message.id + "/open/";
+    link.textContent = message.title;
+    item.appendChild(link);
+    var body = document.createElement("span");
+    body.className = "portal-notification__body";
+    body.textContent = message.body;
+    item.appendChild(body);
+    list.insertBefore(item, list.firstChild);
+    var empty = document.getElementById("portal-notification-empty");
+    if (empty) empty.remove();
+  }
+
+  on("notification", function (message) {
+    setUnread(message.unread);
+    listItem(message);
+    if (message.toast && !message.read) toast(message);
+  });
+  on("stream", function (message) {
+    if (window.Turbo && window.Turbo.renderStreamMessage) window.Turbo.renderStreamMessage(message.html);
+  });
+
+  window.portalLive = { on: on, socket: function () { return socket; } };
   root.setAttribute("data-live", "off");
+  // Turbo Drive keeps this script (and the socket) across visits: tell the server each new page.
+  document.addEventListener("turbo:load", watch);
   connect();
 })();

@@ -1,4 +1,4 @@
-"""The live channel: only logged-in users from an allowed origin get a socket, joined to their own group."""
+"""The live channel: who gets a socket, what it catches up on, in which order, and what it may hear."""
 
 from __future__ import annotations
 
@@ -12,6 +12,9 @@ from django.contrib.sessions.backends.db import SessionStore
 
 from portal.asgi import application
 from processes.consumers import CLOSE_UNAUTHENTICATED
+from processes.models import Notification, NotificationKind
+from processes.services import task_claim
+from tests.conftest import task_of
 
 # Consumers run ORM calls on another thread: only committed data is visible there (transaction=True).
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
@@ -19,27 +22,64 @@ pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
 ORIGIN = (b"origin", b"http://localhost")
 
 
-@database_sync_to_async
-def _session_cookie(username: str) -> bytes:
-    from django.contrib.auth import get_user_model
+@pytest.fixture(autouse=True)
+def _no_poll(settings):
+    """Deliveries here come from wake-ups; the poll has its own test."""
+    settings.NOTIFICATIONS_POLL_SECONDS = 0
 
-    user = get_user_model().objects.create_user(username=username, password="x")
+
+@database_sync_to_async
+def _cookie(user) -> bytes:
     session = SessionStore()
     session[SESSION_KEY] = str(user.pk)
     session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
     session[HASH_SESSION_KEY] = user.get_session_auth_hash()
     session.save()
-    return f"{settings.SESSION_COOKIE_NAME}={session.session_key}".encode(), user.pk
+    return f"{settings.SESSION_COOKIE_NAME}={session.session_key}".encode()
 
 
-def _communicator(*headers):
-    return WebsocketCommunicator(
-        application, "/ws/notifications/", headers=[(b"host", b"localhost"), *headers]
+@database_sync_to_async
+def _user(username: str):
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.create_user(username=username, password="x")
+
+
+async def _connect(user, query: str = "", origin=ORIGIN) -> WebsocketCommunicator:
+    path = "/ws/notifications/" + (f"?{query}" if query else "")
+    communicator = WebsocketCommunicator(
+        application, path, headers=[(b"host", b"localhost"), origin, (b"cookie", await _cookie(user))]
     )
+    connected, _ = await communicator.connect()
+    assert connected is True
+    hello = await communicator.receive_json_from()
+    assert hello["type"] == "hello"
+    assert hello["user"] == user.get_username()
+    return communicator
+
+
+@database_sync_to_async
+def _notify(user, title: str, process=None) -> int:
+    """A notification row written by the real service, committed, with its wake-up sent."""
+    from django.db import transaction
+
+    from processes.notifications import notifications_record
+
+    with transaction.atomic():
+        (row,) = notifications_record(
+            user_ids=[user.pk], kind=NotificationKind.TASK_REMINDER, title=title, process=process
+        )
+    return row.pk
+
+
+async def _received(communicator, count: int) -> list[dict]:
+    return [await communicator.receive_json_from(timeout=2) for _ in range(count)]
 
 
 async def test_anonymous_sockets_are_closed_with_4401():
-    communicator = _communicator(ORIGIN)
+    communicator = WebsocketCommunicator(
+        application, "/ws/notifications/", headers=[(b"host", b"localhost"), ORIGIN]
+    )
 
     connected, code = await communicator.connect()
 
@@ -48,24 +88,212 @@ async def test_anonymous_sockets_are_closed_with_4401():
 
 
 async def test_a_foreign_origin_is_refused():
-    cookie, _ = await _session_cookie("olivia")
-    communicator = _communicator((b"origin", b"http://evil.example.com"), (b"cookie", cookie))
+    user = await _user("olivia")
+    communicator = WebsocketCommunicator(
+        application,
+        "/ws/notifications/",
+        headers=[
+            (b"host", b"localhost"),
+            (b"origin", b"http://evil.example.com"),
+            (b"cookie", await _cookie(user)),
+        ],
+    )
 
     connected, _ = await communicator.connect()
 
     assert connected is False
 
 
-async def test_a_logged_in_user_is_greeted_and_hears_their_own_group():
-    cookie, user_pk = await _session_cookie("olivia")
-    communicator = _communicator(ORIGIN, (b"cookie", cookie))
+async def test_a_socket_without_a_last_id_starts_from_now_and_hears_new_notifications():
+    user = await _user("olivia")
+    await _notify(user, "old")
+    communicator = await _connect(user)
 
-    connected, _ = await communicator.connect()
-    assert connected is True
-    assert await communicator.receive_json_from() == {"type": "hello", "user": "olivia"}
+    new_id = await _notify(user, "new")
 
-    await get_channel_layer().group_send(f"user.{user_pk}", {"type": "notify", "last_id": 7})
-    assert await communicator.receive_json_from() == {"type": "notify", "last_id": 7}
-    await get_channel_layer().group_send(f"user.{user_pk + 1}", {"type": "notify", "last_id": 8})
+    (message,) = await _received(communicator, 1)
+    assert (message["type"], message["id"], message["title"], message["toast"]) == (
+        "notification",
+        new_id,
+        "new",
+        True,
+    )
+    assert message["unread"] == 2
     assert await communicator.receive_nothing(timeout=0.2) is True
+    await communicator.disconnect()
+
+
+async def test_reconnecting_with_the_last_id_seen_catches_up_in_order():
+    user = await _user("olivia")
+    ids = [await _notify(user, f"n{i}") for i in range(5)]
+
+    communicator = await _connect(user, f"after={ids[1]}")
+
+    assert [m["id"] for m in await _received(communicator, 3)] == ids[2:]
+    assert await communicator.receive_nothing(timeout=0.2) is True
+    await communicator.disconnect()
+
+
+async def test_repeated_wake_ups_never_send_a_notification_twice():
+    user = await _user("olivia")
+    communicator = await _connect(user)
+    ids = [await _notify(user, f"n{i}") for i in range(3)]
+    for _ in range(3):
+        await get_channel_layer().group_send(f"user.{user.pk}", {"type": "live.wake"})
+
+    assert [m["id"] for m in await _received(communicator, 3)] == ids
+    assert await communicator.receive_nothing(timeout=0.3) is True
+    await communicator.disconnect()
+
+
+async def test_each_user_hears_only_their_own_notifications():
+    olivia, oscar = await _user("olivia"), await _user("oscar")
+    communicator = await _connect(olivia)
+
+    await _notify(oscar, "for oscar")
+
+    assert await communicator.receive_nothing(timeout=0.3) is True
+    await communicator.disconnect()
+
+
+async def test_a_notification_about_a_process_the_user_may_not_see_is_never_sent(submit_request, olivia):
+    process = await database_sync_to_async(submit_request)()
+    nobody = await _user("nobody")  # no group, no view permission
+    communicator = await _connect(nobody)
+
+    await _notify(nobody, "about a process nobody may not see", process=process)
+    visible = await _notify(nobody, "about nothing in particular")
+
+    (message,) = await _received(communicator, 1)
+    assert message["id"] == visible
+    await communicator.disconnect()
+
+
+async def test_queue_notifications_reach_the_queue_and_not_the_others(submit_request, olivia, frank):
+    olivia_socket, frank_socket = await _connect(olivia), await _connect(frank)
+
+    await database_sync_to_async(submit_request)(title="Standing desk")
+
+    (message,) = await _received(olivia_socket, 1)
+    assert message["kind"] == NotificationKind.TASK_QUEUED
+    assert message["body"] == "Standing desk (640.00 EUR)"
+    assert await frank_socket.receive_nothing(timeout=0.3) is True  # finance cannot approve
+    await olivia_socket.disconnect()
+    await frank_socket.disconnect()
+
+
+async def test_the_embedded_mode_polls_what_the_layer_never_announced(settings):
+    settings.NOTIFICATIONS_POLL_SECONDS = 0.1
+    user = await _user("olivia")
+    communicator = await _connect(user)
+
+    # Written as a worker would be without a shared layer: the row, and no wake-up reaches us.
+    row = await Notification.objects.acreate(user=user, kind=NotificationKind.TASK_REMINDER, title="polled")
+
+    (message,) = await _received(communicator, 1)
+    assert message["id"] == row.pk
+    await communicator.disconnect()
+
+
+async def test_a_deactivated_user_is_disconnected():
+    user = await _user("olivia")
+    communicator = await _connect(user)
+    user.is_active = False
+    await database_sync_to_async(user.save)(update_fields=["is_active"])
+
+    await get_channel_layer().group_send(f"user.{user.pk}", {"type": "live.wake"})
+
+    assert (await communicator.receive_output(timeout=1))["type"] == "websocket.close"
+
+
+# ---------------------------------------------------------------- live pages (turbo streams)
+
+
+async def _watch(communicator, location: str) -> None:
+    await communicator.send_json_to({"type": "watch", "location": location})
+
+
+async def _streams(communicator, timeout: float = 2) -> dict:
+    """The next stream fragment (skipping notifications)."""
+    while True:
+        message = await communicator.receive_json_from(timeout=timeout)
+        if message["type"] == "stream":
+            return message
+
+
+async def test_the_queue_page_shows_a_new_task_and_loses_one_claimed_elsewhere(submit_request, olivia, oscar):
+    olivia_socket = await _connect(olivia)
+    await _watch(olivia_socket, "/purchase/queue/")
+    assert "Standing desk" not in (await _streams(olivia_socket))["html"]  # the state it starts from
+
+    process = await database_sync_to_async(submit_request)(title="Standing desk")
+    stream = await _streams(olivia_socket)
+    assert stream["html"].startswith('<turbo-stream action="update" targets="main.vf-page__content">')
+    assert "Standing desk" in stream["html"]
+
+    approve = await database_sync_to_async(task_of)(process, "approve")
+    await database_sync_to_async(task_claim)(task=approve, user=oscar)
+    stream = await _streams(olivia_socket)
+    assert "Standing desk" not in stream["html"]
+    await olivia_socket.disconnect()
+
+
+async def test_a_reconnected_page_gets_its_current_state_at_once(submit_request, olivia):
+    await database_sync_to_async(submit_request)(title="Standing desk")
+    communicator = await _connect(olivia)
+
+    await _watch(communicator, "/purchase/queue/")
+
+    assert "Standing desk" in (await _streams(communicator))["html"]
+    await communicator.disconnect()
+
+
+async def test_the_process_page_follows_its_status(submit_request, alice, olivia):
+    process = await database_sync_to_async(submit_request)(title="Standing desk")
+    communicator = await _connect(alice)
+    await _watch(communicator, f"/purchase/{process.pk}/")
+    assert "Assigned" not in (await _streams(communicator))["html"]
+
+    approve = await database_sync_to_async(task_of)(process, "approve")
+    await database_sync_to_async(task_claim)(task=approve, user=olivia)
+
+    stream = await _streams(communicator)
+    assert stream["html"].startswith('<turbo-stream action="update" targets="main.vf-page__content">')
+    assert "Assigned" in stream["html"]
+    await communicator.disconnect()
+
+
+async def test_no_fragment_of_a_page_the_user_may_not_see(submit_request, olivia):
+    process = await database_sync_to_async(submit_request)()
+    nobody = await _user("nobody")
+    communicator = await _connect(nobody)
+
+    await _watch(communicator, f"/purchase/{process.pk}/")
+    assert (await communicator.receive_json_from(timeout=2)) == {"type": "watch.refused"}
+
+    approve = await database_sync_to_async(task_of)(process, "approve")
+    await database_sync_to_async(task_claim)(task=approve, user=olivia)
+    assert await communicator.receive_nothing(timeout=0.3) is True
+    await communicator.disconnect()
+
+
+async def test_a_queue_fragment_holds_only_what_the_user_may_claim(submit_request, frank):
+    communicator = await _connect(frank)
+    await _watch(communicator, "/purchase/queue/")
+    assert "Standing desk" not in (await _streams(communicator))["html"]
+
+    await database_sync_to_async(submit_request)(title="Standing desk")
+    await get_channel_layer().group_send(f"user.{frank.pk}", {"type": "live.wake"})
+
+    assert await communicator.receive_nothing(timeout=0.5) is True  # his queue did not change
+    await communicator.disconnect()
+
+
+async def test_only_pages_of_this_site_that_can_be_watched_are_watched(olivia):
+    communicator = await _connect(olivia)
+
+    for location in ("https://evil.example.com/purchase/queue/", "/admin/", "/purchase/archive/", 42):
+        await _watch(communicator, location)
+
+    assert await communicator.receive_nothing(timeout=0.3) is True
     await communicator.disconnect()

@@ -1,0 +1,76 @@
+"""The notification center: recent notifications, mark read, mark all read, preferences.
+
+Every view works on the requesting user's own notifications only (another user's id is a 404).
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_POST
+
+from processes import notifications
+from processes.models import Delivery, Notification, NotificationKind
+
+
+class PreferencesForm(forms.Form):
+    """One choice per kind: live, by email, or not at all."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for kind, label in NotificationKind.choices:
+            self.fields[kind] = forms.ChoiceField(label=label, choices=Delivery.choices)
+
+
+def _with_site(request: HttpRequest) -> None:
+    # viewflow's page shell draws its menu for the Site on the request (as on the flow pages).
+    from portal.urls import site
+
+    if request.resolver_match is not None:
+        request.resolver_match.site = site
+
+
+@require_GET
+def notification_center(request: HttpRequest) -> HttpResponse:
+    _with_site(request)
+    user = request.user
+    form = PreferencesForm(initial=notifications.notification_preferences(user=user))
+    context = {
+        "notifications": notifications.notifications_recent(user=user),
+        "unread": notifications.notifications_unread_count(user=user),
+        "form": form,
+    }
+    return TemplateResponse(request, "processes/notifications/center.html", context)
+
+
+@require_GET
+def notification_open(request: HttpRequest, notification_id: int) -> HttpResponse:
+    """Follow a notification to its task or process, and count it as read."""
+    notification = get_object_or_404(Notification, pk=notification_id, user=request.user)
+    notifications.notification_mark_read(user=request.user, notification_id=notification.pk)
+    safe = url_has_allowed_host_and_scheme(notification.url, allowed_hosts={request.get_host()})
+    return redirect(notification.url if notification.url and safe else "notification_center")
+
+
+@require_POST
+def notification_read(request: HttpRequest, notification_id: int) -> HttpResponse:
+    get_object_or_404(Notification, pk=notification_id, user=request.user)
+    notifications.notification_mark_read(user=request.user, notification_id=notification_id)
+    return redirect("notification_center")
+
+
+@require_POST
+def notifications_read_all(request: HttpRequest) -> HttpResponse:
+    notifications.notifications_mark_all_read(user=request.user)
+    return redirect("notification_center")
+
+
+@require_POST
+def notification_preferences(request: HttpRequest) -> HttpResponse:
+    form = PreferencesForm(request.POST)
+    if form.is_valid():
+        notifications.notification_preferences_set(user=request.user, deliveries=form.cleaned_data)
+    return redirect("notification_center")
