@@ -15,6 +15,7 @@ state machine as the audit trail (processes/apps.py); business facts that are no
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from asgiref.sync import async_to_sync
 from celery import shared_task
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
@@ -75,6 +76,16 @@ def wake(channels: Iterable[str]) -> None:
     if layer is None:
         return
     names = list(channels)
+    if not isinstance(layer, InMemoryChannelLayer):
+        # A network layer (Redis): send from this process's one long-lived loop, so the layer
+        # keeps its connection pool instead of opening a connection per wake-up (async_to_sync
+        # from a worker or command thread starts a new loop, and a new pool, on every call).
+        future = asyncio.run_coroutine_threadsafe(_send(layer, names), _sender_loop())
+        try:
+            future.result(timeout=10)
+        except Exception as exc:
+            logger.warning("notification.wake_failed", channels=names, error=str(exc))
+        return
     try:
         asyncio.get_running_loop()
     except RuntimeError:  # the usual case: a sync view, a worker, a management command
@@ -83,6 +94,20 @@ def wake(channels: Iterable[str]) -> None:
         sender = threading.Thread(target=async_to_sync(_send), args=(layer, names))
         sender.start()
         sender.join()
+
+
+_sender: dict[str, Any] = {"loop": None, "pid": None}
+_sender_lock = threading.Lock()
+
+
+def _sender_loop() -> asyncio.AbstractEventLoop:
+    """This process's sender loop, started on first use (and again in a forked child)."""
+    with _sender_lock:
+        if _sender["loop"] is None or _sender["pid"] != os.getpid():
+            loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, name="channel-layer-sender", daemon=True).start()
+            _sender.update(loop=loop, pid=os.getpid())
+        return _sender["loop"]
 
 
 async def _send(layer: Any, names: list[str]) -> None:
