@@ -158,3 +158,37 @@ def test_a_worker_killed_mid_capture_recovers_with_exactly_one_capture(broker_an
     assert _captures(order) == 1
     capture = task_of(order, "capture_payment")
     assert [a["outcome"] for a in capture.data["attempts"]] == ["lost", "done"]
+
+
+def test_a_hung_call_hits_the_time_limit_and_becomes_a_failed_attempt(stack_env, place_order):
+    """Steps without their own limit get JOB_DEFAULT_TIME_LIMIT (2 s for this worker): a shipping
+    call that hangs is cut off by the soft limit, recorded as a failed attempt, and retried."""
+    url = stack_env["REDIS_URL"].rsplit("/", 1)[0] + "/9"
+    redis.Redis.from_url(url).flushdb()
+    worker = start_worker(
+        "worker-timelimit", {**stack_env, "CELERY_BROKER_URL": url, "JOB_DEFAULT_TIME_LIMIT": "2"}
+    )
+    try:
+        ConnectorFaults.objects.create(connector="shipping", latency_ms=6000)
+        with publisher(url):
+            order = place_order()
+
+        def first_attempt_failed() -> bool:
+            shipping = Task.objects.filter(
+                process=order, flow_task=order.flow_class.calculate_shipping
+            ).first()
+            return bool(
+                shipping and any(a.get("outcome") == "failed" for a in shipping.data.get("attempts", []))
+            )
+
+        wait_for(first_attempt_failed, timeout=60, what="the time limit to cut the hung call")
+        ConnectorFaults.objects.filter(connector="shipping").update(latency_ms=0)
+        wait_for(lambda: _settled(order), timeout=60, what="the retried step to finish the order")
+    finally:
+        worker.stop()
+
+    attempts = task_of(order, "calculate_shipping").data["attempts"]
+    assert "SoftTimeLimitExceeded" in attempts[0]["error"]
+    assert attempts[0]["duration_s"] < 4  # cut at about 2 s, not after the 6 s hang
+    assert attempts[-1]["outcome"] == "done"
+    assert _order(order).outcome == OrderProcess.Outcome.COMPLETED
