@@ -6,7 +6,9 @@ use them write committed data (`transactional_db`) and wait for the worker like 
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -195,3 +197,65 @@ def celery_worker_process(stack_env) -> Iterator[Service]:
     worker = start_worker("worker", stack_env)
     yield worker
     worker.stop()
+
+
+class PrivateRedis:
+    """A redis-server of the test's own on a free port: a broker no other test run can share."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                shutil.which("redis-server") or "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        wait_for(self.answers, timeout=15, what="the private redis-server")
+
+    def answers(self) -> bool:
+        import redis
+
+        try:
+            return redis.Redis.from_url(self.url, socket_timeout=1).ping()
+        except redis.RedisError:
+            return False
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=15)
+
+
+@contextlib.contextmanager
+def publisher(url: str):
+    """Publish this process's Celery messages to `url`, with fresh connection pools."""
+    from kombu import pools
+
+    from portal.celery import app
+
+    def reset():
+        pools.reset()
+        app._pool = None
+        app.amqp._producer_pool = None
+
+    good_url, good_options = app.conf.broker_url, app.conf.broker_transport_options
+    app.conf.broker_url = url
+    if url.startswith("sqla+"):  # as in settings: that transport passes options to create_engine
+        app.conf.broker_transport_options = {"max_retries": 2}
+    reset()
+    try:
+        yield
+    finally:
+        app.conf.broker_url, app.conf.broker_transport_options = good_url, good_options
+        reset()

@@ -6,82 +6,21 @@ of the test process's publisher, so stopping it disturbs nothing else.
 
 from __future__ import annotations
 
-import contextlib
-import shutil
-import subprocess
 import time
 from datetime import timedelta
 
 import pytest
-import redis
 from django.conf import settings
 from django.utils import timezone
-from kombu import pools
 from viewflow.workflow.status import PROCESS, STATUS
 
-from portal.celery import app
 from processes import scheduler
 from processes.connectors.models import PaymentOperation
 from processes.orders.models import OrderProcess
 from tests.conftest import task_of
-from tests.stack import free_port, start_worker, wait_for
+from tests.stack import PrivateRedis, publisher, start_worker, wait_for
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
-
-
-class PrivateRedis:
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                shutil.which("redis-server") or "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        wait_for(self.answers, timeout=15, what="the private redis-server")
-
-    def answers(self) -> bool:
-        try:
-            return redis.Redis.from_url(self.url, socket_timeout=1).ping()
-        except redis.RedisError:
-            return False
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=15)
-
-
-@contextlib.contextmanager
-def publisher(url: str):
-    """Publish this process's Celery messages to `url`, with fresh connection pools."""
-
-    def reset():
-        pools.reset()
-        app._pool = None
-        app.amqp._producer_pool = None
-
-    good_url, good_options = app.conf.broker_url, app.conf.broker_transport_options
-    app.conf.broker_url = url
-    if url.startswith("sqla+"):  # as in settings: that transport passes options to create_engine
-        app.conf.broker_transport_options = {"max_retries": 2}
-    reset()
-    try:
-        yield
-    finally:
-        app.conf.broker_url, app.conf.broker_transport_options = good_url, good_options
-        reset()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 import pytest
-import redis
 from django.urls import get_resolver
 from viewflow.workflow.models import Task
 from viewflow.workflow.status import PROCESS, STATUS
@@ -17,8 +16,7 @@ from processes.orders.models import OrderProcess
 from processes.orders.services import order_fraud_task_decide
 from processes.services import task_claim
 from tests.conftest import task_of
-from tests.services.test_broker_outage import publisher
-from tests.stack import start_worker, wait_for
+from tests.stack import PrivateRedis, publisher, start_worker, wait_for
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
@@ -120,15 +118,19 @@ def test_an_always_failing_step_is_an_incident_retried_from_the_portal(
 @pytest.fixture(params=["redis", "sqlite"])
 def broker_and_worker(request, stack_env, tmp_path):
     """A dedicated, killable worker on either broker: Redis (a private db) or the embedded SQLite one."""
+    broker = None
     if request.param == "redis":
-        url = stack_env["REDIS_URL"].rsplit("/", 1)[0] + "/9"
-        redis.Redis.from_url(url).flushdb()
+        broker = PrivateRedis()
+        broker.start()
+        url = broker.url
     else:
         url = f"sqla+sqlite:///{tmp_path / 'broker.sqlite3'}"
     worker = start_worker(f"worker-{request.param}", {**stack_env, "CELERY_BROKER_URL": url})
     with publisher(url):
         yield worker
     worker.stop()
+    if broker is not None:
+        broker.stop()
 
 
 def test_a_worker_killed_mid_capture_recovers_with_exactly_one_capture(broker_and_worker, place_order):
@@ -163,8 +165,9 @@ def test_a_worker_killed_mid_capture_recovers_with_exactly_one_capture(broker_an
 def test_a_hung_call_hits_the_time_limit_and_becomes_a_failed_attempt(stack_env, place_order):
     """Steps without their own limit get JOB_DEFAULT_TIME_LIMIT (2 s for this worker): a shipping
     call that hangs is cut off by the soft limit, recorded as a failed attempt, and retried."""
-    url = stack_env["REDIS_URL"].rsplit("/", 1)[0] + "/9"
-    redis.Redis.from_url(url).flushdb()
+    broker = PrivateRedis()
+    broker.start()
+    url = broker.url
     worker = start_worker(
         "worker-timelimit", {**stack_env, "CELERY_BROKER_URL": url, "JOB_DEFAULT_TIME_LIMIT": "2"}
     )
@@ -186,6 +189,7 @@ def test_a_hung_call_hits_the_time_limit_and_becomes_a_failed_attempt(stack_env,
         wait_for(lambda: _settled(order), timeout=60, what="the retried step to finish the order")
     finally:
         worker.stop()
+        broker.stop()
 
     attempts = task_of(order, "calculate_shipping").data["attempts"]
     assert "SoftTimeLimitExceeded" in attempts[0]["error"]
