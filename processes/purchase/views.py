@@ -9,6 +9,7 @@ from viewflow.views import FormLayoutMixin
 from viewflow.workflow.flow.views import CreateProcessView
 from viewflow.workflow.flow.views import mixins as flow_view_mixins
 
+from processes import selectors
 from processes.purchase import services
 from processes.purchase.forms import DecisionForm, PurchaseRequestForm, ReviseForm
 from processes.views import TaskDecisionView
@@ -64,3 +65,25 @@ class PurchaseReviseView(
             data=form.revised_data(),
         )
         return super().form_valid(form)
+
+
+class MyRequestsView(generic.ListView):
+    """The requester's own purchase requests: where each one is, and who holds it now."""
+
+    template_name = "processes/purchase/my_requests.html"
+    context_object_name = "requests"
+    paginate_by = 50
+
+    def get_queryset(self):
+        return selectors.purchase_requests_of(self.request.user)
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        from processes.purchase.flows import PurchaseFlow  # the flow imports these views
+
+        flow = PurchaseFlow.instance
+        context["rows"] = [
+            {**row, "url": flow.reverse("process_detail", args=[row["process"].pk])}
+            for row in selectors.purchase_request_rows(context["requests"])
+        ]
+        return context
