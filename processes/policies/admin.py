@@ -44,19 +44,14 @@ class ApprovalPolicyAdmin(admin.ModelAdmin):
         return f"v{version.number}" if version else "none"
 
 
-class StageInline(admin.TabularInline):
+class StageInline(admin.StackedInline):
     model = PolicyStage
-    fields = [
-        "order",
-        "name",
-        "group",
-        "amount_above",
-        "amount_up_to",
-        "sla",
-        "reminder_before",
-        "escalation_action",
-        "escalation_group",
-        "escalation_user",
+    # Three short lines per stage: who, for which amounts, how fast and what happens when late.
+    fieldsets = [
+        (None, {"fields": [("order", "name", "group")]}),
+        (None, {"fields": [("amount_above", "amount_up_to")]}),
+        (None, {"fields": [("sla", "reminder_before")]}),
+        (None, {"fields": [("escalation_action", "escalation_group", "escalation_user")]}),
     ]
     extra = 0
     ordering = ["order"]
