@@ -9,21 +9,23 @@ from processes.purchase import services, views
 from processes.purchase.models import PurchaseProcess
 
 
-def stage_permission(activation) -> str:
-    """The candidate permission of the stage in progress: its group's queue."""
-    return activation.process.current_stage.permission
-
-
 def stage_remember(activation) -> None:
-    """Keep on the task which stage it decides, for its title, the history and the task lists."""
+    """Route the new task to its stage's group, and keep on it which stage it decides (for its
+    title, the history and the task lists).
+
+    The node declares the default chain's permission; each task then carries its stage's own
+    candidate permission. (A `.Permission(callable)` would hide the node's permission from the
+    live notifications, which read it from the node to know which queues a user listens to.)
+    """
     stage = activation.process.current_stage
+    activation.task.owner_permission = stage.permission
     activation.task.data = {
         **(activation.task.data or {}),
         "stage": stage.order,
         "stage_name": stage.name,
         "group": stage.group_name,
     }
-    activation.task.save(update_fields=["data"])
+    activation.task.save(update_fields=["owner_permission", "data"])
 
 
 def requester_of(activation):
@@ -62,7 +64,7 @@ class PurchaseFlow(flow.Flow):
                 "{% if task.data.stage_name %} · {{ task.data.stage_name }}{% endif %}"
             ),
         )
-        .Permission(stage_permission)
+        .Permission("processes.approve_purchase")
         .onCreate(stage_remember)
         .Next(this.check_approved)
     )
