@@ -8,6 +8,7 @@ from portal.context_processors import PRODUCT_NAME
 from portal.site import PortalSite
 from processes.orders.flows import OrderFlow
 from processes.purchase.flows import PurchaseFlow
+from processes.purchase.viewsets import PurchaseAppViewset
 from processes.viewsets import OperationsApp
 
 admin.site.site_header = f"{PRODUCT_NAME} administration"
@@ -16,7 +17,7 @@ admin.site.site_title = PRODUCT_NAME
 site = PortalSite(
     title=PRODUCT_NAME,
     viewsets=[
-        FlowAppViewset(PurchaseFlow, icon="shopping_cart"),
+        PurchaseAppViewset(PurchaseFlow, icon="shopping_cart"),
         FlowAppViewset(OrderFlow, icon="local_shipping"),
         OperationsApp(),
     ],

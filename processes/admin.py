@@ -17,6 +17,7 @@ from processes.models import (
     PurchaseOrder,
     PurchaseProcess,
 )
+from processes.policies import admin as policies_admin  # noqa: F401 - registers the policies' admin
 from processes.services import incident_retry, incident_skip
 
 
@@ -32,8 +33,19 @@ class AuditEventAdmin(ReadOnlyAdmin):
 
 @admin.register(PurchaseProcess)
 class PurchaseProcessAdmin(admin.ModelAdmin):
-    list_display = ["pk", "title", "amount", "currency", "requester", "status", "approved", "created"]
-    list_filter = ["status", "approved", "currency"]
+    list_display = [
+        "pk",
+        "title",
+        "amount",
+        "currency",
+        "requester",
+        "status",
+        "approved",
+        "policy_version",
+        "stage_order",
+        "created",
+    ]
+    list_filter = ["status", "approved", "currency", "policy_version"]
     search_fields = ["title", "correlation_id", "requester__username"]
     readonly_fields = [
         "correlation_id",
@@ -43,6 +55,10 @@ class PurchaseProcessAdmin(admin.ModelAdmin):
         "finished",
         "approved",
         "requester",
+        "policy_version",
+        "stage_order",
+        "revision",
+        "withdrawn",
     ]
     fields = ["title", "amount", "currency", "justification", *readonly_fields]
 

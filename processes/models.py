@@ -198,9 +198,11 @@ from processes.connectors.models import (  # noqa: E402
     StockReservation,
 )
 from processes.orders.models import OrderPolicy, OrderProcess  # noqa: E402
+from processes.policies.models import ApprovalPolicy, PolicyStage, PolicyVersion  # noqa: E402
 from processes.purchase.models import PurchaseOrder, PurchaseProcess  # noqa: E402
 
 __all__ = [
+    "ApprovalPolicy",
     "AuditEvent",
     "ConnectorFaults",
     "CorrelatedProcess",
@@ -212,6 +214,8 @@ __all__ = [
     "OrderPolicy",
     "OrderProcess",
     "PaymentOperation",
+    "PolicyStage",
+    "PolicyVersion",
     "ProcessComment",
     "Product",
     "PurchaseOrder",

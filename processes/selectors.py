@@ -24,3 +24,128 @@ def incidents_for_user(user: Any) -> QuerySet[Task]:
         .select_related("process")
         .order_by("-finished", "-pk")
     )
+
+
+# Audit actions shown in a process's history, in words; other task transitions of people's
+# tasks are shown by their step. Internal steps (routing, gates, ends) are left out.
+_HISTORY_LABELS = {
+    "process.started": "Submitted",
+    "process.finished": "Finished",
+    "purchase.policy_pinned": "Policy pinned",
+    "purchase.stage_entered": "Stage reached",
+    "purchase.approved": "Approved",
+    "purchase.rejected": "Rejected",
+    "purchase.revised": "Revised and resubmitted",
+    "purchase.withdrawn": "Withdrawn",
+    "purchase.order_created": "Purchase order created",
+    "task.assigned": "Claimed",
+    "task.unassigned": "Released",
+    "task.reassigned": "Reassigned",
+    "task.failed": "Failed",
+    "incident.retried": "Retried",
+    "incident.skipped": "Skipped",
+}
+_HISTORY_NODE_TYPES = {"HUMAN", "JOB"}
+
+
+def process_history(process: Any) -> list[dict[str, Any]]:
+    """What happened to a process, oldest first: who did what and when, with comments."""
+    from processes.models import AuditEvent
+
+    rows = []
+    for event in AuditEvent.objects.filter(process_id=process.pk).select_related("task"):
+        label = _HISTORY_LABELS.get(event.action)
+        details = event.details or {}
+        if label is None or (
+            event.action.startswith("task.") and details.get("node_type") not in _HISTORY_NODE_TYPES
+        ):
+            continue
+        if event.action == "process.finished":
+            label = f"Finished: {details.get('end', '')}".rstrip(": ")
+        rows.append(
+            {
+                "at": event.created_at,
+                "who": event.actor_name or "system",
+                "what": label,
+                "step": event.task.flow_task.task_title if event.task_id and event.task else "",
+                "detail": _history_detail(event.action, details),
+                "comment": details.get("comment", ""),
+            }
+        )
+    return rows
+
+
+def _history_detail(action: str, details: dict[str, Any]) -> str:
+    if action == "purchase.policy_pinned":
+        return f"{details.get('policy')} v{details.get('version')}"
+    if action == "purchase.stage_entered":
+        return f"{details.get('stage')}. {details.get('name')} (group {details.get('group')})"
+    if action in ("purchase.approved", "purchase.rejected") and details.get("stage_name"):
+        return f"stage {details['stage']}. {details['stage_name']}"
+    if action == "purchase.revised":
+        changes = ", ".join(
+            f"{field} {c['from']} → {c['to']}" for field, c in (details.get("changes") or {}).items()
+        )
+        return f"revision {details.get('revision')}" + (f": {changes}" if changes else "")
+    if action in ("task.assigned", "task.reassigned") and details.get("owner"):
+        return f"to {details['owner']}"
+    if action == "purchase.order_created":
+        return details.get("number", "")
+    if action == "task.failed":
+        return details.get("error", "")
+    return ""
+
+
+def purchase_requests_of(user: Any) -> QuerySet:
+    """The purchase requests `user` submitted, newest first, with their pinned version."""
+    from processes.purchase.models import PurchaseProcess
+
+    return (
+        PurchaseProcess.objects.filter(requester=user)
+        .select_related("policy_version__policy")
+        .prefetch_related("policy_version__stages__group")
+        .order_by("-created", "-pk")
+    )
+
+
+def purchase_request_rows(processes: Any) -> list[dict[str, Any]]:
+    """For "my requests": each request's state, its current stage, and who holds it now."""
+    processes = list(processes)
+    open_tasks: dict[int, Task] = {}
+    for task in (
+        Task.objects.filter(
+            process__in=processes, flow_task_type="HUMAN", status__in=[STATUS.NEW, STATUS.ASSIGNED]
+        )
+        .select_related("owner")
+        .order_by("pk")
+    ):
+        open_tasks[task.process_id] = task
+    rows = []
+    for process in processes:
+        task = open_tasks.get(process.pk)
+        stage = process.current_stage if task is not None and task.flow_task.name == "approve" else None
+        if task is None:
+            holder = ""
+        elif task.owner_id:
+            holder = task.owner.get_full_name() or task.owner.get_username()
+        else:
+            holder = f"group {stage.group_name}" if stage is not None else "unassigned"
+        if process.status == "DONE":
+            state = "Withdrawn" if process.withdrawn else "Approved"
+        elif task is not None and task.flow_task.name == "revise":
+            state = "Returned to you"
+        elif stage is not None:
+            state = "In approval"
+        else:
+            state = process.get_status_display()
+        rows.append(
+            {
+                "process": process,
+                "state": state,
+                "stage": f"{stage.order}. {stage.name}" if stage is not None else "",
+                "holder": holder,
+                "task": task,
+                "version": process.policy_version,
+            }
+        )
+    return rows

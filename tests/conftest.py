@@ -142,6 +142,28 @@ def submit_request(alice):
 
 
 @pytest.fixture
+def purchase_policy(roles):
+    """The demo's published purchase policy: approvers, then finance above 1,000. Returns the version."""
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from processes.policies.services import policy_create
+
+    return policy_create(
+        name="purchase",
+        stages=[
+            {"name": "Team approval", "group": roles["approvers"], "sla": timedelta(hours=4)},
+            {
+                "name": "Finance review",
+                "group": roles["finance"],
+                "amount_above": Decimal("1000.00"),
+                "sla": timedelta(hours=8),
+            },
+        ],
+    )
+
+
+@pytest.fixture
 def catalogue(db):
     """Products in the fake inventory: two in stock, one out of stock."""
     from decimal import Decimal

@@ -9,11 +9,36 @@ from processes.purchase import services, views
 from processes.purchase.models import PurchaseProcess
 
 
+def stage_remember(activation) -> None:
+    """Route the new task to its stage's group, and keep on it which stage it decides (for its
+    title, the history and the task lists).
+
+    The node declares the default chain's permission; each task then carries its stage's own
+    candidate permission. (A `.Permission(callable)` would hide the node's permission from the
+    live notifications, which read it from the node to know which queues a user listens to.)
+    """
+    stage = activation.process.current_stage
+    activation.task.owner_permission = stage.permission
+    activation.task.data = {
+        **(activation.task.data or {}),
+        "stage": stage.order,
+        "stage_name": stage.name,
+        "group": stage.group_name,
+    }
+    activation.task.save(update_fields=["owner_permission", "data"])
+
+
+def requester_of(activation):
+    return activation.process.requester
+
+
 class PurchaseFlow(flow.Flow):
     """Purchase request
 
-    A requester asks to buy something, a member of the approvers group decides, and an approved
-    request becomes a purchase order, created by an automated step in the worker.
+    A requester asks to buy something. The stages of the published purchase approval policy
+    (pinned when the request is submitted) decide in turn, each in its group's queue; a rejection
+    goes back to the requester, who revises (the chain restarts) or withdraws. An approved request
+    becomes a purchase order, created by an automated step in the worker.
     """
 
     process_class = PurchaseProcess
@@ -24,23 +49,45 @@ class PurchaseFlow(flow.Flow):
         flow.Start(views.PurchaseRequestStartView.as_view())
         .Annotation(title=_("New purchase request"))
         .Permission("processes.start_purchase")
-        .Next(this.approve)
+        .Next(this.route)
     )
+    route = (
+        flow.Function(this.stage_next).Annotation(title=_("Next approval stage")).Next(this.has_next_stage)
+    )
+    has_next_stage = flow.If(act.process.has_stage).Then(this.approve).Else(this.create_order)
     approve = (
         flow.View(views.PurchaseDecisionView.as_view())
         .Annotation(
             title=_("Approve purchase request"),
-            summary_template="{{ process.title }}: {{ process.amount }} {{ process.currency }}",
+            summary_template=(
+                "{{ process.title }}: {{ process.amount }} {{ process.currency }}"
+                "{% if task.data.stage_name %} · {{ task.data.stage_name }}{% endif %}"
+            ),
         )
         .Permission("processes.approve_purchase")
+        .onCreate(stage_remember)
         .Next(this.check_approved)
     )
-    check_approved = flow.If(act.process.approved).Then(this.create_order).Else(this.rejected)
+    check_approved = flow.If(act.process.approved).Then(this.route).Else(this.revise)
+    revise = (
+        flow.View(views.PurchaseReviseView.as_view())
+        .Annotation(
+            title=_("Revise or withdraw the request"),
+            summary_template="{{ process.title }}: {{ process.amount }} {{ process.currency }} (rejected)",
+        )
+        .Permission("processes.start_purchase")
+        .Assign(requester_of)
+        .Next(this.check_withdrawn)
+    )
+    check_withdrawn = flow.If(act.process.withdrawn).Then(this.withdrawn).Else(this.route)
     create_order = (
         CeleryJob(this.purchase_order_create).Annotation(title=_("Create purchase order")).Next(this.approved)
     )
     approved = flow.End().Annotation(title=_("Approved"))
-    rejected = flow.End().Annotation(title=_("Rejected"))
+    withdrawn = flow.End().Annotation(title=_("Withdrawn"))
+
+    def stage_next(self, activation) -> None:
+        services.purchase_stage_next(process=activation.process)
 
     def purchase_order_create(self, job: JobCall) -> None:
         services.purchase_order_create(process=job.process, idempotency_key=job.idempotency_key)

@@ -21,3 +21,27 @@ class DecisionForm(TaskDecisionForm):
 
     choices = [("approve", _("Approve")), ("reject", _("Reject"))]
     reason_required = _("Say why the request is rejected.")
+
+
+class ReviseForm(forms.ModelForm):
+    """The requester's answer to a rejection: resubmit the revised request, or withdraw it."""
+
+    decision = forms.ChoiceField(
+        label=_("Decision"),
+        widget=forms.RadioSelect,
+        choices=[("resubmit", _("Resubmit the revised request")), ("withdraw", _("Withdraw the request"))],
+    )
+    comment = forms.CharField(
+        label=_("Comment"), required=False, widget=forms.Textarea(attrs={"rows": 2}), max_length=4000
+    )
+
+    class Meta:
+        model = PurchaseProcess
+        fields = ["title", "amount", "currency", "justification"]
+        widgets = {"justification": forms.Textarea(attrs={"rows": 4})}
+
+    def is_withdrawal(self) -> bool:
+        return self.cleaned_data["decision"] == "withdraw"
+
+    def revised_data(self) -> dict:
+        return {field: self.cleaned_data[field] for field in self.Meta.fields}

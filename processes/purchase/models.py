@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.core.validators import MinValueValidator
@@ -38,6 +41,19 @@ class PurchaseProcess(CorrelatedProcess, Process):
         related_name="purchase_requests",
     )
     approved = models.BooleanField(_("approved"), null=True, blank=True)
+    # The approval chain: the policy version pinned at submission (None: no policy was published,
+    # and the approvers group decides alone), and the `order` of the stage in progress.
+    policy_version = models.ForeignKey(
+        "processes.PolicyVersion",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="purchase_processes",
+        verbose_name=_("policy version"),
+    )
+    stage_order = models.PositiveSmallIntegerField(_("current stage"), null=True, blank=True)
+    revision = models.PositiveIntegerField(_("revision"), default=0)
+    withdrawn = models.BooleanField(_("withdrawn"), default=False)
 
     class Meta:
         verbose_name = _("purchase request")
@@ -49,6 +65,41 @@ class PurchaseProcess(CorrelatedProcess, Process):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.title}" if self.pk else self.title
+
+    def chain(self) -> list[Any]:
+        """The stages this request goes through: those of its pinned version whose amount
+        condition holds, in order (the single default stage without a policy)."""
+        if self.policy_version_id is None:
+            return [DEFAULT_STAGE]
+        from processes.policies.selectors import policy_stages
+
+        return [stage for stage in policy_stages(self.policy_version) if stage.applies_to(self.amount)]
+
+    @property
+    def current_stage(self) -> Any:
+        """The stage in progress, or None before the first and after the last."""
+        if self.stage_order is None:
+            return None
+        return next((stage for stage in self.chain() if stage.order == self.stage_order), None)
+
+    @property
+    def has_stage(self) -> bool:
+        return self.stage_order is not None
+
+
+@dataclass(frozen=True)
+class DefaultStage:
+    """The chain of a request submitted while no purchase policy is published."""
+
+    order: int = 1
+    name: str = "Approval"
+    group_name: str = "approvers"
+    permission: str = "processes.approve_purchase"
+    sla: timedelta | None = None
+    condition_text: str = ""
+
+
+DEFAULT_STAGE = DefaultStage()
 
 
 class PurchaseOrder(models.Model):

@@ -9,6 +9,7 @@ from django.db import transaction
 
 from processes.audit import acting_as, audit_record
 from processes.notifications import notify_request_decided
+from processes.policies.selectors import PURCHASE_POLICY, policy_version_published
 from processes.purchase.models import PurchaseOrder, PurchaseProcess
 from processes.services import ActingRequest, decision_record
 
@@ -20,8 +21,37 @@ def purchase_request_submit(*, activation: Any, requester: Any, data: dict[str, 
     for field in ("title", "amount", "currency", "justification"):
         setattr(process, field, data[field])
     process.requester = requester
+    # Pin the chain: publishing a newer version later never changes this request.
+    process.policy_version = policy_version_published(policy_name=PURCHASE_POLICY)
     process.full_clean(exclude=["flow_class", "status", "created", "finished", "data", "parent_task"])
     activation.execute()
+    if process.policy_version is not None:
+        audit_record(
+            action="purchase.policy_pinned",
+            process=process,
+            actor=requester,
+            details={"policy": process.policy_version.policy.name, "version": process.policy_version.number},
+        )
+    return process
+
+
+def purchase_stage_next(*, process: PurchaseProcess) -> PurchaseProcess:
+    """Move the request to the next stage of its pinned chain that applies to its amount, or past
+    the last one (stage None). Called by the flow's `route` step, after submission and after
+    each approval; a revision resets the stage, so the chain restarts from its first stage."""
+    following = [
+        stage for stage in process.chain() if process.stage_order is None or stage.order > process.stage_order
+    ]
+    stage = following[0] if following else None
+    process.stage_order = stage.order if stage is not None else None
+    process.approved = None if stage is not None else process.approved
+    process.save(update_fields=["stage_order", "approved"])
+    if stage is not None:
+        audit_record(
+            action="purchase.stage_entered",
+            process=process,
+            details={"stage": stage.order, "name": stage.name, "group": stage.group_name},
+        )
     return process
 
 
@@ -34,12 +64,51 @@ def purchase_decide(*, activation: Any, user: Any, approved: bool, comment: str)
         raise ValueError("A rejection needs a comment")
     process.approved = approved
     process.save(update_fields=["approved"])
-    notify_request_decided(process=process, approved=approved, actor=user, comment=comment)
+    stage = process.current_stage
+    final = not approved or not any(later.order > stage.order for later in process.chain()) if stage else True
+    if final:  # the requester hears of a rejection, and of the last stage's approval
+        notify_request_decided(process=process, approved=approved, actor=user, comment=comment)
     decision_record(
         activation=activation,
         user=user,
         action="purchase.approved" if approved else "purchase.rejected",
         comment=comment,
+        details={"stage": stage.order, "stage_name": stage.name} if stage is not None else None,
+    )
+    return process
+
+
+@transaction.atomic
+def purchase_revise(
+    *, activation: Any, user: Any, withdraw: bool, comment: str = "", data: dict[str, Any] | None = None
+) -> PurchaseProcess:
+    """The requester's answer to a rejection: resubmit the revised request (the chain of the SAME
+    pinned version restarts from its first stage) or withdraw it (the process ends withdrawn)."""
+    process: PurchaseProcess = activation.process
+    comment = comment.strip()
+    if withdraw:
+        process.withdrawn = True
+        process.save(update_fields=["withdrawn"])
+        decision_record(activation=activation, user=user, action="purchase.withdrawn", comment=comment)
+        return process
+    changes = {}
+    for field in ("title", "amount", "currency", "justification"):
+        if data and field in data and data[field] != getattr(process, field):
+            changes[field] = {"from": str(getattr(process, field)), "to": str(data[field])}
+            setattr(process, field, data[field])
+    process.full_clean(exclude=["flow_class", "status", "created", "finished", "data", "parent_task"])
+    process.revision += 1
+    process.stage_order = None
+    process.approved = None
+    process.save(
+        update_fields=["title", "amount", "currency", "justification", "revision", "stage_order", "approved"]
+    )
+    decision_record(
+        activation=activation,
+        user=user,
+        action="purchase.revised",
+        comment=comment,
+        details={"revision": process.revision, "changes": changes},
     )
     return process
 
@@ -80,3 +149,16 @@ def purchase_task_decide(*, task: Any, user: Any, approved: bool, comment: str =
             raise PermissionDenied(f"{user} does not hold task {task.pk}")
         activation.start(ActingRequest(user))
         return purchase_decide(activation=activation, user=user, approved=approved, comment=comment)
+
+
+def purchase_task_revise(
+    *, task: Any, user: Any, withdraw: bool, comment: str = "", data: dict[str, Any] | None = None
+) -> PurchaseProcess:
+    """Answer a rejection held by `user` without the web form (demo data, tests)."""
+    with acting_as(user), task.activation() as activation:
+        if not activation.flow_task.can_execute(user, activation.task):
+            raise PermissionDenied(f"{user} does not hold task {task.pk}")
+        activation.start(ActingRequest(user))
+        return purchase_revise(
+            activation=activation, user=user, withdraw=withdraw, comment=comment, data=data
+        )

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from django.http import HttpResponseRedirect
+from django.utils.translation import gettext_lazy
+from django.views import generic
+from viewflow.views import FormLayoutMixin
 from viewflow.workflow.flow.views import CreateProcessView
+from viewflow.workflow.flow.views import mixins as flow_view_mixins
 
+from processes import selectors
 from processes.purchase import services
-from processes.purchase.forms import DecisionForm, PurchaseRequestForm
+from processes.purchase.forms import DecisionForm, PurchaseRequestForm, ReviseForm
 from processes.views import TaskDecisionView
 
 
@@ -31,3 +36,54 @@ class PurchaseDecisionView(TaskDecisionView):
             approved=form.is_yes(),
             comment=form.cleaned_data["comment"],
         )
+
+
+class PurchaseReviseView(
+    FormLayoutMixin,
+    flow_view_mixins.SuccessMessageMixin,
+    flow_view_mixins.TaskSuccessUrlMixin,
+    flow_view_mixins.TaskViewTemplateNames,
+    generic.FormView,
+):
+    """The requester edits a rejected request and resubmits it, or withdraws it."""
+
+    form_class = ReviseForm
+    template_filename = "task.html"
+    success_message = gettext_lazy("Task {task} has been completed.")
+
+    def get_form_kwargs(self):
+        # A copy: the form must not touch the process; the service applies the changes.
+        process = type(self.request.activation.process).objects.get(pk=self.request.activation.process.pk)
+        return {**super().get_form_kwargs(), "instance": process}
+
+    def form_valid(self, form):
+        services.purchase_revise(
+            activation=self.request.activation,
+            user=self.request.user,
+            withdraw=form.is_withdrawal(),
+            comment=form.cleaned_data["comment"],
+            data=form.revised_data(),
+        )
+        return super().form_valid(form)
+
+
+class MyRequestsView(generic.ListView):
+    """The requester's own purchase requests: where each one is, and who holds it now."""
+
+    template_name = "processes/purchase/my_requests.html"
+    context_object_name = "requests"
+    paginate_by = 50
+
+    def get_queryset(self):
+        return selectors.purchase_requests_of(self.request.user)
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        from processes.purchase.flows import PurchaseFlow  # the flow imports these views
+
+        flow = PurchaseFlow.instance
+        context["rows"] = [
+            {**row, "url": flow.reverse("process_detail", args=[row["process"].pk])}
+            for row in selectors.purchase_request_rows(context["requests"])
+        ]
+        return context

@@ -230,3 +230,15 @@ def test_the_live_channels_of_a_user_are_their_own_and_their_queues(olivia, fran
     assert notifications.live_channels_for(olivia) == [f"user.{olivia.pk}", "perm.processes.approve_purchase"]
     assert notifications.live_channels_for(frank) == [f"user.{frank.pk}"]
     assert notifications.live_channels_for(maria) == [f"user.{maria.pk}"]
+
+
+def test_under_a_published_policy_each_stage_group_hears_its_own_queue(purchase_policy, olivia, frank, roles):
+    """Stage tasks are routed by their candidate group's permission; its holders listen on it."""
+    approvers, finance = roles["approvers"], roles["finance"]
+    for user in (olivia, frank):
+        user = type(user).objects.get(pk=user.pk)  # a fresh instance: permissions are cached per object
+        channels = notifications.live_channels_for(user)
+        group = approvers if user.username == "olivia" else finance
+        assert f"perm.processes.candidate_{group.pk}" in channels
+    olivia = type(olivia).objects.get(pk=olivia.pk)
+    assert f"perm.processes.candidate_{finance.pk}" not in notifications.live_channels_for(olivia)

@@ -1,5 +1,6 @@
 """Load the demo data of design.md section 5; running it twice changes nothing."""
 
+from datetime import timedelta
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
@@ -12,6 +13,9 @@ from processes.connectors.models import Connector, ConnectorFaults, Product
 from processes.nodes.celery_job import job_execute
 from processes.orders.models import OrderProcess
 from processes.orders.services import order_start_api
+from processes.policies.models import EscalationAction
+from processes.policies.selectors import PURCHASE_POLICY, policy_version_published
+from processes.policies.services import policy_create
 from processes.purchase.models import PurchaseProcess
 from processes.purchase.services import purchase_request_start, purchase_task_decide
 from processes.roles import roles_sync
@@ -51,6 +55,7 @@ REQUESTS = [
     ("Conference tickets: DjangoCon Europe", "1180.00", "claimed"),
     ("Replacement laptop battery", "129.00", "approved"),
     ("Espresso machine for the office", "2400.00", "rejected"),
+    ("Team offsite venue deposit", "3200.00", "finance"),
 ]
 
 
@@ -60,6 +65,8 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         with transaction.atomic():
             users = self._users()
+            if policy_version_published(policy_name=PURCHASE_POLICY) is None:
+                self._policy(users)
         with transaction.atomic():
             for sku, name, price, stock in PRODUCTS:
                 Product.objects.get_or_create(
@@ -98,6 +105,34 @@ class Command(BaseCommand):
             user.groups.add(*(groups[name] for name in group_names))
             users[username] = user
         return users
+
+    def _policy(self, users):
+        """The published purchase policy: approvers, then finance above 1,000 (short demo SLAs)."""
+        groups = roles_sync()
+        policy_create(
+            name=PURCHASE_POLICY,
+            user=users["admin"],
+            stages=[
+                {
+                    "name": "Team approval",
+                    "group": groups["approvers"],
+                    "sla": timedelta(minutes=30),
+                    "reminder_before": timedelta(minutes=10),
+                    "escalation_group": groups["managers"],
+                    "escalation_action": EscalationAction.NOTIFY,
+                },
+                {
+                    "name": "Finance review",
+                    "group": groups["finance"],
+                    "amount_above": Decimal("1000.00"),
+                    "sla": timedelta(hours=1),
+                    "reminder_before": timedelta(minutes=15),
+                    "escalation_user": users["maria"],
+                    "escalation_action": EscalationAction.REASSIGN,
+                },
+            ],
+        )
+        self.stdout.write("demo policy: purchase v1 (approvers, then finance above 1,000)")
 
     def _order(self, customer, email, lines, shows):
         """Place an order and run its automated steps right here, as the worker would."""
@@ -143,6 +178,8 @@ class Command(BaseCommand):
             purchase_task_decide(
                 task=task, user=users["olivia"], approved=True, comment="Fine, within budget."
             )
+        elif outcome == "finance":  # the team approved; it waits in the finance queue
+            purchase_task_decide(task=task, user=users["olivia"], approved=True, comment="Team agrees.")
         elif outcome == "rejected":
             purchase_task_decide(
                 task=task,

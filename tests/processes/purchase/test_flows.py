@@ -62,7 +62,7 @@ def test_approval_schedules_the_order_job_and_the_job_finishes_the_process(
     assert task_of(process, "approved").status == STATUS.DONE
 
 
-def test_rejection_needs_a_comment_and_ends_the_process_rejected(submit_request, olivia):
+def test_rejection_needs_a_comment_and_returns_the_request_to_the_requester(submit_request, olivia, alice):
     process = submit_request()
     approve = task_of(process, "approve")
     task_claim(task=approve, user=olivia)
@@ -73,9 +73,10 @@ def test_rejection_needs_a_comment_and_ends_the_process_rejected(submit_request,
     purchase_task_decide(task=approve, user=olivia, approved=False, comment="Not in this budget.")
 
     process.refresh_from_db()
-    assert process.status == PROCESS.DONE
+    assert process.status == PROCESS.NEW
     assert process.approved is False
-    assert task_of(process, "rejected").status == STATUS.DONE
+    revise = task_of(process, "revise")
+    assert (revise.status, revise.owner) == (STATUS.ASSIGNED, alice)
     assert not Task.objects.filter(process=process, flow_task_type="JOB").exists()
     assert ProcessComment.objects.get(process=process).text == "Not in this budget."
 

@@ -1,0 +1,162 @@
+"""Approval policies in the admin: versions with inline stages, validated publishing, copies.
+
+Published and retired versions are read-only; to change one, copy it to a new draft.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import Max
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+
+from processes.policies.models import ApprovalPolicy, PolicyStage, PolicyVersion
+from processes.policies.selectors import policy_versions_with_running_counts
+from processes.policies.services import policy_version_copy, policy_version_publish, policy_version_validate
+
+
+class VersionInline(admin.TabularInline):
+    model = PolicyVersion
+    fields = ["link", "status", "note", "published_at", "published_by"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="version")
+    def link(self, obj):
+        url = reverse("admin:processes_policyversion_change", args=[obj.pk])
+        return format_html('<a href="{}">v{}</a>', url, obj.number)
+
+
+@admin.register(ApprovalPolicy)
+class ApprovalPolicyAdmin(admin.ModelAdmin):
+    list_display = ["name", "description", "published_version"]
+    inlines = [VersionInline]
+
+    @admin.display(description="published version")
+    def published_version(self, obj):
+        version = obj.versions.filter(status=PolicyVersion.Status.PUBLISHED).first()
+        return f"v{version.number}" if version else "none"
+
+
+class StageInline(admin.StackedInline):
+    model = PolicyStage
+    # Three short lines per stage: who, for which amounts, how fast and what happens when late.
+    fieldsets = [
+        (None, {"fields": [("order", "name", "group")]}),
+        (None, {"fields": [("amount_above", "amount_up_to")]}),
+        (None, {"fields": [("sla", "reminder_before")]}),
+        (None, {"fields": [("escalation_action", "escalation_group", "escalation_user")]}),
+    ]
+    extra = 0
+    ordering = ["order"]
+
+    def _editable(self, obj):
+        return obj is None or obj.is_editable
+
+    def has_add_permission(self, request, obj=None):
+        return self._editable(obj) and super().has_add_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return self._editable(obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._editable(obj) and super().has_delete_permission(request, obj)
+
+
+@admin.register(PolicyVersion)
+class PolicyVersionAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "status", "stage_list", "running_processes", "published_at", "published_by"]
+    list_filter = ["policy", "status"]
+    fields = [
+        "policy",
+        "number",
+        "status",
+        "note",
+        "published_at",
+        "published_by",
+        "problems",
+        "running_processes",
+    ]
+    readonly_fields = ["number", "status", "published_at", "published_by", "problems", "running_processes"]
+    inlines = [StageInline]
+    actions = ["publish", "copy_to_draft"]
+
+    def get_queryset(self, request):
+        return policy_versions_with_running_counts().select_related("policy", "published_by")
+
+    def has_change_permission(self, request, obj=None):
+        return (obj is None or obj.is_editable) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return (obj is None or obj.is_editable) and super().has_delete_permission(request, obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*self.readonly_fields, "policy"] if obj else self.readonly_fields
+
+    def save_model(self, request, obj, form, change):
+        if not change:  # a new draft gets the policy's next number
+            obj.number = (
+                PolicyVersion.objects.filter(policy=obj.policy).aggregate(n=Max("number"))["n"] or 0
+            ) + 1
+        super().save_model(request, obj, form, change)
+
+    @admin.display(description="stages")
+    def stage_list(self, obj):
+        return format_html_join(
+            "",
+            "<div>{}</div>",
+            ((str(stage),) for stage in obj.stages.select_related("group").order_by("order")),
+        )
+
+    @admin.display(description="running processes")
+    def running_processes(self, obj):
+        if obj.pk is None:
+            return "-"
+        running = getattr(obj, "running", None)
+        if running is None:
+            running = obj.purchase_processes.filter(status="NEW").count()
+        url = reverse("admin:processes_purchaseprocess_changelist")
+        return format_html(
+            '<a href="{}?policy_version__id__exact={}&amp;status__exact=NEW">{} running</a>',
+            url,
+            obj.pk,
+            running,
+        )
+
+    @admin.display(description="before publishing")
+    def problems(self, obj):
+        if obj.pk is None or not obj.is_editable:
+            return "-"
+        errors = policy_version_validate(version=obj)
+        if not errors:
+            return "Ready to publish."
+        return format_html("<ul>{}</ul>", format_html_join("", "<li>{}</li>", ((e,) for e in errors)))
+
+    @admin.action(description="Publish the selected draft (it becomes the active version)")
+    def publish(self, request, queryset):
+        for version in queryset.order_by("number"):
+            try:
+                policy_version_publish(version=version, user=request.user)
+            except ValidationError as exc:
+                for message in exc.messages:
+                    self.message_user(request, f"{version}: {message}", messages.ERROR)
+            else:
+                self.message_user(
+                    request,
+                    f"{version.policy} v{version.number} is published: the next request follows it.",
+                    messages.SUCCESS,
+                )
+
+    @admin.action(description="Copy to a new draft")
+    def copy_to_draft(self, request, queryset):
+        for version in queryset:
+            draft = policy_version_copy(version=version, user=request.user)
+            self.message_user(
+                request, f"{draft.policy} v{draft.number} is a new draft (a copy of v{version.number})."
+            )

@@ -1,0 +1,165 @@
+"""Write-side use cases of approval policies: validate, publish and copy versions."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.auth.models import Group, Permission
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from processes.audit import audit_record
+from processes.policies.models import ApprovalPolicy, PolicyStage, PolicyVersion, candidate_codename
+from processes.policies.selectors import policy_stages
+
+_VIEW_PURCHASE = "view_purchaseprocess"
+
+
+def _uncovered_amounts(stages: list[PolicyStage]) -> str | None:
+    """The first range of positive amounts no stage applies to, as text, or None if all are covered."""
+    ranges = sorted(
+        ((s.amount_above or Decimal(0)), s.amount_up_to) for s in stages if s.group_id is not None
+    )
+    covered_to = Decimal(0)  # every amount in (0, covered_to] has a stage
+    for low, high in ranges:
+        if low > covered_to:
+            return f"above {covered_to} up to {low}"
+        if high is None:
+            return None
+        covered_to = max(covered_to, high)
+    return f"above {covered_to}"
+
+
+def policy_version_validate(*, version: PolicyVersion) -> list[str]:
+    """What stops a version from being published, in words an admin can act on ([] when valid)."""
+    errors: list[str] = []
+    stages = policy_stages(version)
+    if not stages:
+        return ["The version has no stages."]
+    orders = [stage.order for stage in stages]
+    if orders != list(range(1, len(stages) + 1)):
+        found = ", ".join(str(order) for order in orders)
+        errors.append(f"Stages must be numbered 1, 2, 3 ... without gaps or repeats (found {found}).")
+    for stage in stages:
+        label = f"Stage {stage.order} ({stage.name})"
+        if stage.group_id is None or not Group.objects.filter(pk=stage.group_id).exists():
+            errors.append(f"{label}: its candidate group does not exist.")
+        if stage.sla is None or stage.sla.total_seconds() <= 0:
+            errors.append(f"{label}: the SLA must be positive.")
+        if stage.reminder_before is not None and stage.sla and stage.reminder_before >= stage.sla:
+            errors.append(f"{label}: the reminder must come before the SLA runs out.")
+        if (
+            stage.amount_above is not None
+            and stage.amount_up_to is not None
+            and stage.amount_above >= stage.amount_up_to
+        ):
+            errors.append(
+                f"{label}: the amount condition is contradictory (above {stage.amount_above} "
+                f"and at most {stage.amount_up_to} never holds)."
+            )
+        for bound in (stage.amount_above, stage.amount_up_to):
+            if bound is not None and bound < 0:
+                errors.append(f"{label}: amount conditions must not be negative.")
+                break
+    if not errors:
+        gap = _uncovered_amounts(stages)
+        if gap:
+            errors.append(f"No stage applies to amounts {gap}: such requests would be approved by nobody.")
+    return errors
+
+
+def candidate_permission_ensure(*, group: Group) -> Permission:
+    """The permission that makes `group`'s members candidates for a stage, granted to the group
+    (with the right to see purchase requests at all). Idempotent."""
+    from processes.purchase.models import PurchaseProcess
+
+    content_type = ContentType.objects.get_for_model(PurchaseProcess)
+    permission, _ = Permission.objects.get_or_create(
+        content_type=content_type,
+        codename=candidate_codename(group.pk),
+        defaults={"name": f"Candidate for approval stages of group {group.name}"[:255]},
+    )
+    view = Permission.objects.get(content_type=content_type, codename=_VIEW_PURCHASE)
+    group.permissions.add(permission, view)
+    return permission
+
+
+@transaction.atomic
+def policy_version_publish(*, version: PolicyVersion, user: Any = None) -> PolicyVersion:
+    """Make a draft the policy's active version; the one published before it is retired.
+
+    Raises ValidationError listing every problem when the version is not valid. Processes
+    already running keep the version they pinned.
+    """
+    version = PolicyVersion.objects.select_for_update().get(pk=version.pk)
+    if version.status != PolicyVersion.Status.DRAFT:
+        raise ValidationError(f"{version} is not a draft; only drafts can be published.")
+    errors = policy_version_validate(version=version)
+    if errors:
+        raise ValidationError(errors)
+    previous = list(
+        PolicyVersion.objects.select_for_update().filter(
+            policy=version.policy, status=PolicyVersion.Status.PUBLISHED
+        )
+    )
+    for old in previous:
+        old.status = PolicyVersion.Status.RETIRED
+        old.save(update_fields=["status"])
+    for stage in policy_stages(version):
+        candidate_permission_ensure(group=stage.group)
+    version.status = PolicyVersion.Status.PUBLISHED
+    version.published_at = timezone.now()
+    version.published_by = user if getattr(user, "pk", None) else None
+    version.full_clean()
+    version.save(update_fields=["status", "published_at", "published_by"])
+    audit_record(
+        action="policy.published",
+        actor=version.published_by,
+        details={
+            "policy": version.policy.name,
+            "version": version.number,
+            "retired": [old.number for old in previous],
+        },
+    )
+    return version
+
+
+@transaction.atomic
+def policy_version_copy(*, version: PolicyVersion, user: Any = None) -> PolicyVersion:
+    """A new draft with the same stages: the way to change a published (read-only) version."""
+    number = (PolicyVersion.objects.filter(policy=version.policy).aggregate(n=Max("number"))["n"] or 0) + 1
+    draft = PolicyVersion(policy=version.policy, number=number, note=f"Copy of v{version.number}")
+    draft.full_clean()
+    draft.save()
+    for stage in policy_stages(version):
+        stage.pk = None
+        stage.version = draft
+        stage.save()
+    audit_record(
+        action="policy.copied",
+        actor=user if getattr(user, "pk", None) else None,
+        details={"policy": version.policy.name, "from": version.number, "version": draft.number},
+    )
+    return draft
+
+
+@transaction.atomic
+def policy_create(
+    *, name: str, stages: list[dict[str, Any]], user: Any = None, publish: bool = True
+) -> PolicyVersion:
+    """Create a policy (if missing) with a new version holding `stages` (dicts of PolicyStage
+    fields, in order), and publish it unless told not to. For demo data and tests."""
+    policy, _ = ApprovalPolicy.objects.get_or_create(name=name)
+    number = (policy.versions.aggregate(n=Max("number"))["n"] or 0) + 1
+    version = PolicyVersion.objects.create(policy=policy, number=number)
+    for order, fields in enumerate(stages, start=1):
+        stage = PolicyStage(version=version, order=order, **fields)
+        stage.full_clean()
+        stage.save()
+    if publish:
+        version = policy_version_publish(version=version, user=user)
+    return version
