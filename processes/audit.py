@@ -60,16 +60,12 @@ def actor_set(user: AbstractBaseUser | None) -> None:
     _actor.set(user)
 
 
-def _current_actor() -> AbstractBaseUser | None:
+def current_actor() -> AbstractBaseUser | None:
+    """Who is acting now (None for the system), for the hooks on viewflow's transitions."""
     user = _actor.get()
     if user is None or not getattr(user, "is_authenticated", False):
         return None
     return user
-
-
-def current_actor() -> AbstractBaseUser | None:
-    """Who is acting now (None for the system), for other hooks on the same transitions."""
-    return _current_actor()
 
 
 def correlation_id_of(process: Process | None) -> str:
@@ -99,7 +95,7 @@ def audit_record(
     details: dict[str, Any] | None = None,
 ) -> AuditEvent:
     """Append one audit event, in the caller's transaction, and log it with its correlation id."""
-    actor = actor or _current_actor()
+    actor = actor or current_actor()
     if process is None and task is not None:
         process = task.process
     correlation_id = correlation_id_of(process)

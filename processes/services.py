@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
@@ -19,6 +20,17 @@ class ActingRequest:
 
     def __init__(self, user: Any) -> None:
         self.user = user
+
+
+@contextlib.contextmanager
+def task_executing(*, task: Task, user: Any):
+    """The activation of a human task `user` holds, started as its form view starts it, for
+    services that act without the web form (demo data, tests, email links, the API)."""
+    with acting_as(user), task.activation() as activation:
+        if not activation.flow_task.can_execute(user, activation.task):
+            raise PermissionDenied(f"{user} does not hold task {task.pk}")
+        activation.start(ActingRequest(user))
+        yield activation
 
 
 def decision_record(

@@ -32,7 +32,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -81,9 +81,6 @@ class RetryPolicy:
         return round(ceiling * random.uniform(0.5, 1.0), 3)
 
 
-NO_RETRY = RetryPolicy(retry_on=(), max_attempts=1)
-
-
 @dataclass(frozen=True)
 class JobCall:
     """What a job's code receives: the process, its task, the idempotency key, the attempt number."""
@@ -91,7 +88,6 @@ class JobCall:
     activation: Any
     idempotency_key: str
     attempt: int = 1
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def process(self) -> Any:

@@ -9,15 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
-from processes.audit import acting_as, audit_record
+from processes.audit import audit_record
 from processes.connectors import services as connectors
 from processes.nodes import JobCall
 from processes.orders.forms import OrderForm, lines_total
 from processes.orders.models import OrderPolicy, OrderProcess
-from processes.services import ActingRequest, decision_record
+from processes.services import decision_record, task_executing
 
 # Domains whose orders the fake scorer treats as risky (used to show the fraud review path).
 RISKY_DOMAINS = {"mailinator.com", "risky.example"}
@@ -210,8 +209,5 @@ def order_fraud_decide(*, activation: Any, user: Any, cleared: bool, comment: st
 
 def order_fraud_task_decide(*, task: Any, user: Any, cleared: bool, comment: str = "") -> OrderProcess:
     """The same decision without the web form (tests, later the API)."""
-    with acting_as(user), task.activation() as activation:
-        if not activation.flow_task.can_execute(user, activation.task):
-            raise PermissionDenied(f"{user} does not hold task {task.pk}")
-        activation.start(ActingRequest(user))
+    with task_executing(task=task, user=user) as activation:
         return order_fraud_decide(activation=activation, user=user, cleared=cleared, comment=comment)

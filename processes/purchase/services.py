@@ -11,7 +11,7 @@ from processes.audit import acting_as, audit_record
 from processes.notifications import notify_request_decided
 from processes.policies.selectors import PURCHASE_POLICY, policy_version_published
 from processes.purchase.models import PurchaseOrder, PurchaseProcess
-from processes.services import ActingRequest, decision_record
+from processes.services import ActingRequest, decision_record, task_executing
 
 
 @transaction.atomic
@@ -144,10 +144,7 @@ def purchase_request_start(*, requester: Any, data: dict[str, Any]) -> PurchaseP
 
 def purchase_task_decide(*, task: Any, user: Any, approved: bool, comment: str = "") -> PurchaseProcess:
     """Decide an approval task held by `user` without the web form (demo data, tests, later email links)."""
-    with acting_as(user), task.activation() as activation:
-        if not activation.flow_task.can_execute(user, activation.task):
-            raise PermissionDenied(f"{user} does not hold task {task.pk}")
-        activation.start(ActingRequest(user))
+    with task_executing(task=task, user=user) as activation:
         return purchase_decide(activation=activation, user=user, approved=approved, comment=comment)
 
 
@@ -155,10 +152,7 @@ def purchase_task_revise(
     *, task: Any, user: Any, withdraw: bool, comment: str = "", data: dict[str, Any] | None = None
 ) -> PurchaseProcess:
     """Answer a rejection held by `user` without the web form (demo data, tests)."""
-    with acting_as(user), task.activation() as activation:
-        if not activation.flow_task.can_execute(user, activation.task):
-            raise PermissionDenied(f"{user} does not hold task {task.pk}")
-        activation.start(ActingRequest(user))
+    with task_executing(task=task, user=user) as activation:
         return purchase_revise(
             activation=activation, user=user, withdraw=withdraw, comment=comment, data=data
         )
