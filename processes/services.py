@@ -65,6 +65,15 @@ def task_unclaim(*, task: Task, user: Any) -> Task:
     return task
 
 
+def task_routing_changed(*, task: Task) -> None:
+    """Tell the task lists that a task's holder or candidates changed outside a viewflow
+    transition (an escalation reassigning it to another group, for example).
+
+    Call it inside the transaction that made the change. Viewflow's own transitions (claim,
+    release, finish) are seen by the transition hook and need no call.
+    """
+
+
 def _incident_activation(task: Task):
     if task.flow_task_type != "JOB" or task.status != STATUS.ERROR:
         raise IncidentError(f"Task {task.pk} is not a failed automated step (status {task.status})")
