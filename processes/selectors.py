@@ -107,7 +107,12 @@ def _email_link_detail(action: str, details: dict[str, Any]) -> str:
         level = f", level {details['level']}" if details.get("level") else ""
         return f"to {details.get('to_user')}{level}" + ("" if details.get("links") else " (no action links)")
     if action == "actionlink.refused":
-        return f"{details.get('action', '')} link: {details.get('reason', '')}".lstrip()
+        from processes.actionlinks.selectors import REASON_TEXT
+
+        reason = REASON_TEXT.get(details.get("reason", ""), details.get("reason", ""))
+        if details.get("viewer"):
+            reason = f"{reason} ({details['viewer']})"
+        return f"{details.get('action', '')} link: {reason}".lstrip()
     return f"{details.get('action', '')} link"
 
 

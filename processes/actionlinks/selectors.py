@@ -23,6 +23,18 @@ from processes.policies.sla import stage_due_at
 # secrets.token_urlsafe(32): 43 characters of the URL-safe base64 alphabet.
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")
 OPEN_STATUSES = (STATUS.NEW, STATUS.ASSIGNED)
+# Refusal reasons in words, for the process history.
+REASON_TEXT = {
+    "unknown": "unknown or damaged link",
+    "used": "already used",
+    "expired": "expired",
+    "wrong_user": "someone else was logged in",
+    "decided": "the task was already decided",
+    "closed": "the task was closed",
+    "reassigned": "the task changed hands since the email",
+    "not_allowed": "the addressee may no longer decide it",
+    "rate_limited": "too many requests",
+}
 
 
 @dataclass(frozen=True)
@@ -141,6 +153,7 @@ def link_summary(*, task: Any) -> dict[str, Any]:
 
     process = PurchaseProcess.objects.select_related("requester").get(pk=task.process_id)
     stage = process.current_stage
+    due_at = stage_due_at(stage, task.created) if stage is not None else None
     return {
         "process": process,
         "task": task,
@@ -149,7 +162,8 @@ def link_summary(*, task: Any) -> dict[str, Any]:
         "currency": process.currency,
         "requester": display_name(process.requester),
         "stage": stage.name if stage is not None else (task.data or {}).get("stage_name", ""),
-        "due_at": stage_due_at(stage, task.created) if stage is not None else None,
+        "due_at": due_at,
+        "overdue": due_at is not None and due_at <= timezone.now(),
         "holder": holder_text(task),
         "portal_path": task_url(task) or process_url(process),
     }

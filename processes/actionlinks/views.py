@@ -25,9 +25,11 @@ def client_ip(request: HttpRequest) -> str:
 
 def _page(request: HttpRequest, template: str, context: dict, status: int = 200) -> HttpResponse:
     response = TemplateResponse(request, f"processes/actionlinks/{template}", context, status=status)
-    # The secret is in the path: keep it out of caches, Referer headers and search engines.
+    # The secret is in the path: keep it out of caches, other sites' Referer headers and search
+    # engines. (Not "no-referrer": browsers then send `Origin: null` with the confirmation POST,
+    # which Django's CSRF check rightly refuses; the page loads nothing from other origins.)
     response["Cache-Control"] = "no-store"
-    response["Referrer-Policy"] = "no-referrer"
+    response["Referrer-Policy"] = "same-origin"
     response["X-Robots-Tag"] = "noindex, nofollow"
     return response
 

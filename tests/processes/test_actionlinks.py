@@ -95,7 +95,7 @@ def test_escalation_email_has_the_summary_and_three_links_and_leaves_after_commi
         assert f"http://testserver/purchase/{approval.process_id}/approve/{approval.pk}/" in body
     due = approval.created + timedelta(hours=4)
     assert due.strftime("%Y") in mail.body
-    assert "was due" in mail.body
+    assert "is due" in mail.body
     assert len(LINK_RE.findall(mail.body)) == 2
     assert "Approve" in html
     assert "Reject" in html
@@ -120,6 +120,16 @@ def test_escalation_email_has_the_summary_and_three_links_and_leaves_after_commi
     assert event.process_id == approval.process_id
     assert event.details["to_user"] == "olivia"
     assert event.details["level"] == 2
+
+
+def test_an_overdue_task_says_it_was_due(approval, olivia, mailoutbox, django_capture_on_commit_callbacks):
+    with (
+        time_machine.travel(approval.created + timedelta(hours=4, minutes=1), tick=False),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        escalation_email_send(task=approval, addressee=olivia)
+
+    assert "; it was due" in mailoutbox[0].body
 
 
 def test_an_addressee_who_cannot_decide_gets_the_portal_link_only(
@@ -161,7 +171,7 @@ def test_opening_a_link_shows_a_confirmation_and_changes_nothing(client, approva
 
     assert response.status_code == 200
     assert response["Cache-Control"] == "no-store"
-    assert response["Referrer-Policy"] == "no-referrer"
+    assert response["Referrer-Policy"] == "same-origin"
     if method == "get":
         page = response.content.decode()
         assert "Approve this purchase request?" in page
@@ -312,6 +322,10 @@ def test_someone_else_logged_in_is_told_and_nothing_happens(client, approval, li
     assert ActionToken.objects.get(action="approve").used_at is None
     assert _refusals() == ["wrong_user", "wrong_user"]
     assert AuditEvent.objects.filter(action="actionlink.refused").last().details["viewer"] == "oscar"
+    details = [
+        row["detail"] for row in process_history(approval.process) if row["what"] == "Email link refused"
+    ]
+    assert details[-1] == "approve link: someone else was logged in (oscar)"
 
 
 def test_a_task_decided_in_the_portal_meanwhile_gets_a_409_naming_who(client, approval, links, oscar):
