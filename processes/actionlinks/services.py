@@ -81,7 +81,11 @@ def escalation_email_send(*, task: Task, addressee: Any, level: Any = None) -> N
     A failed SMTP delivery is logged and audited (`email.failed`), never raised: the escalation
     itself is committed by then.
     """
+    from processes.purchase.flows import PurchaseFlow
+
     task = Task.objects.select_related("owner", "process").get(pk=task.pk)
+    if task.flow_task != PurchaseFlow.approve:
+        raise ValueError(f"Task {task.pk} is not a purchase approval task: no email links for it")
     level_order = getattr(level, "order", None)
     if not addressee.email:
         audit_record(

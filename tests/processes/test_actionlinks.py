@@ -132,6 +132,29 @@ def test_an_overdue_task_says_it_was_due(approval, olivia, mailoutbox, django_ca
     assert "; it was due" in mailoutbox[0].body
 
 
+def test_a_failed_smtp_delivery_is_audited_not_raised(
+    approval, olivia, settings, django_capture_on_commit_callbacks
+):
+    from tests.stack import free_port
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", free_port(), 2
+
+    with django_capture_on_commit_callbacks(execute=True):
+        escalation_email_send(task=approval, addressee=olivia)
+
+    failed = AuditEvent.objects.get(action="email.failed")
+    assert failed.process_id == approval.process_id
+    assert failed.details["to_user"] == "olivia"
+
+
+def test_only_purchase_approval_tasks_get_email_links(approval, olivia):
+    start = task_of(approval.process, "start")
+
+    with pytest.raises(ValueError, match="not a purchase approval task"):
+        escalation_email_send(task=start, addressee=olivia)
+
+
 def test_an_addressee_who_cannot_decide_gets_the_portal_link_only(
     approval, frank, mailoutbox, django_capture_on_commit_callbacks
 ):
