@@ -6,6 +6,7 @@ renders and audits the visit; the POST comes from the confirmation form (CSRF-pr
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -58,7 +59,7 @@ def action_link(request: HttpRequest, token: str) -> HttpResponse:
         if verdict.first:  # once per window, so a flood cannot flood the audit trail
             services.action_link_refused(token=None, refusal=Refusal("rate_limited", 429), ip=ip)
         response = _page(request, "rate_limited.html", {}, status=429)
-        response["Retry-After"] = "60"
+        response["Retry-After"] = str(settings.ACTION_LINK_RATE_LIMIT_WINDOW)
         return response
     link = selectors.action_token_for(raw=token)
     if link is None:

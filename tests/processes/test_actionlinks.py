@@ -445,9 +445,11 @@ def test_a_closed_task_is_no_longer_open(client, approval, links):
 
 def test_one_token_is_rate_limited_with_a_429_page_audited_once(client, settings, links):
     settings.ACTION_LINK_RATE_LIMIT_PER_TOKEN = 3
-    statuses = [client.get(_url(links["approve"])).status_code for _ in range(5)]
+    responses = [client.get(_url(links["approve"])) for _ in range(5)]
 
-    assert statuses == [200, 200, 200, 429, 429]
+    assert [r.status_code for r in responses] == [200, 200, 200, 429, 429]
+    assert responses[-1]["Retry-After"] == "60"
+    assert "Too many requests" in responses[-1].content.decode()
     assert _refusals() == ["rate_limited"]
     assert client.get(_url(links["reject"])).status_code == 200  # another token, same client
 
