@@ -34,6 +34,7 @@ REASON_TEXT = {
     "reassigned": "the task changed hands since the email",
     "not_allowed": "the addressee may no longer decide it",
     "rate_limited": "too many requests",
+    "busy": "the request was busy",
 }
 
 

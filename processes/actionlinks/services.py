@@ -18,6 +18,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
+from viewflow.workflow.exceptions import FlowLockFailed
 from viewflow.workflow.models import Task
 
 from portal.context_processors import PRODUCT_NAME
@@ -212,4 +213,8 @@ def action_link_use(*, token: ActionToken, comment: str, ip: str, viewer: Any = 
     except LinkRefused as refused:
         action_link_refused(token=token, refusal=refused.refusal, ip=ip)
         return refused.refusal
+    except FlowLockFailed:  # a job or another person holds the process: the link stays unused
+        refusal = Refusal("busy", 409)
+        action_link_refused(token=token, refusal=refusal, ip=ip)
+        return refusal
     return None

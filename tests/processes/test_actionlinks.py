@@ -440,6 +440,29 @@ def test_a_closed_task_is_no_longer_open(client, approval, links):
     assert "no longer open" in response.content.decode()
 
 
+def test_a_busy_process_lock_gets_a_409_page_and_the_link_still_works(client, approval, links, monkeypatch):
+    from contextlib import contextmanager
+
+    from viewflow.workflow.exceptions import FlowLockFailed
+
+    from processes.purchase.flows import PurchaseFlow
+
+    @contextmanager
+    def busy(process_pk):
+        raise FlowLockFailed("held by a job")
+        yield
+
+    with monkeypatch.context() as patch:
+        patch.setattr(PurchaseFlow, "lock", busy)
+        response = client.post(_url(links["approve"]))
+
+    assert response.status_code == 409
+    assert "Someone else is changing this request" in response.content.decode()
+    assert ActionToken.objects.get(action="approve").used_at is None
+    assert _refusals() == ["busy"]
+    assert client.post(_url(links["approve"])).status_code == 200
+
+
 # ---------------------------------------------------------------- rate limits
 
 
