@@ -45,6 +45,8 @@ _HISTORY_LABELS = {
     "incident.retried": "Retried",
     "incident.skipped": "Skipped",
     "email.sent": "Escalation email sent",
+    "email.skipped": "Escalation email not sent",
+    "email.failed": "Escalation email failed",
     "actionlink.opened": "Email link opened",
     "actionlink.used": "Decided by email link",
     "actionlink.refused": "Email link refused",
@@ -106,6 +108,8 @@ def _email_link_detail(action: str, details: dict[str, Any]) -> str:
     if action == "email.sent":
         level = f", level {details['level']}" if details.get("level") else ""
         return f"to {details.get('to_user')}{level}" + ("" if details.get("links") else " (no action links)")
+    if action in ("email.skipped", "email.failed"):
+        return f"to {details.get('to_user')}: {details.get('reason') or details.get('error', '')}"
     if action == "actionlink.refused":
         from processes.actionlinks.selectors import REASON_TEXT
 

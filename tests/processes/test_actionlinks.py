@@ -146,6 +146,19 @@ def test_a_failed_smtp_delivery_is_audited_not_raised(
     failed = AuditEvent.objects.get(action="email.failed")
     assert failed.process_id == approval.process_id
     assert failed.details["to_user"] == "olivia"
+    assert "Escalation email failed" in [row["what"] for row in process_history(approval.process)]
+
+
+def test_an_addressee_without_an_address_is_skipped_and_audited(approval, olivia, mailoutbox):
+    olivia.email = ""
+    olivia.save(update_fields=["email"])
+
+    escalation_email_send(task=approval, addressee=olivia)
+
+    assert mailoutbox == []
+    assert ActionToken.objects.count() == 0
+    rows = [r for r in process_history(approval.process) if r["what"] == "Escalation email not sent"]
+    assert rows[0]["detail"] == "to olivia: no email address"
 
 
 def test_only_purchase_approval_tasks_get_email_links(approval, olivia):
