@@ -38,6 +38,23 @@ def redis_url(name: str, value: str) -> str:
     return value
 
 
+def base_url(name: str, value: str) -> str:
+    """Return an absolute http(s) base URL without its trailing slash, after checking its shape:
+    links in emails are built from it, so a typo must stop the program, not break every link."""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError on a non-numeric port
+    except ValueError as exc:
+        raise ConfigError(f"{name} is malformed ({exc}): expected https://portal.example.com") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(
+            f"{name} must be an absolute http(s) URL like https://portal.example.com, got {value!r}"
+        )
+    if parts.query or parts.fragment:
+        raise ConfigError(f"{name} must not have a query or fragment, got {value!r}")
+    return value.rstrip("/")
+
+
 def secret_key(value: str, *, debug: bool) -> str:
     """Refuse an insecure SECRET_KEY unless DEBUG is on."""
     if debug:

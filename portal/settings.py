@@ -51,7 +51,8 @@ SECRET_KEY = config.secret_key(
     debug=DEBUG,
 )
 SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS", [])
-PORTAL_BASE_URL = env_str("PORTAL_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Absolute links in emails. `check --deploy` warns while it is left at a loopback or http address.
+PORTAL_BASE_URL = config.base_url("PORTAL_BASE_URL", env_str("PORTAL_BASE_URL", "http://127.0.0.1:8000"))
 ALLOWED_HOSTS = config.allowed_hosts(
     env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else []), debug=DEBUG
 )
@@ -233,13 +234,26 @@ JOB_DEFAULT_TIME_LIMIT = env_int("JOB_DEFAULT_TIME_LIMIT", 120)
 # https://django-environ.readthedocs.io/en/latest/types.html#environ-env-email-url
 EMAIL_URL = env_str("EMAIL_URL", "")
 if EMAIL_URL:
-    vars().update(env.email_url("EMAIL_URL"))
+    try:  # smtp://, smtp+tls://, smtp+ssl://, consolemail://, filemail://, memorymail://
+        vars().update(env.email_url_config(EMAIL_URL))
+    except Exception as exc:  # an unknown scheme or a bad port: one line naming the variable
+        raise config.ConfigError(
+            f"EMAIL_URL is malformed ({exc}): expected smtp://user:password@host:587"
+        ) from None
 else:
     EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
     EMAIL_FILE_PATH = str(VAR_DIR / "mail")
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 20)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Approvals Portal <portal@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# ---------------------------------------------------------------- EMAIL ACTION LINKS
+# How long an Approve/Reject link in an escalation email works (docs/architecture.md).
+ACTION_LINK_TTL_HOURS = env_int("ACTION_LINK_TTL_HOURS", 72)
+# Requests to /links/ per client IP and per token within the window (seconds); then a 429 page.
+ACTION_LINK_RATE_LIMIT_PER_IP = env_int("ACTION_LINK_RATE_LIMIT_PER_IP", 30)
+ACTION_LINK_RATE_LIMIT_PER_TOKEN = env_int("ACTION_LINK_RATE_LIMIT_PER_TOKEN", 10)
+ACTION_LINK_RATE_LIMIT_WINDOW = env_int("ACTION_LINK_RATE_LIMIT_WINDOW", 60)
 
 # ---------------------------------------------------------------- AUTH
 AUTH_PASSWORD_VALIDATORS = [

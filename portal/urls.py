@@ -28,6 +28,7 @@ urlpatterns = [
     path("readyz", views.readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("notifications/", include("processes.urls")),
+    path("links/", include("processes.actionlinks.urls")),
     path("accounts/", AuthViewset(allow_password_change=True, with_profile_view=True).urls),
     path("", site.urls),
 ]

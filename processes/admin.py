@@ -4,6 +4,7 @@ from django.template.response import TemplateResponse
 from django.utils.html import format_html
 from viewflow.workflow.status import STATUS
 
+from processes.actionlinks import admin as actionlinks_admin  # noqa: F401 - registers the action links' admin
 from processes.admin_base import ReadOnlyAdmin
 from processes.connectors import admin as connectors_admin  # noqa: F401 - registers the connectors' admin
 from processes.exceptions import IncidentError

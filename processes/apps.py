@@ -9,6 +9,7 @@ class ProcessesConfig(AppConfig):
         from viewflow.workflow.activation import Activation
 
         from processes import flows  # noqa: F401 - registers the flows and their permissions
+        from processes.actionlinks import checks  # noqa: F401 - registers the deploy check
         from processes.audit import audit_transition
         from processes.notifications import notify_transition
 

@@ -189,6 +189,7 @@ class NotificationPreference(models.Model):
         return f"{self.user_id} {self.kind}: {self.delivery}"
 
 
+from processes.actionlinks.models import ActionToken  # noqa: E402
 from processes.connectors.models import (  # noqa: E402
     ConnectorFaults,
     PaymentOperation,
@@ -202,6 +203,7 @@ from processes.policies.models import ApprovalPolicy, PolicyStage, PolicyVersion
 from processes.purchase.models import PurchaseOrder, PurchaseProcess  # noqa: E402
 
 __all__ = [
+    "ActionToken",
     "ApprovalPolicy",
     "AuditEvent",
     "ConnectorFaults",

@@ -44,6 +44,12 @@ _HISTORY_LABELS = {
     "task.failed": "Failed",
     "incident.retried": "Retried",
     "incident.skipped": "Skipped",
+    "email.sent": "Escalation email sent",
+    "email.skipped": "Escalation email not sent",
+    "email.failed": "Escalation email failed",
+    "actionlink.opened": "Email link opened",
+    "actionlink.used": "Decided by email link",
+    "actionlink.refused": "Email link refused",
 }
 _HISTORY_NODE_TYPES = {"HUMAN", "JOB"}
 
@@ -93,7 +99,25 @@ def _history_detail(action: str, details: dict[str, Any]) -> str:
         return details.get("number", "")
     if action == "task.failed":
         return details.get("error", "")
+    if action.startswith(("email.", "actionlink.")):
+        return _email_link_detail(action, details)
     return ""
+
+
+def _email_link_detail(action: str, details: dict[str, Any]) -> str:
+    if action == "email.sent":
+        level = f", level {details['level']}" if details.get("level") else ""
+        return f"to {details.get('to_user')}{level}" + ("" if details.get("links") else " (no action links)")
+    if action in ("email.skipped", "email.failed"):
+        return f"to {details.get('to_user')}: {details.get('reason') or details.get('error', '')}"
+    if action == "actionlink.refused":
+        from processes.actionlinks.selectors import REASON_TEXT
+
+        reason = REASON_TEXT.get(details.get("reason", ""), details.get("reason", ""))
+        if details.get("viewer"):
+            reason = f"{reason} ({details['viewer']})"
+        return f"{details.get('action', '')} link: {reason}".lstrip()
+    return f"{details.get('action', '')} link"
 
 
 def purchase_requests_of(user: Any) -> QuerySet:

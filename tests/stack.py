@@ -111,8 +111,38 @@ class Service:
         self.log.close()
 
 
+class SmtpSink:
+    """A real SMTP server (aiosmtpd) on a free port, keeping every message it receives."""
+
+    def __init__(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.port = free_port()
+        self.url = f"smtp://127.0.0.1:{self.port}"
+        self.messages: list[bytes] = []
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # aiosmtpd's hook name
+        self.messages.append(envelope.original_content or envelope.content)
+        return "250 Message accepted for delivery"
+
+    def wait_for_message(self, predicate: Callable[[bytes], bool], timeout: float = 30) -> bytes:
+        return wait_for(
+            lambda: next((m for m in self.messages if predicate(m)), None), timeout=timeout, what="an email"
+        )
+
+
 @pytest.fixture(scope="session")
-def stack_env(django_db_setup, django_db_blocker) -> dict[str, str]:
+def smtp_sink() -> Iterator[SmtpSink]:
+    """The session's SMTP server; the live web server and worker send their email to it."""
+    sink = SmtpSink()
+    sink.controller.start()
+    yield sink
+    sink.controller.stop()
+
+
+@pytest.fixture(scope="session")
+def stack_env(django_db_setup, django_db_blocker, smtp_sink) -> dict[str, str]:
     """The environment of the live processes: the test database, Redis, production-like settings."""
     import redis
     from django.conf import settings
@@ -128,6 +158,7 @@ def stack_env(django_db_setup, django_db_blocker) -> dict[str, str]:
         LOG_LEVEL="INFO",
         JOB_STUCK_AFTER_SECONDS="5",
         PYTHONUNBUFFERED="1",
+        EMAIL_URL=smtp_sink.url,
     )
     return env
 

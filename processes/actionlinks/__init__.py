@@ -1,0 +1,1 @@
+"""Email action links: single-use, expiring Approve/Reject links in escalation emails."""

@@ -1,0 +1,220 @@
+"""Write side of email action links: issue tokens, send the escalation email, act on a link.
+
+A link's secret exists only in the email: the database keeps its sha256. Following a link never
+logs anyone in; the token stands for one person and one action on one task, once. Every email,
+opened link, action and refusal is an audit event of the task's process, so the history shows it.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.utils import timezone
+from viewflow.workflow.exceptions import FlowLockFailed
+from viewflow.workflow.models import Task
+
+from portal.context_processors import PRODUCT_NAME
+from processes.actionlinks.models import ActionToken, LinkAction
+from processes.actionlinks.selectors import (
+    Refusal,
+    addressee_may_act,
+    display_name,
+    link_refusal,
+    link_summary,
+    token_hash,
+)
+from processes.audit import audit_record
+
+logger = structlog.get_logger(__name__)
+
+
+class LinkRefused(Exception):
+    def __init__(self, refusal: Refusal) -> None:
+        super().__init__(refusal.reason)
+        self.refusal = refusal
+
+
+def link_url(raw: str) -> str:
+    return f"{settings.PORTAL_BASE_URL}/links/{raw}/"
+
+
+def action_tokens_issue(*, task: Task, addressee: Any, level_order: int | None = None) -> dict[str, str]:
+    """Create an Approve and a Reject token for `addressee` on `task`, bound to the task's state
+    now. Returns the raw secrets by action; they are not stored anywhere else."""
+    now = timezone.now()
+    expires_at = now + timedelta(hours=settings.ACTION_LINK_TTL_HOURS)
+    raws = {}
+    for action in (LinkAction.APPROVE, LinkAction.REJECT):
+        raw = secrets.token_urlsafe(32)
+        ActionToken.objects.create(
+            token_hash=token_hash(raw),
+            user=addressee,
+            task=task,
+            action=action,
+            sent_status=task.status,
+            sent_owner_id=task.owner_id,
+            sent_owner_permission=task.owner_permission or "",
+            escalation_level=level_order,
+            created_at=now,
+            expires_at=expires_at,
+        )
+        raws[action.value] = raw
+    return raws
+
+
+@transaction.atomic
+def escalation_email_send(*, task: Task, addressee: Any, level: Any = None) -> None:
+    """Email `addressee` that purchase approval `task` is overdue, with Approve, Reject and Open
+    in portal links. Called by escalation (a level whose action emails its target).
+
+    The tokens and the `email.sent` audit event are written in the caller's transaction; the
+    email leaves after commit, so a rolled-back escalation sends nothing. Approve and Reject
+    links are only included when the addressee could decide the task now (they hold it, or may
+    claim it from its queue); otherwise the email says so and offers the portal link alone.
+    A failed SMTP delivery is logged and audited (`email.failed`), never raised: the escalation
+    itself is committed by then.
+    """
+    from processes.purchase.flows import PurchaseFlow
+
+    task = Task.objects.select_related("owner", "process").get(pk=task.pk)
+    if task.flow_task != PurchaseFlow.approve:
+        raise ValueError(f"Task {task.pk} is not a purchase approval task: no email links for it")
+    level_order = getattr(level, "order", None)
+    if not addressee.email:
+        audit_record(
+            action="email.skipped",
+            task=task,
+            details={"to_user": addressee.get_username(), "reason": "no email address", "level": level_order},
+        )
+        return
+    summary = link_summary(task=task)
+    may_act = addressee_may_act(user=addressee, task=task)
+    raws = action_tokens_issue(task=task, addressee=addressee, level_order=level_order) if may_act else {}
+    context = {
+        **summary,
+        "PRODUCT_NAME": PRODUCT_NAME,
+        "addressee": display_name(addressee),
+        "level": level_order,
+        "may_act": may_act,
+        "approve_url": link_url(raws["approve"]) if raws else "",
+        "reject_url": link_url(raws["reject"]) if raws else "",
+        "portal_url": f"{settings.PORTAL_BASE_URL}{summary['portal_path']}",
+        "expires_hours": settings.ACTION_LINK_TTL_HOURS,
+    }
+    subject = (
+        f"[{PRODUCT_NAME}] Overdue: {summary['title']} "
+        f"({summary['amount']} {summary['currency']}) needs a decision"
+    )
+    if level_order is not None:
+        subject = f"{subject} (escalation level {level_order})"
+    text = render_to_string("processes/actionlinks/email.txt", context)
+    html = render_to_string("processes/actionlinks/email.html", context)
+    audit_record(
+        action="email.sent",
+        task=task,
+        details={
+            "to_user": addressee.get_username(),
+            "level": level_order,
+            "links": bool(raws),
+            "kind": "escalation",
+        },
+    )
+    message = EmailMultiAlternatives(subject, text, None, [addressee.email])
+    message.attach_alternative(html, "text/html")
+    message.extra_headers["X-Portal-Task"] = str(task.pk)
+    task_pk, username = task.pk, addressee.get_username()
+    transaction.on_commit(lambda: _deliver(message, task_pk=task_pk, username=username))
+
+
+def _deliver(message: EmailMultiAlternatives, *, task_pk: int, username: str) -> None:
+    try:
+        message.send()
+    except Exception as exc:
+        logger.warning("email.failed", workflow_task_id=task_pk, to_user=username, error=str(exc))
+        with transaction.atomic():
+            audit_record(
+                action="email.failed",
+                task=Task.objects.get(pk=task_pk),
+                details={"to_user": username, "error": str(exc)[:200]},
+            )
+
+
+def action_link_opened(*, token: ActionToken, ip: str, method: str) -> None:
+    """Audit that a link's confirmation page was shown (a person, or a mail scanner's prefetch)."""
+    audit_record(
+        action="actionlink.opened",
+        task=token.task,
+        actor=token.user,
+        details={"link": token.pk, "action": token.action, "ip": ip, "method": method},
+    )
+
+
+def action_link_refused(*, token: ActionToken | None, refusal: Refusal, ip: str) -> None:
+    """Audit a refused link, with the reason (unknown tokens have no process to attach to)."""
+    details = {"reason": refusal.reason, "ip": ip}
+    if token is not None:
+        details.update(link=token.pk, action=token.action, addressee=token.user.get_username())
+    if refusal.reason == "wrong_user":
+        details["viewer"] = refusal.facts.get("viewer", "")
+    audit_record(
+        action="actionlink.refused",
+        task=token.task if token is not None else None,
+        actor=None if token is None else token.user,
+        details=details,
+    )
+
+
+def action_link_use(*, token: ActionToken, comment: str, ip: str, viewer: Any = None) -> Refusal | None:
+    """Take the link's action as its addressee: claim the task if it is queued, then approve or
+    reject it through the purchase services. Returns None when done, or the refusal.
+
+    The token is consumed first by a conditional UPDATE (two concurrent clicks: the second
+    waits for the first's row lock, then finds it used). Then, under the process's flow lock,
+    everything is read again and re-checked. A refusal rolls the consumption back and is audited.
+    """
+    from processes.purchase.services import purchase_task_decide
+    from processes.services import task_claim
+
+    try:
+        with transaction.atomic():
+            now = timezone.now()
+            consumed = ActionToken.objects.filter(pk=token.pk, used_at__isnull=True).update(
+                used_at=now, used_ip=ip or None
+            )
+            token = ActionToken.objects.select_related("user", "task").get(pk=token.pk)
+            if not consumed:
+                raise LinkRefused(Refusal("used", 410, {"used_at": token.used_at}))
+            token.used_at = None  # judged as it was before this request consumed it
+            with token.task.flow_task.flow_class.lock(token.task.process_id):
+                token.task.refresh_from_db()
+                token.user = get_user_model().objects.get(pk=token.user_id)  # fresh permissions
+                refusal = link_refusal(token=token, viewer=viewer, now=now)
+                if refusal is not None:
+                    raise LinkRefused(refusal)
+                task, user = token.task, token.user
+                if task.owner_id is None:
+                    task_claim(task=task, user=user)
+                    task.refresh_from_db()
+                purchase_task_decide(task=task, user=user, approved=token.approves, comment=comment)
+                audit_record(
+                    action="actionlink.used",
+                    task=task,
+                    actor=user,
+                    details={"link": token.pk, "action": token.action, "ip": ip},
+                )
+    except LinkRefused as refused:
+        action_link_refused(token=token, refusal=refused.refusal, ip=ip)
+        return refused.refusal
+    except FlowLockFailed:  # a job or another person holds the process: the link stays unused
+        refusal = Refusal("busy", 409)
+        action_link_refused(token=token, refusal=refusal, ip=ip)
+        return refusal
+    return None
