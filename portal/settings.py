@@ -218,6 +218,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": schedule(float(env_str("JOB_SWEEP_INTERVAL", "15"))),
         "options": {"expires": 10},
     },
+    # Emails whose delivery failed or never happened (processes/mail/): retried with backoff.
+    "retry-emails": {
+        "task": "processes.tasks.mails_retry_due",
+        "schedule": schedule(float(env_str("EMAIL_SWEEP_INTERVAL", "5"))),
+        "options": {"expires": 10},
+    },
     "housekeeping": {
         "task": "processes.tasks.housekeeping",
         "schedule": schedule(3600.0),
@@ -244,6 +250,11 @@ else:
     EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
     EMAIL_FILE_PATH = str(VAR_DIR / "mail")
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 20)
+# The outbox (processes/mail/): attempts before an email is given up (and audited), the first
+# retry's delay (each next one waits 3 times longer, at most an hour), and how long sent rows stay.
+EMAIL_MAX_ATTEMPTS = env_int("EMAIL_MAX_ATTEMPTS", 8)
+EMAIL_RETRY_BASE_SECONDS = env_int("EMAIL_RETRY_BASE_SECONDS", 10)
+EMAIL_KEEP_DAYS = env_int("EMAIL_KEEP_DAYS", 30)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Approvals Portal <portal@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 

@@ -9,6 +9,7 @@ from processes.admin_base import ReadOnlyAdmin
 from processes.connectors import admin as connectors_admin  # noqa: F401 - registers the connectors' admin
 from processes.exceptions import IncidentError
 from processes.forms import IncidentSkipForm
+from processes.mail import admin as mail_admin  # noqa: F401 - registers the outbox admin
 from processes.models import (
     AuditEvent,
     Incident,

@@ -198,6 +198,7 @@ from processes.connectors.models import (  # noqa: E402
     ShippingQuote,
     StockReservation,
 )
+from processes.mail.models import OutgoingEmail  # noqa: E402
 from processes.orders.models import OrderPolicy, OrderProcess  # noqa: E402
 from processes.policies.models import ApprovalPolicy, PolicyStage, PolicyVersion  # noqa: E402
 from processes.purchase.models import PurchaseOrder, PurchaseProcess  # noqa: E402
@@ -215,6 +216,7 @@ __all__ = [
     "NotificationPreference",
     "OrderPolicy",
     "OrderProcess",
+    "OutgoingEmail",
     "PaymentOperation",
     "PolicyStage",
     "PolicyVersion",

@@ -28,7 +28,6 @@ from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
-from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.db.models.signals import post_init
@@ -238,20 +237,24 @@ def notifications_record(
         wake_on_commit(user_channel(row.user_id) for row in rows)
     emailed = [row.user_id for row in rows if row.delivery == Delivery.EMAIL]
     if emailed:
-        transaction.on_commit(lambda: _email(emailed, title, body, url))
+        _email(emailed, kind=kind, title=title, body=body, url=url, process=process, task=task)
     return rows
 
 
-def _email(user_ids: list[int], title: str, body: str, url: str) -> None:
-    addresses = list(
-        get_user_model().objects.filter(pk__in=user_ids).exclude(email="").values_list("email", flat=True)
-    )
+def _email(user_ids: list[int], *, kind: str, title: str, body: str, url: str, process, task) -> None:
+    """Queue the "by email" copies in the outbox (processes/mail), in the caller's transaction."""
+    from processes.mail.services import mail_queue
+
     link = f"{settings.PORTAL_BASE_URL}{url}" if url else settings.PORTAL_BASE_URL
-    for address in addresses:
-        try:
-            send_mail(title, f"{body}\n\n{link}\n".lstrip(), None, [address])
-        except Exception as exc:  # the change is committed; a lost email is logged, not raised
-            logger.warning("notification.email_failed", to=address, error=str(exc))
+    for user in get_user_model().objects.filter(pk__in=user_ids).exclude(email=""):
+        mail_queue(
+            kind=f"notification.{kind}",
+            to_user=user,
+            subject=title,
+            text=f"{body}\n\n{link}\n".lstrip(),
+            process=process,
+            task=task,
+        )
 
 
 def _task_text(task: Task, process: Process) -> tuple[str, str]:

@@ -46,7 +46,7 @@ _HISTORY_LABELS = {
     "incident.skipped": "Skipped",
     "email.sent": "Escalation email sent",
     "email.skipped": "Escalation email not sent",
-    "email.failed": "Escalation email failed",
+    "email.failed": "Email not delivered",
     "actionlink.opened": "Email link opened",
     "actionlink.used": "Decided by email link",
     "actionlink.refused": "Email link refused",

@@ -29,6 +29,14 @@ def jobs_sweep_stuck() -> int:
     return sweep()
 
 
+@shared_task(name="processes.tasks.mails_retry_due", ignore_result=True)
+def mails_retry_due() -> int:
+    """Deliver emails whose first attempt failed or never happened (processes/mail/)."""
+    from processes.mail.services import mails_retry_due as retry
+
+    return retry()
+
+
 @shared_task(name="processes.tasks.housekeeping", ignore_result=True)
 def housekeeping() -> dict:
     """Delete acknowledged messages from the embedded broker's table."""

@@ -14,7 +14,6 @@ from typing import Any
 import structlog
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -32,6 +31,7 @@ from processes.actionlinks.selectors import (
     token_hash,
 )
 from processes.audit import audit_record
+from processes.mail.services import mail_queue
 
 logger = structlog.get_logger(__name__)
 
@@ -75,12 +75,12 @@ def escalation_email_send(*, task: Task, addressee: Any, level: Any = None) -> N
     """Email `addressee` that purchase approval `task` is overdue, with Approve, Reject and Open
     in portal links. Called by escalation (a level whose action emails its target).
 
-    The tokens and the `email.sent` audit event are written in the caller's transaction; the
-    email leaves after commit, so a rolled-back escalation sends nothing. Approve and Reject
+    The tokens, the email (processes/mail: the outbox) and the `email.sent` audit event are
+    written in the caller's transaction; the email leaves after commit, so a rolled-back
+    escalation sends nothing and a committed one is retried until it goes out. Approve and Reject
     links are only included when the addressee could decide the task now (they hold it, or may
     claim it from its queue); otherwise the email says so and offers the portal link alone.
-    A failed SMTP delivery is logged and audited (`email.failed`), never raised: the escalation
-    itself is committed by then.
+    An email the outbox finally gives up on is audited (`email.failed`) by the outbox.
     """
     from processes.purchase.flows import PurchaseFlow
 
@@ -127,24 +127,15 @@ def escalation_email_send(*, task: Task, addressee: Any, level: Any = None) -> N
             "kind": "escalation",
         },
     )
-    message = EmailMultiAlternatives(subject, text, None, [addressee.email])
-    message.attach_alternative(html, "text/html")
-    message.extra_headers["X-Portal-Task"] = str(task.pk)
-    task_pk, username = task.pk, addressee.get_username()
-    transaction.on_commit(lambda: _deliver(message, task_pk=task_pk, username=username))
-
-
-def _deliver(message: EmailMultiAlternatives, *, task_pk: int, username: str) -> None:
-    try:
-        message.send()
-    except Exception as exc:
-        logger.warning("email.failed", workflow_task_id=task_pk, to_user=username, error=str(exc))
-        with transaction.atomic():
-            audit_record(
-                action="email.failed",
-                task=Task.objects.get(pk=task_pk),
-                details={"to_user": username, "error": str(exc)[:200]},
-            )
+    mail_queue(
+        kind="escalation",
+        to_user=addressee,
+        subject=subject,
+        text=text,
+        html=html,
+        headers={"X-Portal-Task": str(task.pk)},
+        task=task,
+    )
 
 
 def action_link_opened(*, token: ActionToken, ip: str, method: str) -> None:

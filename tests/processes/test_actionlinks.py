@@ -132,13 +132,15 @@ def test_an_overdue_task_says_it_was_due(approval, olivia, mailoutbox, django_ca
     assert "; it was due" in mailoutbox[0].body
 
 
-def test_a_failed_smtp_delivery_is_audited_not_raised(
+def test_an_email_given_up_is_audited_not_raised(
     approval, olivia, settings, django_capture_on_commit_callbacks
 ):
+    """The outbox retries (tests/processes/test_mail.py); the last failed attempt is audited."""
     from tests.stack import free_port
 
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", free_port(), 2
+    settings.EMAIL_MAX_ATTEMPTS = 1
 
     with django_capture_on_commit_callbacks(execute=True):
         escalation_email_send(task=approval, addressee=olivia)
@@ -146,7 +148,7 @@ def test_a_failed_smtp_delivery_is_audited_not_raised(
     failed = AuditEvent.objects.get(action="email.failed")
     assert failed.process_id == approval.process_id
     assert failed.details["to_user"] == "olivia"
-    assert "Escalation email failed" in [row["what"] for row in process_history(approval.process)]
+    assert "Email not delivered" in [row["what"] for row in process_history(approval.process)]
 
 
 def test_an_addressee_without_an_address_is_skipped_and_audited(approval, olivia, mailoutbox):

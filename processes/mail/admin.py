@@ -1,0 +1,26 @@
+from django.contrib import admin, messages
+from django.utils import timezone
+
+from processes.admin_base import ReadOnlyAdmin
+from processes.mail.models import OutgoingEmail
+
+
+@admin.register(OutgoingEmail)
+class OutgoingEmailAdmin(ReadOnlyAdmin):
+    """The outbox: what was sent, what is waiting for a retry, and what was given up."""
+
+    list_display = ["created_at", "kind", "to_address", "subject", "status", "attempts", "next_attempt_at"]
+    list_filter = ["status", "kind"]
+    search_fields = ["to_address", "subject"]
+    readonly_fields = [field.name for field in OutgoingEmail._meta.fields]
+    actions = ["retry_now"]
+
+    @admin.action(description="Retry the selected failed or pending emails now")
+    def retry_now(self, request, queryset):
+        if not request.user.has_perm("processes.change_outgoingemail"):
+            messages.error(request, "You may not retry emails.")
+            return
+        count = queryset.exclude(status=OutgoingEmail.Status.SENT).update(
+            status=OutgoingEmail.Status.PENDING, next_attempt_at=timezone.now(), attempts=0
+        )
+        messages.success(request, f"{count} email(s) will be retried by the next sweep.")
