@@ -97,11 +97,13 @@ def jobs_sweep_stuck(*, now: datetime | None = None, limit: int = 200) -> int:
 
 
 def housekeeping() -> dict:
-    """Drop acknowledged messages from the embedded SQLite broker, which never deletes them, and
-    sent emails past their keeping time."""
+    """Drop acknowledged messages from the embedded SQLite broker, which never deletes them, sent
+    emails past their keeping time, and long-expired action link tokens."""
+    from processes.actionlinks.services import action_tokens_prune
     from processes.mail.services import mails_prune
 
     pruned = mails_prune()
+    action_tokens_prune()
     url = settings.CELERY_BROKER_URL
     if not url.startswith("sqla+sqlite:///"):
         return {"deleted_messages": 0, "pruned_emails": pruned}

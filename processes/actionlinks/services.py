@@ -70,6 +70,15 @@ def action_tokens_issue(*, task: Task, addressee: Any, level_order: int | None =
     return raws
 
 
+def action_tokens_prune(*, now: Any = None) -> int:
+    """Forget tokens `ACTION_LINK_KEEP_DAYS` after they expired; the audit trail keeps what they
+    did. (Until then a late click gets the "expired" page rather than "unknown".)"""
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=settings.ACTION_LINK_KEEP_DAYS)
+    deleted, _ = ActionToken.objects.filter(expires_at__lt=cutoff).delete()
+    return deleted
+
+
 @transaction.atomic
 def escalation_email_send(*, task: Task, addressee: Any, level: Any = None) -> None:
     """Email `addressee` that purchase approval `task` is overdue, with Approve, Reject and Open

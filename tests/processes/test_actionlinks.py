@@ -344,6 +344,17 @@ def test_an_expired_link_gets_a_410_page(client, approval, links):
     assert _refusals() == ["expired", "expired"]
 
 
+def test_housekeeping_forgets_tokens_a_keeping_time_after_they_expired(approval, links, settings):
+    from processes.actionlinks.services import action_tokens_prune
+
+    settings.ACTION_LINK_TTL_HOURS, settings.ACTION_LINK_KEEP_DAYS = 72, 30
+    expired = timezone.now() + timedelta(hours=72)
+
+    assert action_tokens_prune(now=expired + timedelta(days=29)) == 0
+    assert action_tokens_prune(now=expired + timedelta(days=30, seconds=1)) == 2
+    assert ActionToken.objects.count() == 0
+
+
 def test_someone_else_logged_in_is_told_and_nothing_happens(client, approval, links, oscar):
     client.force_login(oscar)
 

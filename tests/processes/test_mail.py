@@ -147,3 +147,12 @@ def test_sent_emails_are_pruned_after_the_keeping_time(olivia, smtp, settings):
     assert mails_prune() == 0
     with time_machine.travel(timezone.now() + timedelta(days=31)):
         assert mails_prune() == 1
+
+
+def test_the_hourly_housekeeping_prunes_the_outbox(olivia, smtp):
+    from processes.scheduler import housekeeping
+
+    queue(olivia)
+
+    with time_machine.travel(timezone.now() + timedelta(days=31)):
+        assert housekeeping()["pruned_emails"] == 1
