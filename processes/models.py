@@ -189,6 +189,7 @@ class NotificationPreference(models.Model):
         return f"{self.user_id} {self.kind}: {self.delivery}"
 
 
+from processes.attachments.models import Attachment  # noqa: E402
 from processes.connectors.models import (  # noqa: E402
     ConnectorFaults,
     PaymentOperation,
@@ -203,6 +204,7 @@ from processes.purchase.models import PurchaseOrder, PurchaseProcess  # noqa: E4
 
 __all__ = [
     "ApprovalPolicy",
+    "Attachment",
     "AuditEvent",
     "ConnectorFaults",
     "CorrelatedProcess",

@@ -97,15 +97,19 @@ def jobs_sweep_stuck(*, now: datetime | None = None, limit: int = 200) -> int:
 
 
 def housekeeping() -> dict:
-    """Drop acknowledged messages from the embedded SQLite broker, which never deletes them."""
+    """Drop acknowledged messages from the embedded SQLite broker, which never deletes them, and
+    attachment files that no row names (processes.attachments.services.attachments_sweep_orphans)."""
+    from processes.attachments.services import attachments_sweep_orphans
+
+    orphans = attachments_sweep_orphans()
     url = settings.CELERY_BROKER_URL
     if not url.startswith("sqla+sqlite:///"):
-        return {"deleted_messages": 0}
+        return {"deleted_messages": 0, "deleted_attachment_files": orphans}
     path = url.removeprefix("sqla+sqlite:///")
     with sqlite3.connect(path, timeout=20) as db:
         try:
             deleted = db.execute("DELETE FROM kombu_message WHERE visible = 0").rowcount
         except sqlite3.OperationalError:  # no table yet: nothing was ever sent
             deleted = 0
-    logger.info("housekeeping.done", deleted_messages=deleted)
-    return {"deleted_messages": deleted}
+    logger.info("housekeeping.done", deleted_messages=deleted, deleted_attachment_files=orphans)
+    return {"deleted_messages": deleted, "deleted_attachment_files": orphans}

@@ -44,6 +44,7 @@ _HISTORY_LABELS = {
     "task.failed": "Failed",
     "incident.retried": "Retried",
     "incident.skipped": "Skipped",
+    "attachment.added": "Attached",
 }
 _HISTORY_NODE_TYPES = {"HUMAN", "JOB"}
 
@@ -91,6 +92,8 @@ def _history_detail(action: str, details: dict[str, Any]) -> str:
         return f"to {details['owner']}"
     if action == "purchase.order_created":
         return details.get("number", "")
+    if action == "attachment.added":
+        return ", ".join(details.get("names") or [])
     if action == "task.failed":
         return details.get("error", "")
     return ""
