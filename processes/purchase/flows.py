@@ -44,6 +44,7 @@ class PurchaseFlow(flow.Flow):
 
     process_class = PurchaseProcess
     lock_impl = lock.select_for_update_lock
+    visible_per_process = True  # see has_view_permission
     process_summary_template = "{{ process.title }} ({{ process.amount }} {{ process.currency }})"
 
     start = (
@@ -92,7 +93,7 @@ class PurchaseFlow(flow.Flow):
         its attachments) only for the people who work on it (process_visible_to)."""
         if obj is None:
             return super().has_view_permission(user)
-        return process_visible_to(user=user, process=obj)
+        return process_visible_to(user=user, process=obj) if obj.pk else super().has_view_permission(user)
 
     def stage_next(self, activation) -> None:
         services.purchase_stage_next(process=activation.process)

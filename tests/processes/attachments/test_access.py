@@ -199,3 +199,26 @@ def test_a_task_held_by_olivia_is_not_for_others(
     response = _as(client, request.getfixturevalue(persona)).get(approve.reverse("execute"))
 
     assert response.status_code == status
+
+
+def test_visibility_of_many_processes_takes_two_queries(
+    submit_request, alice, olivia, frank, bob, django_assert_num_queries
+):
+    from viewflow.workflow.models import Process
+
+    from processes.attachments.selectors import processes_visible_ids
+
+    mine = [submit_request(title=f"Desk {n}") for n in range(5)]
+    theirs = submit_request(title="Bob's chair", requester=bob)
+    rows = list(
+        Process.objects.filter(pk__in=[p.pk for p in [*mine, theirs]])
+    )  # base rows, as notifications hold
+    for user in (alice, olivia, frank):  # warm the permission caches: they are per user object
+        user.get_all_permissions()
+
+    with django_assert_num_queries(2):  # the requesters, then the tasks
+        assert processes_visible_ids(user=alice, processes=rows) == {p.pk for p in mine}
+    with django_assert_num_queries(2):
+        assert processes_visible_ids(user=olivia, processes=rows) == {p.pk for p in [*mine, theirs]}
+    with django_assert_num_queries(2):
+        assert processes_visible_ids(user=frank, processes=rows) == set()
