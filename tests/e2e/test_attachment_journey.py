@@ -43,15 +43,18 @@ def test_alice_attaches_a_quote_and_olivia_downloads_it_and_approves(
     page.fill("#id_justification_control", "Back pain.")
     page.set_input_files("input[type=file][name=attachments]", [str(quote)])
     page.get_by_role("button", name="Start", exact=True).click()
+    expect(page).not_to_have_url(re.compile(r"/start/"))
+    process = PurchaseProcess.objects.get(title="Standing desk")
+    page.goto(f"/purchase/{process.pk}/")
     expect(page.locator(".portal-attachments")).to_contain_text("desk quote.pdf")
     shoot(page, "attachments-02-alice-process-page")
-    process = PurchaseProcess.objects.get(title="Standing desk")
     (attachment,) = Attachment.objects.filter(process_id=process.pk)
     assert (attachment.content_type, attachment.size) == ("application/pdf", len(PDF))
 
     page = log_in(browser, live_server_url, "olivia")
     page.goto("/purchase/queue/")
     page.locator("tr", has_text="Standing desk").get_by_role("link").first.click()
+    shoot(page, "attachments-03-olivia-assign")
     page.get_by_role("button", name="Assign and continue").click()
     expect(page).to_have_url(re.compile(r"/approve/\d+/execute/"))
     expect(page.locator(".portal-attachments")).to_contain_text("desk quote.pdf")
@@ -61,7 +64,7 @@ def test_alice_attaches_a_quote_and_olivia_downloads_it_and_approves(
     expect(history).to_contain_text("Submitted")
     expect(history).to_contain_text("Attached")
     expect(history).to_contain_text("Claimed")
-    shoot(page, "attachments-03-olivia-task-page")
+    shoot(page, "attachments-04-olivia-task-page")
 
     with page.expect_download() as download_info:
         page.locator(".portal-attachments a", has_text="desk quote.pdf").click()
@@ -77,4 +80,4 @@ def test_alice_attaches_a_quote_and_olivia_downloads_it_and_approves(
     assert process.approved is True
     page.goto(f"/purchase/{process.pk}/")
     expect(page.locator(".portal-history")).to_contain_text("Quote is fine.")
-    shoot(page, "attachments-04-olivia-process-page-after")
+    shoot(page, "attachments-05-olivia-process-page-after")
