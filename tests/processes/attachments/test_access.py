@@ -222,3 +222,16 @@ def test_visibility_of_many_processes_takes_two_queries(
         assert processes_visible_ids(user=olivia, processes=rows) == {p.pk for p in [*mine, theirs]}
     with django_assert_num_queries(2):
         assert processes_visible_ids(user=frank, processes=rows) == set()
+
+
+@pytest.mark.parametrize("view", ["assign", "detail"])
+def test_the_claim_and_detail_pages_show_the_same_panels(client, request_with_quote, olivia, view):
+    process, attachment = request_with_quote
+    approve = task_of(process, "approve")
+
+    page = _as(client, olivia).get(approve.reverse(view)).content.decode()
+
+    assert reverse("attachment_download", args=[attachment.pk]) in page
+    assert '<g id="approve"' in page
+    assert "Submitted" in page
+    assert "stage_name" not in page  # viewflow's raw task data panel is replaced
