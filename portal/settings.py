@@ -324,6 +324,21 @@ MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 SERVESTATIC_USE_FINDERS = env_flag("STATIC_USE_FINDERS", DEBUG)
 SERVESTATIC_AUTOREFRESH = SERVESTATIC_USE_FINDERS
 
+# ---------------------------------------------------------------- ATTACHMENTS
+# Files attached to processes live here, under random names, outside STATIC_ROOT and MEDIA_ROOT;
+# only the attachment view serves them, after a permission check.
+ATTACHMENTS_ROOT = Path(env_str("ATTACHMENTS_ROOT", str(VAR_DIR / "private" / "attachments")))
+ATTACHMENTS_MAX_FILE_SIZE = env_int("ATTACHMENTS_MAX_FILE_SIZE", 10 * 1024 * 1024)  # bytes per file
+ATTACHMENTS_MAX_FILES = env_int("ATTACHMENTS_MAX_FILES", 5)  # per form
+# By extension; each file's leading bytes must match its extension (processes/attachments/checks.py).
+ATTACHMENTS_ALLOWED_TYPES = env_list(
+    "ATTACHMENTS_ALLOWED_TYPES",
+    ["pdf", "png", "jpg", "jpeg", "gif", "txt", "csv", "docx", "xlsx", "odt", "ods"],
+)
+# Files without a row (a request that failed after writing them) are deleted by housekeeping
+# once older than this; younger ones may belong to a transaction still running.
+ATTACHMENTS_ORPHAN_GRACE_SECONDS = env_int("ATTACHMENTS_ORPHAN_GRACE_SECONDS", 3600)
+
 # ---------------------------------------------------------------- VIEWFLOW
 VIEWFLOW = {"AUTOREGISTER": True}
 

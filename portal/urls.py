@@ -6,6 +6,7 @@ from viewflow.workflow.flow import FlowAppViewset
 from portal import views
 from portal.context_processors import PRODUCT_NAME
 from portal.site import PortalSite
+from processes.attachments.views import attachment_download
 from processes.orders.flows import OrderFlow
 from processes.purchase.flows import PurchaseFlow
 from processes.purchase.viewsets import PurchaseAppViewset
@@ -29,6 +30,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("notifications/", include("processes.urls")),
     path("links/", include("processes.actionlinks.urls")),
+    path("attachments/<int:attachment_id>/", attachment_download, name="attachment_download"),
     path("accounts/", AuthViewset(allow_password_change=True, with_profile_view=True).urls),
     path("", site.urls),
 ]

@@ -190,6 +190,7 @@ class NotificationPreference(models.Model):
 
 
 from processes.actionlinks.models import ActionToken  # noqa: E402
+from processes.attachments.models import Attachment  # noqa: E402
 from processes.connectors.models import (  # noqa: E402
     ConnectorFaults,
     PaymentOperation,
@@ -206,6 +207,7 @@ from processes.purchase.models import PurchaseOrder, PurchaseProcess  # noqa: E4
 __all__ = [
     "ActionToken",
     "ApprovalPolicy",
+    "Attachment",
     "AuditEvent",
     "ConnectorFaults",
     "CorrelatedProcess",

@@ -163,14 +163,6 @@ def live_channels_for(user: Any) -> list[str]:
     return [user_channel(user.pk), *(perm_channel(p) for p in sorted(queues))]
 
 
-def may_see_process(user: Any, process: Process | None) -> bool:
-    """The check every delivery makes: may `user` see this process (and so its tasks)?"""
-    if process is None:
-        return True
-    flow_class = process.flow_class
-    return flow_class is not None and flow_class.instance.has_view_permission(user, process)
-
-
 # ---------------------------------------------------------------- the outbox (services)
 
 
@@ -492,8 +484,12 @@ def notification_payload(notification: Notification) -> dict[str, Any]:
 
 
 def notifications_visible(user: Any, rows: Iterable[Notification]) -> list[Notification]:
-    """Only the notifications about processes `user` may (still) see."""
-    return [row for row in rows if may_see_process(user, row.process)]
+    """Only the notifications about processes `user` may (still) see (checked in one batch)."""
+    from processes.attachments.selectors import processes_visible_ids
+
+    rows = list(rows)
+    visible = processes_visible_ids(user=user, processes={row.process for row in rows if row.process_id})
+    return [row for row in rows if row.process_id is None or row.process_id in visible]
 
 
 def notifications_recent(*, user: Any, limit: int = 50) -> list[Notification]:

@@ -98,20 +98,25 @@ def jobs_sweep_stuck(*, now: datetime | None = None, limit: int = 200) -> int:
 
 def housekeeping() -> dict:
     """Drop acknowledged messages from the embedded SQLite broker, which never deletes them, sent
-    emails past their keeping time, and long-expired action link tokens."""
+    emails past their keeping time, long-expired action link tokens, and attachment files that no
+    row names (processes.attachments.services.attachments_sweep_orphans)."""
     from processes.actionlinks.services import action_tokens_prune
+    from processes.attachments.services import attachments_sweep_orphans
     from processes.mail.services import mails_prune
 
-    pruned = mails_prune()
-    action_tokens_prune()
+    done = {
+        "pruned_emails": mails_prune(),
+        "pruned_link_tokens": action_tokens_prune(),
+        "deleted_attachment_files": attachments_sweep_orphans(),
+    }
     url = settings.CELERY_BROKER_URL
     if not url.startswith("sqla+sqlite:///"):
-        return {"deleted_messages": 0, "pruned_emails": pruned}
+        return {"deleted_messages": 0, **done}
     path = url.removeprefix("sqla+sqlite:///")
     with sqlite3.connect(path, timeout=20) as db:
         try:
             deleted = db.execute("DELETE FROM kombu_message WHERE visible = 0").rowcount
         except sqlite3.OperationalError:  # no table yet: nothing was ever sent
             deleted = 0
-    logger.info("housekeeping.done", deleted_messages=deleted, pruned_emails=pruned)
-    return {"deleted_messages": deleted, "pruned_emails": pruned}
+    logger.info("housekeeping.done", deleted_messages=deleted, **done)
+    return {"deleted_messages": deleted, **done}

@@ -50,6 +50,7 @@ _HISTORY_LABELS = {
     "actionlink.opened": "Email link opened",
     "actionlink.used": "Decided by email link",
     "actionlink.refused": "Email link refused",
+    "attachment.added": "Attached",
 }
 _HISTORY_NODE_TYPES = {"HUMAN", "JOB"}
 
@@ -97,6 +98,8 @@ def _history_detail(action: str, details: dict[str, Any]) -> str:
         return f"to {details['owner']}"
     if action == "purchase.order_created":
         return details.get("number", "")
+    if action == "attachment.added":
+        return ", ".join(details.get("names") or [])
     if action == "task.failed":
         return details.get("error", "")
     if action.startswith(("email.", "actionlink.")):

@@ -4,6 +4,7 @@ from django.utils.translation import gettext_lazy as _
 from viewflow import this
 from viewflow.workflow import act, flow, lock
 
+from processes.attachments.selectors import process_visible_to
 from processes.nodes import CeleryJob, JobCall
 from processes.purchase import services, views
 from processes.purchase.models import PurchaseProcess
@@ -43,6 +44,7 @@ class PurchaseFlow(flow.Flow):
 
     process_class = PurchaseProcess
     lock_impl = lock.select_for_update_lock
+    visible_per_process = True  # see has_view_permission
     process_summary_template = "{{ process.title }} ({{ process.amount }} {{ process.currency }})"
 
     start = (
@@ -85,6 +87,13 @@ class PurchaseFlow(flow.Flow):
     )
     approved = flow.End().Annotation(title=_("Approved"))
     withdrawn = flow.End().Annotation(title=_("Withdrawn"))
+
+    def has_view_permission(self, user, obj=None) -> bool:
+        """The purchase pages are for everyone with the view permission; one request's pages (and
+        its attachments) only for the people who work on it (process_visible_to)."""
+        if obj is None:
+            return super().has_view_permission(user)
+        return process_visible_to(user=user, process=obj) if obj.pk else super().has_view_permission(user)
 
     def stage_next(self, activation) -> None:
         services.purchase_stage_next(process=activation.process)

@@ -3,12 +3,15 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from processes.attachments.forms import AttachmentsField
 from processes.forms import TaskDecisionForm
 from processes.purchase.models import PurchaseProcess
 
 
 class PurchaseRequestForm(forms.ModelForm):
     """What a requester fills in to start a purchase request."""
+
+    attachments = AttachmentsField()
 
     class Meta:
         model = PurchaseProcess
@@ -34,6 +37,7 @@ class ReviseForm(forms.ModelForm):
     comment = forms.CharField(
         label=_("Comment"), required=False, widget=forms.Textarea(attrs={"rows": 2}), max_length=4000
     )
+    attachments = AttachmentsField(label=_("More attachments"))
 
     class Meta:
         model = PurchaseProcess

@@ -7,6 +7,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
+from processes.attachments.services import attachments_add
 from processes.audit import acting_as, audit_record
 from processes.notifications import notify_request_decided
 from processes.policies.selectors import PURCHASE_POLICY, policy_version_published
@@ -16,7 +17,10 @@ from processes.services import ActingRequest, decision_record, task_executing
 
 @transaction.atomic
 def purchase_request_submit(*, activation: Any, requester: Any, data: dict[str, Any]) -> PurchaseProcess:
-    """Start a purchase request from validated form data, and send it to the approvers' queue."""
+    """Start a purchase request from validated form data, and send it to the approvers' queue.
+
+    `data["attachments"]` (optional) holds checked uploads (processes.attachments.checks); they
+    are stored once the process exists, in this transaction."""
     process: PurchaseProcess = activation.process
     for field in ("title", "amount", "currency", "justification"):
         setattr(process, field, data[field])
@@ -32,6 +36,7 @@ def purchase_request_submit(*, activation: Any, requester: Any, data: dict[str, 
             actor=requester,
             details={"policy": process.policy_version.policy.name, "version": process.policy_version.number},
         )
+    attachments_add(process=process, uploads=data.get("attachments") or [], user=requester)
     return process
 
 
@@ -80,10 +85,17 @@ def purchase_decide(*, activation: Any, user: Any, approved: bool, comment: str)
 
 @transaction.atomic
 def purchase_revise(
-    *, activation: Any, user: Any, withdraw: bool, comment: str = "", data: dict[str, Any] | None = None
+    *,
+    activation: Any,
+    user: Any,
+    withdraw: bool,
+    comment: str = "",
+    data: dict[str, Any] | None = None,
+    uploads: list[Any] | None = None,
 ) -> PurchaseProcess:
     """The requester's answer to a rejection: resubmit the revised request (the chain of the SAME
-    pinned version restarts from its first stage) or withdraw it (the process ends withdrawn)."""
+    pinned version restarts from its first stage) or withdraw it (the process ends withdrawn).
+    A resubmission may bring more attachments (`uploads`: checked uploads); a withdrawal keeps none."""
     process: PurchaseProcess = activation.process
     comment = comment.strip()
     if withdraw:
@@ -103,6 +115,7 @@ def purchase_revise(
     process.save(
         update_fields=["title", "amount", "currency", "justification", "revision", "stage_order", "approved"]
     )
+    attachments_add(process=process, uploads=uploads or [], user=user, task=activation.task)
     decision_record(
         activation=activation,
         user=user,

@@ -63,6 +63,7 @@ class PurchaseReviseView(
             withdraw=form.is_withdrawal(),
             comment=form.cleaned_data["comment"],
             data=form.revised_data(),
+            uploads=form.cleaned_data["attachments"],
         )
         return super().form_valid(form)
 

@@ -6,6 +6,7 @@ from django.urls import path
 from viewflow.urls import AppMenuMixin, Viewset, route
 from viewflow.workflow.flow import FlowAppViewset
 
+from processes.pages import ProcessChartView, ProcessDetailView
 from processes.purchase import views
 
 
@@ -17,4 +18,6 @@ class MyRequestsViewset(AppMenuMixin, Viewset):
 
 
 class PurchaseAppViewset(FlowAppViewset):
+    process_detail_view_class = ProcessDetailView
+    chart_view_class = ProcessChartView
     my_requests_path = route("mine/", MyRequestsViewset())

@@ -1,0 +1,447 @@
+"""Benchmark: end-to-end approvals per second through HTTP, against plain viewflow in-process.
+
+    make bench NAME=approvals [ARGS=--quick]
+
+The portal as `make run` serves it (uvicorn on portal.asgi, here with --workers N), on
+PostgreSQL and Redis. C concurrent clients each play a requester, an approver and a finance
+approver (real sessions, real CSRF checks) and repeat: submit a request through the start form
+(every other one above 1,000, so the demo policy adds the finance stage), claim the approval
+task, approve it, and for the large ones claim and approve the finance task. Each client finds
+its new task's id with one indexed query, standing in for a click in the queue (the task list
+pages have their own benchmark, `tasklist`). An approval is one decision POST that returned
+302; approvals/s = approvals / wall time of the whole timed run (submits and claims included).
+
+Baseline, in the same run: plain viewflow (bench/baseline_flow.py: start, approve, finance above
+1,000, end; select_for_update lock; no audit, notifications or policy) driven through its
+activations in-process by as many processes as the server has workers, the same steps in the
+same transactions (start; claim; execute).
+
+Also printed: queries per HTTP step (measured once in-process with Django's test client), and
+the server's CPU time per approval. Needs PostgreSQL and Redis on loopback; its database
+(BENCH_APPROVALS_DATABASE_URL) is recreated on each run and its Redis db flushed. No Celery
+worker runs: the purchase-order jobs the final approvals enqueue wait in Redis (not measured).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import multiprocessing
+import os
+import platform
+import secrets
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlencode, urlsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+DATABASE_URL = os.environ.get(
+    "BENCH_APPROVALS_DATABASE_URL", "postgres://root@127.0.0.1:5432/portal_bench_approvals"
+)
+REDIS_URL = os.environ.get("BENCH_APPROVALS_REDIS_URL", "redis://127.0.0.1:6379/8")
+ENV = {
+    "DATABASE_URL": DATABASE_URL,
+    "REDIS_URL": REDIS_URL,
+    "DEBUG": "0",
+    "SECRET_KEY": "bench-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFGHIJ",
+    "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
+    "PORTAL_BASE_URL": "http://127.0.0.1",
+    "SECURE_SSL_REDIRECT": "0",
+    "SESSION_COOKIE_SECURE": "0",
+    "CSRF_COOKIE_SECURE": "0",
+    "SECURE_HSTS_SECONDS": "0",
+    "STATIC_MANIFEST": "0",
+    "STATIC_USE_FINDERS": "1",
+    "LOG_LEVEL": "WARNING",
+    "PORTAL_VAR_DIR": str(ROOT / "var" / "bench-approvals"),
+}
+# The server's psycopg pool per worker process: a pooled connection per concurrent request instead
+# of a new one per request (see docs/benchmarks.md). The bench process itself keeps one plain
+# connection per client thread.
+SERVER_POOL = os.environ.get("BENCH_DATABASE_POOL_MAX_SIZE", "16")
+os.environ.update(ENV)
+os.environ["DJANGO_SETTINGS_MODULE"] = "portal.settings"
+
+CSRF = secrets.token_hex(16)  # a 32-character CSRF secret, sent as cookie and form field alike
+SMALL, LARGE = "640.00", "5000.00"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def prepare_database() -> None:
+    import psycopg
+
+    name = urlsplit(DATABASE_URL).path.strip("/")
+    admin = DATABASE_URL.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {name}")
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+    import redis
+
+    redis.Redis.from_url(REDIS_URL).flushdb()
+
+
+def create_people(clients: int) -> list[dict]:
+    """Groups, the demo policy (approvers, then finance above 1,000), and per client a requester,
+    an approver and a finance approver, each with a logged-in session."""
+    import datetime
+    from decimal import Decimal
+
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.utils import timezone
+
+    from processes.policies.services import policy_create
+    from processes.roles import roles_sync
+
+    groups = roles_sync()
+    policy_create(
+        name="purchase",
+        stages=[
+            {"name": "Team approval", "group": groups["approvers"], "sla": datetime.timedelta(hours=4)},
+            {
+                "name": "Finance review",
+                "group": groups["finance"],
+                "amount_above": Decimal("1000.00"),
+                "sla": datetime.timedelta(hours=8),
+            },
+        ],
+    )
+    user_model = get_user_model()
+    people = []
+    for index in range(clients):
+        roles = {}
+        for role, group in (("requester", "requesters"), ("approver", "approvers"), ("finance", "finance")):
+            user = user_model.objects.create(username=f"{role}{index:03d}")
+            user.groups.add(groups[group])
+            store = SessionStore()
+            store[SESSION_KEY] = str(user.pk)
+            store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+            store[HASH_SESSION_KEY] = user.get_session_auth_hash()
+            store.set_expiry(timezone.now() + datetime.timedelta(days=1))
+            store.save()
+            roles[role] = {"user": user, "session": store.session_key}
+        people.append(roles)
+    return people
+
+
+def open_task_pk(process_pk: int) -> int:
+    """The process's open approval task (the click in the queue)."""
+    from viewflow.workflow.models import Task
+    from viewflow.workflow.status import STATUS
+
+    from processes.purchase.flows import PurchaseFlow
+
+    return (
+        Task.objects.filter(process_id=process_pk, flow_task=PurchaseFlow.approve, status=STATUS.NEW)
+        .values_list("pk", flat=True)
+        .get()
+    )
+
+
+def urls() -> dict:
+    from django.urls import get_resolver
+
+    from processes.purchase.flows import PurchaseFlow
+
+    assert get_resolver().url_patterns
+    return {
+        "start": PurchaseFlow.start.reverse("execute"),
+        "assign": lambda process, task: PurchaseFlow.approve.reverse("assign", args=[process, task]),
+        "execute": lambda process, task: PurchaseFlow.approve.reverse("execute", args=[process, task]),
+    }
+
+
+def queries_per_step(person: dict) -> dict[str, int]:
+    """Queries of each HTTP step, measured once in-process with Django's test client."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    paths = urls()
+    counts = {}
+    requester, approver = Client(), Client()
+    requester.force_login(person["requester"]["user"])
+    approver.force_login(person["approver"]["user"])
+    with CaptureQueriesContext(connection) as captured:
+        response = requester.post(paths["start"], _request_form(0, SMALL))
+    assert response.status_code == 302, response.status_code
+    counts["submit"] = len(captured)
+    process = int(response["Location"].rstrip("/").rsplit("/", 1)[1])
+    task = open_task_pk(process)
+    with CaptureQueriesContext(connection) as captured:
+        assert approver.post(paths["assign"](process, task)).status_code == 302
+    counts["claim"] = len(captured)
+    with CaptureQueriesContext(connection) as captured:
+        response = approver.post(paths["execute"](process, task), {"decision": "approve", "comment": ""})
+    assert response.status_code == 302, response.status_code
+    counts["approve"] = len(captured)
+    return counts
+
+
+def _request_form(number: int, amount: str) -> dict:
+    return {
+        "title": f"Bench request {number}",
+        "amount": amount,
+        "currency": "EUR",
+        "justification": "Benchmark.",
+    }
+
+
+class Server:
+    """uvicorn on portal.asgi, as `make run` starts it, with N worker processes."""
+
+    def __init__(self, port: int, workers: int, log: Path) -> None:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        self.log = log.open("w")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "portal.asgi:application",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+                "--lifespan",
+                "off",
+                "--no-access-log",
+                "--backlog",
+                "4096",
+                "--timeout-graceful-shutdown",
+                "3",
+                "--timeout-keep-alive",
+                "120",
+            ],
+            cwd=ROOT,
+            env={**os.environ, "DATABASE_POOL_MAX_SIZE": SERVER_POOL},
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.port = port
+
+    def wait(self) -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise SystemExit(f"bench: server exited, see {self.log.name}")
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+                conn.request("GET", "/healthz")
+                if conn.getresponse().status == 200:
+                    return
+            except OSError:
+                time.sleep(0.2)
+        raise SystemExit("bench: server did not start")
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU of the server's processes (the supervisor and its workers)."""
+        total = 0.0
+        pids = [self.process.pid]
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        if children.exists():
+            pids += [int(pid) for pid in children.read_text().split()]
+        ticks = os.sysconf("SC_CLK_TCK")
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except FileNotFoundError:
+                continue
+            total += (int(fields[11]) + int(fields[12])) / ticks
+        return total
+
+    def stop(self) -> None:
+        os.killpg(self.process.pid, 15)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, 9)
+            self.process.wait()
+        self.log.close()
+
+
+class HttpClient:
+    """One person's browser: a keep-alive connection with their session and the CSRF cookie."""
+
+    def __init__(self, port: int, session: str) -> None:
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        self.headers = {
+            "Cookie": f"sessionid={session}; csrftoken={CSRF}",
+            "Content-Type": "application/x-www-form-urlencoded",
+        }
+
+    def post(self, path: str, data: dict | None = None) -> str:
+        body = urlencode({**(data or {}), "csrfmiddlewaretoken": CSRF})
+        self.conn.request("POST", path, body=body, headers=self.headers)
+        response = self.conn.getresponse()
+        response.read()
+        if response.status != 302:
+            raise RuntimeError(f"POST {path} answered {response.status}")
+        return response.getheader("Location", "")
+
+
+def run_client(port: int, person: dict, rounds: int, offset: int, results: list, errors: list) -> None:
+    from django.db import connection
+
+    paths = urls()
+    requester = HttpClient(port, person["requester"]["session"])
+    deciders = [
+        HttpClient(port, person["approver"]["session"]),
+        HttpClient(port, person["finance"]["session"]),
+    ]
+    approvals = 0
+    try:
+        for number in range(offset, offset + rounds):
+            location = requester.post(paths["start"], _request_form(number, LARGE if number % 2 else SMALL))
+            process = int(location.rstrip("/").rsplit("/", 1)[1])
+            for decider in deciders[: 2 if number % 2 else 1]:
+                task = open_task_pk(process)
+                decider.post(paths["assign"](process, task))
+                decider.post(paths["execute"](process, task), {"decision": "approve", "comment": ""})
+                approvals += 1
+    except Exception as exc:  # reported after the run; a failed client must not hang the others
+        errors.append(repr(exc))
+    finally:
+        connection.close()
+    results.append(approvals)
+
+
+def http_run(port: int, people: list[dict], rounds: int, offset: int) -> tuple[int, float]:
+    results: list[int] = []
+    errors: list[str] = []
+    threads = [
+        threading.Thread(target=run_client, args=(port, person, rounds, offset, results, errors))
+        for person in people
+    ]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    if errors:
+        raise SystemExit(f"bench: {len(errors)} clients failed, first: {errors[0]}")
+    return sum(results), elapsed
+
+
+# ---------------------------------------------------------------- baseline: plain viewflow
+
+
+def _baseline_worker(args: tuple[int, int, int]) -> int:
+    """One baseline process: `count` requests through the plain flow, as the HTTP clients do."""
+    index, count, go_at = args
+    os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings_baseline"
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.db import transaction
+    from viewflow.workflow.activation import Activation
+    from viewflow.workflow.status import STATUS
+
+    from bench.baseline_flow import BaselineApprovalFlow as Flow
+
+    Activation.__dict__["status"]._on_success = None  # plain viewflow: no audit, no notifications
+    user = get_user_model().objects.get_or_create(username=f"baseline{index}")[0]
+
+    class Request:
+        pass
+
+    request = Request()
+    request.user = user
+    while time.time() < go_at:
+        time.sleep(0.01)
+    approvals = 0
+    for number in range(count):
+        with transaction.atomic():
+            process = Flow.start.run(amount=5000 if number % 2 else 640)
+        for node in (Flow.approve, Flow.finance)[: 2 if number % 2 else 1]:
+            task = process.task_set.get(flow_task=node, status=STATUS.NEW)
+            with transaction.atomic(), task.activation() as activation:
+                activation.assign(user)
+            with transaction.atomic(), task.activation() as activation:
+                activation.start(request)
+                activation.execute()
+            approvals += 1
+    return approvals
+
+
+def baseline_run(processes: int, per_process: int) -> tuple[int, float]:
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(processes) as pool:
+        go_at = time.time() + 8  # after every process has set Django up
+        result = pool.map_async(_baseline_worker, [(i, per_process, go_at) for i in range(processes)])
+        while time.time() < go_at:
+            time.sleep(0.01)
+        started = time.perf_counter()
+        approvals = sum(result.get(timeout=900))
+        elapsed = time.perf_counter() - started
+    return approvals, elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a smaller run, under two minutes")
+    parser.add_argument("--clients", type=int, default=16, help="concurrent clients (default 16)")
+    parser.add_argument("--rounds", type=int, help="requests per client (default 40, 8 with --quick)")
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes (default 2)")
+    args = parser.parse_args()
+    rounds = args.rounds or (8 if args.quick else 40)
+
+    prepare_database()
+    people = create_people(args.clients)
+    queries = queries_per_step(people[0])
+
+    port = free_port()
+    server = Server(port, args.workers, ROOT / "var" / "bench-approvals" / "uvicorn.log")
+    try:
+        server.wait()
+        http_run(port, people, 1, 10_000)  # warm-up: imports, pools, template caches
+        cpu_before = server.cpu_seconds()
+        approvals, elapsed = http_run(port, people, rounds, 0)
+        cpu = server.cpu_seconds() - cpu_before
+    finally:
+        server.stop()
+    per_s = approvals / elapsed
+
+    base_approvals, base_elapsed = baseline_run(args.workers, args.clients * rounds // args.workers)
+    base_per_s = base_approvals / base_elapsed
+
+    print(
+        f"# {args.clients} clients x {rounds} requests (half above 1,000: two stages), "
+        f"{approvals} approvals in {elapsed:.1f} s; uvicorn --workers {args.workers}, "
+        f"DATABASE_POOL_MAX_SIZE={SERVER_POOL}; PostgreSQL + Redis on loopback; "
+        f"{platform.node()} {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
+    print(
+        f"# queries per request: submit={queries['submit']} claim={queries['claim']} "
+        f"approve={queries['approve']}; server CPU {1000 * cpu / approvals:.1f} ms per approval "
+        f"(its submit and claims included)"
+    )
+    print(f"# baseline: {base_approvals} approvals in {base_elapsed:.1f} s by {args.workers} processes")
+    print(
+        f"BENCH approvals per_s={per_s:.1f} approvals/s baseline={base_per_s:.1f} ratio={per_s / base_per_s:.3f}"
+    )
+
+
+if __name__ == "__main__":
+    main()

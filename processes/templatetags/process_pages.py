@@ -1,0 +1,26 @@
+"""Panels of the process and task pages: attachments and the flow diagram."""
+
+from __future__ import annotations
+
+from django import template
+from django.urls import reverse
+
+from processes.attachments.selectors import attachments_of
+from processes.pages import process_chart_svg
+
+register = template.Library()
+
+
+@register.inclusion_tag("processes/attachments.html")
+def process_attachments(process):
+    return {
+        "rows": [
+            {"attachment": attachment, "url": reverse("attachment_download", args=[attachment.pk])}
+            for attachment in attachments_of(process)
+        ]
+    }
+
+
+@register.inclusion_tag("processes/process_diagram.html")
+def process_diagram(process):
+    return {"svg": process_chart_svg(process), "process": process}
