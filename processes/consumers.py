@@ -81,6 +81,7 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
         self.sent: dict[int, float] = {}  # ids sent and not yet below the floor, with their time
         self.watch: live.Watch | None = None
         self.watch_print = ""
+        self.watch_location = ""
         self.joined = await _db(_channels_for)(self.user_id)
         for channel in self.joined:
             await self.channel_layer.group_add(channel, self.channel_name)
@@ -157,6 +158,7 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
                 notifications.process_channel(self.watch.process_id), self.channel_name
             )
         self.watch, self.watch_print = watch, ""
+        self.watch_location = location if watch is not None else ""
         if watch is None:
             return
         fragment = await self.render(watch)
@@ -172,7 +174,7 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
         # and this one, and its wake-up may have come before this watch. Updating a page to what
         # it already shows changes nothing.
         self.watch_print = live.fingerprint(fragment)
-        await self.send_json({"type": "stream", "html": fragment})
+        await self.send_stream(fragment)
 
     async def sync_watch(self) -> None:
         if self.watch is None:
@@ -184,7 +186,12 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
         fingerprint = live.fingerprint(fragment)
         if fingerprint != self.watch_print:
             self.watch_print = fingerprint
-            await self.send_json({"type": "stream", "html": fragment})
+            await self.send_stream(fragment)
+
+    async def send_stream(self, fragment: str) -> None:
+        """A page update, with the page it is for: a tab that has moved on since drops it (the
+        update could otherwise land on the next page's content)."""
+        await self.send_json({"type": "stream", "html": fragment, "location": self.watch_location})
 
     async def render(self, watch: live.Watch) -> str | None:
         headers = dict(self.scope.get("headers", []))

@@ -126,6 +126,8 @@
     if (message.toast && !message.read) toast(message);
   });
   on("stream", function (message) {
+    // An update rendered for the page this tab showed before its last visit: drop it.
+    if (message.location && message.location !== window.location.pathname + window.location.search) return;
     if (window.Turbo && window.Turbo.renderStreamMessage) window.Turbo.renderStreamMessage(message.html);
   });
 

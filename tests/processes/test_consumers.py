@@ -230,6 +230,7 @@ async def test_the_queue_page_shows_a_new_task_and_loses_one_claimed_elsewhere(s
     stream = await _streams(olivia_socket)
     assert stream["html"].startswith('<turbo-stream action="update" targets="main.vf-page__content">')
     assert "Standing desk" in stream["html"]
+    assert stream["location"] == "/purchase/queue/"  # a tab that has moved on drops it (live.js)
 
     approve = await database_sync_to_async(task_of)(process, "approve")
     await database_sync_to_async(task_claim)(task=approve, user=oscar)
