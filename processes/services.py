@@ -72,6 +72,9 @@ def task_routing_changed(*, task: Task) -> None:
     Call it inside the transaction that made the change. Viewflow's own transitions (claim,
     release, finish) are seen by the transition hook and need no call.
     """
+    from processes.tasklist.services import task_row_refresh
+
+    task_row_refresh(task=task)
 
 
 def _incident_activation(task: Task):

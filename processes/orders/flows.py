@@ -8,6 +8,7 @@ from processes.nodes import CeleryJob, JobCall
 from processes.nodes.celery_job import RetryPolicy
 from processes.orders import services, views
 from processes.orders.models import OrderProcess
+from processes.tasklist.services import task_row_on_create
 
 # External calls retry what is worth retrying (ConnectorUnavailable); a refusal
 # (ConnectorRefused) fails at once.
@@ -57,6 +58,7 @@ class OrderFlow(flow.Flow):
             summary_template="{{ process.customer_name }}: {{ process.total }} {{ process.currency }}, score {{ process.fraud_score }}",
         )
         .Permission("processes.review_fraud")
+        .onCreate(task_row_on_create)
         .Next(this.fraud_decision)
     )
     fraud_decision = flow.If(act.process.fraud_cleared).Then(this.capture_payment).Else(this.cancel_order)

@@ -7,6 +7,7 @@ from viewflow.workflow import act, flow, lock
 from processes.nodes import CeleryJob, JobCall
 from processes.purchase import services, views
 from processes.purchase.models import PurchaseProcess
+from processes.tasklist.services import task_row_create, task_row_on_create
 
 
 def stage_remember(activation) -> None:
@@ -26,6 +27,7 @@ def stage_remember(activation) -> None:
         "group": stage.group_name,
     }
     activation.task.save(update_fields=["owner_permission", "data"])
+    task_row_create(task=activation.task, process=activation.process, stage=stage)
 
 
 def requester_of(activation):
@@ -77,6 +79,7 @@ class PurchaseFlow(flow.Flow):
         )
         .Permission("processes.start_purchase")
         .Assign(requester_of)
+        .onCreate(task_row_on_create)
         .Next(this.check_withdrawn)
     )
     check_withdrawn = flow.If(act.process.withdrawn).Then(this.withdrawn).Else(this.route)
