@@ -13,7 +13,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
-from viewflow.workflow.fields import FlowReferenceField
+from viewflow.workflow.fields import FlowReferenceField, import_flow_by_ref
 
 
 class Priority(models.IntegerChoices):
@@ -99,6 +99,14 @@ class TaskRow(models.Model):
 
     def __str__(self) -> str:
         return f"task {self.task_id}: {self.subject} ({self.status})"
+
+    @property
+    def flow(self) -> type | None:
+        """The flow class (the field hands out a class from the database, a string when just set)."""
+        value = self.flow_class
+        if isinstance(value, str):
+            value = import_flow_by_ref(value)
+        return value if value is None or isinstance(value, type) else type(value)
 
     @property
     def is_open(self) -> bool:
