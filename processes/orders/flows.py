@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
 from viewflow import this
-from viewflow.workflow import act, flow, lock
+from viewflow.workflow import act, flow
 
+from processes import locks
 from processes.nodes import CeleryJob, JobCall
 from processes.nodes.celery_job import RetryPolicy
 from processes.orders import services, views
@@ -25,7 +26,8 @@ class OrderFlow(flow.Flow):
     """
 
     process_class = OrderProcess
-    lock_impl = lock.select_for_update_lock
+    # Not viewflow's lock.select_for_update_lock: it retries in an aborted savepoint (locks.py).
+    lock_impl = locks.select_for_update_lock
     process_summary_template = "{{ process.customer_name }}: {{ process.total }} {{ process.currency }}"
 
     # -- entry: the portal form, or an external system through the API (a StartHandle)

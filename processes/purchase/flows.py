@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
 from viewflow import this
-from viewflow.workflow import act, flow, lock
+from viewflow.workflow import act, flow
 
+from processes import locks
 from processes.nodes import CeleryJob, JobCall
 from processes.purchase import services, views
 from processes.purchase.models import PurchaseProcess
@@ -44,7 +45,8 @@ class PurchaseFlow(flow.Flow):
     """
 
     process_class = PurchaseProcess
-    lock_impl = lock.select_for_update_lock
+    # Not viewflow's lock.select_for_update_lock: it retries in an aborted savepoint (locks.py).
+    lock_impl = locks.select_for_update_lock
     process_summary_template = "{{ process.title }} ({{ process.amount }} {{ process.currency }})"
 
     start = (
