@@ -9,24 +9,28 @@ from processes.tasklist import selectors, views
 
 
 class InboxViewset(AppMenuMixin, Viewset):
+    app_name = "inbox"  # its own URL namespace, so that the menu links to it
     title = "Inbox"
     icon = "inbox"
     index_path = path("", views.InboxView.as_view(), name="index")
 
 
 class QueueViewset(AppMenuMixin, Viewset):
+    app_name = "queue"  # its own URL namespace, so that the menu links to it
     title = "Queue"
     icon = "assignment"
     index_path = path("", views.QueueView.as_view(), name="index")
 
 
 class ArchiveViewset(AppMenuMixin, Viewset):
+    app_name = "archive"  # its own URL namespace, so that the menu links to it
     title = "Archive"
     icon = "archive"
     index_path = path("", views.ArchiveView.as_view(), name="index")
 
 
 class TeamViewset(AppMenuMixin, Viewset):
+    app_name = "team"  # its own URL namespace, so that the menu links to it
     title = "My team"
     icon = "groups"
     index_path = path("", views.TeamView.as_view(), name="index")

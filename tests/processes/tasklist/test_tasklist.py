@@ -208,7 +208,11 @@ def test_managers_see_their_teams_open_tasks_and_nobody_else_does(
 def test_the_portal_index_lands_an_operator_on_their_task_list(client, olivia):
     client.force_login(olivia)
     assert client.get("/")["Location"] == "/tasks/"
-    assert client.get("/", follow=True).request["PATH_INFO"] == INBOX
+    page = client.get("/", follow=True)
+    assert page.request["PATH_INFO"] == INBOX
+    for path in (INBOX, QUEUE, ARCHIVE):  # the menu links to each page (team: managers only)
+        assert f'href="{path}"' in page.content.decode()
+    assert f'href="{TEAM}"' not in page.content.decode()
 
 
 def test_rows_link_to_viewflows_task_page(client, purchase_policy, submit_request, olivia):
