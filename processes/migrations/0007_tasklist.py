@@ -202,14 +202,15 @@ class Migration(migrations.Migration):
                         name="taskrow_queue_due",
                     ),
                     models.Index(
-                        condition=models.Q(("status", "NEW")),
-                        fields=["owner_permission", "-priority", "due_at"],
-                        name="taskrow_queue_priority",
+                        condition=models.Q(("status", "NEW")), fields=["due_at"], name="taskrow_new_due"
                     ),
                     models.Index(
                         condition=models.Q(("status", "NEW")),
-                        fields=["owner_permission", "created"],
-                        name="taskrow_queue_created",
+                        fields=["-priority", "due_at"],
+                        name="taskrow_new_priority",
+                    ),
+                    models.Index(
+                        condition=models.Q(("status", "NEW")), fields=["created"], name="taskrow_new_created"
                     ),
                     models.Index(
                         condition=models.Q(("status", "ASSIGNED")),

@@ -63,22 +63,19 @@ class TaskRow(models.Model):
         verbose_name = _("task list row")
         verbose_name_plural = _("task list rows")
         indexes = [
-            # queue: claimable tasks of a permission, by due time (NULLs last) or priority
+            # queue: claimable tasks of one permission, by due time (NULLs last) ...
             models.Index(
                 fields=["owner_permission", "due_at"],
                 condition=models.Q(status="NEW"),
                 name="taskrow_queue_due",
             ),
+            # ... and all claimable tasks in each sort order, filtered on the way (a user's queue
+            # spans several permissions; an IN list cannot be read in order from the index above)
+            models.Index(fields=["due_at"], condition=models.Q(status="NEW"), name="taskrow_new_due"),
             models.Index(
-                fields=["owner_permission", "-priority", "due_at"],
-                condition=models.Q(status="NEW"),
-                name="taskrow_queue_priority",
+                fields=["-priority", "due_at"], condition=models.Q(status="NEW"), name="taskrow_new_priority"
             ),
-            models.Index(
-                fields=["owner_permission", "created"],
-                condition=models.Q(status="NEW"),
-                name="taskrow_queue_created",
-            ),
+            models.Index(fields=["created"], condition=models.Q(status="NEW"), name="taskrow_new_created"),
             # inbox: a user's assigned tasks
             models.Index(
                 fields=["owner", "due_at"], condition=models.Q(status="ASSIGNED"), name="taskrow_inbox"

@@ -517,3 +517,15 @@ def test_a_stranger_posting_to_a_task_page_still_gets_a_403(
 
     assert response.status_code == 403
     assert "olivia" not in response.content.decode()
+
+
+def test_a_long_list_counts_up_to_the_cap_and_says_so(client, olivia, purchase_policy, submit_request):
+    for n in range(5):
+        submit_request(title=f"Item {n}")
+    client.force_login(olivia)
+
+    with mock.patch("processes.tasklist.views.COUNT_CAP", 3):
+        response = client.get(QUEUE)
+
+    assert "More than 3 tasks" in response.content.decode()
+    assert len(response.context["rows"]) == 3
