@@ -9,12 +9,15 @@ OPEN = ("NEW", "ASSIGNED")
 
 
 def search_index_create(apps, schema_editor):
-    """PostgreSQL: a trigram GIN index serves `search LIKE '%term%'` (SQLite scans, which is fine)."""
+    """PostgreSQL: a trigram GIN index on the open rows serves `search LIKE '%term%'` in the inbox,
+    queue and team lists (the archive searches a user's own rows through its owner index; SQLite
+    scans, which is fine)."""
     if schema_editor.connection.vendor != "postgresql":
         return
     schema_editor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
     schema_editor.execute(
         "CREATE INDEX IF NOT EXISTS taskrow_search_trgm ON processes_taskrow USING gin (search gin_trgm_ops)"
+        " WHERE status IN ('NEW', 'ASSIGNED')"
     )
 
 
