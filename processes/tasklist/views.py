@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
@@ -65,6 +66,20 @@ def task_page_url(row: TaskRow, patterns: dict | None = None) -> str:
     return patterns[node](row.process_id, row.task_id)
 
 
+def _moment(value) -> str:
+    """A time as the lists show it, in the current time zone (plain strftime: 25 rows per page)."""
+    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M") if value is not None else ""
+
+
+def _age(delta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    if minutes < 60:
+        return _("%(n)s min") % {"n": max(minutes, 0)}
+    if minutes < 48 * 60:
+        return _("%(n)s h") % {"n": minutes // 60}
+    return _("%(n)s d") % {"n": minutes // (24 * 60)}
+
+
 class TaskListView(View):
     """One task list page: the rows `rows()` returns, filtered and sorted from the URL."""
 
@@ -103,6 +118,7 @@ class TaskListView(View):
             "page_obj": page,
             "query": query.urlencode(),
             "here": request.get_full_path(),
+            "here_quoted": quote(request.get_full_path(), safe=""),
             "bulk_claim_url": app.reverse("bulk_claim"),
             "rows": [
                 {
@@ -110,6 +126,9 @@ class TaskListView(View):
                     "url": task_page_url(row, pages),
                     "overdue": row.is_open and row.due_at is not None and row.due_at < now,
                     "flow_title": row.flow.process_title if row.flow else "",
+                    "amount": f"{row.amount:,.2f} {row.currency}" if row.amount is not None else "",
+                    "due": _moment(row.due_at),
+                    "age": _moment(row.finished) if self.page == "archive" else _age(now - row.created),
                     **{f"{action}_url": url(row.task_id) for action, url in actions.items()},
                 }
                 for row in page.object_list
