@@ -91,6 +91,7 @@ MIDDLEWARE = [
     "django_structlog.middlewares.RequestMiddleware",
     "processes.middleware.CorrelationMiddleware",
     "processes.middleware.FlowLockBusyMiddleware",
+    "processes.tasklist.middleware.TaskUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"

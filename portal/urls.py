@@ -10,6 +10,7 @@ from processes.attachments.views import attachment_download
 from processes.orders.flows import OrderFlow
 from processes.purchase.flows import PurchaseFlow
 from processes.purchase.viewsets import PurchaseAppViewset
+from processes.tasklist.viewsets import TasksApp
 from processes.viewsets import OperationsApp
 
 admin.site.site_header = f"{PRODUCT_NAME} administration"
@@ -18,6 +19,7 @@ admin.site.site_title = PRODUCT_NAME
 site = PortalSite(
     title=PRODUCT_NAME,
     viewsets=[
+        TasksApp(),  # first: `/` lands everyone who works on a process on their task list
         PurchaseAppViewset(PurchaseFlow, icon="shopping_cart"),
         FlowAppViewset(OrderFlow, icon="local_shipping"),
         OperationsApp(),

@@ -12,6 +12,7 @@ class ProcessesConfig(AppConfig):
         from processes.actionlinks import checks  # noqa: F401 - registers the deploy check
         from processes.audit import audit_transition
         from processes.notifications import notify_transition
+        from processes.tasklist.services import task_row_transition
 
         # Every task state change passes through viewflow's transition state machine; one hook
         # there writes the audit trail for views, bulk actions, timers and jobs alike. The state
@@ -19,5 +20,6 @@ class ProcessesConfig(AppConfig):
         def on_transition(*args, **kwargs) -> None:
             audit_transition(*args, **kwargs)
             notify_transition(*args, **kwargs)
+            task_row_transition(*args, **kwargs)
 
         Activation.status.on_success()(on_transition)

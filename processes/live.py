@@ -47,7 +47,10 @@ def watch_parse(location: str) -> Watch | None:
         match = resolve(parts.path)
     except Resolver404:
         return None
-    if match.url_name not in WATCHABLE:
+    # Also any view that says it can be watched (the task list pages: processes/tasklist/views.py).
+    if match.url_name not in WATCHABLE and not getattr(
+        getattr(match.func, "view_class", None), "live_watchable", False
+    ):
         return None
     process_id = match.kwargs.get("process_pk")
     return Watch(parts.path, parts.query, str(match.url_name), int(process_id) if process_id else None)

@@ -203,6 +203,7 @@ from processes.mail.models import OutgoingEmail  # noqa: E402
 from processes.orders.models import OrderPolicy, OrderProcess  # noqa: E402
 from processes.policies.models import ApprovalPolicy, PolicyStage, PolicyVersion  # noqa: E402
 from processes.purchase.models import PurchaseOrder, PurchaseProcess  # noqa: E402
+from processes.tasklist.models import TaskRow  # noqa: E402
 
 __all__ = [
     "ActionToken",
@@ -229,4 +230,5 @@ __all__ = [
     "SentEmail",
     "ShippingQuote",
     "StockReservation",
+    "TaskRow",
 ]

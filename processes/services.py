@@ -1,4 +1,5 @@
-"""Write-side use cases shared by every process: human tasks (claim, release) and incidents."""
+"""Write-side use cases shared by every process: human tasks (claim, release, delegate, reassign)
+and incidents."""
 
 from __future__ import annotations
 
@@ -6,12 +7,15 @@ import contextlib
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.utils.translation import gettext as _
 from viewflow.workflow.models import Task
 from viewflow.workflow.status import STATUS
 
 from processes.audit import acting_as, audit_record
 from processes.exceptions import IncidentError
 from processes.models import ProcessComment
+from processes.tasklist.exceptions import TaskUnavailable
 
 
 class ActingRequest:
@@ -47,21 +51,132 @@ def decision_record(
     activation.execute()
 
 
+def task_unavailable_reason(task: Task, user: Any) -> str | None:
+    """Why `user` cannot act on `task` as they expected, in words (None: nothing changed hands)."""
+    if task.status == STATUS.ASSIGNED and task.owner_id and task.owner_id != user.pk:
+        return _("Task #%(task)s is already claimed by %(owner)s.") % {
+            "task": task.pk,
+            "owner": task.owner.get_username(),
+        }
+    if task.status == STATUS.DONE:
+        return _("Task #%(task)s is already done.") % {"task": task.pk}
+    if task.status == STATUS.CANCELED:
+        return _("Task #%(task)s was canceled.") % {"task": task.pk}
+    return None
+
+
+def _unavailable(task: Task, user: Any, expected: tuple[str, ...]) -> None:
+    if task.status not in expected:
+        raise TaskUnavailable(
+            task_unavailable_reason(task, user)
+            or _("Task #%(task)s changed meanwhile (now %(status)s).")
+            % {"task": task.pk, "status": task.status}
+        )
+
+
 def task_claim(*, task: Task, user: Any) -> Task:
-    """Assign a queued task to `user`, who must be allowed to take it. Audited by the transition hook."""
+    """Assign a queued task to `user`, who must be allowed to take it. Audited by the transition hook.
+
+    Claims of one task are serialised by the flow lock: the second claimer finds it assigned and
+    gets TaskUnavailable naming the winner ("already claimed by olivia"), never a bare 403.
+    """
     with acting_as(user), task.activation() as activation:
+        _unavailable(activation.task, user, (STATUS.NEW,))
         if not activation.flow_task.can_assign(user, activation.task):
             raise PermissionDenied(f"{user} may not claim task {task.pk}")
         activation.assign(user)
     return task
 
 
+def tasks_claim_bulk(*, task_ids: list[int], user: Any) -> tuple[list[Task], list[str]]:
+    """Claim several queued tasks for `user`: each on its own (a savepoint each), so a task taken
+    meanwhile by someone else is reported and the others are still claimed.
+
+    Returns the claimed tasks and a message per task that could not be claimed.
+    """
+    claimed, failed = [], []
+    for task in Task.objects.filter(pk__in=task_ids).order_by("pk"):
+        try:
+            with transaction.atomic():
+                claimed.append(task_claim(task=task, user=user))
+        except TaskUnavailable as exc:
+            failed.append(str(exc))
+        except PermissionDenied:
+            failed.append(_("You may not claim task #%(task)s.") % {"task": task.pk})
+    return claimed, failed
+
+
 def task_unclaim(*, task: Task, user: Any) -> Task:
     """Put an assigned task back in its queue; its owner or a process manager may do this."""
     with acting_as(user), task.activation() as activation:
+        _unavailable(activation.task, user, (STATUS.ASSIGNED,))
         if not activation.flow_task.can_unassign(user, activation.task):
             raise PermissionDenied(f"{user} may not release task {task.pk}")
         activation.unassign()
+    return task
+
+
+def _eligible(task: Task, to_user: Any) -> None:
+    from processes.tasklist.selectors import task_eligible_users
+
+    if to_user is None or not task_eligible_users(task).filter(pk=to_user.pk).exists():
+        raise PermissionDenied(_("%(user)s may not hold this task.") % {"user": to_user})
+
+
+@transaction.atomic
+def task_delegate(*, task: Task, user: Any, to_user: Any) -> Task:
+    """The holder hands their task to a colleague who holds the same candidate permission.
+
+    Audited as "task.reassigned" with `delegated: true`; the colleague is notified ("delegated to
+    you").
+    """
+    with acting_as(user), task.activation() as activation:
+        task = activation.task
+        if task.status != STATUS.ASSIGNED or task.owner_id != user.pk:
+            raise TaskUnavailable(
+                task_unavailable_reason(task, user) or _("Task #%(task)s is not yours.") % {"task": task.pk}
+            )
+        if to_user.pk == user.pk:
+            raise PermissionDenied(_("Choose a colleague."))
+        _eligible(task, to_user)
+        activation.reassign(to_user)
+        _reassign_record(task=task, user=user, previous=user, delegated=True)
+    return task
+
+
+def _reassign_record(*, task: Task, user: Any, previous: Any, delegated: bool) -> None:
+    # viewflow's reassign keeps the status (ASSIGNED -> ASSIGNED), which the audit hook skips
+    # as a no-op transition: the change of holder is recorded here.
+    audit_record(
+        action="task.reassigned",
+        task=task,
+        actor=user,
+        details={
+            "owner": task.owner.get_username(),
+            "from": previous.get_username() if previous else "",
+            "node": task.flow_task.name,
+            "node_type": "HUMAN",
+            "delegated": delegated,
+        },
+    )
+
+
+@transaction.atomic
+def task_reassign(*, task: Task, user: Any, to_user: Any) -> Task:
+    """A process manager gives an open task (queued or held) to any user eligible for it. Audited
+    by the transition hook; the new holder, and the previous one, are notified."""
+    with acting_as(user), task.activation() as activation:
+        task = activation.task
+        if not activation.flow_task.flow_class.instance.has_manage_permission(user):
+            raise PermissionDenied(f"{user} may not reassign task {task.pk}")
+        _unavailable(task, user, (STATUS.NEW, STATUS.ASSIGNED))
+        _eligible(task, to_user)
+        if task.status == STATUS.NEW:
+            activation.assign(to_user)
+        elif task.owner_id != to_user.pk:
+            previous = task.owner
+            activation.reassign(to_user)
+            _reassign_record(task=task, user=user, previous=previous, delegated=False)
     return task
 
 
@@ -72,6 +187,9 @@ def task_routing_changed(*, task: Task) -> None:
     Call it inside the transaction that made the change. Viewflow's own transitions (claim,
     release, finish) are seen by the transition hook and need no call.
     """
+    from processes.tasklist.services import task_row_refresh
+
+    task_row_refresh(task=task)
 
 
 def _incident_activation(task: Task):

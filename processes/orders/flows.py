@@ -2,12 +2,14 @@ from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
 from viewflow import this
-from viewflow.workflow import act, flow, lock
+from viewflow.workflow import act, flow
 
+from processes import locks
 from processes.nodes import CeleryJob, JobCall
 from processes.nodes.celery_job import RetryPolicy
 from processes.orders import services, views
 from processes.orders.models import OrderProcess
+from processes.tasklist.services import task_row_on_create
 
 # External calls retry what is worth retrying (ConnectorUnavailable); a refusal
 # (ConnectorRefused) fails at once.
@@ -24,7 +26,8 @@ class OrderFlow(flow.Flow):
     """
 
     process_class = OrderProcess
-    lock_impl = lock.select_for_update_lock
+    # Not viewflow's lock.select_for_update_lock: it retries in an aborted savepoint (locks.py).
+    lock_impl = locks.select_for_update_lock
     process_summary_template = "{{ process.customer_name }}: {{ process.total }} {{ process.currency }}"
 
     # -- entry: the portal form, or an external system through the API (a StartHandle)
@@ -57,6 +60,7 @@ class OrderFlow(flow.Flow):
             summary_template="{{ process.customer_name }}: {{ process.total }} {{ process.currency }}, score {{ process.fraud_score }}",
         )
         .Permission("processes.review_fraud")
+        .onCreate(task_row_on_create)
         .Next(this.fraud_decision)
     )
     fraud_decision = flow.If(act.process.fraud_cleared).Then(this.capture_payment).Else(this.cancel_order)

@@ -2,12 +2,14 @@ from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
 from viewflow import this
-from viewflow.workflow import act, flow, lock
+from viewflow.workflow import act, flow
 
+from processes import locks
 from processes.attachments.selectors import process_visible_to
 from processes.nodes import CeleryJob, JobCall
 from processes.purchase import services, views
 from processes.purchase.models import PurchaseProcess
+from processes.tasklist.services import task_row_create, task_row_on_create
 
 
 def stage_remember(activation) -> None:
@@ -27,6 +29,7 @@ def stage_remember(activation) -> None:
         "group": stage.group_name,
     }
     activation.task.save(update_fields=["owner_permission", "data"])
+    task_row_create(task=activation.task, process=activation.process, stage=stage)
 
 
 def requester_of(activation):
@@ -43,7 +46,8 @@ class PurchaseFlow(flow.Flow):
     """
 
     process_class = PurchaseProcess
-    lock_impl = lock.select_for_update_lock
+    # Not viewflow's lock.select_for_update_lock: it retries in an aborted savepoint (locks.py).
+    lock_impl = locks.select_for_update_lock
     visible_per_process = True  # see has_view_permission
     process_summary_template = "{{ process.title }} ({{ process.amount }} {{ process.currency }})"
 
@@ -79,6 +83,7 @@ class PurchaseFlow(flow.Flow):
         )
         .Permission("processes.start_purchase")
         .Assign(requester_of)
+        .onCreate(task_row_on_create)
         .Next(this.check_withdrawn)
     )
     check_withdrawn = flow.If(act.process.withdrawn).Then(this.withdrawn).Else(this.route)

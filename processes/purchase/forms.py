@@ -15,8 +15,12 @@ class PurchaseRequestForm(forms.ModelForm):
 
     class Meta:
         model = PurchaseProcess
-        fields = ["title", "amount", "currency", "justification"]
+        fields = ["title", "amount", "currency", "priority", "justification"]
         widgets = {"justification": forms.Textarea(attrs={"rows": 4})}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["priority"].required = False  # normal unless the requester says otherwise
 
 
 class DecisionForm(TaskDecisionForm):

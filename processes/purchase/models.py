@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from viewflow.workflow.models import Process
 
 from processes.models import CorrelatedProcess
+from processes.tasklist.models import Priority
 
 
 class Currency(models.TextChoices):
@@ -33,6 +34,9 @@ class PurchaseProcess(CorrelatedProcess, Process):
     )
     currency = models.CharField(_("currency"), max_length=3, choices=Currency.choices, default=Currency.EUR)
     justification = models.TextField(_("justification"))
+    priority = models.PositiveSmallIntegerField(
+        _("priority"), choices=Priority.choices, default=Priority.NORMAL
+    )
     requester = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,

@@ -25,6 +25,7 @@ def purchase_request_submit(*, activation: Any, requester: Any, data: dict[str, 
     for field in ("title", "amount", "currency", "justification"):
         setattr(process, field, data[field])
     process.requester = requester
+    process.priority = data.get("priority") or process.priority
     # Pin the chain: publishing a newer version later never changes this request.
     process.policy_version = policy_version_published(policy_name=PURCHASE_POLICY)
     process.full_clean(exclude=["flow_class", "status", "created", "finished", "data", "parent_task"])

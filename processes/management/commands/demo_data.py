@@ -56,6 +56,10 @@ REQUESTS = [
     ("Replacement laptop battery", "129.00", "approved"),
     ("Espresso machine for the office", "2400.00", "rejected"),
     ("Team offsite venue deposit", "3200.00", "finance"),
+    # more for the task list's queue: filters, sorting and bulk claim (processes/tasklist)
+    ("Ergonomic chairs for support", "450.00", "queued urgent"),
+    ("Second monitor for accounting", "279.00", "queued"),
+    ("Noise-cancelling headsets", "380.00", "queued high"),
 ]
 
 
@@ -168,9 +172,10 @@ class Command(BaseCommand):
                 "amount": amount,
                 "currency": "EUR",
                 "justification": f"Demo request: {title}.",
+                "priority": {"queued urgent": 4, "queued high": 3}.get(outcome, 2),
             },
         )
-        if outcome == "queued":
+        if outcome.startswith("queued"):
             return
         task = Task.objects.get(process=process, flow_task=process.flow_class.approve)
         task_claim(task=task, user=users["olivia"])

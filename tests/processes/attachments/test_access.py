@@ -187,7 +187,9 @@ def test_rejection_comments_show_on_the_revise_page(client, request_with_quote, 
 
 
 @pytest.mark.parametrize(
-    ("persona", "status"), [("oscar", 403), ("frank", 403), ("fiona", 403), ("alice", 403)]
+    # oscar is olivia's fellow approver: he is told who holds it (409); nobody else learns of it
+    ("persona", "status"),
+    [("oscar", 409), ("frank", 403), ("fiona", 403), ("alice", 403)],
 )
 def test_a_task_held_by_olivia_is_not_for_others(
     client, request, request_with_quote, olivia, persona, status

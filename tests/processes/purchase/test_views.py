@@ -103,7 +103,9 @@ def test_someone_else_cannot_execute_a_claimed_task(client, submit_request, oliv
 
     response = client.post(approve.reverse("execute"), {"decision": "approve", "comment": ""})
 
-    assert response.status_code == 403
+    # A clear page naming the holder (processes/tasklist/middleware.py), not a bare 403.
+    assert response.status_code == 409
+    assert f"Task #{approve.pk} is already claimed by olivia." in response.content.decode()
     approve.refresh_from_db()
     assert approve.status == STATUS.ASSIGNED
 
@@ -150,10 +152,11 @@ def test_the_portal_index_sends_each_user_to_an_app_they_may_see(client, alice, 
     fiona = django_user_model.objects.create_user("fiona", password="x")
     fiona.groups.add(roles["fraud"])  # orders only
 
+    # The task list comes first (processes/tasklist): everyone who works on a process lands there.
     client.force_login(alice)
-    assert client.get("/")["Location"] == "/purchase/"
+    assert client.get("/")["Location"] == "/tasks/"
     client.force_login(fiona)
-    assert client.get("/")["Location"] == "/order/"
+    assert client.get("/")["Location"] == "/tasks/"
 
 
 def test_a_user_without_any_process_gets_a_clear_page(client, django_user_model):

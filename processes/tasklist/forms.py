@@ -1,0 +1,76 @@
+"""The task list's forms: the filters (a GET form, so every view is a bookmarkable URL) and the
+choice of a colleague for delegate and reassign."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+from viewflow.workflow.fields import get_flow_ref
+
+from processes.tasklist.selectors import TaskFilter
+
+
+class TaskFilterForm(forms.Form):
+    """Filters and sort of a task list. Invalid input shows on the form; the list then shows
+    unfiltered rows rather than failing."""
+
+    q = forms.CharField(label=_("Search"), required=False, max_length=100, strip=True)
+    flow = forms.ChoiceField(label=_("Process"), required=False)
+    stage = forms.ChoiceField(label=_("Stage"), required=False)
+    overdue = forms.BooleanField(label=_("Overdue only"), required=False)
+    amount_min = forms.DecimalField(
+        label=_("Amount from"), required=False, min_value=0, max_digits=12, decimal_places=2
+    )
+    amount_max = forms.DecimalField(
+        label=_("Amount to"), required=False, min_value=0, max_digits=12, decimal_places=2
+    )
+    sort = forms.ChoiceField(
+        label=_("Sort by"),
+        required=False,
+        choices=[
+            ("due", _("Due time")),
+            ("priority", _("Priority")),
+            ("age", _("Oldest first")),
+            ("-age", _("Newest first")),
+        ],
+    )
+
+    def __init__(self, *args: Any, flows: list[type], stages: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["flow"].choices = [("", _("All")), *((get_flow_ref(f), f.process_title) for f in flows)]
+        self.fields["stage"].choices = [("", _("All")), *((name, name) for name in stages)]
+
+    def clean(self):
+        cleaned = super().clean()
+        low, high = cleaned.get("amount_min"), cleaned.get("amount_max")
+        if low is not None and high is not None and low > high:
+            self.add_error("amount_max", _("The upper bound is below the lower one."))
+        return cleaned
+
+    def spec(self, default_sort: str = "due") -> TaskFilter:
+        """The filter to apply: what validated (nothing, when the form is invalid)."""
+        if not self.is_bound or not self.is_valid():
+            return TaskFilter(sort=default_sort)
+        data = self.cleaned_data
+        return TaskFilter(
+            flow=data["flow"],
+            stage=data["stage"],
+            overdue=data["overdue"],
+            amount_min=data["amount_min"],
+            amount_max=data["amount_max"],
+            q=data["q"],
+            sort=data["sort"] or default_sort,
+        )
+
+
+class TaskHandOverForm(forms.Form):
+    """Who gets the task: only the users eligible for it are offered."""
+
+    to_user = forms.ModelChoiceField(label=_("Colleague"), queryset=None, empty_label=None)
+
+    def __init__(self, *args: Any, users: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["to_user"].queryset = users
+        self.fields["to_user"].label_from_instance = lambda u: u.get_full_name() or u.get_username()

@@ -1,0 +1,110 @@
+"""The operator's task list: one denormalised row per human task, kept in sync with viewflow.
+
+Viewflow's Task has no due time, priority, amount or subject, and its queue query (a permission
+list OR'd with NULL and the owner, over every task ever created) cannot be served by an index
+once there are millions of rows. TaskRow carries exactly what the lists show, filter and sort
+by, with partial indexes on the open rows. It is written in the transaction that changes the
+task (processes.tasklist.services.task_row_sync), so a list never shows a state that did not
+commit.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+from viewflow.workflow.fields import FlowReferenceField, import_flow_by_ref
+
+
+class Priority(models.IntegerChoices):
+    """How urgent a task is; a number so that the lists sort by it."""
+
+    LOW = 1, _("Low")
+    NORMAL = 2, _("Normal")
+    HIGH = 3, _("High")
+    URGENT = 4, _("Urgent")
+
+
+OPEN_STATUSES = ("NEW", "ASSIGNED")
+
+
+class TaskRow(models.Model):
+    """What the task lists show of one human task (a viewflow Task of type HUMAN)."""
+
+    task = models.OneToOneField(
+        "viewflow.Task", primary_key=True, on_delete=models.CASCADE, related_name="list_row"
+    )
+    flow_class = FlowReferenceField(_("process type"))
+    process = models.ForeignKey("viewflow.Process", on_delete=models.CASCADE, related_name="+")
+    node = models.CharField(_("step"), max_length=100)
+    subject = models.CharField(_("subject"), max_length=200, blank=True)
+    requester = models.CharField(_("requester"), max_length=200, blank=True)
+    amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2, null=True, blank=True)
+    currency = models.CharField(_("currency"), max_length=3, blank=True)
+    stage_name = models.CharField(_("stage"), max_length=100, blank=True)
+    owner_permission = models.CharField(max_length=255, blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    status = models.CharField(max_length=50)
+    priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.NORMAL)
+    due_at = models.DateTimeField(_("due"), null=True, blank=True)
+    created = models.DateTimeField()
+    finished = models.DateTimeField(null=True, blank=True)
+    # Lower-cased "subject requester": a trigram GIN index on PostgreSQL serves the search.
+    search = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name = _("task list row")
+        verbose_name_plural = _("task list rows")
+        indexes = [
+            # queue: claimable tasks of one permission, by due time (NULLs last) ...
+            models.Index(
+                fields=["owner_permission", "due_at"],
+                condition=models.Q(status="NEW"),
+                name="taskrow_queue_due",
+            ),
+            # ... and all claimable tasks in each sort order, filtered on the way (a user's queue
+            # spans several permissions; an IN list cannot be read in order from the index above)
+            models.Index(fields=["due_at"], condition=models.Q(status="NEW"), name="taskrow_new_due"),
+            models.Index(
+                fields=["-priority", "due_at"], condition=models.Q(status="NEW"), name="taskrow_new_priority"
+            ),
+            models.Index(fields=["created"], condition=models.Q(status="NEW"), name="taskrow_new_created"),
+            # inbox: a user's assigned tasks
+            models.Index(
+                fields=["owner", "due_at"], condition=models.Q(status="ASSIGNED"), name="taskrow_inbox"
+            ),
+            # team: every open task of the managed process types
+            models.Index(
+                fields=["flow_class", "due_at"],
+                condition=models.Q(status__in=OPEN_STATUSES),
+                name="taskrow_open_due",
+            ),
+            # archive: what a user finished, newest first
+            models.Index(
+                fields=["owner", "-finished"],
+                condition=models.Q(finished__isnull=False),
+                name="taskrow_archive",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"task {self.task_id}: {self.subject} ({self.status})"
+
+    @property
+    def flow(self) -> type | None:
+        """The flow class (the field hands out a class from the database, a string when just set)."""
+        value = self.flow_class
+        if isinstance(value, str):
+            value = import_flow_by_ref(value)
+        return value if value is None or isinstance(value, type) else type(value)
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES

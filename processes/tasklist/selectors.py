@@ -1,0 +1,154 @@
+"""Read side of the task list: which rows each page shows to whom, filtered and sorted.
+
+Every page starts from the rows of the process types the user may see (viewflow's `view_`
+permission), as viewflow's own inbox and queue do; the queue rule is viewflow's too: a task
+is claimable when its `owner_permission` is one the user holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db.models import F, QuerySet
+from django.utils import timezone
+from viewflow.workflow.models import Task
+
+from processes.tasklist.models import OPEN_STATUSES, TaskRow
+
+
+def flows_visible_to(user: Any) -> list[type]:
+    from processes.flows import FLOWS
+
+    return [flow for flow in FLOWS if flow.instance.has_view_permission(user)]
+
+
+def flows_managed_by(user: Any) -> list[type]:
+    from processes.flows import FLOWS
+
+    return [flow for flow in FLOWS if flow.instance.has_manage_permission(user)]
+
+
+def may_see_team(user: Any) -> bool:
+    """Managers see their team's open tasks: holders of a flow's `manage_` permission (the right
+    viewflow already requires to release someone else's task)."""
+    return user.is_authenticated and bool(flows_managed_by(user))
+
+
+def _rows(flows: list[type]) -> QuerySet[TaskRow]:
+    return TaskRow.objects.filter(flow_class__in=flows).select_related("owner")
+
+
+def task_rows_inbox(user: Any) -> QuerySet[TaskRow]:
+    """Tasks assigned to `user`."""
+    return _rows(flows_visible_to(user)).filter(status="ASSIGNED", owner=user)
+
+
+def task_rows_queue(user: Any) -> QuerySet[TaskRow]:
+    """Unassigned tasks `user` may claim: their permissions route them (all for superusers)."""
+    rows = _rows(flows_visible_to(user)).filter(status="NEW")
+    if user.is_superuser:
+        return rows
+    return rows.filter(owner_permission__in=sorted(user.get_all_permissions()))
+
+
+def task_rows_archive(user: Any) -> QuerySet[TaskRow]:
+    """Tasks `user` finished."""
+    return _rows(flows_visible_to(user)).filter(owner=user, finished__isnull=False)
+
+
+def task_rows_team(user: Any) -> QuerySet[TaskRow]:
+    """Every open task of the process types `user` manages, held or not."""
+    return _rows(flows_managed_by(user)).filter(status__in=OPEN_STATUSES)
+
+
+def task_row_reachable(user: Any, task_pk: int) -> TaskRow | None:
+    """The row of a task `user` may act on: one of their candidate permissions routes it, they
+    hold it, or they manage its process type. None otherwise (a 404: a task outside the user's
+    groups does not exist for them). The status is not checked: the services say what changed."""
+    row = TaskRow.objects.filter(pk=task_pk).first()
+    flow = row.flow if row is not None else None
+    if flow is None:
+        return None
+    if user.is_superuser or flow in flows_managed_by(user):
+        return row
+    if flow not in flows_visible_to(user):
+        return None
+    if row.owner_id == user.pk or (row.owner_permission and user.has_perm(row.owner_permission)):
+        return row
+    return None
+
+
+@dataclass(frozen=True)
+class TaskFilter:
+    """The validated filters and sort of a task list page (from its GET form)."""
+
+    flow: str = ""
+    stage: str = ""
+    overdue: bool = False
+    amount_min: Decimal | None = None
+    amount_max: Decimal | None = None
+    q: str = ""
+    sort: str = "due"
+
+
+SORTS = {
+    "due": (F("due_at").asc(nulls_last=True), "created", "task_id"),
+    "priority": ("-priority", F("due_at").asc(nulls_last=True), "task_id"),
+    "age": ("created", "task_id"),  # oldest first
+    "-age": ("-created", "-task_id"),
+    "finished": ("-finished", "-task_id"),
+}
+
+
+def task_rows_filter(rows: QuerySet[TaskRow], spec: TaskFilter, *, now: datetime | None = None) -> QuerySet:
+    """Apply the filters of `spec` to `rows` and sort them. Search matches the subject and the
+    requester, case-insensitively (a trigram index serves it on PostgreSQL)."""
+    if spec.flow:
+        rows = rows.filter(flow_class=spec.flow)
+    if spec.stage:
+        rows = rows.filter(stage_name=spec.stage)
+    if spec.overdue:
+        rows = rows.filter(due_at__lt=now or timezone.now())
+    if spec.amount_min is not None:
+        rows = rows.filter(amount__gte=spec.amount_min)
+    if spec.amount_max is not None:
+        rows = rows.filter(amount__lte=spec.amount_max)
+    if spec.q:
+        rows = rows.filter(search__contains=spec.q.lower())
+    return rows.order_by(*SORTS.get(spec.sort, SORTS["due"]))
+
+
+def stage_names() -> list[str]:
+    """The stage names the stage filter offers: every policy stage's, and the other human steps'."""
+    from processes.flows import FLOWS
+    from processes.policies.models import PolicyStage
+    from processes.purchase.models import DEFAULT_STAGE
+
+    names = {DEFAULT_STAGE.name, *PolicyStage.objects.values_list("name", flat=True).distinct()}
+    for flow in FLOWS:
+        for node in flow.instance.nodes():
+            if getattr(node, "task_type", "") == "HUMAN" and node.name != "approve":
+                names.add(str(node.task_title or node.name))
+    return sorted(names)
+
+
+def task_eligible_users(task: Task, *, exclude: Any = None) -> QuerySet:
+    """Active users who may hold `task`: its candidate permission and its process type's `view_`."""
+    from processes.notifications import users_holding
+
+    opts = task.flow_task.flow_class.process_class._meta
+    permissions = [f"{opts.app_label}.view_{opts.model_name}"]
+    if task.owner_permission:
+        permissions.append(task.owner_permission)
+    users = users_holding(*permissions).order_by("username")
+    if exclude is not None:
+        users = users.exclude(pk=exclude.pk)
+    return users
+
+
+def user_by_pk(pk: int) -> Any:
+    return get_user_model().objects.filter(pk=pk, is_active=True).first()

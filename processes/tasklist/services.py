@@ -1,0 +1,143 @@
+"""Write side of the task list: keep each human task's TaskRow in step with viewflow's Task.
+
+Three entry points, all inside the transaction that changed the task:
+- `task_row_create`: when a human task is created (the flows' onCreate hooks);
+- `task_row_transition`: viewflow's transition hook (processes/apps.py), for claim, release,
+  reassign, finish and cancel;
+- `task_row_refresh`: when routing changed outside a transition
+  (processes.services.task_routing_changed, which escalation calls).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from viewflow.workflow.fields import get_flow_ref
+from viewflow.workflow.models import Task
+
+from processes.policies.sla import stage_due_at
+from processes.tasklist.models import Priority, TaskRow
+
+
+@dataclass(frozen=True)
+class _Description:
+    subject: str = ""
+    requester: str = ""
+    amount: Decimal | None = None
+    currency: str = ""
+    stage_name: str = ""
+    priority: int = Priority.NORMAL
+    due_at: datetime | None = None
+
+
+def _person(user: Any) -> str:
+    return (user.get_full_name() or user.get_username()) if user is not None else ""
+
+
+def _describe(task: Task, process: Any, stage: Any = None) -> _Description:
+    """What a row shows of a task, per process type; unknown types get the generic brief."""
+    from processes.orders.models import OrderProcess
+    from processes.purchase.models import PurchaseProcess
+
+    node = task.flow_task
+    title = str(node.task_title or node.name)
+    if isinstance(process, PurchaseProcess):
+        if node.name == "approve":
+            stage = stage if stage is not None else process.current_stage
+            due = stage_due_at(stage, task.created)
+            stage_name = (task.data or {}).get("stage_name") or getattr(stage, "name", "") or title
+        else:
+            due, stage_name = None, title
+        return _Description(
+            subject=process.title,
+            requester=_person(process.requester),
+            amount=process.amount,
+            currency=process.currency,
+            stage_name=stage_name,
+            priority=process.priority,
+            due_at=due,
+        )
+    if isinstance(process, OrderProcess):
+        # Fraud reviews have no SLA of their own yet: stage_due_at answers None for them.
+        return _Description(
+            subject=f"{process.order_ref} {process.customer_name}",
+            requester=process.customer_name,
+            amount=process.total,
+            currency=process.currency,
+            stage_name=title,
+            priority=Priority.HIGH,
+            due_at=stage_due_at(stage, task.created),
+        )
+    return _Description(subject=str(process.brief or f"#{process.pk}")[:200], stage_name=title)
+
+
+def _flow_class_of(process: Any) -> str:
+    """The stored reference of the process's flow (the field's descriptor hands out instances)."""
+    flow = process.flow_class
+    return get_flow_ref(flow if isinstance(flow, type) else type(flow))
+
+
+def _row_values(task: Task, process: Any, stage: Any = None) -> dict[str, Any]:
+    described = _describe(task, process, stage)
+    return {
+        "flow_class": _flow_class_of(process),
+        "process_id": process.pk,
+        "node": task.flow_task.name,
+        "subject": described.subject[:200],
+        "requester": described.requester[:200],
+        "amount": described.amount,
+        "currency": described.currency,
+        "stage_name": described.stage_name[:100],
+        "owner_permission": task.owner_permission or "",
+        "owner_id": task.owner_id,
+        "status": task.status,
+        "priority": described.priority,
+        "due_at": described.due_at,
+        "created": task.created,
+        "finished": task.finished,
+        "search": f"{described.subject} {described.requester}".lower(),
+    }
+
+
+def task_row_create(*, task: Task, process: Any = None, stage: Any = None) -> TaskRow:
+    """Write (or rewrite) the row of a human task from the task and its process.
+
+    `stage` is the approval stage the task decides, when the caller knows it (saves a query).
+    """
+    process = process if process is not None else task.process.coerced
+    row, _ = TaskRow.objects.update_or_create(task_id=task.pk, defaults=_row_values(task, process, stage))
+    return row
+
+
+def task_row_refresh(*, task: Task) -> TaskRow | None:
+    """Recompute the whole row of a human task (holder, candidates, due time); None for others."""
+    if getattr(task.flow_task, "task_type", "") != "HUMAN":
+        return None
+    return task_row_create(task=task)
+
+
+def task_row_transition(activation: Any, descriptor: Any, source: Any, target: Any, **kwargs: Any) -> None:
+    """viewflow FSM hook: carry a human task's new holder and status onto its row (one UPDATE).
+
+    A human task's STARTED is never saved (viewflow starts it on every GET of its form), so that
+    transition is not carried over either.
+    """
+    task = activation.task
+    if getattr(task.flow_task, "task_type", "") != "HUMAN" or descriptor._func.__name__ == "start":
+        return
+    updated = TaskRow.objects.filter(task_id=task.pk).update(
+        owner_id=task.owner_id,
+        owner_permission=task.owner_permission or "",
+        status=task.status,
+        finished=task.finished,
+    )
+    if not updated and task.pk:  # a node without an onCreate hook: create its row now
+        task_row_create(task=task, process=activation.process)
+
+
+def task_row_on_create(activation: Any) -> None:
+    """`.onCreate` hook for human nodes: the task's row exists from the moment the task does."""
+    task_row_create(task=activation.task, process=activation.process)

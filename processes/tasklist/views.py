@@ -1,0 +1,328 @@
+"""Task list pages and actions. Thin: the filter form and the selectors read, the services act."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views import View
+from viewflow.workflow.exceptions import FlowLockFailed
+from viewflow.workflow.models import Task
+
+from processes import services
+from processes.tasklist import selectors
+from processes.tasklist.exceptions import TaskUnavailable
+from processes.tasklist.forms import TaskFilterForm, TaskHandOverForm
+from processes.tasklist.models import TaskRow
+
+PAGE_SIZE = 25
+COUNT_CAP = 1000  # a list counts up to here ("1,000+"): counting 20,000 archived rows is the slow part
+
+
+class CappedPaginator(Paginator):
+    """Counts at most COUNT_CAP + 1 rows (`SELECT COUNT(*) FROM (... LIMIT 1001)`), so a page's
+    cost does not grow with the user's history; past the cap, filters narrow the list."""
+
+    @property
+    def count(self) -> int:
+        if not hasattr(self, "_capped_count"):
+            self._capped_count = self.object_list[: COUNT_CAP + 1].count()
+        return min(self._capped_count, COUNT_CAP)
+
+    @property
+    def capped(self) -> bool:
+        return self.count == COUNT_CAP and self._capped_count > COUNT_CAP
+
+
+BUSY = gettext_lazy("Someone else is acting on this task right now. Try again in a moment.")
+
+
+_A, _B = 987654321, 876543219  # placeholder ids: reverse once per page, then fill in
+
+
+def _pattern(reverse, name: str, count: int):
+    """`reverse(name, args)` once, as a function of the ids (a page has some 75 links to build)."""
+    url = reverse(name, args=[_A, _B][:count])
+    return lambda *ids: url.replace(str(_A), str(ids[0]), 1).replace(str(_B), str(ids[-1]), 1)
+
+
+def task_page_url(row: TaskRow, patterns: dict | None = None) -> str:
+    """Viewflow's own page of the task (its form for the holder, its details for others)."""
+    node = getattr(row.flow, row.node, None)
+    if node is None:
+        return ""
+    patterns = {} if patterns is None else patterns
+    if node not in patterns:
+        patterns[node] = _pattern(node.reverse, "index", 2)
+    return patterns[node](row.process_id, row.task_id)
+
+
+def _moment(value) -> str:
+    """A time as the lists show it, in the current time zone (plain strftime: 25 rows per page)."""
+    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M") if value is not None else ""
+
+
+def _age(delta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    if minutes < 60:
+        return _("%(n)s min") % {"n": max(minutes, 0)}
+    if minutes < 48 * 60:
+        return _("%(n)s h") % {"n": minutes // 60}
+    return _("%(n)s d") % {"n": minutes // (24 * 60)}
+
+
+class TaskListView(View):
+    """One task list page: the rows `rows()` returns, filtered and sorted from the URL."""
+
+    page = ""
+    title = ""
+    empty = ""
+    default_sort = "due"
+    # The live machinery (processes/live.py) re-renders watched pages of this kind in place.
+    live_watchable = True
+    actions: tuple[str, ...] = ()
+
+    def rows(self, user: Any):
+        raise NotImplementedError
+
+    def flows(self, user: Any) -> list[type]:
+        return selectors.flows_visible_to(user)
+
+    def get(self, request):
+        user = request.user
+        form = TaskFilterForm(request.GET or None, flows=self.flows(user), stages=selectors.stage_names())
+        spec = form.spec(self.default_sort)
+        page = CappedPaginator(selectors.task_rows_filter(self.rows(user), spec), PAGE_SIZE).get_page(
+            request.GET.get("page")
+        )
+        now = timezone.now()
+        app = request.resolver_match.app
+        pages: dict = {}
+        actions = {action: _pattern(app.reverse, action, 1) for action in self.actions}
+        query = request.GET.copy()
+        query.pop("page", None)
+        context = {
+            "page": self.page,
+            "title": self.title,
+            "empty": self.empty,
+            "form": form,
+            "page_obj": page,
+            "query": query.urlencode(),
+            "here": request.get_full_path(),
+            "here_quoted": quote(request.get_full_path(), safe=""),
+            "bulk_claim_url": app.reverse("bulk_claim"),
+            "rows": [
+                {
+                    "row": row,
+                    "url": task_page_url(row, pages),
+                    "overdue": row.is_open and row.due_at is not None and row.due_at < now,
+                    "flow_title": row.flow.process_title if row.flow else "",
+                    "amount": f"{row.amount:,.2f} {row.currency}" if row.amount is not None else "",
+                    "due": _moment(row.due_at),
+                    "age": _moment(row.finished) if self.page == "archive" else _age(now - row.created),
+                    **{f"{action}_url": url(row.task_id) for action, url in actions.items()},
+                }
+                for row in page.object_list
+            ],
+        }
+        return TemplateResponse(request, "processes/tasklist/list.html", context)
+
+
+class InboxView(TaskListView):
+    page, title = "inbox", gettext_lazy("Inbox")
+    actions = ("unclaim", "delegate")
+    empty = gettext_lazy("Nothing assigned to you. Claim a task from the queue.")
+
+    def rows(self, user):
+        return selectors.task_rows_inbox(user)
+
+
+class QueueView(TaskListView):
+    page, title = "queue", gettext_lazy("Queue")
+    actions = ("claim",)
+    empty = gettext_lazy("Your groups' queue is empty.")
+
+    def rows(self, user):
+        return selectors.task_rows_queue(user)
+
+
+class ArchiveView(TaskListView):
+    page, title = "archive", gettext_lazy("Archive")
+    empty = gettext_lazy("You have not finished any task yet.")
+    default_sort = "finished"
+
+    def rows(self, user):
+        return selectors.task_rows_archive(user)
+
+
+class TeamView(TaskListView):
+    page, title = "team", gettext_lazy("My team's open tasks")
+    actions = ("reassign",)
+    empty = gettext_lazy("No open tasks in the processes you manage.")
+
+    def flows(self, user):
+        return selectors.flows_managed_by(user)
+
+    def get(self, request):
+        if not selectors.may_see_team(request.user):
+            raise PermissionDenied
+        return super().get(request)
+
+    def rows(self, user):
+        return selectors.task_rows_team(user)
+
+
+# ---------------------------------------------------------------- actions (POST only)
+
+
+class _TaskActionView(View):
+    http_method_names = ["post"]
+
+    def task(self, user: Any, task_pk: int) -> Task:
+        """The task, if `user` may reach it at all (candidate, holder or manager): else a 404."""
+        if selectors.task_row_reachable(user, task_pk) is None:
+            raise Http404("No such task")
+        return Task.objects.select_related("process").get(pk=task_pk)
+
+    def back(self, request):
+        target = request.POST.get("next", "")
+        if not url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+            target = request.resolver_match.app.reverse("index")
+        return HttpResponseRedirect(target)
+
+    def act(self, request, action, success: str):
+        try:
+            action()
+        except TaskUnavailable as exc:
+            messages.error(request, str(exc))
+        except FlowLockFailed:
+            messages.error(request, BUSY)
+        except PermissionDenied as exc:
+            messages.error(request, str(exc) or _("You may not do that."))
+        else:
+            messages.success(request, success)
+        return self.back(request)
+
+
+class ClaimView(_TaskActionView):
+    def post(self, request, task_pk: int):
+        task = self.task(request.user, task_pk)
+        return self.act(
+            request,
+            lambda: services.task_claim(task=task, user=request.user),
+            _("Task #%(task)s is yours now.") % {"task": task_pk},
+        )
+
+
+class UnclaimView(_TaskActionView):
+    def post(self, request, task_pk: int):
+        task = self.task(request.user, task_pk)
+        return self.act(
+            request,
+            lambda: services.task_unclaim(task=task, user=request.user),
+            _("Task #%(task)s is back in the queue.") % {"task": task_pk},
+        )
+
+
+class BulkClaimView(_TaskActionView):
+    def post(self, request):
+        ids = sorted({int(value) for value in request.POST.getlist("task") if value.isdigit()})[:100]
+        reachable = [pk for pk in ids if selectors.task_row_reachable(request.user, pk) is not None]
+        if not reachable:
+            messages.error(request, _("Select the tasks to claim."))
+            return self.back(request)
+        claimed, failed = services.tasks_claim_bulk(task_ids=reachable, user=request.user)
+        # One message: the portal's snackbar shows the last one only.
+        text = " ".join(
+            [
+                *(
+                    [
+                        _("Claimed %(count)s tasks: %(tasks)s.")
+                        % {"count": len(claimed), "tasks": ", ".join(f"#{t.pk}" for t in claimed)}
+                    ]
+                    if claimed
+                    else []
+                ),
+                *failed,
+            ]
+        )
+        (messages.warning if failed else messages.success)(request, text)
+        return self.back(request)
+
+
+class _HandOverView(_TaskActionView):
+    """GET: the form offering the eligible colleagues; POST: hand the task over."""
+
+    http_method_names = ["get", "post"]
+    heading = ""
+    service = None
+
+    def allowed(self, user: Any, task: Task) -> bool:
+        raise NotImplementedError
+
+    def users(self, task: Task, user: Any):
+        return selectors.task_eligible_users(task, exclude=user)
+
+    def prepare(self, request, task_pk: int):
+        task = self.task(request.user, task_pk)
+        if not self.allowed(request.user, task):
+            raise PermissionDenied
+        return task, TaskHandOverForm(request.POST or None, users=self.users(task, request.user))
+
+    def render(self, request, task, form, status=200):
+        row = TaskRow.objects.filter(pk=task.pk).first()
+        return TemplateResponse(
+            request,
+            "processes/tasklist/hand_over.html",
+            {
+                "heading": self.heading,
+                "task": task,
+                "row": row,
+                "form": form,
+                "next": request.GET.get("next", ""),
+            },
+            status=status,
+        )
+
+    def get(self, request, task_pk: int):
+        task, form = self.prepare(request, task_pk)
+        return self.render(request, task, form)
+
+    def post(self, request, task_pk: int):
+        task, form = self.prepare(request, task_pk)
+        if not form.is_valid():
+            return self.render(request, task, form, status=422)
+        to_user = form.cleaned_data["to_user"]
+        return self.act(
+            request,
+            lambda: type(self).service(task=task, user=request.user, to_user=to_user),
+            _("Task #%(task)s is now with %(user)s.") % {"task": task.pk, "user": to_user.get_username()},
+        )
+
+
+class DelegateView(_HandOverView):
+    heading = gettext_lazy("Delegate to a colleague")
+    service = staticmethod(services.task_delegate)
+
+    def allowed(self, user, task):
+        return task.owner_id == user.pk or task.status != "ASSIGNED"  # a changed task: the service says so
+
+
+class ReassignView(_HandOverView):
+    heading = gettext_lazy("Reassign")
+    service = staticmethod(services.task_reassign)
+
+    def allowed(self, user, task):
+        return task.flow_task.flow_class.instance.has_manage_permission(user)
+
+    def users(self, task, user):
+        return selectors.task_eligible_users(task)

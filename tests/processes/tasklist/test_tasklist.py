@@ -1,0 +1,531 @@
+"""The operator's task list: rows kept in sync, pages per role, filters, actions and permissions."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from unittest import mock
+
+import pytest
+from django.urls import get_resolver
+from django.utils import timezone
+from viewflow.workflow.models import Task
+from viewflow.workflow.status import STATUS
+
+from processes.models import AuditEvent, Notification, NotificationKind
+from processes.nodes import celery_job
+from processes.nodes.celery_job import job_execute
+from processes.purchase.services import purchase_task_decide
+from processes.services import task_claim, task_routing_changed
+from processes.tasklist.models import Priority, TaskRow
+from tests.conftest import task_of
+
+pytestmark = pytest.mark.django_db
+
+INBOX, QUEUE, ARCHIVE, TEAM = "/tasks/inbox/", "/tasks/queue/", "/tasks/archive/", "/tasks/team/"
+
+
+@pytest.fixture(autouse=True)
+def _urls():
+    assert get_resolver().url_patterns
+
+
+@pytest.fixture(autouse=True)
+def _no_broker():
+    with mock.patch.object(celery_job, "job_send", return_value=True):
+        yield
+
+
+@pytest.fixture
+def fiona(roles, django_user_model):
+    user = django_user_model.objects.create_user("fiona", password="x")
+    user.groups.add(roles["fraud"])
+    return user
+
+
+@pytest.fixture
+def fraud_review(place_order):
+    """An order suspected of fraud, waiting in the fraud group's queue; returns its review task."""
+    order = place_order(email="someone@mailinator.com")
+    for _ in range(10):
+        job = Task.objects.filter(process=order, flow_task_type="JOB", status=STATUS.SCHEDULED).first()
+        if job is None:
+            break
+        job_execute(job.flow_task.activation_class(job).ref())
+    return task_of(order, "review_fraud")
+
+
+def _row(task) -> TaskRow:
+    return TaskRow.objects.get(pk=task.pk)
+
+
+def _ids(response) -> list[int]:
+    return [item["row"].task_id for item in response.context["rows"]]
+
+
+# ---------------------------------------------------------------- rows in sync
+
+
+def test_a_submitted_request_gets_a_queue_row_with_its_stage_due_time_and_priority(
+    purchase_policy, submit_request
+):
+    process = submit_request(title="Standing desk", amount="640.00", priority=Priority.URGENT)
+    task = task_of(process, "approve")
+
+    row = _row(task)
+    assert (row.status, row.owner_id, row.node) == ("NEW", None, "approve")
+    assert (row.subject, row.requester, row.amount, row.currency) == (
+        "Standing desk",
+        "alice",
+        Decimal("640.00"),
+        "EUR",
+    )
+    assert row.stage_name == "Team approval"
+    assert row.owner_permission == task.owner_permission
+    assert row.due_at == task.created + timedelta(hours=4)  # the stage's SLA, via stage_due_at
+    assert row.priority == Priority.URGENT
+    assert row.search == "standing desk alice"
+    assert row.process_id == process.pk
+    assert row.created == task.created
+
+
+def test_claim_decide_and_the_next_stage_follow_in_the_rows(purchase_policy, submit_request, olivia):
+    process = submit_request(amount="2500.00")
+    first = task_of(process, "approve")
+
+    task_claim(task=first, user=olivia)
+    assert (_row(first).status, _row(first).owner_id) == ("ASSIGNED", olivia.pk)
+
+    purchase_task_decide(task=first, user=olivia, approved=True)
+    done = _row(first)
+    assert done.status == "DONE"
+    assert done.finished is not None
+    assert done.owner_id == olivia.pk
+    finance = task_of(process, "approve")
+    assert finance.pk != first.pk
+    assert (_row(finance).stage_name, _row(finance).status) == ("Finance review", "NEW")
+    assert _row(finance).due_at == finance.created + timedelta(hours=8)
+
+
+def test_a_rejection_gives_the_requester_a_revise_row_in_their_inbox(
+    purchase_policy, submit_request, olivia, alice
+):
+    process = submit_request()
+    task = task_of(process, "approve")
+    task_claim(task=task, user=olivia)
+    purchase_task_decide(task=task, user=olivia, approved=False, comment="Too dear.")
+
+    row = _row(task_of(process, "revise"))
+    assert (row.status, row.owner_id, row.due_at) == ("ASSIGNED", alice.pk, None)
+    assert row.stage_name == "Revise or withdraw the request"
+
+
+def test_an_order_fraud_review_is_a_high_priority_row(fraud_review):
+    row = _row(fraud_review)
+    assert row.priority == Priority.HIGH
+    assert row.owner_permission == "processes.review_fraud"
+    assert row.subject.startswith("ORD-")
+    assert row.requester == "Ada Lovelace"
+
+
+def test_routing_changed_outside_a_transition_refreshes_the_row(purchase_policy, submit_request, roles):
+    task = task_of(submit_request(), "approve")
+    Task.objects.filter(pk=task.pk).update(owner_permission="processes.review_fraud")
+    task.refresh_from_db()
+
+    task_routing_changed(task=task)
+
+    assert _row(task).owner_permission == "processes.review_fraud"
+
+
+def test_the_migration_backfills_rows_of_existing_tasks(purchase_policy, submit_request, olivia):
+    from importlib import import_module
+
+    from django.apps import apps
+
+    process = submit_request(amount="2500.00")
+    first = task_of(process, "approve")
+    task_claim(task=first, user=olivia)
+    purchase_task_decide(task=first, user=olivia, approved=True)
+    expected = {row.pk: row for row in TaskRow.objects.all()}
+    TaskRow.objects.all().delete()
+
+    import_module("processes.migrations.0010_tasklist").rows_backfill(apps, None)
+
+    fields = ["status", "owner_id", "subject", "requester", "amount", "stage_name", "due_at", "finished"]
+    rebuilt = {row.pk: row for row in TaskRow.objects.all()}
+    assert rebuilt.keys() == expected.keys()
+    for pk, row in rebuilt.items():
+        assert [getattr(row, f) for f in fields] == [getattr(expected[pk], f) for f in fields]
+
+
+# ---------------------------------------------------------------- pages per role
+
+
+def test_each_role_sees_only_its_groups_queue(
+    client, purchase_policy, submit_request, olivia, frank, alice, maria, fiona, fraud_review
+):
+    approval = task_of(submit_request(), "approve")
+    expected = {olivia: [approval.pk], frank: [], alice: [], maria: [], fiona: [fraud_review.pk]}
+    for user, ids in expected.items():
+        client.force_login(user)
+        response = client.get(QUEUE)
+        assert response.status_code == 200, user
+        assert _ids(response) == ids, user.username
+
+
+def test_the_inbox_and_archive_show_only_my_tasks(client, purchase_policy, submit_request, olivia, oscar):
+    mine, theirs, done = (task_of(submit_request(title=t), "approve") for t in ("Mine", "Theirs", "Done"))
+    task_claim(task=mine, user=olivia)
+    task_claim(task=theirs, user=oscar)
+    task_claim(task=done, user=olivia)
+    purchase_task_decide(task=done, user=olivia, approved=True)
+
+    client.force_login(olivia)
+    assert _ids(client.get(INBOX)) == [mine.pk]
+    assert _ids(client.get(ARCHIVE)) == [done.pk]
+    client.force_login(oscar)
+    assert _ids(client.get(INBOX)) == [theirs.pk]
+    assert _ids(client.get(ARCHIVE)) == []
+
+
+def test_managers_see_their_teams_open_tasks_and_nobody_else_does(
+    client, purchase_policy, submit_request, olivia, maria, alice, frank, fiona, fraud_review
+):
+    queued = task_of(submit_request(title="Queued"), "approve")
+    held = task_of(submit_request(title="Held"), "approve")
+    task_claim(task=held, user=olivia)
+
+    client.force_login(maria)
+    response = client.get(TEAM + "?sort=age")
+    assert _ids(response) == [fraud_review.pk, queued.pk, held.pk]
+    assert "olivia" in response.content.decode()
+    for user in (olivia, alice, frank, fiona):
+        client.force_login(user)
+        assert client.get(TEAM).status_code == 403, user.username
+
+
+def test_the_portal_index_lands_an_operator_on_their_task_list(client, olivia):
+    client.force_login(olivia)
+    assert client.get("/")["Location"] == "/tasks/"
+    page = client.get("/", follow=True)
+    assert page.request["PATH_INFO"] == INBOX
+    for path in (INBOX, QUEUE, ARCHIVE):  # the menu links to each page (team: managers only)
+        assert f'href="{path}"' in page.content.decode()
+    assert f'href="{TEAM}"' not in page.content.decode()
+
+
+def test_rows_link_to_viewflows_task_page(client, purchase_policy, submit_request, olivia):
+    task = task_of(submit_request(), "approve")
+    client.force_login(olivia)
+
+    item = client.get(QUEUE).context["rows"][0]
+
+    assert item["url"] == f"/purchase/{task.process_id}/approve/{task.pk}/"
+    assert client.get(item["url"]).status_code in (200, 302)
+
+
+# ---------------------------------------------------------------- filters and sorting
+
+
+@pytest.fixture
+def queue_of_four(purchase_policy, submit_request, roles):
+    """Four requests in the approvers' queue with different amounts, priorities and ages."""
+    tasks = {}
+    for title, amount, priority in [
+        ("Laptop", "1800.00", Priority.NORMAL),
+        ("Chair", "190.00", Priority.URGENT),
+        ("Monitor", "320.00", Priority.LOW),
+        ("Desk lamp", "40.00", Priority.HIGH),
+    ]:
+        tasks[title] = task_of(submit_request(title=title, amount=amount, priority=priority), "approve")
+    # The monitor waited longest: it is overdue.
+    TaskRow.objects.filter(pk=tasks["Monitor"].pk).update(due_at=timezone.now() - timedelta(hours=1))
+    return tasks
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("", ["Monitor", "Laptop", "Chair", "Desk lamp"]),  # due time: the overdue one first
+        ("?sort=priority", ["Chair", "Desk lamp", "Laptop", "Monitor"]),
+        ("?sort=age", ["Laptop", "Chair", "Monitor", "Desk lamp"]),
+        ("?sort=-age", ["Desk lamp", "Monitor", "Chair", "Laptop"]),
+        ("?overdue=on", ["Monitor"]),
+        ("?amount_min=100&amount_max=400&sort=age", ["Chair", "Monitor"]),
+        ("?q=LAMP", ["Desk lamp"]),
+        ("?q=alice&sort=age", ["Laptop", "Chair", "Monitor", "Desk lamp"]),
+        ("?q=nobody", []),
+        ("?stage=Team+approval&sort=age", ["Laptop", "Chair", "Monitor", "Desk lamp"]),
+        ("?stage=Finance+review", []),
+        ("?flow=processes/purchase.flows.PurchaseFlow&sort=age", ["Laptop", "Chair", "Monitor", "Desk lamp"]),
+    ],
+)
+def test_queue_filters_and_sorts_from_the_url(client, olivia, queue_of_four, query, expected):
+    client.force_login(olivia)
+
+    response = client.get(QUEUE + query)
+
+    assert response.status_code == 200
+    assert [item["row"].subject for item in response.context["rows"]] == expected
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("?amount_min=abc", "amount_min"),
+        ("?amount_min=500&amount_max=100", "amount_max"),
+        ("?sort=drop+table", "sort"),
+        ("?flow=nope", "flow"),
+        ("?flow=processes/orders.flows.OrderFlow", "flow"),  # not a process type olivia may see
+        ("?amount_min=-1", "amount_min"),
+    ],
+)
+def test_bad_filters_are_shown_on_the_form_never_a_500(client, olivia, queue_of_four, query, field):
+    client.force_login(olivia)
+
+    response = client.get(QUEUE + query)
+
+    assert response.status_code == 200
+    assert field in response.context["form"].errors
+    assert 'class="portal-field__error"' in response.content.decode()
+    assert len(response.context["rows"]) == 4  # unfiltered, rather than nothing
+
+
+def test_the_queue_paginates(client, olivia, purchase_policy, submit_request):
+    for n in range(27):
+        submit_request(title=f"Item {n}")
+    client.force_login(olivia)
+
+    first = client.get(QUEUE + "?sort=age")
+    second = client.get(QUEUE + "?sort=age&page=2")
+    beyond = client.get(QUEUE + "?sort=age&page=99")
+
+    assert len(first.context["rows"]) == 25
+    assert len(second.context["rows"]) == 2
+    assert "sort=age&amp;page=2" in first.content.decode()
+    assert beyond.status_code == 200
+    assert len(beyond.context["rows"]) == 2
+
+
+# ---------------------------------------------------------------- query counts
+
+
+@pytest.mark.parametrize("path", [INBOX, QUEUE + "?sort=priority&q=a&amount_min=1", ARCHIVE, TEAM])
+def test_each_page_runs_the_same_number_of_queries_for_3_and_for_30_rows(
+    client, django_assert_num_queries, purchase_policy, submit_request, olivia, maria, path
+):
+    def load(n: int) -> None:
+        for index in range(n):
+            task = task_of(submit_request(title=f"Thing {index}"), "approve")
+            if path == INBOX:
+                task_claim(task=task, user=olivia)
+            elif path == ARCHIVE:
+                task_claim(task=task, user=olivia)
+                purchase_task_decide(task=task, user=olivia, approved=True)
+
+    user = maria if path == TEAM else olivia
+    counts = []
+    for n in (3, 27):
+        load(n)
+        client.force_login(user)
+        client.get(path)  # warm: the session and the caches
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        with CaptureQueriesContext(connection) as captured:
+            response = client.get(path)
+        assert response.status_code == 200
+        assert len(response.context["rows"]) == min(25, 3 if n == 3 else 30)
+        counts.append(len(captured))
+    assert counts[0] == counts[1]
+    with django_assert_num_queries(counts[0]):
+        client.get(path)
+
+
+# ---------------------------------------------------------------- actions
+
+
+def test_claim_from_the_queue_moves_the_task_to_my_inbox(client, purchase_policy, submit_request, olivia):
+    task = task_of(submit_request(), "approve")
+    client.force_login(olivia)
+
+    response = client.post(f"/tasks/{task.pk}/claim/", {"next": QUEUE + "?sort=age"})
+
+    assert response.status_code == 302
+    assert response["Location"] == QUEUE + "?sort=age"
+    assert _ids(client.get(INBOX)) == [task.pk]
+    assert _ids(client.get(QUEUE)) == []
+    assert AuditEvent.objects.filter(task=task, action="task.assigned", actor=olivia).exists()
+
+
+def test_actions_are_post_only_and_need_the_csrf_token(purchase_policy, submit_request, olivia):
+    from django.test import Client
+
+    task = task_of(submit_request(), "approve")
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(olivia)
+
+    assert client.get(f"/tasks/{task.pk}/claim/").status_code == 405
+    assert client.post(f"/tasks/{task.pk}/claim/").status_code == 403
+    assert _row(task).status == "NEW"
+
+
+def test_claiming_a_task_someone_else_holds_says_who(client, purchase_policy, submit_request, olivia, oscar):
+    task = task_of(submit_request(), "approve")
+    task_claim(task=task, user=olivia)
+    client.force_login(oscar)
+
+    response = client.post(f"/tasks/{task.pk}/claim/", {"next": QUEUE}, follow=True)
+
+    assert response.status_code == 200
+    assert f"Task #{task.pk} is already claimed by olivia." in response.content.decode()
+    assert _row(task).owner_id == olivia.pk
+
+
+def test_nobody_acts_on_tasks_outside_their_groups(
+    client, purchase_policy, submit_request, olivia, frank, alice, fiona, fraud_review
+):
+    approval = task_of(submit_request(), "approve")
+    cases = [(frank, approval), (alice, approval), (fiona, approval), (olivia, fraud_review)]
+    for user, task in cases:
+        client.force_login(user)
+        for action in ("claim", "unclaim", "delegate", "reassign"):
+            response = client.post(f"/tasks/{task.pk}/{action}/")
+            assert response.status_code == 404, (user.username, action)
+        assert client.get(f"/tasks/{task.pk}/delegate/").status_code == 404
+    assert _row(approval).status == "NEW"
+    assert _row(fraud_review).status == "NEW"
+
+
+def test_bulk_claim_takes_the_selected_tasks_and_reports_the_ones_gone(
+    client, purchase_policy, submit_request, olivia, oscar
+):
+    a, b, c = (task_of(submit_request(title=t), "approve") for t in "ABC")
+    task_claim(task=c, user=oscar)
+    client.force_login(olivia)
+
+    response = client.post("/tasks/claim/", {"task": [a.pk, b.pk, c.pk], "next": QUEUE}, follow=True)
+
+    page = response.content.decode()
+    assert f"Claimed 2 tasks: #{a.pk}, #{b.pk}." in page
+    assert f"Task #{c.pk} is already claimed by oscar." in page
+    assert sorted(_ids(client.get(INBOX))) == [a.pk, b.pk]
+
+
+def test_unclaim_puts_the_task_back_in_the_queue(client, purchase_policy, submit_request, olivia):
+    task = task_of(submit_request(), "approve")
+    task_claim(task=task, user=olivia)
+    client.force_login(olivia)
+
+    client.post(f"/tasks/{task.pk}/unclaim/")
+
+    assert _row(task).status == "NEW"
+    assert _ids(client.get(QUEUE)) == [task.pk]
+
+
+def test_delegate_offers_only_colleagues_with_the_same_right(
+    client, purchase_policy, submit_request, olivia, oscar, frank, maria
+):
+    task = task_of(submit_request(), "approve")
+    task_claim(task=task, user=olivia)
+    client.force_login(olivia)
+
+    form = client.get(f"/tasks/{task.pk}/delegate/").context["form"]
+    assert list(form.fields["to_user"].queryset) == [oscar]
+
+    refused = client.post(f"/tasks/{task.pk}/delegate/", {"to_user": frank.pk})
+    assert refused.status_code == 422
+    assert "to_user" in refused.context["form"].errors
+
+    client.post(f"/tasks/{task.pk}/delegate/", {"to_user": oscar.pk})
+    assert _row(task).owner_id == oscar.pk
+    delegated = AuditEvent.objects.get(task=task, action="task.reassigned", actor=olivia)
+    assert delegated.details["delegated"] is True
+    assert delegated.details["owner"] == "oscar"
+    assert Notification.objects.filter(user=oscar, kind=NotificationKind.TASK_DELEGATED).exists()
+
+
+def test_only_the_holder_delegates(client, purchase_policy, submit_request, olivia, oscar):
+    task = task_of(submit_request(), "approve")
+    task_claim(task=task, user=olivia)
+    client.force_login(oscar)
+
+    assert client.get(f"/tasks/{task.pk}/delegate/").status_code == 403
+    assert client.post(f"/tasks/{task.pk}/delegate/", {"to_user": oscar.pk}).status_code == 403
+    assert _row(task).owner_id == olivia.pk
+
+
+def test_a_manager_reassigns_queued_and_held_tasks(
+    client, purchase_policy, submit_request, olivia, oscar, maria
+):
+    queued = task_of(submit_request(title="Queued"), "approve")
+    held = task_of(submit_request(title="Held"), "approve")
+    task_claim(task=held, user=olivia)
+    client.force_login(maria)
+
+    assert list(client.get(f"/tasks/{held.pk}/reassign/").context["form"].fields["to_user"].queryset) == [
+        olivia,
+        oscar,
+    ]
+    client.post(f"/tasks/{queued.pk}/reassign/", {"to_user": olivia.pk})
+    client.post(f"/tasks/{held.pk}/reassign/", {"to_user": oscar.pk})
+
+    assert (_row(queued).status, _row(queued).owner_id) == ("ASSIGNED", olivia.pk)
+    assert _row(held).owner_id == oscar.pk
+    assert AuditEvent.objects.filter(task=held, action="task.reassigned", actor=maria).exists()
+    assert Notification.objects.filter(user=olivia, kind=NotificationKind.TASK_TAKEN).exists()
+
+
+def test_operators_may_not_reassign(client, purchase_policy, submit_request, olivia, oscar):
+    task = task_of(submit_request(), "approve")
+    client.force_login(olivia)
+
+    assert client.get(f"/tasks/{task.pk}/reassign/").status_code == 403
+    assert client.post(f"/tasks/{task.pk}/reassign/", {"to_user": oscar.pk}).status_code == 403
+
+
+def test_deciding_a_task_that_was_reassigned_meanwhile_says_so(
+    client, purchase_policy, submit_request, olivia, oscar, maria
+):
+    from processes.services import task_reassign
+
+    task = task_of(submit_request(), "approve")
+    task_claim(task=task, user=olivia)
+    client.force_login(olivia)
+    url = f"/purchase/{task.process_id}/approve/{task.pk}/execute/"
+    assert client.get(url).status_code == 200
+    task_reassign(task=task, user=maria, to_user=oscar)
+
+    response = client.post(url, {"decision": "approve", "comment": ""})
+
+    assert response.status_code == 409
+    assert f"Task #{task.pk} is already claimed by oscar." in response.content.decode()
+    task.refresh_from_db()
+    assert task.status == STATUS.ASSIGNED
+    assert task.owner == oscar
+
+
+def test_a_stranger_posting_to_a_task_page_still_gets_a_403(
+    client, purchase_policy, submit_request, olivia, frank
+):
+    task = task_of(submit_request(), "approve")
+    task_claim(task=task, user=olivia)
+    client.force_login(frank)
+
+    response = client.post(f"/purchase/{task.process_id}/approve/{task.pk}/execute/", {"decision": "approve"})
+
+    assert response.status_code == 403
+    assert "olivia" not in response.content.decode()
+
+
+def test_a_long_list_counts_up_to_the_cap_and_says_so(client, olivia, purchase_policy, submit_request):
+    for n in range(5):
+        submit_request(title=f"Item {n}")
+    client.force_login(olivia)
+
+    with mock.patch("processes.tasklist.views.COUNT_CAP", 3):
+        response = client.get(QUEUE)
+
+    assert "More than 3 tasks" in response.content.decode()
+    assert len(response.context["rows"]) == 3
