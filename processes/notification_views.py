@@ -6,13 +6,13 @@ Every view works on the requesting user's own notifications only (another user's
 from __future__ import annotations
 
 from django import forms
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from processes import notifications
+from processes import notifications, selectors
 from processes.models import Delivery, Notification, NotificationKind
 
 
@@ -74,3 +74,12 @@ def notification_preferences(request: HttpRequest) -> HttpResponse:
     if form.is_valid():
         notifications.notification_preferences_set(user=request.user, deliveries=form.cleaned_data)
     return redirect("notification_center")
+
+
+@require_GET
+def task_counts(request: HttpRequest) -> JsonResponse:
+    """The requesting user's Inbox and Queue counters, by the page they link to, for the drawer
+    (live.js)."""
+    response = JsonResponse({"counts": selectors.menu_task_counts(request.user)})
+    response["Cache-Control"] = "private, no-store"
+    return response

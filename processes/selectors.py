@@ -176,3 +176,22 @@ def purchase_request_rows(processes: Any) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def menu_task_counts(user: Any) -> dict[str, int]:
+    """The Inbox and Queue counters of each flow's menu, keyed by the page they link to (as
+    viewflow's menu counts them); the live pages refresh the drawer's counters with these."""
+    from django.urls import get_resolver
+    from viewflow.workflow.models import Task
+
+    from processes.flows import FLOWS
+
+    get_resolver().url_patterns  # noqa: B018 - flows learn their URL namespace when the URLconf loads
+    counts = {}
+    for flow_class in FLOWS:
+        flow = flow_class.instance
+        if not flow.has_view_permission(user):
+            continue
+        counts[flow.reverse("inbox")] = Task.objects.inbox([flow_class], user).count()
+        counts[flow.reverse("queue")] = Task.objects.queue([flow_class], user).count()
+    return counts

@@ -131,6 +131,29 @@
     if (window.Turbo && window.Turbo.renderStreamMessage) window.Turbo.renderStreamMessage(message.html);
   });
 
+  // ---- the drawer's Inbox and Queue counters (viewflow's flow menu): fetched again, once, shortly
+  // after anything that may change them arrived
+  var countsMeta = document.querySelector('meta[name="portal-task-counts-url"]');
+  var countsTimer = null;
+  function countsRefresh() {
+    if (!countsMeta || !document.querySelector("[data-live-count]")) return;
+    window.clearTimeout(countsTimer);
+    countsTimer = window.setTimeout(function () {
+      fetch(countsMeta.getAttribute("content"), { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then(function (response) { return response.ok ? response.json() : null; })
+        .then(function (data) {
+          if (!data) return;
+          document.querySelectorAll("[data-live-count]").forEach(function (counter) {
+            var count = data.counts[counter.getAttribute("data-live-count")];
+            if (count !== undefined) counter.textContent = String(count);
+          });
+        })
+        .catch(function () {});
+    }, 250);
+  }
+  on("notification", countsRefresh);
+  on("stream", countsRefresh);
+
   window.portalLive = { on: on, socket: function () { return socket; } };
   root.setAttribute("data-live", "off");
   // Turbo Drive keeps this script (and the socket) across visits: tell the server each new page.

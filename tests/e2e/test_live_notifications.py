@@ -59,12 +59,14 @@ def test_two_queues_follow_a_request_live_and_a_cut_connection_catches_up(
         expect(page.locator(QUEUE_ROWS)).to_contain_text("Ergonomic chair", timeout=5000)
         expect(page.locator(".portal-toast")).to_contain_text("New in your queue: Approve purchase request")
         expect(page.locator("[data-portal-unread]")).to_have_text("1")
+        expect(page.locator('[data-live-count="/purchase/queue/"]')).to_have_text("1")  # the drawer
     shoot(olivia_page, "live-01-olivia-queue-toast")
 
     # olivia claims it: it leaves oscar's queue without a reload.
     olivia_page.locator("tr", has_text="Ergonomic chair").get_by_role("link").first.click()
     olivia_page.get_by_role("button", name="Assign and continue").click()
     expect(oscar_page.locator(QUEUE_ROWS)).not_to_contain_text("Ergonomic chair", timeout=5000)
+    expect(oscar_page.locator('[data-live-count="/purchase/queue/"]')).to_have_text("0")
     shoot(oscar_page, "live-02-oscar-queue-after-claim")
 
     # olivia's connection is cut; meanwhile the worker escalates her overdue task.

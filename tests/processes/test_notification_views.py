@@ -78,3 +78,31 @@ def test_preferences_are_saved_per_kind(client, olivia):
 
 def test_the_center_needs_a_login(client):
     assert client.get("/notifications/").status_code == 302
+
+
+def test_the_drawer_counts_are_the_users_own_per_flow_they_may_see(client, submit_request, olivia, alice):
+    submit_request(title="Standing desk")
+
+    client.force_login(olivia)
+    counts = client.get("/notifications/counts/")
+    client.force_login(alice)
+    alices = client.get("/notifications/counts/").json()["counts"]
+
+    assert counts["Cache-Control"] == "private, no-store"
+    assert counts.json()["counts"]["/purchase/queue/"] == 1
+    assert counts.json()["counts"]["/purchase/inbox/"] == 0
+    assert alices.get("/purchase/queue/", 0) == 0
+
+
+def test_the_drawer_counters_are_marked_for_live_refresh(client, olivia):
+    client.force_login(olivia)
+
+    page = client.get("/purchase/queue/").content.decode()
+
+    assert 'data-live-count="/purchase/queue/"' in page
+    assert 'data-live-count="/purchase/inbox/"' in page
+    assert '<meta name="portal-task-counts-url" content="/notifications/counts/">' in page
+
+
+def test_the_drawer_counts_need_a_login(client):
+    assert client.get("/notifications/counts/").status_code == 302
