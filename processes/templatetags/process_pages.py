@@ -24,3 +24,9 @@ def process_attachments(process):
 @register.inclusion_tag("processes/process_diagram.html")
 def process_diagram(process):
     return {"svg": process_chart_svg(process), "process": process}
+
+
+@register.filter
+def may_manage(process, user) -> bool:
+    """May `user` manage (cancel) `process`? viewflow's page shows its Cancel button to everyone."""
+    return process.flow_class.instance.has_manage_permission(user, obj=process)

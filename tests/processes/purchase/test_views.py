@@ -166,3 +166,18 @@ def test_a_user_without_any_process_gets_a_clear_page(client, django_user_model)
 
     assert response.status_code == 403
     assert "You have no processes yet" in response.content.decode()
+
+
+def test_only_those_who_may_cancel_see_the_cancel_button(client, submit_request, alice, maria):
+    process = submit_request()
+    url = f"/purchase/{process.pk}/"
+
+    client.force_login(alice)
+    alices = client.get(url).content.decode()
+    alices_cancel = client.get(f"{url}cancel/")
+    client.force_login(maria)
+    marias = client.get(url).content.decode()
+
+    assert f"/purchase/{process.pk}/cancel/" not in alices
+    assert alices_cancel.status_code == 403
+    assert f"/purchase/{process.pk}/cancel/" in marias
