@@ -7,12 +7,15 @@ import contextlib
 import time
 from urllib.parse import parse_qs
 
+import structlog
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.contrib.auth import get_user_model
 
 from processes import live, notifications
+
+logger = structlog.get_logger(__name__)
 
 CLOSE_UNAUTHENTICATED = 4401
 # A row committed out of id order (a longer transaction that took its id earlier) is still
@@ -122,7 +125,11 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
         """The embedded mode's in-memory layer cannot hear the worker: look every `interval` s."""
         while True:
             await asyncio.sleep(interval)
-            await self.sync()
+            try:
+                await self.sync()
+            except Exception as exc:  # the client went away mid-send: disconnect() ends this loop
+                logger.info("live.poll_stopped", user_id=self.user_id, error=type(exc).__name__)
+                return
 
     async def sync(self) -> None:
         async with self.sync_lock:

@@ -24,6 +24,9 @@ from django.urls import Resolver404, resolve
 WATCHABLE = ("queue", "inbox", "process_detail")
 TARGET = "main.vf-page__content"
 CONTENT = re.compile(r'<main class="vf-page__content">(.*)</main>', re.S)
+# A page may name narrower parts instead (`<div id="live-rows"><!--live:rows-->…<!--/live:rows--></div>`):
+# then only those are replaced, and a filter form the user is typing in is left alone.
+REGION = re.compile(r"<!--live:([a-z-]+)-->(.*?)<!--/live:\1-->", re.S)
 
 
 @dataclass(frozen=True)
@@ -92,7 +95,14 @@ def watch_render(watch: Watch, *, cookie: str, host: str, secure: bool) -> str |
     response = _renderer.get_response(WSGIRequest(environ))
     if response.status_code != 200:
         return None
-    found = CONTENT.search(response.content.decode(response.charset or "utf-8"))
+    page = response.content.decode(response.charset or "utf-8")
+    regions = REGION.findall(page)
+    if regions:
+        return "".join(
+            f'<turbo-stream action="update" target="live-{name}"><template>{html}</template></turbo-stream>'
+            for name, html in regions
+        )
+    found = CONTENT.search(page)
     if found is None:
         return None
     return f'<turbo-stream action="update" targets="{TARGET}"><template>{found.group(1)}</template></turbo-stream>'

@@ -26,6 +26,25 @@ def flows_visible_to(user: Any) -> list[type]:
     return [flow for flow in FLOWS if flow.instance.has_view_permission(user)]
 
 
+def start_actions_for(user: Any) -> list[dict[str, str]]:
+    """The processes `user` may start from a form (title and URL), for the task list's header."""
+    from django.urls import NoReverseMatch
+
+    from processes.flows import FLOWS
+
+    actions = []
+    for flow in FLOWS:
+        for node in flow.instance.get_start_nodes():
+            if not node.can_execute(user):
+                continue
+            try:
+                url = node.reverse("execute")
+            except NoReverseMatch:  # a start without a form (an API handle)
+                continue
+            actions.append({"title": str(node.task_title), "url": url})
+    return actions
+
+
 def flows_managed_by(user: Any) -> list[type]:
     from processes.flows import FLOWS
 

@@ -120,6 +120,7 @@ class TaskListView(View):
             "here": request.get_full_path(),
             "here_quoted": quote(request.get_full_path(), safe=""),
             "bulk_claim_url": app.reverse("bulk_claim"),
+            "starts": selectors.start_actions_for(user),
             "rows": [
                 {
                     "row": row,

@@ -131,6 +131,24 @@
     if (window.Turbo && window.Turbo.renderStreamMessage) window.Turbo.renderStreamMessage(message.html);
   });
 
+  // A live update re-renders rows; the boxes someone ticked (bulk claim) stay ticked.
+  document.addEventListener("turbo:before-stream-render", function (event) {
+    var render = event.detail.render;
+    event.detail.render = function (stream) {
+      var ticked = Array.prototype.map.call(
+        document.querySelectorAll("input[type=checkbox][name]:checked"),
+        function (box) { return [box.name, box.value]; }
+      );
+      var done = render(stream);
+      ticked.forEach(function (pair) {
+        document.querySelectorAll("input[type=checkbox][name]").forEach(function (box) {
+          if (box.name === pair[0] && box.value === pair[1]) box.checked = true;
+        });
+      });
+      return done;
+    };
+  });
+
   // ---- the drawer's Inbox and Queue counters (viewflow's flow menu): fetched again, once, shortly
   // after anything that may change them arrived
   var countsMeta = document.querySelector('meta[name="portal-task-counts-url"]');

@@ -529,3 +529,14 @@ def test_a_long_list_counts_up_to_the_cap_and_says_so(client, olivia, purchase_p
 
     assert "More than 3 tasks" in response.content.decode()
     assert len(response.context["rows"]) == 3
+
+
+def test_the_task_list_offers_the_processes_the_user_may_start(client, alice, olivia):
+    client.force_login(alice)
+    alices = client.get("/tasks/inbox/").content.decode()
+    client.force_login(olivia)
+    olivias = client.get("/tasks/inbox/").content.decode()
+
+    assert 'href="/purchase/start/"' in alices
+    assert "New purchase request" in alices
+    assert 'href="/purchase/start/"' not in olivias
