@@ -42,6 +42,8 @@ _HISTORY_LABELS = {
     "task.unassigned": "Released",
     "task.reassigned": "Reassigned",
     "task.failed": "Failed",
+    "task.reminded": "Reminder sent",
+    "task.escalated": "Escalated",
     "incident.retried": "Retried",
     "incident.skipped": "Skipped",
 }
@@ -93,7 +95,19 @@ def _history_detail(action: str, details: dict[str, Any]) -> str:
         return details.get("number", "")
     if action == "task.failed":
         return details.get("error", "")
+    if action == "task.escalated":
+        return _escalation_detail(details)
     return ""
+
+
+def _escalation_detail(details: dict[str, Any]) -> str:
+    from processes.policies.models import EscalationAction
+
+    action = details.get("action", "")
+    label = EscalationAction(action).label if action in EscalationAction.values else action
+    text = f"level {details.get('level')}: {label}"
+    target = details.get("group") or details.get("user") or ", ".join(details.get("emailed") or [])
+    return f"{text} ({target})" if target else text
 
 
 def purchase_requests_of(user: Any) -> QuerySet:

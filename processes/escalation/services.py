@@ -202,9 +202,13 @@ def task_escalate(*, task: Task, process: Any, stage: Any, level_order: int) -> 
         "action": level.action,
         "after": str(level.after),
     }
-    # Recorded before the action: an automatic decision finishes the task, and the history must
-    # show the escalation before the decision it caused.
-    event = audit_record(action="task.escalated", task=task, details=details)
+    if level.is_auto_decision:
+        # Recorded before the decision: the history must show the escalation before the
+        # decision it caused (audit rows are append-only, so the details are complete here).
+        audit_record(action="task.escalated", task=task, details=details)
+        details.update(_decide(task, process, stage, level))
+        logger.info("task.escalated", task_id=task.pk, **details)
+        return level
     if level.action == EscalationAction.NOTIFY:
         details["notified"] = len(notify_task_reminder(task=task, escalated=True))
     elif level.action == EscalationAction.ADD_CANDIDATES:
@@ -214,12 +218,9 @@ def task_escalate(*, task: Task, process: Any, stage: Any, level_order: int) -> 
     elif level.action == EscalationAction.REASSIGN:
         details.update(_reassign(task, stage))
         notify_task_reminder(task=task, escalated=True)
-    elif level.action == EscalationAction.EMAIL:
+    else:  # EMAIL
         details.update(_email(task, stage, level))
         notify_task_reminder(task=task, escalated=True)
-    else:
-        details.update(_decide(task, process, stage, level))
-    event.details = details
-    event.save(update_fields=["details"])
+    audit_record(action="task.escalated", task=task, details=details)
     logger.info("task.escalated", task_id=task.pk, **details)
     return level

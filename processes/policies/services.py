@@ -17,8 +17,8 @@ from django.utils import timezone
 from processes.audit import audit_record
 from processes.policies.models import (
     MAX_ESCALATION_LEVELS,
-    EscalationAction,
     ApprovalPolicy,
+    EscalationAction,
     EscalationLevel,
     PolicyStage,
     PolicyVersion,
