@@ -14,6 +14,7 @@ from viewflow.workflow.models import Task
 from viewflow.workflow.status import STATUS
 from viewflow.workflow.timers import fire_due_timers
 
+from processes import scheduler
 from processes.models import AuditEvent
 from processes.policies.models import EscalationAction
 from processes.policies.services import policy_create
@@ -41,8 +42,9 @@ def _policy(roles, maria, sla, levels, reminder=None):
 
 
 def test_concurrent_sweeps_fire_every_timer_exactly_once(roles, maria, submit_request):
-    """Four schedulers running by mistake, guard bypassed (viewflow's own sweep), over 240 due
-    timers: the flow lock (select_for_update) must make each fire once."""
+    """Four sweeps at once over 240 due timers, guard and markers bypassed: two run viewflow's own
+    `fire_due_timers`, two our workers' `timers_fire` with every due id (as duplicated messages
+    would). The flow lock (select_for_update) must make each timer fire exactly once."""
     assert connection.vendor == "postgresql"
     _policy(
         roles,
@@ -60,21 +62,22 @@ def test_concurrent_sweeps_fire_every_timer_exactly_once(roles, maria, submit_re
     errors: list[BaseException] = []
     barrier = threading.Barrier(4)
 
-    def sweep() -> None:
+    def ours() -> int:
+        return scheduler.timers_fire(task_ids=list(timers.values_list("pk", flat=True)))
+
+    def sweep(fire) -> None:
         try:
             barrier.wait()
             for _ in range(20):  # until nothing is due (a locked timer is retried next round)
-                fired.append(fire_due_timers())
-                if not Task.objects.filter(
-                    flow_task_type="TIMER", status=STATUS.SCHEDULED, scheduled__lte=timezone.now()
-                ).exists():
+                fired.append(fire())
+                if not timers.filter(status=STATUS.SCHEDULED).exists():
                     break
         except BaseException as exc:
             errors.append(exc)
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=sweep) for _ in range(4)]
+    threads = [threading.Thread(target=sweep, args=(fire,)) for fire in (fire_due_timers, ours) * 2]
     for thread in threads:
         thread.start()
     for thread in threads:

@@ -20,6 +20,18 @@ from tests.conftest import task_of
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture(autouse=True)
+def sweep_in_process(monkeypatch):
+    """The sweep's batches run right here (eager Celery), with no marker left by another test."""
+    from django.core.cache import cache
+
+    from portal.celery import app
+
+    monkeypatch.setitem(app.conf, "task_always_eager", True)
+    cache.clear()
+
+
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # a Monday
 SLA = timedelta(hours=4)
 
