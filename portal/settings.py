@@ -231,6 +231,13 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": 600},
     },
 }
+# Timer sweep (escalation): the sweep sends due timers to the workers, at least this many per
+# message (a process's due timers always travel together; 1 spreads them over every worker);
+# a timer sent is not sent again for TIMER_RESEND_SECONDS (unless its lock was busy); a sweep
+# that died keeps the others out for at most TIMER_SWEEP_GUARD_SECONDS.
+TIMER_BATCH_SIZE = env_int("TIMER_BATCH_SIZE", 1)
+TIMER_RESEND_SECONDS = env_int("TIMER_RESEND_SECONDS", 15)
+TIMER_SWEEP_GUARD_SECONDS = env_int("TIMER_SWEEP_GUARD_SECONDS", 10)
 # A job still SCHEDULED this long after its message was due is re-sent by the sweep; so is a
 # STARTED job whose attempt outlived its time limit by this long (its worker is gone).
 JOB_STUCK_AFTER_SECONDS = env_int("JOB_STUCK_AFTER_SECONDS", 60)

@@ -19,22 +19,88 @@ from viewflow.workflow.status import STATUS
 logger = structlog.get_logger(__name__)
 
 TIMER_SWEEP_GUARD = "scheduler:timer-sweep"
+TIMER_SENT = "scheduler:timer-sent:{}"
 
 
-def timers_fire_due() -> dict:
-    """Fire viewflow's due timers once; a sweep already running elsewhere makes this one skip.
+def timers_fire_due(*, now: datetime | None = None, limit: int = 5000) -> dict:
+    """Send the due timers to the workers to fire; a sweep already running elsewhere makes this one skip.
 
-    The cache guard only saves work. Correctness comes from the flow lock each timer is fired
-    under: a timer already fired is no longer SCHEDULED when the next sweep re-reads it.
+    Beat calls this every second. It only reads which timers are due and sends them, grouped by
+    process (one process's timers in one message, in due order, so they never contend for the
+    same flow lock), in batches of `TIMER_BATCH_SIZE`, to `processes.tasks.timers_fire`: the
+    firing itself (tens of queries per timer) runs on every worker process in parallel instead
+    of in one sweep. A timer sent is not sent again for `TIMER_RESEND_SECONDS`, unless the
+    worker gave it back (lock busy); if a message is lost, the next sweep after that sends it
+    again, because the database, not the message, says what is due.
+
+    The cache guard and the markers only save work. Correctness comes from the flow lock each
+    timer is fired under: a timer already fired is no longer SCHEDULED when it is re-read.
     """
-    from viewflow.workflow.timers import fire_due_timers
+    from processes.tasks import timers_fire
 
-    if not cache.add(TIMER_SWEEP_GUARD, "1", timeout=60):
+    if not cache.add(TIMER_SWEEP_GUARD, "1", timeout=settings.TIMER_SWEEP_GUARD_SECONDS):
         return {"skipped": True}
     try:
-        return {"fired": fire_due_timers()}
+        due = list(
+            Task.objects.filter(
+                flow_task_type="TIMER", status=STATUS.SCHEDULED, scheduled__lte=now or timezone.now()
+            )
+            .order_by("scheduled")
+            .values_list("pk", "process_id")[:limit]
+        )
+        if not due:
+            return {"sent": 0}
+        keys = {TIMER_SENT.format(pk): pk for pk, _ in due}
+        already = set(cache.get_many(list(keys)))
+        by_process: dict[int, list[int]] = {}
+        for pk, process_id in due:
+            if TIMER_SENT.format(pk) not in already:
+                by_process.setdefault(process_id, []).append(pk)
+        cache.set_many(
+            {TIMER_SENT.format(pk): 1 for ids in by_process.values() for pk in ids},
+            timeout=settings.TIMER_RESEND_SECONDS,
+        )
+        batch: list[int] = []
+        sent = 0
+        for ids in by_process.values():
+            batch.extend(ids)
+            if len(batch) >= settings.TIMER_BATCH_SIZE:
+                timers_fire.delay(batch)
+                sent += len(batch)
+                batch = []
+        if batch:
+            timers_fire.delay(batch)
+            sent += len(batch)
+        return {"sent": sent}
     finally:
         cache.delete(TIMER_SWEEP_GUARD)
+
+
+def timers_fire(*, task_ids: list[int]) -> int:
+    """Fire these timers if they are still due; the number fired.
+
+    Each is re-read under its process's flow lock, as viewflow's own `fire_due_timers` does, so
+    a timer fired by another worker, or cancelled because its task was finished meanwhile, is
+    skipped. A timer whose lock is busy is given back to the next sweep at once.
+    """
+    from viewflow.workflow.exceptions import FlowLockFailed
+
+    fired = 0
+    for task in Task.objects.filter(pk__in=task_ids).order_by("scheduled", "pk"):
+        try:
+            with task.activation() as activation:
+                start = getattr(activation, "start", None)
+                if start is None or task.status != STATUS.SCHEDULED or not start.can_proceed():
+                    continue  # fired or cancelled meanwhile, or its node no longer exists
+                activation.start()
+                activation.execute()
+                fired += 1
+        except FlowLockFailed:
+            cache.delete(TIMER_SENT.format(task.pk))
+            logger.info("timer.lock_busy", timer_id=task.pk)
+        except Exception:  # one broken flow must not block the others in the batch
+            logger.exception("timer.fire_failed", timer_id=task.pk)
+    return fired
 
 
 def _job_overdue(task, now: datetime, grace: timedelta) -> bool:

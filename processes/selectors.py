@@ -42,6 +42,8 @@ _HISTORY_LABELS = {
     "task.unassigned": "Released",
     "task.reassigned": "Reassigned",
     "task.failed": "Failed",
+    "task.reminded": "Reminder sent",
+    "task.escalated": "Escalated",
     "incident.retried": "Retried",
     "incident.skipped": "Skipped",
     "email.sent": "Escalation email sent",
@@ -104,6 +106,8 @@ def _history_detail(action: str, details: dict[str, Any]) -> str:
         return details.get("error", "")
     if action.startswith(("email.", "actionlink.")):
         return _email_link_detail(action, details)
+    if action == "task.escalated":
+        return _escalation_detail(details)
     return ""
 
 
@@ -121,6 +125,16 @@ def _email_link_detail(action: str, details: dict[str, Any]) -> str:
             reason = f"{reason} ({details['viewer']})"
         return f"{details.get('action', '')} link: {reason}".lstrip()
     return f"{details.get('action', '')} link"
+
+
+def _escalation_detail(details: dict[str, Any]) -> str:
+    from processes.policies.models import EscalationAction
+
+    action = details.get("action", "")
+    label = EscalationAction(action).label if action in EscalationAction.values else action
+    text = f"level {details.get('level')}: {label}"
+    target = details.get("group") or details.get("user") or ", ".join(details.get("emailed") or [])
+    return f"{text} ({target})" if target else text
 
 
 def purchase_requests_of(user: Any) -> QuerySet:

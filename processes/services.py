@@ -41,8 +41,10 @@ def decision_record(
     *, activation: Any, user: Any, action: str, comment: str, details: dict | None = None
 ) -> None:
     """Keep a person's decision on their task: its comment on the process, an audit event, then
-    finish the task. Runs inside the caller's transaction, after the caller set the decision."""
-    if comment:
+    finish the task. Runs inside the caller's transaction, after the caller set the decision.
+    A decision of the system (user None: an escalation deciding automatically) keeps its comment
+    in the audit event only, since a process comment has an author."""
+    if comment and user is not None:
         ProcessComment.objects.create(
             process=activation.process, task=activation.task, author=user, text=comment
         )

@@ -15,10 +15,18 @@ def job_run(self, activation_ref: str) -> str:
 
 @shared_task(name="processes.tasks.timers_fire_due", ignore_result=True)
 def timers_fire_due() -> dict:
-    """Fire viewflow's due database timers (escalation boundaries). Scheduled every second."""
-    from processes.scheduler import timers_fire_due as fire
+    """Send viewflow's due database timers (escalation boundaries) to be fired. Every second."""
+    from processes.scheduler import timers_fire_due as sweep
 
-    return fire()
+    return sweep()
+
+
+@shared_task(name="processes.tasks.timers_fire", ignore_result=True, acks_late=True)
+def timers_fire(task_ids: list[int]) -> int:
+    """Fire a batch of due timers (sent by the sweep, grouped by process)."""
+    from processes.scheduler import timers_fire as fire
+
+    return fire(task_ids=task_ids)
 
 
 @shared_task(name="processes.tasks.jobs_sweep_stuck", ignore_result=True)

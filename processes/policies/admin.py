@@ -1,6 +1,8 @@
 """Approval policies in the admin: versions with inline stages, validated publishing, copies.
 
-Published and retired versions are read-only; to change one, copy it to a new draft.
+Published and retired versions are read-only; to change one, copy it to a new draft. A stage's
+escalation levels are an inline on the stage's own page (the admin does not nest inlines), which
+the version page links to.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from django.db.models import Max
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from processes.policies.models import ApprovalPolicy, PolicyStage, PolicyVersion
+from processes.policies.models import ApprovalPolicy, EscalationLevel, PolicyStage, PolicyVersion
 from processes.policies.selectors import policy_versions_with_running_counts
 from processes.policies.services import policy_version_copy, policy_version_publish, policy_version_validate
 
@@ -44,20 +46,12 @@ class ApprovalPolicyAdmin(admin.ModelAdmin):
         return f"v{version.number}" if version else "none"
 
 
-class StageInline(admin.StackedInline):
-    model = PolicyStage
-    # Three short lines per stage: who, for which amounts, how fast and what happens when late.
-    fieldsets = [
-        (None, {"fields": [("order", "name", "group")]}),
-        (None, {"fields": [("amount_above", "amount_up_to")]}),
-        (None, {"fields": [("sla", "reminder_before")]}),
-        (None, {"fields": [("escalation_action", "escalation_group", "escalation_user")]}),
-    ]
-    extra = 0
-    ordering = ["order"]
+class _DraftOnly:
+    """Inline rows of a published or retired version are read-only, like the version itself."""
 
     def _editable(self, obj):
-        return obj is None or obj.is_editable
+        version = getattr(obj, "version", obj)
+        return version is None or version.is_editable
 
     def has_add_permission(self, request, obj=None):
         return self._editable(obj) and super().has_add_permission(request, obj)
@@ -67,6 +61,58 @@ class StageInline(admin.StackedInline):
 
     def has_delete_permission(self, request, obj=None):
         return self._editable(obj) and super().has_delete_permission(request, obj)
+
+
+class StageInline(_DraftOnly, admin.StackedInline):
+    model = PolicyStage
+    # Three short lines per stage: who, for which amounts, how fast and who escalations go to;
+    # the stage's own page (the change link) holds its escalation levels.
+    fieldsets = [
+        (None, {"fields": [("order", "name", "group")]}),
+        (None, {"fields": [("amount_above", "amount_up_to")]}),
+        (None, {"fields": [("sla", "reminder_before")]}),
+        (None, {"fields": [("escalation_group", "escalation_user", "level_list")]}),
+    ]
+    readonly_fields = ["level_list"]
+    extra = 0
+    ordering = ["order"]
+    show_change_link = True
+
+    @admin.display(description="escalation levels")
+    def level_list(self, obj):
+        if obj.pk is None:
+            return "save, then open the stage to add levels"
+        return format_html_join("", "<div>{}</div>", ((str(level),) for level in obj.levels.all())) or "none"
+
+
+class LevelInline(_DraftOnly, admin.TabularInline):
+    model = EscalationLevel
+    fields = ["order", "after", "action"]
+    extra = 0
+    ordering = ["order"]
+
+
+@admin.register(PolicyStage)
+class PolicyStageAdmin(_DraftOnly, admin.ModelAdmin):
+    """A stage's page: its settings and its escalation levels (read-only once published)."""
+
+    list_display = ["__str__", "version", "sla", "reminder_before"]
+    list_filter = ["version__policy", "version__status"]
+    fields = [
+        "version",
+        ("order", "name", "group"),
+        ("amount_above", "amount_up_to"),
+        ("sla", "reminder_before"),
+        ("escalation_group", "escalation_user"),
+    ]
+    readonly_fields = ["version"]
+    inlines = [LevelInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("version__policy", "group")
+
+    def has_add_permission(self, request):
+        return False  # stages are added on their version's page
 
 
 @admin.register(PolicyVersion)
@@ -80,6 +126,8 @@ class PolicyVersionAdmin(admin.ModelAdmin):
         "note",
         "published_at",
         "published_by",
+        "allow_auto_decisions",
+        ("working_days", "work_starts", "work_ends", "time_zone"),
         "problems",
         "running_processes",
     ]

@@ -7,8 +7,9 @@ running process pins the version it started with, so its chain is fixed from sub
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import time, timedelta
 from decimal import Decimal
+from zoneinfo import available_timezones
 
 from django.conf import settings
 from django.contrib.auth.models import Group
@@ -48,6 +49,24 @@ class PolicyVersion(models.Model):
     published_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    allow_auto_decisions = models.BooleanField(
+        _("allow automatic decisions"),
+        default=False,
+        help_text=_("Escalation levels may approve or reject a late task on their own only when this is set"),
+    )
+    # The optional business calendar: with working days set, SLAs, reminders and escalation
+    # levels count working time only (processes/policies/sla.py).
+    working_days = models.CharField(
+        _("working days"),
+        max_length=13,
+        blank=True,
+        help_text=_("ISO weekdays, comma separated (1 = Monday): for example 1,2,3,4,5. Empty: no calendar"),
+    )
+    work_starts = models.TimeField(_("working hours start"), null=True, blank=True, default=None)
+    work_ends = models.TimeField(_("working hours end"), null=True, blank=True, default=None)
+    time_zone = models.CharField(
+        _("time zone"), max_length=64, blank=True, help_text=_("For example Europe/Berlin")
+    )
 
     class Meta:
         verbose_name = _("policy version")
@@ -67,11 +86,33 @@ class PolicyVersion(models.Model):
     def is_editable(self) -> bool:
         return self.status == self.Status.DRAFT
 
+    @property
+    def has_calendar(self) -> bool:
+        return bool(self.working_days.strip())
 
-class EscalationAction(models.TextChoices):
-    NONE = "none", _("Do nothing")
-    NOTIFY = "notify", _("Notify the escalation target")
-    REASSIGN = "reassign", _("Reassign the task to the escalation target")
+    def calendar_problems(self) -> list[str]:
+        """What makes the business calendar unusable, in words ([] without a calendar or when valid)."""
+        if not self.has_calendar:
+            return []
+        problems = []
+        days = [part.strip() for part in self.working_days.split(",")]
+        if not all(day in {"1", "2", "3", "4", "5", "6", "7"} for day in days):
+            problems.append("Working days must be ISO weekday numbers 1 (Monday) to 7, comma separated.")
+        if self.work_starts is None or self.work_ends is None:
+            problems.append("A calendar needs working hours: both a start and an end.")
+        elif self.work_starts >= self.work_ends:
+            problems.append("Working hours must end after they start (overnight shifts are not supported).")
+        if not self.time_zone or self.time_zone not in available_timezones():
+            problems.append(f"The calendar's time zone {self.time_zone!r} is not a known time zone.")
+        return problems
+
+    @property
+    def weekdays(self) -> set[int]:
+        return {int(day) for day in self.working_days.split(",") if day.strip().isdigit()}
+
+    @property
+    def hours(self) -> tuple[time, time]:
+        return self.work_starts, self.work_ends
 
 
 class PolicyStage(models.Model):
@@ -102,9 +143,6 @@ class PolicyStage(models.Model):
     )
     escalation_user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
-    escalation_action = models.CharField(
-        _("escalation action"), max_length=16, choices=EscalationAction.choices, default=EscalationAction.NONE
     )
 
     class Meta:
@@ -140,11 +178,88 @@ class PolicyStage(models.Model):
         return f"processes.{candidate_codename(self.group_id)}"
 
 
-def candidate_codename(group_id: int) -> str:
-    return f"candidate_{group_id}"
+class EscalationAction(models.TextChoices):
+    NOTIFY = "notify", _("Notify the owner (or the candidates when unclaimed)")
+    ADD_CANDIDATES = "add_candidates", _("Add the escalation group as candidates")
+    REASSIGN = "reassign", _("Reassign to the escalation group (or user)")
+    EMAIL = "email", _("Email the escalation target with action links")
+    AUTO_APPROVE = "auto_approve", _("Approve automatically")
+    AUTO_REJECT = "auto_reject", _("Reject automatically")
+
+
+# The purchase flow declares this many level boundaries on its approval task (flows.py): a
+# stage may use up to this many levels. Raising it means appending boundaries, never reordering.
+MAX_ESCALATION_LEVELS = 3
+
+
+class EscalationLevel(models.Model):
+    """What happens when a stage's task is still open `after` its due time.
+
+    Levels fire in order; each one's target is the stage's escalation group or user.
+    """
+
+    stage = models.ForeignKey(PolicyStage, on_delete=models.CASCADE, related_name="levels")
+    order = models.PositiveSmallIntegerField(_("level"))
+    after = models.DurationField(
+        _("after the due time"),
+        default=timedelta(0),
+        help_text=_("For example 0:30:00; 0 fires at the due time"),
+    )
+    action = models.CharField(_("action"), max_length=16, choices=EscalationAction.choices)
+
+    class Meta:
+        verbose_name = _("escalation level")
+        verbose_name_plural = _("escalation levels")
+        ordering = ["stage", "order"]
+        constraints = [
+            models.UniqueConstraint(fields=["stage", "order"], name="escalation_level_order_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"level {self.order}: {self.get_action_display()} after {self.after}"
+
+    @property
+    def needs_target(self) -> bool:
+        return self.action in (
+            EscalationAction.ADD_CANDIDATES,
+            EscalationAction.REASSIGN,
+            EscalationAction.EMAIL,
+        )
+
+    @property
+    def needs_group(self) -> bool:
+        """Adding candidates and emailing (which routes the task to the addressees) need a group."""
+        return self.action in (EscalationAction.ADD_CANDIDATES, EscalationAction.EMAIL)
+
+    @property
+    def is_auto_decision(self) -> bool:
+        return self.action in (EscalationAction.AUTO_APPROVE, EscalationAction.AUTO_REJECT)
+
+
+def candidate_codename(group_id: int, *more_group_ids: int) -> str:
+    """`candidate_<id>` for one group's queue; `candidates_<id>_<id>...` (sorted) for a task that
+    several groups may take (an escalation added a group as candidates)."""
+    ids = sorted({group_id, *more_group_ids})
+    if len(ids) == 1:
+        return f"candidate_{ids[0]}"
+    return "candidates_" + "_".join(str(pk) for pk in ids)
+
+
+def candidate_group_ids(permission: str) -> list[int]:
+    """The group ids a candidate permission routes to ([] for any other permission)."""
+    app_label, _, codename = permission.partition(".")
+    if app_label != "processes":
+        return []
+    prefix, _, rest = codename.partition("_")
+    parts = rest.split("_")
+    if prefix not in ("candidate", "candidates") or not all(part.isdigit() for part in parts):
+        return []
+    if (prefix == "candidate") != (len(parts) == 1):
+        return []
+    return [int(part) for part in parts]
 
 
 def is_candidate_permission(permission: str) -> bool:
-    """'processes.candidate_<group id>': the permission a stage's queue is routed by."""
-    app_label, _, codename = permission.partition(".")
-    return app_label == "processes" and codename.startswith("candidate_") and codename[10:].isdigit()
+    """'processes.candidate_<group id>' (a stage's queue) or 'processes.candidates_<id>_<id>...'
+    (a task escalated to more groups): the permissions tasks are routed by."""
+    return bool(candidate_group_ids(permission))

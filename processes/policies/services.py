@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
+from itertools import pairwise
 from typing import Any
 
 from django.contrib.auth.models import Group, Permission
@@ -13,7 +15,15 @@ from django.db.models import Max
 from django.utils import timezone
 
 from processes.audit import audit_record
-from processes.policies.models import ApprovalPolicy, PolicyStage, PolicyVersion, candidate_codename
+from processes.policies.models import (
+    MAX_ESCALATION_LEVELS,
+    ApprovalPolicy,
+    EscalationAction,
+    EscalationLevel,
+    PolicyStage,
+    PolicyVersion,
+    candidate_codename,
+)
 from processes.policies.selectors import policy_stages
 
 _VIEW_PURCHASE = "view_purchaseprocess"
@@ -65,11 +75,49 @@ def policy_version_validate(*, version: PolicyVersion) -> list[str]:
             if bound is not None and bound < 0:
                 errors.append(f"{label}: amount conditions must not be negative.")
                 break
+        errors += [f"{label}: {problem}" for problem in _level_problems(version, stage)]
+    errors += version.calendar_problems()
     if not errors:
         gap = _uncovered_amounts(stages)
         if gap:
             errors.append(f"No stage applies to amounts {gap}: such requests would be approved by nobody.")
     return errors
+
+
+def _level_problems(version: PolicyVersion, stage: PolicyStage) -> list[str]:
+    """What is wrong with a stage's escalation levels: numbering, order in time, targets, rights."""
+    problems = []
+    levels = sorted(stage.levels.all(), key=lambda level: level.order)
+    if len(levels) > MAX_ESCALATION_LEVELS:
+        problems.append(f"at most {MAX_ESCALATION_LEVELS} escalation levels (the flow declares that many).")
+    if [level.order for level in levels] != list(range(1, len(levels) + 1)):
+        problems.append("escalation levels must be numbered 1, 2, 3 ... without gaps or repeats.")
+    if (
+        any(level.action == EscalationAction.EMAIL for level in levels)
+        and stage.escalation_user_id is not None
+        and stage.escalation_group_id is not None
+        and not stage.escalation_user.groups.filter(pk=stage.escalation_group_id).exists()
+    ):
+        problems.append(
+            "the escalation user must be a member of the escalation group (the email routes to it)."
+        )
+    for earlier, later in pairwise(levels):
+        if later.after <= earlier.after:
+            problems.append(f"level {later.order} must come later than level {earlier.order}.")
+    for level in levels:
+        if level.after < timedelta(0):
+            problems.append(f"level {level.order} cannot fire before the due time.")
+        if level.needs_group and stage.escalation_group_id is None:
+            problems.append(f"level {level.order} ({level.get_action_display()}) needs an escalation group.")
+        elif level.needs_target and stage.escalation_group_id is None and stage.escalation_user_id is None:
+            problems.append(
+                f"level {level.order} ({level.get_action_display()}) needs an escalation group or user."
+            )
+        if level.is_auto_decision and not version.allow_auto_decisions:
+            problems.append(
+                f"level {level.order} decides automatically, but the version does not allow automatic decisions."
+            )
+    return problems
 
 
 def candidate_permission_ensure(*, group: Group) -> Permission:
@@ -136,9 +184,14 @@ def policy_version_copy(*, version: PolicyVersion, user: Any = None) -> PolicyVe
     draft.full_clean()
     draft.save()
     for stage in policy_stages(version):
+        levels = list(stage.levels.all())
         stage.pk = None
         stage.version = draft
         stage.save()
+        for level in levels:
+            level.pk = None
+            level.stage = stage
+            level.save()
     audit_record(
         action="policy.copied",
         actor=user if getattr(user, "pk", None) else None,
@@ -149,17 +202,32 @@ def policy_version_copy(*, version: PolicyVersion, user: Any = None) -> PolicyVe
 
 @transaction.atomic
 def policy_create(
-    *, name: str, stages: list[dict[str, Any]], user: Any = None, publish: bool = True
+    *,
+    name: str,
+    stages: list[dict[str, Any]],
+    user: Any = None,
+    publish: bool = True,
+    version_fields: dict[str, Any] | None = None,
 ) -> PolicyVersion:
     """Create a policy (if missing) with a new version holding `stages` (dicts of PolicyStage
-    fields, in order), and publish it unless told not to. For demo data and tests."""
+    fields, in order, with an optional "levels" list of (after, action) pairs), and publish it
+    unless told not to. `version_fields` set the version's own fields (calendar, automatic
+    decisions). For demo data and tests."""
     policy, _ = ApprovalPolicy.objects.get_or_create(name=name)
     number = (policy.versions.aggregate(n=Max("number"))["n"] or 0) + 1
-    version = PolicyVersion.objects.create(policy=policy, number=number)
+    version = PolicyVersion(policy=policy, number=number, **(version_fields or {}))
+    version.full_clean()
+    version.save()
     for order, fields in enumerate(stages, start=1):
+        fields = dict(fields)
+        levels = fields.pop("levels", ())
         stage = PolicyStage(version=version, order=order, **fields)
         stage.full_clean()
         stage.save()
+        for level_order, (after, action) in enumerate(levels, start=1):
+            level = EscalationLevel(stage=stage, order=level_order, after=after, action=action)
+            level.full_clean()
+            level.save()
     if publish:
         version = policy_version_publish(version=version, user=user)
     return version

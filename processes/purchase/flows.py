@@ -6,7 +6,9 @@ from viewflow.workflow import act, flow
 
 from processes import locks
 from processes.attachments.selectors import process_visible_to
-from processes.nodes import CeleryJob, JobCall
+from processes.escalation import selectors as escalation_selectors
+from processes.escalation import services as escalation_services
+from processes.nodes import CeleryJob, DeadlineView, JobCall, deadline_host_task
 from processes.purchase import services, views
 from processes.purchase.models import PurchaseProcess
 from processes.tasklist.services import task_row_create, task_row_on_create
@@ -36,6 +38,29 @@ def requester_of(activation):
     return activation.process.requester
 
 
+# The approval task's deadlines, as boundary delays. Each returns None when the task's stage sets
+# no such moment, and DeadlineView then does not arm that boundary at all.
+def reminder_due(activation):
+    task = deadline_host_task(activation)
+    return escalation_selectors.reminder_at(stage=activation.process.current_stage, start=task.created)
+
+
+def _level_due(order: int):
+    def level_due(activation):
+        task = deadline_host_task(activation)
+        return escalation_selectors.level_at(
+            stage=activation.process.current_stage, start=task.created, order=order
+        )
+
+    level_due.__name__ = f"level_{order}_due"
+    return level_due
+
+
+def _boundary_host(activation):
+    """The approval task a reminder or escalation step was started for (step <- timer <- task)."""
+    return activation.task.previous.get().previous.get()
+
+
 class PurchaseFlow(flow.Flow):
     """Purchase request
 
@@ -61,8 +86,12 @@ class PurchaseFlow(flow.Flow):
         flow.Function(this.stage_next).Annotation(title=_("Next approval stage")).Next(this.has_next_stage)
     )
     has_next_stage = flow.If(act.process.has_stage).Then(this.approve).Else(this.create_order)
+    # Its boundaries, by name: approve__timeout (reminder), approve__timeout_2, _3 and _4
+    # (escalation levels 1, 2 and 3: policies.models.MAX_ESCALATION_LEVELS). The names come
+    # from the declaration order, and armed timers store them: only ever append new ones.
+    # Non-interrupting: each action changes or finishes the task itself.
     approve = (
-        flow.View(views.PurchaseDecisionView.as_view())
+        DeadlineView(views.PurchaseDecisionView.as_view())
         .Annotation(
             title=_("Approve purchase request"),
             summary_template=(
@@ -72,8 +101,17 @@ class PurchaseFlow(flow.Flow):
         )
         .Permission("processes.approve_purchase")
         .onCreate(stage_remember)
+        .OnTimeout(reminder_due, this.remind, interrupting=False, title=_("Reminder"))
+        .OnTimeout(_level_due(1), this.escalate_1, interrupting=False, title=_("Escalation level 1"))
+        .OnTimeout(_level_due(2), this.escalate_2, interrupting=False, title=_("Escalation level 2"))
+        .OnTimeout(_level_due(3), this.escalate_3, interrupting=False, title=_("Escalation level 3"))
         .Next(this.check_approved)
     )
+    # The timers' paths end in these steps (no next step: the approval task goes on).
+    remind = flow.Function(this.task_remind).Annotation(title=_("Remind"))
+    escalate_1 = flow.Function(this.task_escalate_1).Annotation(title=_("Escalate (level 1)"))
+    escalate_2 = flow.Function(this.task_escalate_2).Annotation(title=_("Escalate (level 2)"))
+    escalate_3 = flow.Function(this.task_escalate_3).Annotation(title=_("Escalate (level 3)"))
     check_approved = flow.If(act.process.approved).Then(this.route).Else(this.revise)
     revise = (
         flow.View(views.PurchaseReviseView.as_view())
@@ -102,6 +140,28 @@ class PurchaseFlow(flow.Flow):
 
     def stage_next(self, activation) -> None:
         services.purchase_stage_next(process=activation.process)
+
+    def task_remind(self, activation) -> None:
+        escalation_services.task_remind(
+            task=_boundary_host(activation), stage=activation.process.current_stage
+        )
+
+    def _escalate(self, activation, order: int) -> None:
+        escalation_services.task_escalate(
+            task=_boundary_host(activation),
+            process=activation.process,
+            stage=activation.process.current_stage,
+            level_order=order,
+        )
+
+    def task_escalate_1(self, activation) -> None:
+        self._escalate(activation, 1)
+
+    def task_escalate_2(self, activation) -> None:
+        self._escalate(activation, 2)
+
+    def task_escalate_3(self, activation) -> None:
+        self._escalate(activation, 3)
 
     def purchase_order_create(self, job: JobCall) -> None:
         services.purchase_order_create(process=job.process, idempotency_key=job.idempotency_key)

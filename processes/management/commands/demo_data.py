@@ -122,8 +122,14 @@ class Command(BaseCommand):
                     "group": groups["approvers"],
                     "sla": timedelta(minutes=30),
                     "reminder_before": timedelta(minutes=10),
+                    # Late: email maria (the escalation user, in managers) with action links,
+                    # then let the whole managers group take it.
                     "escalation_group": groups["managers"],
-                    "escalation_action": EscalationAction.NOTIFY,
+                    "escalation_user": users["maria"],
+                    "levels": [
+                        (timedelta(0), EscalationAction.EMAIL),
+                        (timedelta(minutes=15), EscalationAction.ADD_CANDIDATES),
+                    ],
                 },
                 {
                     "name": "Finance review",
@@ -132,7 +138,11 @@ class Command(BaseCommand):
                     "sla": timedelta(hours=1),
                     "reminder_before": timedelta(minutes=15),
                     "escalation_user": users["maria"],
-                    "escalation_action": EscalationAction.REASSIGN,
+                    "escalation_group": groups["managers"],
+                    "levels": [
+                        (timedelta(0), EscalationAction.NOTIFY),
+                        (timedelta(minutes=30), EscalationAction.REASSIGN),
+                    ],
                 },
             ],
         )

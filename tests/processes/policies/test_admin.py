@@ -58,7 +58,6 @@ def test_an_admin_adds_a_draft_with_stages_then_publishes_it(admin_client, purch
                         "name": "Team approval",
                         "group": roles["approvers"].pk,
                         "sla": "04:00:00",
-                        "escalation_action": "none",
                     },
                     {
                         "order": "2",
@@ -66,7 +65,6 @@ def test_an_admin_adds_a_draft_with_stages_then_publishes_it(admin_client, purch
                         "group": roles["managers"].pk,
                         "sla": "1 00:00:00",
                         "amount_above": "5000",
-                        "escalation_action": "notify",
                     },
                 ],
             ),

@@ -1,0 +1,226 @@
+"""Reminders and escalation actions: what a late task's boundary timers do when they fire.
+
+They run inside the timer sweep, under the process's flow lock (the sweep fires each timer with
+`task.activation()`), in the same transaction that marks the timer done. A human task finished
+before that moment cancelled its boundaries under the same lock, so a finished task is never
+reminded or escalated; these services still check that the task is open, because an action
+must never touch a decided task. Each action is audited on the task (`task.reminded`,
+`task.escalated`, shown in the process history) and notified through the outbox.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
+from django.contrib.contenttypes.models import ContentType
+from viewflow.workflow.models import Task
+from viewflow.workflow.status import STATUS
+
+from processes.audit import acting_as, audit_record
+from processes.models import NotificationKind
+from processes.notifications import _task_text, notifications_record, notify_task_reminder, task_url
+from processes.policies.models import (
+    EscalationAction,
+    EscalationLevel,
+    candidate_codename,
+    candidate_group_ids,
+)
+from processes.services import ActingRequest, task_routing_changed
+
+logger = structlog.get_logger(__name__)
+
+_OPEN = (STATUS.NEW, STATUS.ASSIGNED)
+_VIEW_PURCHASE = "view_purchaseprocess"
+
+
+def _is_open(task: Task) -> bool:
+    task.refresh_from_db(fields=["status", "owner", "owner_permission"])
+    return task.status in _OPEN
+
+
+def _stage_details(task: Task, stage: Any) -> dict[str, Any]:
+    # node_type HUMAN: the process history shows task.* events of people's tasks only.
+    return {"node": task.flow_task.name, "node_type": "HUMAN", "stage": stage.order, "stage_name": stage.name}
+
+
+def task_remind(*, task: Task, stage: Any) -> bool:
+    """Remind the owner (or the queue's candidates when nobody holds it) that `task` is due soon.
+
+    False, and nothing happens, when the task is no longer open.
+    """
+    if not _is_open(task):
+        return False
+    rows = notify_task_reminder(task=task)
+    audit_record(
+        action="task.reminded",
+        task=task,
+        details={**_stage_details(task, stage), "to": len(rows)},
+    )
+    return True
+
+
+def candidate_set_permission_ensure(*, group_ids: list[int]) -> str:
+    """The permission that puts a task in the queues of all `group_ids`, granted to each group.
+
+    A task has one `owner_permission`; a task several groups may take is routed by a set
+    permission (`processes.candidates_<id>_<id>`), created on first use. The live notifications
+    and task lists treat it like a single group's `candidate_<id>` (is_candidate_permission).
+    """
+    from processes.purchase.models import PurchaseProcess
+
+    codename = candidate_codename(*group_ids)
+    content_type = ContentType.objects.get_for_model(PurchaseProcess)
+    groups = list(Group.objects.filter(pk__in=group_ids).order_by("pk"))
+    permission, _ = Permission.objects.get_or_create(
+        content_type=content_type,
+        codename=codename,
+        defaults={"name": ("Candidate for tasks of groups " + ", ".join(g.name for g in groups))[:255]},
+    )
+    view = Permission.objects.get(content_type=content_type, codename=_VIEW_PURCHASE)
+    for group in groups:
+        group.permissions.add(permission, view)
+    return f"processes.{codename}"
+
+
+def _candidates_add(task: Task, group: Group) -> list[int]:
+    """Let `group` take the task too, keeping its current candidates and owner. The group's
+    members who could not see the task before (their ids) are returned."""
+    current = candidate_group_ids(task.owner_permission or "")
+    if group.pk in current:
+        return []
+    before = set(_candidate_user_ids(task))
+    task.owner_permission = candidate_set_permission_ensure(group_ids=[*current, group.pk])
+    task.save(update_fields=["owner_permission"])
+    task_routing_changed(task=task)
+    return sorted(set(_candidate_user_ids(task)) - before)
+
+
+def _candidate_user_ids(task: Task) -> list[int]:
+    from processes.notifications import users_holding
+
+    if not task.owner_permission:
+        return []
+    return list(users_holding(task.owner_permission).values_list("pk", flat=True))
+
+
+def _reassign(task: Task, stage: Any) -> dict[str, Any]:
+    """Move the task to the escalation group's queue (released: nobody holds it), or, with only
+    an escalation user, to that user."""
+    previous_owner_id = task.owner_id
+    if stage.escalation_group_id is not None:
+        task.owner_permission = f"processes.{candidate_codename(stage.escalation_group_id)}"
+        task.owner = None
+        task.status = STATUS.NEW
+        from processes.policies.services import candidate_permission_ensure
+
+        candidate_permission_ensure(group=stage.escalation_group)
+        target = {"group": stage.escalation_group.name}
+    else:
+        task.owner = stage.escalation_user
+        task.status = STATUS.ASSIGNED
+        target = {"user": stage.escalation_user.get_username()}
+    task.save(update_fields=["owner_permission", "owner", "status"])
+    task_routing_changed(task=task)
+    if previous_owner_id and previous_owner_id != task.owner_id:
+        title, brief = _task_text(task, task.process)
+        notifications_record(
+            user_ids=[previous_owner_id],
+            kind=NotificationKind.TASK_TAKEN,
+            title=f"Escalated away from you (overdue): {title}",
+            body=brief,
+            url=task_url(task),
+            process=task.process,
+            task=task,
+        )
+    return target
+
+
+def _escalation_addressees(stage: Any) -> list[Any]:
+    """Who an escalation email goes to: the escalation user, else each active group member."""
+    if stage.escalation_user_id is not None:
+        return [stage.escalation_user] if stage.escalation_user.is_active else []
+    return list(
+        get_user_model().objects.filter(groups=stage.escalation_group_id, is_active=True).order_by("pk")
+    )
+
+
+def _email(task: Task, stage: Any, level: EscalationLevel) -> dict[str, Any]:
+    """Route the task so the addressees may act on it, then email each of them action links."""
+    if stage.escalation_group_id is not None:
+        _candidates_add(task, stage.escalation_group)
+    addressees = _escalation_addressees(stage)
+    try:
+        from processes.actionlinks.services import escalation_email_send
+    except ImportError:  # the action links are another part of the product (issue 5, second half)
+        logger.error("escalation.email_unavailable", task_id=task.pk, level=level.order)
+        return {"emailed": [], "email": "unavailable"}
+    for user in addressees:
+        escalation_email_send(task=task, addressee=user, level=level)
+    return {"emailed": [user.get_username() for user in addressees]}
+
+
+def _decide(task: Task, process: Any, stage: Any, level: EscalationLevel) -> dict[str, Any]:
+    """Approve or reject as the system, with a comment saying why; the flow then goes on as
+    after a person's decision (next stage, or back to the requester)."""
+    from processes.purchase.services import purchase_decide
+
+    if not process.policy_version.allow_auto_decisions:  # publishing refuses this; never act on it
+        raise PermissionError(
+            f"Policy version {process.policy_version_id} does not allow automatic decisions"
+        )
+    approved = level.action == EscalationAction.AUTO_APPROVE
+    late = f"still open {level.after} after its due time" if level.after else "not decided by its due time"
+    comment = f"{'Approved' if approved else 'Rejected'} automatically: the {stage.name} stage was {late}."
+    with acting_as(None), task.activation() as activation:
+        # viewflow checks a transition's permission only when asked (has_perm), never on the
+        # call: the system takes the task (no owner) and starts it, as a person's form would.
+        if activation.task.status == STATUS.NEW:
+            activation.assign(None)
+        activation.start(ActingRequest(None))
+        purchase_decide(activation=activation, user=None, approved=approved, comment=comment)
+    return {"decision": "approved" if approved else "rejected", "comment": comment}
+
+
+def task_escalate(*, task: Task, process: Any, stage: Any, level_order: int) -> EscalationLevel | None:
+    """Run level `level_order` of `stage` on the still-open `task`: notify, add or reassign to the
+    escalation group, email action links, or decide automatically. Audited as `task.escalated`.
+
+    Returns the level, or None (nothing happens) when the task is closed or the stage has no such
+    level (a level removed from a draft never reaches a pinned version, so this is defensive).
+    """
+    from processes.escalation.selectors import stage_level
+
+    level = stage_level(stage, level_order)
+    if level is None or not _is_open(task):
+        return None
+    details: dict[str, Any] = {
+        **_stage_details(task, stage),
+        "level": level.order,
+        "action": level.action,
+        "after": str(level.after),
+    }
+    if level.is_auto_decision:
+        # Recorded before the decision: the history must show the escalation before the
+        # decision it caused (audit rows are append-only, so the details are complete here).
+        audit_record(action="task.escalated", task=task, details=details)
+        details.update(_decide(task, process, stage, level))
+        logger.info("task.escalated", task_id=task.pk, **details)
+        return level
+    if level.action == EscalationAction.NOTIFY:
+        details["notified"] = len(notify_task_reminder(task=task, escalated=True))
+    elif level.action == EscalationAction.ADD_CANDIDATES:
+        added = _candidates_add(task, stage.escalation_group)
+        details["group"] = stage.escalation_group.name
+        notify_task_reminder(task=task, escalated=True, to_user_ids=added)
+    elif level.action == EscalationAction.REASSIGN:
+        details.update(_reassign(task, stage))
+        notify_task_reminder(task=task, escalated=True)
+    else:  # EMAIL
+        details.update(_email(task, stage, level))
+        notify_task_reminder(task=task, escalated=True)
+    audit_record(action="task.escalated", task=task, details=details)
+    logger.info("task.escalated", task_id=task.pk, **details)
+    return level

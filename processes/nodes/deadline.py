@@ -1,0 +1,49 @@
+"""A human task whose timeout boundaries are armed only when they have a moment to fire at.
+
+Escalation levels are data (a stage has zero to three), but viewflow boundaries are declared on
+the node, so the purchase approval task declares a fixed set of them. viewflow arms every
+boundary with every host task and requires its delay to be a moment; a boundary for a level the
+stage does not have would need a fake moment and would show up as a timer in the process.
+
+`DeadlineView.OnTimeout` builds `OptionalTimerBoundary` instead: its delay callable may return
+None, and then the boundary is not armed at all (no task row). The delay is evaluated twice, at
+arming with the host's activation and in viewflow's own `activate` with the boundary's, so the
+callable takes either: `deadline_host_task(activation)` finds the host task in both cases.
+Naming and ordering are viewflow's (`<host>__timeout`, `__timeout_2`, ...): only ever append.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from viewflow.workflow import flow
+from viewflow.workflow.flow.nodes import TimerBoundary
+
+
+def deadline_host_task(activation: Any) -> Any:
+    """The human task a boundary belongs to, from the host's activation or the boundary's own."""
+    task = activation.task
+    if task.flow_task_type == "HUMAN":
+        return task
+    return task.previous.get()
+
+
+class OptionalTimerBoundary(TimerBoundary):
+    """A timer boundary that is not armed when its delay callable returns None."""
+
+    def _arm(self, host_activation: Any) -> None:
+        delay = self._delay
+        if callable(delay) and delay(host_activation) is None:
+            return
+        super()._arm(host_activation)
+
+
+class DeadlineView(flow.View):
+    """`flow.View` whose `.OnTimeout` boundaries are optional (see the module docstring)."""
+
+    def OnTimeout(self, delay: Any, then: Any, interrupting: bool = True, title: Any = None) -> DeadlineView:
+        boundary = OptionalTimerBoundary(None, delay=delay, interrupting=interrupting).Next(then)
+        if title is not None:
+            boundary.Annotation(title=title)
+        self._boundary_specs.append(("timeout", boundary))
+        return self
