@@ -290,3 +290,28 @@ def publisher(url: str):
     finally:
         app.conf.broker_url, app.conf.broker_transport_options = good_url, good_options
         reset()
+
+
+@pytest.fixture
+def beat_process(stack_env, celery_worker_process):
+    """A real `celery -A portal beat`, sending the timer sweep every second to the worker."""
+    schedule = stack_env["PORTAL_VAR_DIR"] + "/celerybeat-schedule-escalation"
+    beat = Service(
+        "beat",
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "portal",
+            "beat",
+            "--loglevel",
+            "INFO",
+            "--schedule",
+            schedule,
+        ],
+        stack_env,
+    )
+    beat.wait_until(lambda: "maxinterval" in beat.output(), what="beat")  # its banner's last line
+    yield beat
+    beat.stop()

@@ -14,8 +14,7 @@ from typing import Any
 
 import structlog
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group, Permission
-from django.contrib.contenttypes.models import ContentType
+from django.contrib.auth.models import Group
 from viewflow.workflow.models import Task
 from viewflow.workflow.status import STATUS
 
@@ -28,6 +27,7 @@ from processes.policies.models import (
     candidate_codename,
     candidate_group_ids,
 )
+from processes.policies.services import candidate_permission_grant
 from processes.services import ActingRequest, task_routing_changed
 
 logger = structlog.get_logger(__name__)
@@ -69,19 +69,13 @@ def candidate_set_permission_ensure(*, group_ids: list[int]) -> str:
     permission (`processes.candidates_<id>_<id>`), created on first use. The live notifications
     and task lists treat it like a single group's `candidate_<id>` (is_candidate_permission).
     """
-    from processes.purchase.models import PurchaseProcess
-
     codename = candidate_codename(*group_ids)
-    content_type = ContentType.objects.get_for_model(PurchaseProcess)
     groups = list(Group.objects.filter(pk__in=group_ids).order_by("pk"))
-    permission, _ = Permission.objects.get_or_create(
-        content_type=content_type,
+    candidate_permission_grant(
         codename=codename,
-        defaults={"name": ("Candidate for tasks of groups " + ", ".join(g.name for g in groups))[:255]},
+        name="Candidate for tasks of groups " + ", ".join(g.name for g in groups),
+        groups=groups,
     )
-    view = Permission.objects.get(content_type=content_type, codename=_VIEW_PURCHASE)
-    for group in groups:
-        group.permissions.add(permission, view)
     return f"processes.{codename}"
 
 
@@ -151,12 +145,9 @@ def _email(task: Task, stage: Any, level: EscalationLevel) -> dict[str, Any]:
     """Route the task so the addressees may act on it, then email each of them action links."""
     if stage.escalation_group_id is not None:
         _candidates_add(task, stage.escalation_group)
+    from processes.actionlinks.services import escalation_email_send
+
     addressees = _escalation_addressees(stage)
-    try:
-        from processes.actionlinks.services import escalation_email_send
-    except ImportError:  # the action links are another part of the product (issue 5, second half)
-        logger.error("escalation.email_unavailable", task_id=task.pk, level=level.order)
-        return {"emailed": [], "email": "unavailable"}
     for user in addressees:
         escalation_email_send(task=task, addressee=user, level=level)
     return {"emailed": [user.get_username() for user in addressees]}

@@ -120,20 +120,30 @@ def _level_problems(version: PolicyVersion, stage: PolicyStage) -> list[str]:
     return problems
 
 
-def candidate_permission_ensure(*, group: Group) -> Permission:
-    """The permission that makes `group`'s members candidates for a stage, granted to the group
-    (with the right to see purchase requests at all). Idempotent."""
-    from processes.purchase.models import PurchaseProcess
+def candidate_permission_grant(*, codename: str, name: str, groups: list[Group]) -> Permission:
+    """Create (once) the candidate permission `codename` and grant it, with the right to see
+    purchase requests at all, to each of `groups`. Idempotent.
 
-    content_type = ContentType.objects.get_for_model(PurchaseProcess)
+    The content type is read, not taken from Django's per-process cache: a long-lived worker
+    must not hold on to an id the database no longer has (the test suite re-creates content
+    types between tests; a restored database could too)."""
+    content_type = ContentType.objects.get(app_label="processes", model="purchaseprocess")
     permission, _ = Permission.objects.get_or_create(
-        content_type=content_type,
-        codename=candidate_codename(group.pk),
-        defaults={"name": f"Candidate for approval stages of group {group.name}"[:255]},
+        content_type=content_type, codename=codename, defaults={"name": name[:255]}
     )
     view = Permission.objects.get(content_type=content_type, codename=_VIEW_PURCHASE)
-    group.permissions.add(permission, view)
+    for group in groups:
+        group.permissions.add(permission, view)
     return permission
+
+
+def candidate_permission_ensure(*, group: Group) -> Permission:
+    """The permission that makes `group`'s members candidates for a stage, granted to the group."""
+    return candidate_permission_grant(
+        codename=candidate_codename(group.pk),
+        name=f"Candidate for approval stages of group {group.name}",
+        groups=[group],
+    )
 
 
 @transaction.atomic

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import threading
 from collections import Counter
 from datetime import timedelta
@@ -19,7 +18,7 @@ from processes.models import AuditEvent
 from processes.policies.models import EscalationAction
 from processes.policies.services import policy_create
 from tests.conftest import task_of
-from tests.stack import Service, wait_for
+from tests.stack import wait_for
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
@@ -100,31 +99,6 @@ def test_concurrent_sweeps_fire_every_timer_exactly_once(roles, maria, submit_re
         ).values_list("action", flat=True)
     )
     assert audited == {"task.reminded": 80, "task.escalated": 160}
-
-
-@pytest.fixture
-def beat_process(stack_env, celery_worker_process):
-    """A real `celery -A portal beat`, sending the timer sweep every second to the worker."""
-    schedule = stack_env["PORTAL_VAR_DIR"] + "/celerybeat-schedule-escalation"
-    beat = Service(
-        "beat",
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "portal",
-            "beat",
-            "--loglevel",
-            "INFO",
-            "--schedule",
-            schedule,
-        ],
-        stack_env,
-    )
-    beat.wait_until(lambda: "maxinterval" in beat.output(), what="beat")  # its banner's last line
-    yield beat
-    beat.stop()
 
 
 def test_a_two_second_sla_escalates_on_time(beat_process, roles, maria, olivia, submit_request):

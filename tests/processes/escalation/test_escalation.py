@@ -153,7 +153,9 @@ def test_level_reassign_moves_the_task_to_the_escalation_group(policy, submit_re
 
 
 def test_level_email_routes_the_task_and_sends_action_links(policy, submit_request, maria):
-    pytest.importorskip("processes.actionlinks.services", reason="the action links live on another branch")
+    from processes.actionlinks.models import ActionToken
+    from processes.mail.models import OutgoingEmail
+
     policy((timedelta(0), EscalationAction.EMAIL))
     with time_machine.travel(T0, tick=False):
         process = submit_request(amount="5000.00")
@@ -162,6 +164,13 @@ def test_level_email_routes_the_task_and_sends_action_links(policy, submit_reque
 
     (event,) = _actions(process, "task.escalated")
     assert event.details["emailed"] == ["maria"]
+    (email,) = OutgoingEmail.objects.filter(to_user=maria)  # in the outbox, in the same transaction
+    assert "escalation level 1" in email.subject
+    task = task_of(process, "approve")
+    assert set(ActionToken.objects.filter(user=maria, task=task).values_list("action", flat=True)) == {
+        "approve",
+        "reject",
+    }  # maria was made a candidate first, so her email carries the links
 
 
 @pytest.mark.parametrize(
