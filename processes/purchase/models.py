@@ -75,9 +75,17 @@ class PurchaseProcess(CorrelatedProcess, Process):
         condition holds, in order (the single default stage without a policy)."""
         if self.policy_version_id is None:
             return [DEFAULT_STAGE]
-        from processes.policies.selectors import policy_stages
+        # Read once per loaded instance: a pinned version never changes, and a request reads its
+        # chain several times per step (routing, the task row, the history). A revision may
+        # change the amount, hence the key.
+        key = (self.policy_version_id, self.amount)
+        cached = self.__dict__.get("_chain")
+        if cached is None or cached[0] != key:
+            from processes.policies.selectors import policy_stages
 
-        return [stage for stage in policy_stages(self.policy_version) if stage.applies_to(self.amount)]
+            stages = [stage for stage in policy_stages(self.policy_version) if stage.applies_to(self.amount)]
+            self.__dict__["_chain"] = cached = (key, stages)
+        return list(cached[1])
 
     @property
     def current_stage(self) -> Any:
