@@ -2,20 +2,22 @@
 was offline catches up on what it missed (uvicorn, Celery worker, PostgreSQL, Redis, Chromium).
 
 The watchers are olivia and oscar, both approvers: frank (finance) may not see approval tasks,
-so his queue never shows them. Escalation timers are not built yet; the "worker-driven
-escalation" here is the escalation notification sent by the real worker through
-`processes.notifications.task_reminder_send`, the entry point the escalation sweep will call.
+so his queue never shows them. The request's stage escalates for real while olivia is offline:
+beat's timer sweep and the worker notify her (level 1), then approve it automatically (level 2).
 """
 
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from playwright.sync_api import expect
+from viewflow.workflow.status import STATUS
 
-from processes.models import Notification, NotificationKind
-from processes.notifications import task_reminder_send
+from processes.models import AuditEvent, Notification, NotificationKind
+from processes.policies.models import EscalationAction
+from processes.policies.services import policy_create
 from tests.conftest import task_of
 from tests.e2e.test_first_request_journey import log_in
 from tests.stack import wait_for
@@ -26,8 +28,25 @@ QUEUE_ROWS = "table.vf-list__table tbody"
 
 
 def test_two_queues_follow_a_request_live_and_a_cut_connection_catches_up(
-    live_server_url, celery_worker_process, browser, olivia, oscar, maria, submit_request, shoot
+    live_server_url, beat_process, browser, roles, olivia, oscar, maria, submit_request, shoot
 ):
+    # Time enough to watch, claim and go offline; then the worker escalates, then decides.
+    policy_create(
+        name="purchase",
+        version_fields={"allow_auto_decisions": True},
+        stages=[
+            {
+                "name": "Team approval",
+                "group": roles["approvers"],
+                "sla": timedelta(seconds=25),
+                "escalation_group": roles["managers"],
+                "levels": [
+                    (timedelta(0), EscalationAction.NOTIFY),
+                    (timedelta(seconds=3), EscalationAction.AUTO_APPROVE),
+                ],
+            }
+        ],
+    )
     olivia.first_name, oscar.first_name = "Olivia", "Oscar"
     olivia.save(update_fields=["first_name"])
     oscar.save(update_fields=["first_name"])
@@ -77,12 +96,15 @@ def test_two_queues_follow_a_request_live_and_a_cut_connection_catches_up(
         socket.close(code=4000, reason="cut by the test")
     expect(olivia_page.locator("html")).to_have_attribute("data-live", "off", timeout=10000)
     shoot(olivia_page, "live-03-olivia-offline")
-    approve = task_of(process, "approve")
-    task_reminder_send.delay(approve.pk, escalated=True, to_user_ids=[maria.pk])
     wait_for(
         lambda: Notification.objects.filter(user=olivia, kind=NotificationKind.TASK_ESCALATED).exists(),
-        timeout=30,
+        timeout=60,
         what="the worker to escalate olivia's task",
+    )
+    wait_for(
+        lambda: AuditEvent.objects.filter(process=process, action="purchase.approved").exists(),
+        timeout=30,
+        what="the worker to approve it automatically",
     )
     olivia_page.wait_for_timeout(500)
     expect(olivia_page.locator(".portal-toast", has_text="Escalated")).to_have_count(0)
@@ -98,3 +120,4 @@ def test_two_queues_follow_a_request_live_and_a_cut_connection_catches_up(
     olivia_page.locator(".portal-bell").click()
     expect(olivia_page.locator("#portal-notification-list")).to_contain_text("Escalated (overdue)")
     shoot(olivia_page, "live-05-notification-center")
+    assert task_of(process, "approve").status == STATUS.DONE  # decided by the escalation, not by her
