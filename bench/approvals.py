@@ -30,16 +30,17 @@ import multiprocessing
 import os
 import platform
 import secrets
-import socket
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.common import database_recreate, free_port  # noqa: E402
 
 DATABASE_URL = os.environ.get(
     "BENCH_APPROVALS_DATABASE_URL", "postgres://root@127.0.0.1:5432/portal_bench_approvals"
@@ -72,28 +73,8 @@ CSRF = secrets.token_hex(16)  # a 32-character CSRF secret, sent as cookie and f
 SMALL, LARGE = "640.00", "5000.00"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def prepare_database() -> None:
-    import psycopg
-
-    name = urlsplit(DATABASE_URL).path.strip("/")
-    admin = DATABASE_URL.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {name}")
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0)
-    import redis
-
-    redis.Redis.from_url(REDIS_URL).flushdb()
+    database_recreate(DATABASE_URL, REDIS_URL)
 
 
 def create_people(clients: int) -> list[dict]:
