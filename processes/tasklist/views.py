@@ -243,19 +243,13 @@ class BulkClaimView(_TaskActionView):
             return self.back(request)
         claimed, failed = services.tasks_claim_bulk(task_ids=reachable, user=request.user)
         # One message: the portal's snackbar shows the last one only.
-        text = " ".join(
-            [
-                *(
-                    [
-                        _("Claimed %(count)s tasks: %(tasks)s.")
-                        % {"count": len(claimed), "tasks": ", ".join(f"#{t.pk}" for t in claimed)}
-                    ]
-                    if claimed
-                    else []
-                ),
-                *failed,
-            ]
-        )
+        parts = list(failed)
+        if claimed:
+            numbers = ", ".join(f"#{task.pk}" for task in claimed)
+            parts.insert(
+                0, _("Claimed %(count)s tasks: %(tasks)s.") % {"count": len(claimed), "tasks": numbers}
+            )
+        text = " ".join(parts)
         (messages.warning if failed else messages.success)(request, text)
         return self.back(request)
 
