@@ -108,10 +108,24 @@ def tasks_claim_bulk(*, task_ids: list[int], user: Any) -> tuple[list[Task], lis
     return claimed, failed
 
 
+def task_is_personal(task: Task) -> bool:
+    """Is the task assigned by the flow itself (`.Assign(...)`, like a requester's revise task)?
+    Such a task has no queue of colleagues: it is never released or handed over."""
+    return getattr(task.flow_task, "_owner", None) is not None
+
+
+def _personal_refuse(task: Task) -> None:
+    if task_is_personal(task):
+        raise PermissionDenied(
+            _("Task #%(task)s is yours alone: it cannot be released or handed over.") % {"task": task.pk}
+        )
+
+
 def task_unclaim(*, task: Task, user: Any) -> Task:
     """Put an assigned task back in its queue; its owner or a process manager may do this."""
     with acting_as(user), task.activation() as activation:
         _unavailable(activation.task, user, (STATUS.ASSIGNED,))
+        _personal_refuse(activation.task)
         if not activation.flow_task.can_unassign(user, activation.task):
             raise PermissionDenied(f"{user} may not release task {task.pk}")
         activation.unassign()
@@ -138,6 +152,7 @@ def task_delegate(*, task: Task, user: Any, to_user: Any) -> Task:
             raise TaskUnavailable(
                 task_unavailable_reason(task, user) or _("Task #%(task)s is not yours.") % {"task": task.pk}
             )
+        _personal_refuse(task)
         if to_user.pk == user.pk:
             raise PermissionDenied(_("Choose a colleague."))
         _eligible(task, to_user)
@@ -172,6 +187,7 @@ def task_reassign(*, task: Task, user: Any, to_user: Any) -> Task:
         if not activation.flow_task.flow_class.instance.has_manage_permission(user):
             raise PermissionDenied(f"{user} may not reassign task {task.pk}")
         _unavailable(task, user, (STATUS.NEW, STATUS.ASSIGNED))
+        _personal_refuse(task)
         _eligible(task, to_user)
         if task.status == STATUS.NEW:
             activation.assign(to_user)

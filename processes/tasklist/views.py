@@ -127,6 +127,9 @@ class TaskListView(View):
                     "url": task_page_url(row, pages),
                     "overdue": row.is_open and row.due_at is not None and row.due_at < now,
                     "flow_title": row.flow.process_title if row.flow else "",
+                    # a task the flow assigns (the requester's revise task) is never handed on
+                    "personal": row.flow is not None
+                    and getattr(getattr(row.flow, row.node, None), "_owner", None) is not None,
                     "amount": f"{row.amount:,.2f} {row.currency}" if row.amount is not None else "",
                     "due": _moment(row.due_at),
                     "age": _moment(row.finished) if self.page == "archive" else _age(now - row.created),

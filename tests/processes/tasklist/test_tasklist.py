@@ -540,3 +540,30 @@ def test_the_task_list_offers_the_processes_the_user_may_start(client, alice, ol
     assert 'href="/purchase/start/"' in alices
     assert "New purchase request" in alices
     assert 'href="/purchase/start/"' not in olivias
+
+
+def test_a_requesters_revise_task_is_never_released_or_handed_over(
+    client, submit_request, alice, olivia, oscar
+):
+    from django.core.exceptions import PermissionDenied
+
+    from processes.purchase.services import purchase_task_decide
+    from processes.services import task_claim, task_delegate, task_unclaim
+
+    process = submit_request()
+    approve = task_of(process, "approve")
+    task_claim(task=approve, user=olivia)
+    purchase_task_decide(task=approve, user=olivia, approved=False, comment="Second quote, please.")
+    revise = task_of(process, "revise")
+
+    client.force_login(alice)
+    page = client.get("/tasks/inbox/").content.decode()
+
+    assert f"/tasks/{revise.pk}/unclaim/" not in page
+    assert "Yours alone" in page
+    with pytest.raises(PermissionDenied):
+        task_unclaim(task=revise, user=alice)
+    with pytest.raises(PermissionDenied):
+        task_delegate(task=revise, user=alice, to_user=oscar)
+    revise.refresh_from_db()
+    assert (revise.status, revise.owner) == ("ASSIGNED", alice)
