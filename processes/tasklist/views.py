@@ -23,6 +23,7 @@ from processes.tasklist import selectors
 from processes.tasklist.exceptions import TaskUnavailable
 from processes.tasklist.forms import TaskFilterForm, TaskHandOverForm
 from processes.tasklist.models import TaskRow
+from processes.tasklist.rendering import RowsRenderer
 
 PAGE_SIZE = 25
 COUNT_CAP = 1000  # a list counts up to here ("1,000+"): counting 20,000 archived rows is the slow part
@@ -110,6 +111,7 @@ class TaskListView(View):
         actions = {action: _pattern(app.reverse, action, 1) for action in self.actions}
         query = request.GET.copy()
         query.pop("page", None)
+        here_quoted = quote(request.get_full_path(), safe="")
         context = {
             "page": self.page,
             "title": self.title,
@@ -118,7 +120,6 @@ class TaskListView(View):
             "page_obj": page,
             "query": query.urlencode(),
             "here": request.get_full_path(),
-            "here_quoted": quote(request.get_full_path(), safe=""),
             "bulk_claim_url": app.reverse("bulk_claim"),
             "starts": selectors.start_actions_for(user),
             "rows": [
@@ -138,6 +139,7 @@ class TaskListView(View):
                 for row in page.object_list
             ],
         }
+        context["rows_html"] = RowsRenderer(page=self.page, here_quoted=here_quoted).render(context["rows"])
         return TemplateResponse(request, "processes/tasklist/list.html", context)
 
 

@@ -567,3 +567,41 @@ def test_a_requesters_revise_task_is_never_released_or_handed_over(
         task_delegate(task=revise, user=alice, to_user=oscar)
     revise.refresh_from_db()
     assert (revise.status, revise.owner) == ("ASSIGNED", alice)
+
+
+# ---------------------------------------------------------------- rendered rows (rendering.py)
+
+
+def test_row_values_are_escaped(client, purchase_policy, submit_request, olivia):
+    submit_request(title='<script>alert("x")</script> & co')
+    client.force_login(olivia)
+
+    page = client.get(QUEUE).content.decode()
+
+    assert "<script>alert" not in page
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; co" in page
+
+
+def test_each_page_renders_its_own_row_actions(client, purchase_policy, submit_request, olivia, maria):
+    queued = task_of(submit_request(title="Queued chair"), "approve")
+    held = task_of(submit_request(title="Held lamp", amount="1800.00"), "approve")
+    task_claim(task=held, user=olivia)
+    TaskRow.objects.filter(pk=queued.pk).update(due_at=timezone.now() - timedelta(minutes=5))
+    client.force_login(olivia)
+
+    queue = client.get(QUEUE).content.decode()
+    inbox = client.get(INBOX).content.decode()
+
+    assert f'<tr id="task-{queued.pk}" class="portal-overdue">' in queue
+    assert f'<input type="checkbox" name="task" value="{queued.pk}" form="row-actions"' in queue
+    assert f'formaction="/tasks/{queued.pk}/claim/"' in queue
+    assert '<strong class="portal-overdue__label">Overdue</strong>' in queue
+    assert "1,800.00 EUR" in inbox
+    assert f'formaction="/tasks/{held.pk}/unclaim/"' in inbox
+    assert f'href="/tasks/{held.pk}/delegate/?next=%2Ftasks%2Finbox%2F"' in inbox
+    assert 'name="task"' not in inbox
+    client.force_login(maria)
+    team = client.get(TEAM).content.decode()
+    assert f'href="/tasks/{held.pk}/reassign/?next=%2Ftasks%2Fteam%2F"' in team
+    assert "<td>olivia</td>" in team
+    assert "<em>queue</em>" in team
