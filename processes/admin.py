@@ -6,6 +6,7 @@ from viewflow.workflow.status import STATUS
 
 from processes.actionlinks import admin as actionlinks_admin  # noqa: F401 - registers the action links' admin
 from processes.admin_base import ReadOnlyAdmin
+from processes.attachments import admin as attachments_admin  # noqa: F401 - registers the attachments' admin
 from processes.connectors import admin as connectors_admin  # noqa: F401 - registers the connectors' admin
 from processes.exceptions import IncidentError
 from processes.forms import IncidentSkipForm
@@ -21,6 +22,7 @@ from processes.models import (
 )
 from processes.policies import admin as policies_admin  # noqa: F401 - registers the policies' admin
 from processes.services import incident_retry, incident_skip
+from processes.tasklist import admin as tasklist_admin  # noqa: F401 - registers the task list rows' admin
 
 
 @admin.register(AuditEvent)

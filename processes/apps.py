@@ -17,6 +17,8 @@ class ProcessesConfig(AppConfig):
         # Every task state change passes through viewflow's transition state machine; one hook
         # there writes the audit trail for views, bulk actions, timers and jobs alike. The state
         # machine holds one hook only, so the notification outbox is called from the same one.
+        # The task list's row goes last: until then it still names a reassigned task's previous
+        # holder, which the audit trail records.
         def on_transition(*args, **kwargs) -> None:
             audit_transition(*args, **kwargs)
             notify_transition(*args, **kwargs)

@@ -45,6 +45,11 @@ _TRANSITION_ACTIONS = {
 # Human tasks pass through STARTED on every GET of their form; that is not a state change.
 _NOT_PERSISTED = {("HUMAN", "start"), ("HUMAN_START", "start")}
 
+# Details a service adds to the rows the transition hook writes inside its block: viewflow's
+# reassign transition serves a holder's delegation and a manager's reassignment alike, and only
+# the caller knows which one it is.
+_transition_details: ContextVar[dict[str, Any] | None] = ContextVar("audit_transition_details", default=None)
+
 
 @contextlib.contextmanager
 def acting_as(user: AbstractBaseUser | None):
@@ -54,6 +59,16 @@ def acting_as(user: AbstractBaseUser | None):
         yield
     finally:
         _actor.reset(token)
+
+
+@contextlib.contextmanager
+def transition_details(**details: Any):
+    """Add `details` to the audit rows the transition hook writes inside this block."""
+    token = _transition_details.set({**(_transition_details.get() or {}), **details})
+    try:
+        yield
+    finally:
+        _transition_details.reset(token)
 
 
 def actor_set(user: AbstractBaseUser | None) -> None:
@@ -136,13 +151,19 @@ def audit_transition(activation: Any, descriptor: Any, source: Any, target: Any,
     if (node_type, name) in _NOT_PERSISTED:
         return
     to_status = task.status
-    if name != "activate" and to_status == source:
+    # A reassign keeps the status (ASSIGNED -> ASSIGNED): what it changes is the holder.
+    handover = _handover(task) if name == "reassign" else {}
+    if handover is None:
+        return  # reassigned to whoever held it already
+    if name not in ("activate", "reassign") and to_status == source:
         return  # a transition that changed nothing (e.g. a redelivered job re-entering STARTED)
     details = {"node": flow_task.name, "node_type": node_type, "from": str(source), "to": str(to_status)}
     if task.owner_id and name in ("assign", "reassign", "activate"):
         details["owner"] = task.owner.get_username()
     if name == "error":
         details["error"] = (task.data or {}).get("_exception", {}).get("title", "")
+    details.update(handover)
+    details.update(_transition_details.get() or {})
     audit_record(action=action, process=activation.process, task=task, details=details)
     if name == "complete" and node_type in ("HUMAN_START", "START"):
         audit_record(action="process.started", process=activation.process, task=task)
@@ -150,3 +171,24 @@ def audit_transition(activation: Any, descriptor: Any, source: Any, target: Any,
         audit_record(
             action="process.finished", process=activation.process, task=task, details={"end": flow_task.name}
         )
+
+
+def _handover(task: Task) -> dict[str, Any] | None:
+    """Who held `task` before viewflow's reassign gave it to its owner now (None: the same person).
+
+    The hook runs after the change and the transition passes no previous owner, but the task's
+    list row still names them: the task list's hook runs after this one (apps.py). A holder
+    handing their own task over is a delegation, unless the caller says otherwise
+    (`transition_details(delegated=...)`).
+    """
+    from django.contrib.auth import get_user_model
+
+    from processes.tasklist.models import TaskRow
+
+    username = f"owner__{get_user_model().USERNAME_FIELD}"
+    row = TaskRow.objects.filter(task_id=task.pk).values_list("owner_id", username).first()
+    previous_id, previous_name = row or (None, "")
+    if previous_id == task.owner_id:
+        return None
+    actor = current_actor()
+    return {"previous_owner": previous_name or "", "delegated": actor is not None and actor.pk == previous_id}

@@ -71,6 +71,8 @@ def process_history(process: Any) -> list[dict[str, Any]]:
             continue
         if event.action == "process.finished":
             label = f"Finished: {details.get('end', '')}".rstrip(": ")
+        elif event.action == "task.reassigned" and details.get("delegated"):
+            label = "Delegated"  # by the holder, to a colleague; "Reassigned" is a manager's
         rows.append(
             {
                 "at": event.created_at,

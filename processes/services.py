@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from viewflow.workflow.models import Task
 from viewflow.workflow.status import STATUS
 
-from processes.audit import acting_as, audit_record
+from processes.audit import acting_as, audit_record, transition_details
 from processes.exceptions import IncidentError
 from processes.models import ProcessComment
 from processes.tasklist.exceptions import TaskUnavailable
@@ -143,8 +143,8 @@ def _eligible(task: Task, to_user: Any) -> None:
 def task_delegate(*, task: Task, user: Any, to_user: Any) -> Task:
     """The holder hands their task to a colleague who holds the same candidate permission.
 
-    Audited as "task.reassigned" with `delegated: true`; the colleague is notified ("delegated to
-    you").
+    Audited by the transition hook as "task.reassigned" with `delegated: true` (the history reads
+    "Delegated"); the colleague is notified ("delegated to you").
     """
     with acting_as(user), task.activation() as activation:
         task = activation.task
@@ -156,32 +156,16 @@ def task_delegate(*, task: Task, user: Any, to_user: Any) -> Task:
         if to_user.pk == user.pk:
             raise PermissionDenied(_("Choose a colleague."))
         _eligible(task, to_user)
-        activation.reassign(to_user)
-        _reassign_record(task=task, user=user, previous=user, delegated=True)
+        with transition_details(delegated=True):
+            activation.reassign(to_user)
     return task
-
-
-def _reassign_record(*, task: Task, user: Any, previous: Any, delegated: bool) -> None:
-    # viewflow's reassign keeps the status (ASSIGNED -> ASSIGNED), which the audit hook skips
-    # as a no-op transition: the change of holder is recorded here.
-    audit_record(
-        action="task.reassigned",
-        task=task,
-        actor=user,
-        details={
-            "owner": task.owner.get_username(),
-            "from": previous.get_username() if previous else "",
-            "node": task.flow_task.name,
-            "node_type": "HUMAN",
-            "delegated": delegated,
-        },
-    )
 
 
 @transaction.atomic
 def task_reassign(*, task: Task, user: Any, to_user: Any) -> Task:
     """A process manager gives an open task (queued or held) to any user eligible for it. Audited
-    by the transition hook; the new holder, and the previous one, are notified."""
+    by the transition hook (with `delegated: false`, even for a task the manager held); the new
+    holder, and the previous one, are notified."""
     with acting_as(user), task.activation() as activation:
         task = activation.task
         if not activation.flow_task.flow_class.instance.has_manage_permission(user):
@@ -192,9 +176,8 @@ def task_reassign(*, task: Task, user: Any, to_user: Any) -> Task:
         if task.status == STATUS.NEW:
             activation.assign(to_user)
         elif task.owner_id != to_user.pk:
-            previous = task.owner
-            activation.reassign(to_user)
-            _reassign_record(task=task, user=user, previous=previous, delegated=False)
+            with transition_details(delegated=False):
+                activation.reassign(to_user)
     return task
 
 

@@ -24,6 +24,8 @@ ADMIN_PAGES = [
     "processes/purchaseprocess",
     "processes/purchaseorder",
     "processes/processcomment",
+    "processes/taskrow",
+    "processes/attachment",
     "viewflow/process",
     "viewflow/task",
     "auth/user",

@@ -1,0 +1,142 @@
+"""The task list's rows in the admin, read-only: they are derived from viewflow's tasks and kept in
+the task's transaction, so an edit here would only make a list lie."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from viewflow.workflow.fields import get_flow_ref
+from viewflow.workflow.status import STATUS
+
+from processes.admin_base import ReadOnlyAdmin, process_admin_link
+from processes.tasklist.models import OPEN_STATUSES, TaskRow
+from processes.tasklist.selectors import stage_names
+from processes.tasklist.views import task_page_url
+
+# A human task's statuses as its row holds them (STARTED is never saved for a human task).
+_ROW_STATUSES = (STATUS.NEW, STATUS.ASSIGNED, STATUS.DONE, STATUS.CANCELED)
+
+
+class _StatusFilter(admin.SimpleListFilter):
+    title = _("status")
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return [(status.value, status.label) for status in _ROW_STATUSES]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(status=self.value()) if self.value() else queryset
+
+
+class _FlowFilter(admin.SimpleListFilter):
+    """The process types from the flows themselves, not a DISTINCT over every row."""
+
+    title = _("process type")
+    parameter_name = "flow"
+
+    def lookups(self, request, model_admin):
+        from processes.flows import FLOWS
+
+        return [(get_flow_ref(flow), flow.process_title) for flow in FLOWS]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(flow_class=self.value()) if self.value() else queryset
+
+
+class _StageFilter(admin.SimpleListFilter):
+    """The stages the task list's own filter offers."""
+
+    title = _("stage")
+    parameter_name = "stage"
+
+    def lookups(self, request, model_admin):
+        return [(name, name) for name in stage_names()]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(stage_name=self.value()) if self.value() else queryset
+
+
+class _OverdueFilter(admin.SimpleListFilter):
+    """Open tasks past their due time."""
+
+    title = _("overdue")
+    parameter_name = "overdue"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("Overdue")), ("no", _("Not overdue"))]
+
+    def queryset(self, request, queryset):
+        overdue = {"status__in": OPEN_STATUSES, "due_at__lt": timezone.now()}
+        if self.value() == "yes":
+            return queryset.filter(**overdue)
+        if self.value() == "no":
+            return queryset.exclude(**overdue)
+        return queryset
+
+
+@admin.register(TaskRow)
+class TaskRowAdmin(ReadOnlyAdmin):
+    """One row per human task, as the task lists show it; links to the task's page in the portal
+    and to its process's admin page."""
+
+    list_display = [
+        "task_id",
+        "subject",
+        "process_type",
+        "node",
+        "stage_name",
+        "status",
+        "owner",
+        "priority",
+        "due_at",
+        "overdue",
+        "created",
+        "portal_page",
+        "process_link",
+    ]
+    list_filter = [_StatusFilter, _FlowFilter, _StageFilter, _OverdueFilter, "priority"]
+    search_fields = ["subject", "requester", "owner__username", "=task__id", "=process__id"]
+    list_select_related = ["owner"]
+    # The table holds a row per human task ever created: no second count, no per-filter counts.
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    fields = [
+        "task_id",
+        "process_link",
+        "portal_page",
+        "process_type",
+        "node",
+        "subject",
+        "requester",
+        "amount",
+        "currency",
+        "stage_name",
+        "owner_permission",
+        "owner",
+        "status",
+        "priority",
+        "due_at",
+        "overdue",
+        "created",
+        "finished",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description=_("process type"))
+    def process_type(self, row: TaskRow) -> str:
+        return str(row.flow.process_title) if row.flow else ""
+
+    @admin.display(description=_("overdue"), boolean=True)
+    def overdue(self, row: TaskRow) -> bool:
+        return bool(row.is_open and row.due_at and row.due_at < timezone.now())
+
+    @admin.display(description=_("task page"))
+    def portal_page(self, row: TaskRow) -> str:
+        url = task_page_url(row) if row.flow else ""
+        return format_html('<a href="{}">{}</a>', url, _("open in the portal")) if url else ""
+
+    @admin.display(description=_("process"))
+    def process_link(self, row: TaskRow) -> str:
+        return process_admin_link(row.flow, row.process_id)
