@@ -6,9 +6,9 @@ import structlog
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from viewflow.workflow.exceptions import FlowLockFailed
-from viewflow.workflow.models import Process
 
 from processes.audit import actor_set, correlation_bind
+from processes.selectors import process_with_subclass
 
 logger = structlog.get_logger(__name__)
 
@@ -29,9 +29,9 @@ class CorrelationMiddleware:
     def process_view(self, request, view_func, view_args, view_kwargs):
         process_pk = view_kwargs.get("process_pk")
         if process_pk is not None:
-            process = Process.objects.filter(pk=process_pk).first()
-            if process is not None and process.flow_class is not None:
-                correlation_bind(process.coerced)
+            process = process_with_subclass(process_pk)
+            if process is not None:
+                correlation_bind(process)
         return None
 
 

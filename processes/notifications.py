@@ -76,14 +76,7 @@ def wake(channels: Iterable[str]) -> None:
         return
     names = list(channels)
     if not isinstance(layer, InMemoryChannelLayer):
-        # A network layer (Redis): send from this process's one long-lived loop, so the layer
-        # keeps its connection pool instead of opening a connection per wake-up (async_to_sync
-        # from a worker or command thread starts a new loop, and a new pool, on every call).
-        future = asyncio.run_coroutine_threadsafe(_send(layer, names), _sender_loop())
-        try:
-            future.result(timeout=10)
-        except Exception as exc:
-            logger.warning("notification.wake_failed", channels=names, error=str(exc))
+        _wake_soon(layer, names)
         return
     try:
         asyncio.get_running_loop()
@@ -95,7 +88,13 @@ def wake(channels: Iterable[str]) -> None:
         sender.join()
 
 
-_sender: dict[str, Any] = {"loop": None, "pid": None}
+# A network layer (Redis) is sent to from this process's one long-lived loop, so the layer keeps
+# its connection pool instead of opening a connection per wake-up (async_to_sync from a worker or
+# command thread starts a new loop, and a new pool, on every call). The caller does not wait:
+# its channels join the pending set, and the loop sends each pending channel once. One approval
+# passes through some ten transitions, each waking the process page, the queue and the inbox;
+# they now leave as a few group sends instead of a blocking round trip per transition.
+_sender: dict[str, Any] = {"loop": None, "pid": None, "pending": set(), "scheduled": False}
 _sender_lock = threading.Lock()
 
 
@@ -105,8 +104,27 @@ def _sender_loop() -> asyncio.AbstractEventLoop:
         if _sender["loop"] is None or _sender["pid"] != os.getpid():
             loop = asyncio.new_event_loop()
             threading.Thread(target=loop.run_forever, name="channel-layer-sender", daemon=True).start()
-            _sender.update(loop=loop, pid=os.getpid())
+            _sender.update(loop=loop, pid=os.getpid(), pending=set(), scheduled=False)
         return _sender["loop"]
+
+
+def _wake_soon(layer: Any, names: list[str]) -> None:
+    loop = _sender_loop()
+    with _sender_lock:
+        _sender["pending"].update(names)
+        if _sender["scheduled"]:
+            return  # the drain already scheduled sends these too
+        _sender["scheduled"] = True
+    asyncio.run_coroutine_threadsafe(_drain(layer), loop)
+
+
+async def _drain(layer: Any) -> None:
+    """Send every pending channel once; channels added meanwhile go in the next drain."""
+    with _sender_lock:
+        names = sorted(_sender["pending"])
+        _sender["pending"] = set()
+        _sender["scheduled"] = False
+    await _send(layer, names)
 
 
 async def _send(layer: Any, names: list[str]) -> None:

@@ -9,6 +9,29 @@ from viewflow.workflow.models import Task
 from viewflow.workflow.status import STATUS
 
 
+def process_with_subclass(pk: int) -> Any:
+    """The process as its own model (a purchase request, an order) in one query, or None.
+
+    viewflow's `coerced` reads the base row, then the subclass row; here the subclass tables are
+    joined to the base row (each process model is a multi-table child of viewflow's Process).
+    """
+    from django.core.exceptions import ObjectDoesNotExist
+    from viewflow.workflow.models import Process
+
+    links = [
+        rel.get_accessor_name() for rel in Process._meta.related_objects if rel.one_to_one and rel.parent_link
+    ]
+    process = Process.objects.select_related(*links).filter(pk=pk).first()
+    if process is None:
+        return None
+    for name in links:
+        try:
+            return getattr(process, name)
+        except ObjectDoesNotExist:
+            continue
+    return process
+
+
 def flows_managed_by(user: Any) -> list[type]:
     from processes.flows import FLOWS
 

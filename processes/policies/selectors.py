@@ -19,6 +19,17 @@ def policy_version_published(*, policy_name: str = PURCHASE_POLICY) -> PolicyVer
     )
 
 
+def policy_chain_stages(version_id: int) -> list[PolicyStage]:
+    """A version's stages in order, each with its version (the calendar), candidate group and
+    escalation levels at hand: two queries for a whole chain, however many stages and levels."""
+    return list(
+        PolicyStage.objects.filter(version_id=version_id)
+        .select_related("version", "group")
+        .prefetch_related("levels")
+        .order_by("order")
+    )
+
+
 def policy_stages(version: PolicyVersion) -> list[PolicyStage]:
     """A version's stages in order (prefetched ones when the caller prefetched them)."""
     return sorted(version.stages.all(), key=lambda stage: stage.order)

@@ -31,7 +31,7 @@ def stage_remember(activation) -> None:
         "group": stage.group_name,
     }
     activation.task.save(update_fields=["owner_permission", "data"])
-    task_row_create(task=activation.task, process=activation.process, stage=stage)
+    task_row_create(task=activation.task, process=activation.process, stage=stage, new=True)
 
 
 def requester_of(activation):

@@ -81,9 +81,13 @@ class PurchaseProcess(CorrelatedProcess, Process):
         key = (self.policy_version_id, self.amount)
         cached = self.__dict__.get("_chain")
         if cached is None or cached[0] != key:
-            from processes.policies.selectors import policy_stages
+            from processes.policies.selectors import policy_chain_stages
 
-            stages = [stage for stage in policy_stages(self.policy_version) if stage.applies_to(self.amount)]
+            stages = [
+                stage
+                for stage in policy_chain_stages(self.policy_version_id)
+                if stage.applies_to(self.amount)
+            ]
             self.__dict__["_chain"] = cached = (key, stages)
         return list(cached[1])
 

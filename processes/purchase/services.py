@@ -28,7 +28,22 @@ def purchase_request_submit(*, activation: Any, requester: Any, data: dict[str, 
     process.priority = data.get("priority") or process.priority
     # Pin the chain: publishing a newer version later never changes this request.
     process.policy_version = policy_version_published(policy_name=PURCHASE_POLICY)
-    process.full_clean(exclude=["flow_class", "status", "created", "finished", "data", "parent_task"])
+    # Validates the fields, not the references or the random correlation id: the requester and
+    # the version are objects in hand, and the database holds the foreign keys and the uniqueness
+    # (three queries fewer per request).
+    process.full_clean(
+        exclude=[
+            "flow_class",
+            "status",
+            "created",
+            "finished",
+            "data",
+            "parent_task",
+            "requester",
+            "policy_version",
+        ],
+        validate_unique=False,
+    )
     activation.execute()
     if process.policy_version is not None:
         audit_record(

@@ -102,13 +102,25 @@ def _row_values(task: Task, process: Any, stage: Any = None) -> dict[str, Any]:
     }
 
 
-def task_row_create(*, task: Task, process: Any = None, stage: Any = None) -> TaskRow:
+def task_row_create(*, task: Task, process: Any = None, stage: Any = None, new: bool = False) -> TaskRow:
     """Write (or rewrite) the row of a human task from the task and its process.
 
     `stage` is the approval stage the task decides, when the caller knows it (saves a query).
+    `new`: the task was created in this transaction (the onCreate hooks), so it has no row yet:
+    one INSERT instead of a lookup and an insert in savepoints.
     """
     process = process if process is not None else task.process.coerced
-    row, _ = TaskRow.objects.update_or_create(task_id=task.pk, defaults=_row_values(task, process, stage))
+    values = _row_values(task, process, stage)
+    if new:
+        row = TaskRow.objects.create(task_id=task.pk, **values)
+    else:
+        row, _ = TaskRow.objects.update_or_create(task_id=task.pk, defaults=values)
+    task.__dict__["_row_state"] = (
+        values["owner_id"],
+        values["owner_permission"],
+        values["status"],
+        values["finished"],
+    )
     return row
 
 
@@ -128,16 +140,17 @@ def task_row_transition(activation: Any, descriptor: Any, source: Any, target: A
     task = activation.task
     if getattr(task.flow_task, "task_type", "") != "HUMAN" or descriptor._func.__name__ == "start":
         return
+    state = (task.owner_id, task.owner_permission or "", task.status, task.finished)
+    if task.__dict__.get("_row_state") == state:
+        return  # written already: a finish passes through two transitions (complete, execute)
     updated = TaskRow.objects.filter(task_id=task.pk).update(
-        owner_id=task.owner_id,
-        owner_permission=task.owner_permission or "",
-        status=task.status,
-        finished=task.finished,
+        owner_id=state[0], owner_permission=state[1], status=state[2], finished=state[3]
     )
     if not updated and task.pk:  # a node without an onCreate hook: create its row now
         task_row_create(task=task, process=activation.process)
+    task.__dict__["_row_state"] = state
 
 
 def task_row_on_create(activation: Any) -> None:
     """`.onCreate` hook for human nodes: the task's row exists from the moment the task does."""
-    task_row_create(task=activation.task, process=activation.process)
+    task_row_create(task=activation.task, process=activation.process, new=True)
