@@ -29,7 +29,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="orderprocess",
             name="fraud_review_sla",
-            field=models.DurationField(blank=True, null=True, verbose_name="fraud review SLA applied"),
+            field=models.DurationField(blank=True, null=True, verbose_name="fraud review time allowed"),
         ),
         migrations.AddConstraint(
             model_name="orderpolicy",

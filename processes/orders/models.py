@@ -89,7 +89,7 @@ class OrderProcess(CorrelatedProcess, Process):
     fraud_threshold = models.PositiveSmallIntegerField(_("fraud threshold applied"), null=True, blank=True)
     # Pinned from OrderPolicy by the fraud check. Orders checked before reviews had an SLA have
     # none: their review has no due time and no reminder.
-    fraud_review_sla = models.DurationField(_("fraud review SLA applied"), null=True, blank=True)
+    fraud_review_sla = models.DurationField(_("fraud review time allowed"), null=True, blank=True)
     fraud_cleared = models.BooleanField(_("cleared by fraud review"), null=True, blank=True)
     authorization_ref = models.CharField(max_length=40, blank=True)
     capture_ref = models.CharField(max_length=40, blank=True)
