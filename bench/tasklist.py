@@ -132,9 +132,9 @@ def _generate(processes: int, users: dict[str, list[int]]) -> float:
             FROM generate_series(1, {processes}) g WHERE g % 10 <> 0""",  # noqa: S608 - numbers and constants of this file only
         f"""INSERT INTO processes_orderprocess (process_ptr_id, correlation_id, customer_name, customer_email,
                    lines, total, currency, payment_method, shipping_address, authorization_ref, capture_ref,
-                   reservation_ref, outcome, fraud_score)
+                   reservation_ref, outcome, fraud_score, fraud_review_sla)
             SELECT g, gen_random_uuid(), 'Customer ' || g, 'c' || g || '@example.com', '[]'::jsonb,
-                   (g * 13) % 3000 + 5, 'EUR', 'card', 'Somewhere', '', '', '', '', 90
+                   (g * 13) % 3000 + 5, 'EUR', 'card', 'Somewhere', '', '', '', '', 90, interval '4 hours'
             FROM generate_series(1, {processes}) g WHERE g % 10 = 0""",  # noqa: S608 - numbers and constants of this file only
         # the done task of every process
         f"""INSERT INTO viewflow_task (id, flow_task, flow_task_type, status, created, finished, token,
@@ -165,7 +165,7 @@ def _generate(processes: int, users: dict[str, list[int]]) -> float:
                    s.subject, s.requester, COALESCE(pp.amount, op.total), 'EUR',
                    CASE WHEN pp.process_ptr_id IS NULL THEN 'Review suspected fraud' ELSE 'Approval' END,
                    t.owner_permission, t.owner_id, t.status, COALESCE(pp.priority, 3),
-                   CASE WHEN pp.process_ptr_id IS NOT NULL THEN t.created + interval '4 hours' END,
+                   t.created + interval '4 hours',
                    t.created, t.finished, lower(s.subject || ' ' || s.requester)
             FROM viewflow_task t
             JOIN viewflow_process p ON p.id = t.process_id

@@ -110,6 +110,7 @@ class OrderProcessAdmin(admin.ModelAdmin):
         "total",
         "fraud_score",
         "fraud_threshold",
+        "fraud_review_sla",
         "fraud_cleared",
         "authorization_ref",
         "capture_ref",
@@ -125,7 +126,7 @@ class OrderProcessAdmin(admin.ModelAdmin):
 
 @admin.register(OrderPolicy)
 class OrderPolicyAdmin(admin.ModelAdmin):
-    list_display = ["fraud_threshold"]
+    list_display = ["fraud_threshold", "fraud_review_sla"]
 
     def has_add_permission(self, request):
         return not OrderPolicy.objects.exists()

@@ -41,24 +41,26 @@ def _is_open(task: Task) -> bool:
     return task.status in _OPEN
 
 
-def _stage_details(task: Task, stage: Any) -> dict[str, Any]:
+def _task_details(task: Task) -> dict[str, Any]:
     # node_type HUMAN: the process history shows task.* events of people's tasks only.
-    return {"node": task.flow_task.name, "node_type": "HUMAN", "stage": stage.order, "stage_name": stage.name}
+    return {"node": task.flow_task.name, "node_type": "HUMAN"}
 
 
-def task_remind(*, task: Task, stage: Any) -> bool:
-    """Remind the owner (or the queue's candidates when nobody holds it) that `task` is due soon.
+def _stage_details(task: Task, stage: Any) -> dict[str, Any]:
+    return {**_task_details(task), "stage": stage.order, "stage_name": stage.name}
+
+
+def task_remind(*, task: Task, stage: Any = None) -> bool:
+    """Remind the owner (or the queue's candidates when nobody holds it) that `task` is due: soon
+    for a purchase approval (its `stage`'s reminder), now for a fraud review (no stage).
 
     False, and nothing happens, when the task is no longer open.
     """
     if not _is_open(task):
         return False
     rows = notify_task_reminder(task=task)
-    audit_record(
-        action="task.reminded",
-        task=task,
-        details={**_stage_details(task, stage), "to": len(rows)},
-    )
+    details = _stage_details(task, stage) if stage is not None else _task_details(task)
+    audit_record(action="task.reminded", task=task, details={**details, "to": len(rows)})
     return True
 
 

@@ -3,7 +3,9 @@
 Escalation levels are data (a stage has zero to three), but viewflow boundaries are declared on
 the node, so the purchase approval task declares a fixed set of them. viewflow arms every
 boundary with every host task and requires its delay to be a moment; a boundary for a level the
-stage does not have would need a fake moment and would show up as a timer in the process.
+stage does not have would need a fake moment and would show up as a timer in the process. The
+order's fraud review uses it too: an order checked before fraud reviews had an SLA has no
+moment for its reminder.
 
 `DeadlineView.OnTimeout` builds `OptionalTimerBoundary` instead: its delay callable may return
 None, and then the boundary is not armed at all (no task row). The delay is evaluated twice, at
@@ -27,6 +29,12 @@ def deadline_host_task(activation: Any) -> Any:
     if task.flow_task_type == "HUMAN":
         return task
     return task.previous.get()
+
+
+def deadline_path_host(activation: Any) -> Any:
+    """The human task a boundary's path step (a `flow.Function` after the timer) runs for:
+    step <- timer <- task."""
+    return activation.task.previous.get().previous.get()
 
 
 class OptionalTimerBoundary(TimerBoundary):

@@ -5,16 +5,24 @@ from viewflow import this
 from viewflow.workflow import act, flow
 
 from processes import locks
-from processes.nodes import CeleryJob, JobCall
+from processes.escalation import services as escalation_services
+from processes.nodes import CeleryJob, DeadlineView, JobCall, deadline_host_task, deadline_path_host
 from processes.nodes.celery_job import RetryPolicy
 from processes.orders import services, views
 from processes.orders.models import OrderProcess
+from processes.policies.sla import fraud_review_due_at
 from processes.tasklist.services import task_row_on_create
 
 # External calls retry what is worth retrying (ConnectorUnavailable); a refusal
 # (ConnectorRefused) fails at once.
 PAYMENT_RETRY = RetryPolicy(max_attempts=6, base_delay=1.0, max_delay=30.0)
 MAIL_RETRY = RetryPolicy(max_attempts=4, base_delay=2.0, max_delay=60.0)
+
+
+def review_due(activation):
+    """The fraud review's reminder delay: its due moment, or None (no timer) when the order was
+    checked before fraud reviews had an SLA."""
+    return fraud_review_due_at(activation.process, deadline_host_task(activation).created)
 
 
 class OrderFlow(flow.Flow):
@@ -53,16 +61,22 @@ class OrderFlow(flow.Flow):
     )
     check_fraud = CeleryJob(this.fraud_check).Annotation(title=_("Check for fraud")).Next(this.fraud_gate)
     fraud_gate = flow.If(this.needs_review).Then(this.review_fraud).Else(this.capture_payment)
+    # Its boundary, by name: review_fraud__timeout (the reminder at the due time). Armed timers
+    # store the name, which comes from the declaration order: only ever append new boundaries.
+    # Non-interrupting: the review stays where it is.
     review_fraud = (
-        flow.View(views.FraudReviewView.as_view())
+        DeadlineView(views.FraudReviewView.as_view())
         .Annotation(
             title=_("Review suspected fraud"),
             summary_template="{{ process.customer_name }}: {{ process.total }} {{ process.currency }}, score {{ process.fraud_score }}",
         )
         .Permission("processes.review_fraud")
         .onCreate(task_row_on_create)
+        .OnTimeout(review_due, this.remind_review, interrupting=False, title=_("Reminder"))
         .Next(this.fraud_decision)
     )
+    # The reminder's path ends here (no next step: the review goes on).
+    remind_review = flow.Function(this.review_remind).Annotation(title=_("Remind"))
     fraud_decision = flow.If(act.process.fraud_cleared).Then(this.capture_payment).Else(this.cancel_order)
     capture_payment = (
         CeleryJob(this.payment_capture, retry=PAYMENT_RETRY, time_limit=30)
@@ -126,6 +140,9 @@ class OrderFlow(flow.Flow):
 
     def needs_review(self, activation) -> bool:
         return services.order_needs_review(activation)
+
+    def review_remind(self, activation) -> None:
+        escalation_services.task_remind(task=deadline_path_host(activation))
 
     def payment_authorize(self, call: JobCall) -> None:
         services.order_payment_authorize(call)

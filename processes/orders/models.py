@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -10,21 +13,49 @@ from viewflow.workflow.models import Process
 from processes.models import CorrelatedProcess
 
 
+def duration_positive(value: timedelta | None) -> None:
+    """Refuse a zero or negative SLA: a review due the moment it is created is never on time."""
+    if value is not None and value <= timedelta(0):
+        raise ValidationError(
+            _("The SLA must be longer than zero, for example 4:00:00 for four hours."), code="not_positive"
+        )
+
+
 class OrderPolicy(models.Model):
-    """The order rules admins edit: one row, read when an order is checked for fraud."""
+    """The order rules admins edit: one row, read when an order is checked for fraud.
+
+    The check copies its rules onto the order (`OrderProcess.fraud_threshold` and
+    `fraud_review_sla`), so editing the policy never changes a running order.
+    """
 
     fraud_threshold = models.PositiveSmallIntegerField(
         default=70,
         validators=[MaxValueValidator(100)],
         help_text=_("Orders whose fraud score is above this go to a person in the fraud group."),
     )
+    fraud_review_sla = models.DurationField(
+        _("fraud review SLA"),
+        default=timedelta(hours=4),
+        validators=[duration_positive],
+        help_text=_(
+            "How long the fraud group has to review a suspicious order, for example 4:00:00; the "
+            "holder (or the queue) is reminded then. Orders keep the SLA they were checked with."
+        ),
+    )
 
     class Meta:
         verbose_name = _("order policy")
         verbose_name_plural = _("order policy")
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(fraud_review_sla__gt=timedelta(0)),
+                name="orderpolicy_fraud_review_sla_positive",
+                violation_error_message=_("The SLA must be longer than zero."),
+            )
+        ]
 
     def __str__(self) -> str:
-        return f"fraud threshold {self.fraud_threshold}"
+        return f"fraud threshold {self.fraud_threshold}, review SLA {self.fraud_review_sla}"
 
     @classmethod
     def current(cls) -> OrderPolicy:
@@ -56,6 +87,9 @@ class OrderProcess(CorrelatedProcess, Process):
     shipping_address = models.TextField(_("shipping address"))
     fraud_score = models.PositiveSmallIntegerField(_("fraud score"), null=True, blank=True)
     fraud_threshold = models.PositiveSmallIntegerField(_("fraud threshold applied"), null=True, blank=True)
+    # Pinned from OrderPolicy by the fraud check. Orders checked before reviews had an SLA have
+    # none: their review has no due time and no reminder.
+    fraud_review_sla = models.DurationField(_("fraud review time allowed"), null=True, blank=True)
     fraud_cleared = models.BooleanField(_("cleared by fraud review"), null=True, blank=True)
     authorization_ref = models.CharField(max_length=40, blank=True)
     capture_ref = models.CharField(max_length=40, blank=True)

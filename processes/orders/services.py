@@ -86,9 +86,14 @@ def order_payment_authorize(call: JobCall) -> None:
 
 
 def order_fraud_check(call: JobCall) -> None:
+    """Score the order and pin the policy it is checked with: its threshold decides whether a
+    person reviews it, its SLA when that review is due (a later policy edit changes neither)."""
     order = call.process
+    policy = OrderPolicy.current()
     call.save_process(
-        fraud_score=fraud_score_of(order), fraud_threshold=OrderPolicy.current().fraud_threshold
+        fraud_score=fraud_score_of(order),
+        fraud_threshold=policy.fraud_threshold,
+        fraud_review_sla=policy.fraud_review_sla,
     )
 
 

@@ -8,7 +8,7 @@ from processes import locks
 from processes.attachments.selectors import process_visible_to
 from processes.escalation import selectors as escalation_selectors
 from processes.escalation import services as escalation_services
-from processes.nodes import CeleryJob, DeadlineView, JobCall, deadline_host_task
+from processes.nodes import CeleryJob, DeadlineView, JobCall, deadline_host_task, deadline_path_host
 from processes.purchase import services, views
 from processes.purchase.models import PurchaseProcess
 from processes.tasklist.services import task_row_create, task_row_on_create
@@ -54,11 +54,6 @@ def _level_due(order: int):
 
     level_due.__name__ = f"level_{order}_due"
     return level_due
-
-
-def _boundary_host(activation):
-    """The approval task a reminder or escalation step was started for (step <- timer <- task)."""
-    return activation.task.previous.get().previous.get()
 
 
 class PurchaseFlow(flow.Flow):
@@ -143,12 +138,12 @@ class PurchaseFlow(flow.Flow):
 
     def task_remind(self, activation) -> None:
         escalation_services.task_remind(
-            task=_boundary_host(activation), stage=activation.process.current_stage
+            task=deadline_path_host(activation), stage=activation.process.current_stage
         )
 
     def _escalate(self, activation, order: int) -> None:
         escalation_services.task_escalate(
-            task=_boundary_host(activation),
+            task=deadline_path_host(activation),
             process=activation.process,
             stage=activation.process.current_stage,
             level_order=order,

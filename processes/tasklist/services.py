@@ -18,7 +18,7 @@ from typing import Any
 from viewflow.workflow.fields import get_flow_ref
 from viewflow.workflow.models import Task
 
-from processes.policies.sla import stage_due_at
+from processes.policies.sla import fraud_review_due_at, stage_due_at
 from processes.tasklist.models import Priority, TaskRow
 
 
@@ -61,7 +61,8 @@ def _describe(task: Task, process: Any, stage: Any = None) -> _Description:
             due_at=due,
         )
     if isinstance(process, OrderProcess):
-        # Fraud reviews have no SLA of their own yet: stage_due_at answers None for them.
+        # The fraud review's SLA is pinned on the order (None for orders checked before it was).
+        due = fraud_review_due_at(process, task.created) if node.name == "review_fraud" else None
         return _Description(
             subject=f"{process.order_ref} {process.customer_name}",
             requester=process.customer_name,
@@ -69,7 +70,7 @@ def _describe(task: Task, process: Any, stage: Any = None) -> _Description:
             currency=process.currency,
             stage_name=title,
             priority=Priority.HIGH,
-            due_at=stage_due_at(stage, task.created),
+            due_at=due,
         )
     return _Description(subject=str(process.brief or f"#{process.pk}")[:200], stage_name=title)
 

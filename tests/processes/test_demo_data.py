@@ -1,7 +1,9 @@
-"""The demo data's purchase policy: published once, and frank may approve its finance stage."""
+"""The demo data's purchase policy: published once, and frank may approve its finance stage; its
+order policy: a short fraud review SLA, set once."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from io import StringIO
 
 import pytest
@@ -9,8 +11,11 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from viewflow.workflow.models import Task
 
+from processes.orders.models import OrderPolicy, OrderProcess
 from processes.policies.models import PolicyVersion
 from processes.purchase.models import PurchaseProcess
+from processes.tasklist.models import TaskRow
+from tests.conftest import task_of
 
 pytestmark = pytest.mark.django_db
 
@@ -30,3 +35,26 @@ def test_the_demo_publishes_one_purchase_policy_and_is_idempotent():
     assert list(Task.objects.queue([waiting.flow_class], frank)) == [
         Task.objects.get(process=waiting, status="NEW", flow_task_type="HUMAN")
     ]
+
+
+def test_the_demo_sets_a_short_fraud_review_sla_once_and_the_waiting_review_is_due_then():
+    out = StringIO()
+    call_command("demo_data", stdout=out)
+
+    assert "demo order policy: fraud threshold 70, fraud review SLA 0:30:00" in out.getvalue()
+    policy = OrderPolicy.objects.get()
+    assert (policy.fraud_threshold, policy.fraud_review_sla) == (70, timedelta(minutes=30))
+    review = task_of(OrderProcess.objects.get(customer_email="mallory@mailinator.com"), "review_fraud")
+    due = review.created + timedelta(minutes=30)
+    assert TaskRow.objects.get(pk=review.pk).due_at == due
+    assert list(
+        Task.objects.filter(process=review.process, flow_task_type="TIMER").values_list(
+            "scheduled", flat=True
+        )
+    ) == [due]
+
+    policy.fraud_review_sla = timedelta(hours=2)  # an admin's edit
+    policy.save()
+    call_command("demo_data", stdout=StringIO())
+
+    assert OrderPolicy.objects.get().fraud_review_sla == timedelta(hours=2)

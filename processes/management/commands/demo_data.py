@@ -11,7 +11,7 @@ from viewflow.workflow.status import STATUS
 
 from processes.connectors.models import Connector, ConnectorFaults, Product
 from processes.nodes.celery_job import job_execute
-from processes.orders.models import OrderProcess
+from processes.orders.models import OrderPolicy, OrderProcess
 from processes.orders.services import order_start_api
 from processes.policies.models import EscalationAction
 from processes.policies.selectors import PURCHASE_POLICY, policy_version_published
@@ -40,6 +40,10 @@ PRODUCTS = [
     ("LAMP-03", "Desk lamp", "39.90", 0),
     ("MON-04", "27-inch monitor", "279.00", 15),
 ]
+
+# The order policy on first load: the default fraud threshold and a short fraud review SLA, as
+# the purchase policy's are short, so the waiting review's reminder comes during a demo.
+ORDER_POLICY = {"fraud_threshold": 70, "fraud_review_sla": timedelta(minutes=30)}
 
 # customer, email, lines, what the demo shows
 ORDERS = [
@@ -72,6 +76,7 @@ class Command(BaseCommand):
             if policy_version_published(policy_name=PURCHASE_POLICY) is None:
                 self._policy(users)
         with transaction.atomic():
+            self._order_policy()
             for sku, name, price, stock in PRODUCTS:
                 Product.objects.get_or_create(
                     sku=sku, defaults={"name": name, "unit_price": price, "on_hand": stock}
@@ -147,6 +152,18 @@ class Command(BaseCommand):
             ],
         )
         self.stdout.write("demo policy: purchase v1 (approvers, then finance above 1,000)")
+
+    def _order_policy(self):
+        """The order rules (fraud threshold, fraud review SLA), unless an admin already set them."""
+        if OrderPolicy.objects.exists():
+            return
+        policy = OrderPolicy(**ORDER_POLICY)
+        policy.full_clean()
+        policy.save()
+        self.stdout.write(
+            f"demo order policy: fraud threshold {policy.fraud_threshold}, "
+            f"fraud review SLA {policy.fraud_review_sla}"
+        )
 
     def _order(self, customer, email, lines, shows):
         """Place an order and run its automated steps right here, as the worker would."""

@@ -96,7 +96,14 @@ def test_a_reminder_reaches_the_queue_on_time_and_not_before(policy, submit_requ
     assert _actions(process, "task.reminded") == []
 
     _fire_at(T0 + timedelta(hours=3))
-    assert len(_actions(process, "task.reminded")) == 1
+    (event,) = _actions(process, "task.reminded")
+    assert event.details == {
+        "node": "approve",
+        "node_type": "HUMAN",
+        "stage": 1,
+        "stage_name": "Team approval",
+        "to": 2,
+    }
     reminded = Notification.objects.filter(kind=NotificationKind.TASK_REMINDER, process=process)
     assert set(reminded.values_list("user__username", flat=True)) == {"olivia", "oscar"}
     assert "Reminder sent" in [row["what"] for row in process_history(process)]

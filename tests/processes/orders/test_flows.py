@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from unittest import mock
 
@@ -22,7 +23,8 @@ from processes.nodes import celery_job
 from processes.nodes.celery_job import job_execute
 from processes.orders.models import OrderPolicy, OrderProcess
 from processes.orders.services import order_fraud_task_decide
-from processes.services import task_claim
+from processes.services import task_claim, task_routing_changed
+from processes.tasklist.models import TaskRow
 from tests.conftest import task_of
 
 pytestmark = pytest.mark.django_db
@@ -130,6 +132,47 @@ def test_confirmed_fraud_cancels_the_order_and_voids_the_authorization(place_ord
         "authorize",
         "void",
     ]
+
+
+def _policy_set(**fields) -> None:
+    """Edit the order policy as the admin does (validated, then saved)."""
+    policy = OrderPolicy.current()
+    for name, value in fields.items():
+        setattr(policy, name, value)
+    policy.full_clean()
+    policy.save()
+
+
+def test_the_fraud_check_pins_the_review_sla_and_a_later_policy_edit_leaves_the_review_alone(place_order):
+    _policy_set(fraud_review_sla=timedelta(hours=2))
+    order = place_order(email="someone@mailinator.com")
+    run_jobs(order)
+    review = task_of(order, "review_fraud")
+    due = review.created + timedelta(hours=2)
+    (timer,) = Task.objects.filter(process=order, flow_task_type="TIMER")
+    assert _reloaded(order).fraud_review_sla == timedelta(hours=2)
+    assert TaskRow.objects.get(pk=review.pk).due_at == due
+    assert (timer.flow_task.name, timer.status, timer.scheduled) == (
+        "review_fraud__timeout",
+        STATUS.SCHEDULED,
+        due,
+    )
+
+    _policy_set(fraud_review_sla=timedelta(minutes=30), fraud_threshold=75)
+    task_routing_changed(task=review)  # the row is recomputed from the order, as escalation does
+
+    order = _reloaded(order)
+    assert (order.fraud_review_sla, order.fraud_threshold) == (timedelta(hours=2), 70)
+    assert TaskRow.objects.get(pk=review.pk).due_at == due
+    timer.refresh_from_db()
+    assert timer.scheduled == due
+
+    later = place_order(email="someone.else@risky.example")  # score 79: still above 75
+    run_jobs(later)
+    later = _reloaded(later)
+    assert (later.fraud_review_sla, later.fraud_threshold) == (timedelta(minutes=30), 75)
+    later_review = task_of(later, "review_fraud")
+    assert TaskRow.objects.get(pk=later_review.pk).due_at == later_review.created + timedelta(minutes=30)
 
 
 def test_refused_stock_after_capture_is_compensated_by_a_refund(place_order):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from unittest import mock
 
 import pytest
@@ -67,3 +68,20 @@ def test_the_fraud_group_reviews_and_others_cannot(client, place_order, roles, d
     order.refresh_from_db()
     assert OrderProcess.objects.get(pk=order.pk).fraud_cleared is True
     assert task_of(order, "capture_payment").status == STATUS.SCHEDULED
+
+
+def test_the_review_page_shows_the_time_allowed_pinned_on_the_order(
+    client, place_order, roles, django_user_model
+):
+    fiona = django_user_model.objects.create_user("fiona", password="x")
+    fiona.groups.add(roles["fraud"])
+    order = place_order(email="someone@mailinator.com")
+    run_jobs(order)
+    review = task_of(order, "review_fraud")
+    client.force_login(fiona)
+    client.post(review.reverse("assign"))
+
+    page = client.get(review.reverse("execute"))
+
+    assert page.status_code == 200
+    assert re.search(r"Fraud review time allowed\s*</[^>]+>\s*<[^>]+>\s*4:00:00", page.content.decode())

@@ -7,6 +7,7 @@ from decimal import Decimal
 from unittest import mock
 
 import pytest
+import time_machine
 from django.urls import get_resolver
 from django.utils import timezone
 from viewflow.workflow.models import Task
@@ -15,6 +16,7 @@ from viewflow.workflow.status import STATUS
 from processes.models import AuditEvent, Notification, NotificationKind
 from processes.nodes import celery_job
 from processes.nodes.celery_job import job_execute
+from processes.orders.models import OrderPolicy
 from processes.purchase.services import purchase_task_decide
 from processes.services import task_claim, task_routing_changed
 from processes.tasklist.models import Priority, TaskRow
@@ -43,16 +45,27 @@ def fiona(roles, django_user_model):
     return user
 
 
-@pytest.fixture
-def fraud_review(place_order):
-    """An order suspected of fraud, waiting in the fraud group's queue; returns its review task."""
-    order = place_order(email="someone@mailinator.com")
+def _review_of(order):
+    """Run the order's automated steps up to its fraud review; returns the review task."""
     for _ in range(10):
         job = Task.objects.filter(process=order, flow_task_type="JOB", status=STATUS.SCHEDULED).first()
         if job is None:
             break
         job_execute(job.flow_task.activation_class(job).ref())
     return task_of(order, "review_fraud")
+
+
+@pytest.fixture
+def fraud_review(place_order):
+    """An order suspected of fraud, waiting in the fraud group's queue; returns its review task."""
+    return _review_of(place_order(email="someone@mailinator.com"))
+
+
+def _fraud_review_sla_set(sla: timedelta) -> None:
+    policy = OrderPolicy.current()
+    policy.fraud_review_sla = sla
+    policy.full_clean()
+    policy.save()
 
 
 def _row(task) -> TaskRow:
@@ -126,6 +139,10 @@ def test_an_order_fraud_review_is_a_high_priority_row(fraud_review):
     assert row.owner_permission == "processes.review_fraud"
     assert row.subject.startswith("ORD-")
     assert row.requester == "Ada Lovelace"
+
+
+def test_a_fraud_review_row_is_due_at_its_creation_plus_the_sla_pinned_on_its_order(fraud_review):
+    assert _row(fraud_review).due_at == fraud_review.created + timedelta(hours=4)  # the default SLA
 
 
 def test_routing_changed_outside_a_transition_refreshes_the_row(purchase_policy, submit_request, roles):
@@ -268,6 +285,41 @@ def test_queue_filters_and_sorts_from_the_url(client, olivia, queue_of_four, que
 
     assert response.status_code == 200
     assert [item["row"].subject for item in response.context["rows"]] == expected
+
+
+def test_a_fraud_review_past_its_due_time_is_overdue_in_the_fraud_queue(client, fiona, fraud_review):
+    due = fraud_review.created + timedelta(hours=4)
+    client.force_login(fiona)
+
+    with time_machine.travel(due, tick=False):  # due now, not yet overdue
+        on_time = client.get(QUEUE + "?overdue=on")
+        listed = client.get(QUEUE)
+    with time_machine.travel(due + timedelta(seconds=1), tick=False):
+        late = client.get(QUEUE + "?overdue=on")
+
+    assert _ids(on_time) == []
+    assert [(item["row"].task_id, item["overdue"]) for item in listed.context["rows"]] == [
+        (fraud_review.pk, False)
+    ]
+    assert [(item["row"].task_id, item["overdue"]) for item in late.context["rows"]] == [
+        (fraud_review.pk, True)
+    ]
+    label = '<strong class="portal-overdue__label">Overdue</strong>'
+    assert (label in listed.content.decode(), label in late.content.decode()) == (False, True)
+
+
+def test_the_due_sort_places_fraud_reviews_among_approvals_by_their_due_times(
+    client, purchase_policy, submit_request, place_order, maria
+):
+    _fraud_review_sla_set(timedelta(hours=6))
+    late_review = _review_of(place_order(email="first@mailinator.com"))  # the oldest, due in 6 hours
+    approval = task_of(submit_request(), "approve")  # Team approval: due in 4 hours
+    _fraud_review_sla_set(timedelta(hours=1))
+    early_review = _review_of(place_order(email="last@mailinator.com"))  # the newest, due in 1 hour
+    client.force_login(maria)
+
+    assert _ids(client.get(TEAM + "?sort=due")) == [early_review.pk, approval.pk, late_review.pk]
+    assert _ids(client.get(TEAM + "?sort=age")) == [late_review.pk, approval.pk, early_review.pk]
 
 
 @pytest.mark.parametrize(
