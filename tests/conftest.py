@@ -204,3 +204,19 @@ def task_of(process, node_name: str):
     from viewflow.workflow.models import Task
 
     return Task.objects.filter(process=process, flow_task=getattr(process.flow_class, node_name)).latest("pk")
+
+
+def fraud_review_of(order):
+    """Run an order's automated steps through the worker's entry point up to its fraud review
+    (the order must look suspicious); returns the review task."""
+    from viewflow.workflow.models import Task
+    from viewflow.workflow.status import STATUS
+
+    from processes.nodes.celery_job import job_execute
+
+    for _ in range(10):
+        job = Task.objects.filter(process=order, flow_task_type="JOB", status=STATUS.SCHEDULED).first()
+        if job is None:
+            break
+        job_execute(job.flow_task.activation_class(job).ref())
+    return task_of(order, "review_fraud")

@@ -13,14 +13,13 @@ from viewflow.workflow.status import STATUS
 
 from processes.models import AuditEvent, Notification, NotificationKind
 from processes.nodes import celery_job
-from processes.nodes.celery_job import job_execute
 from processes.orders.models import OrderPolicy, OrderProcess
 from processes.orders.services import order_fraud_task_decide
 from processes.scheduler import timers_fire_due
 from processes.selectors import process_history
 from processes.services import task_claim
 from processes.tasklist.models import TaskRow
-from tests.conftest import _persona, task_of
+from tests.conftest import _persona, fraud_review_of, task_of
 
 pytestmark = pytest.mark.django_db
 
@@ -59,13 +58,7 @@ def felix(roles):
 
 def _review(place_order, email: str = "someone@mailinator.com"):
     """Place a suspicious order and run its jobs up to the fraud review; returns the review."""
-    order = place_order(email=email)
-    for _ in range(10):
-        job = Task.objects.filter(process=order, flow_task_type="JOB", status=STATUS.SCHEDULED).first()
-        if job is None:
-            break
-        job_execute(job.flow_task.activation_class(job).ref())
-    return task_of(order, "review_fraud")
+    return fraud_review_of(place_order(email=email))
 
 
 def _timers(task):

@@ -15,12 +15,11 @@ from viewflow.workflow.status import STATUS
 
 from processes.models import AuditEvent, Notification, NotificationKind
 from processes.nodes import celery_job
-from processes.nodes.celery_job import job_execute
 from processes.orders.models import OrderPolicy
 from processes.purchase.services import purchase_task_decide
 from processes.services import task_claim, task_routing_changed
 from processes.tasklist.models import Priority, TaskRow
-from tests.conftest import task_of
+from tests.conftest import fraud_review_of, task_of
 
 pytestmark = pytest.mark.django_db
 
@@ -45,20 +44,10 @@ def fiona(roles, django_user_model):
     return user
 
 
-def _review_of(order):
-    """Run the order's automated steps up to its fraud review; returns the review task."""
-    for _ in range(10):
-        job = Task.objects.filter(process=order, flow_task_type="JOB", status=STATUS.SCHEDULED).first()
-        if job is None:
-            break
-        job_execute(job.flow_task.activation_class(job).ref())
-    return task_of(order, "review_fraud")
-
-
 @pytest.fixture
 def fraud_review(place_order):
     """An order suspected of fraud, waiting in the fraud group's queue; returns its review task."""
-    return _review_of(place_order(email="someone@mailinator.com"))
+    return fraud_review_of(place_order(email="someone@mailinator.com"))
 
 
 def _fraud_review_sla_set(sla: timedelta) -> None:
@@ -312,10 +301,10 @@ def test_the_due_sort_places_fraud_reviews_among_approvals_by_their_due_times(
     client, purchase_policy, submit_request, place_order, maria
 ):
     _fraud_review_sla_set(timedelta(hours=6))
-    late_review = _review_of(place_order(email="first@mailinator.com"))  # the oldest, due in 6 hours
+    late_review = fraud_review_of(place_order(email="first@mailinator.com"))  # the oldest, due in 6 hours
     approval = task_of(submit_request(), "approve")  # Team approval: due in 4 hours
     _fraud_review_sla_set(timedelta(hours=1))
-    early_review = _review_of(place_order(email="last@mailinator.com"))  # the newest, due in 1 hour
+    early_review = fraud_review_of(place_order(email="last@mailinator.com"))  # the newest, due in 1 hour
     client.force_login(maria)
 
     assert _ids(client.get(TEAM + "?sort=due")) == [early_review.pk, approval.pk, late_review.pk]
