@@ -206,6 +206,17 @@ def task_of(process, node_name: str):
     return Task.objects.filter(process=process, flow_task=getattr(process.flow_class, node_name)).latest("pk")
 
 
+def page_queries(client, path: str) -> list[str]:
+    """The SQL of one GET of `path`, less the session read (which the Redis-backed cached
+    sessions of the service-backed runs answer from the cache)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get(path).status_code == 200
+    return [query["sql"] for query in captured if '"django_session"' not in query["sql"]]
+
+
 def fraud_review_of(order):
     """Run an order's automated steps through the worker's entry point up to its fraud review
     (the order must look suspicious); returns the review task."""

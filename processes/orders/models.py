@@ -57,9 +57,13 @@ class OrderPolicy(models.Model):
     def __str__(self) -> str:
         return f"fraud threshold {self.fraud_threshold}, review SLA {self.fraud_review_sla}"
 
+    # The one row: every reader and writer uses this key (a row saved without it would be a
+    # second policy that `current` never reads).
+    SINGLE_PK = 1
+
     @classmethod
     def current(cls) -> OrderPolicy:
-        policy, _ = cls.objects.get_or_create(pk=1)
+        policy, _ = cls.objects.get_or_create(pk=cls.SINGLE_PK)
         return policy
 
 

@@ -157,7 +157,7 @@ class Command(BaseCommand):
         """The order rules (fraud threshold, fraud review SLA), unless an admin already set them."""
         if OrderPolicy.objects.exists():
             return
-        policy = OrderPolicy(**ORDER_POLICY)
+        policy = OrderPolicy(pk=OrderPolicy.SINGLE_PK, **ORDER_POLICY)
         policy.full_clean()
         policy.save()
         self.stdout.write(

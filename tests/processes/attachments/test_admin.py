@@ -10,6 +10,7 @@ from django.contrib.auth.models import Permission
 from processes.attachments.checks import uploads_check
 from processes.attachments.models import Attachment
 from processes.attachments.services import attachments_add
+from tests.conftest import page_queries
 from tests.processes.attachments.conftest import PDF, upload
 
 pytestmark = pytest.mark.django_db
@@ -74,12 +75,11 @@ def test_attachments_cannot_be_added_changed_or_deleted(admin_client, quote):
     assert Attachment.objects.get(pk=quote.pk).original_name == "quote.pdf"
 
 
-def test_the_changelist_runs_the_same_queries_however_many_files(
-    admin_client, quote, alice, django_assert_num_queries
-):
+def test_the_changelist_runs_the_same_queries_however_many_files(admin_client, quote, alice):
     attachments_add(
         process=quote.process, uploads=uploads_check([upload("a.pdf"), upload("b.pdf")]), user=alice
     )
 
-    with django_assert_num_queries(11):  # nothing per row: process and uploader come joined
-        admin_client.get(CHANGELIST)
+    assert (
+        len(page_queries(admin_client, CHANGELIST)) == 10
+    )  # nothing per row: process and uploader come joined
