@@ -1,16 +1,20 @@
-"""The task list's table rows as HTML, built in Python.
+"""The task list's table rows and filter fields as HTML, built in Python.
 
 A page has 25 rows of some 15 values each. Through the template engine every value is a node
 with its own lookup, escape and (for the labels) translation, which made the rows about half of
 a page's server time (docs/benchmarks.md, tasklist). Here the labels are translated once per
 page and each row is one string: every value from the database goes through `escape`, the rest
-is fixed markup. `templates/processes/tasklist/list.html` holds the table around these rows.
+is fixed markup. The filter form's seven widgets went through Django's template-based widget
+renderer (an included template per widget and per option); `filter_fields_html` writes the same
+controls from the same form (its fields' attributes, values, choices and errors).
+`templates/processes/tasklist/list.html` holds the page around these parts.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
@@ -107,3 +111,52 @@ class RowsRenderer:
             f'<a class="mdc-button" href="{escape(url)}?next={self.here_quoted}">'
             f'<span class="mdc-button__label">{label}</span></a>'
         )
+
+
+def _attrs(attrs: dict[str, Any]) -> str:
+    """HTML attributes as Django's widgets write them: True alone, False and None left out."""
+    out = []
+    for name, value in attrs.items():
+        if value is True:
+            out.append(f" {name}")
+        elif value is not False and value is not None:
+            out.append(f' {name}="{escape(value)}"')
+    return "".join(out)
+
+
+def _control(bound: forms.BoundField) -> str:
+    widget = bound.field.widget
+    attrs = bound.build_widget_attrs({**widget.attrs, "id": bound.auto_id})
+    value = bound.value()
+    if isinstance(widget, forms.Select):
+        current = "" if value is None else str(value)
+        options = "".join(
+            f'<option value="{escape(choice)}"{" selected" if str(choice) == current else ""}>{escape(label)}</option>'
+            for choice, label in bound.field.choices
+        )
+        return f'<select name="{bound.html_name}"{_attrs(attrs)}>{options}</select>'
+    if isinstance(widget, forms.CheckboxInput):
+        return f'<input type="checkbox" name="{bound.html_name}"{_attrs(attrs)}{" checked" if widget.check_test(value) else ""}>'
+    shown = widget.format_value(value)
+    value_attr = f' value="{escape(shown)}"' if shown is not None else ""
+    return f'<input type="{widget.input_type}" name="{bound.html_name}"{value_attr}{_attrs(attrs)}>'
+
+
+def filter_fields_html(form: forms.Form) -> SafeString:
+    """The filter form's labelled controls with their errors, the "overdue" box last."""
+    parts = []
+    for bound in form:
+        if bound.name == "overdue":
+            continue
+        error_class = " portal-field--error" if bound.errors else ""
+        first = f' id="{bound.auto_id}_error"'  # what the control's aria-describedby names
+        errors = "".join(
+            f'<small class="portal-field__error"{first if index == 0 else ""}>{escape(error)}</small>'
+            for index, error in enumerate(bound.errors)
+        )
+        parts.append(
+            f'<label class="portal-field{error_class}"><span>{escape(bound.label)}</span>{_control(bound)}{errors}</label>'
+        )
+    overdue = form["overdue"]
+    parts.append(f'<label class="portal-check">{_control(overdue)} {escape(overdue.label)}</label>')
+    return mark_safe("\n".join(parts))  # noqa: S308 - labels, values, choices and errors escaped above

@@ -23,7 +23,7 @@ from processes.tasklist import selectors
 from processes.tasklist.exceptions import TaskUnavailable
 from processes.tasklist.forms import TaskFilterForm, TaskHandOverForm
 from processes.tasklist.models import TaskRow
-from processes.tasklist.rendering import RowsRenderer
+from processes.tasklist.rendering import RowsRenderer, filter_fields_html
 
 PAGE_SIZE = 25
 COUNT_CAP = 1000  # a list counts up to here ("1,000+"): counting 20,000 archived rows is the slow part
@@ -139,6 +139,7 @@ class TaskListView(View):
                 for row in page.object_list
             ],
         }
+        context["filter_fields"] = filter_fields_html(form)
         context["rows_html"] = RowsRenderer(page=self.page, here_quoted=here_quoted).render(context["rows"])
         return TemplateResponse(request, "processes/tasklist/list.html", context)
 

@@ -646,3 +646,22 @@ def test_each_page_renders_its_own_row_actions(client, purchase_policy, submit_r
     assert f'href="/tasks/{held.pk}/reassign/?next=%2Ftasks%2Fteam%2F"' in team
     assert "<td>olivia</td>" in team
     assert "<em>queue</em>" in team
+
+
+def test_the_filter_controls_keep_the_query_and_say_what_is_wrong(client, olivia, purchase_policy):
+    client.force_login(olivia)
+
+    page = client.get(
+        QUEUE + "?q=%3Cb%3E&stage=Team+approval&sort=priority&amount_max=x&overdue=on"
+    ).content.decode()
+
+    assert '<input type="text" name="q" value="&lt;b&gt;" maxlength="100" id="id_q">' in page
+    assert '<option value="Team approval" selected>Team approval</option>' in page
+    assert '<option value="priority" selected>Priority</option>' in page
+    assert '<option value="" selected>All</option>' in page  # the process filter, not set
+    assert (
+        '<input type="number" name="amount_max" value="x" min="0" step="0.01" id="id_amount_max" '
+        'aria-invalid="true" aria-describedby="id_amount_max_error">'
+        '<small class="portal-field__error" id="id_amount_max_error">Enter a number.</small>'
+    ) in page
+    assert '<input type="checkbox" name="overdue" id="id_overdue" checked> Overdue only' in page
