@@ -14,7 +14,9 @@ pages have their own benchmark, `tasklist`). An approval is one decision POST th
 Baseline, in the same run: plain viewflow (bench/baseline_flow.py: start, approve, finance above
 1,000, end; select_for_update lock; no audit, notifications or policy) driven through its
 activations in-process by as many processes as the server has workers, the same steps in the
-same transactions (start; claim; execute).
+same transactions (start; claim; execute). A second figure, also in the same run: the same plain
+flow through HTTP, viewflow's own start, assign and execute views behind Django's default
+middleware on the same uvicorn (bench/settings_http_baseline.py), driven by the same clients.
 
 Also printed: queries per HTTP step (measured once in-process with Django's test client), and
 the server's CPU time per approval. Needs PostgreSQL and Redis on loopback; its database
@@ -34,6 +36,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -83,9 +87,7 @@ def create_people(clients: int) -> list[dict]:
     import datetime
     from decimal import Decimal
 
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
-    from django.contrib.sessions.backends.db import SessionStore
-    from django.utils import timezone
+    from django.contrib.auth import get_user_model
 
     from processes.policies.services import policy_create
     from processes.roles import roles_sync
@@ -110,42 +112,103 @@ def create_people(clients: int) -> list[dict]:
         for role, group in (("requester", "requesters"), ("approver", "approvers"), ("finance", "finance")):
             user = user_model.objects.create(username=f"{role}{index:03d}")
             user.groups.add(groups[group])
-            store = SessionStore()
-            store[SESSION_KEY] = str(user.pk)
-            store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-            store[HASH_SESSION_KEY] = user.get_session_auth_hash()
-            store.set_expiry(timezone.now() + datetime.timedelta(days=1))
-            store.save()
-            roles[role] = {"user": user, "session": store.session_key}
+            roles[role] = {"user": user, "session": _session_of(user)}
         people.append(roles)
     return people
 
 
+def create_baseline_people(clients: int) -> list[dict]:
+    """Per client a requester, an approver and a finance approver for the plain flow through
+    HTTP: superusers, since the plain flow has no roles (viewflow then checks no permission rows)."""
+    from django.contrib.auth import get_user_model
+
+    user_model = get_user_model()
+    return [
+        {
+            role: {
+                "session": _session_of(
+                    user_model.objects.create(username=f"plain-{role}{index:03d}", is_superuser=True)
+                )
+            }
+            for role in ("requester", "approver", "finance")
+        }
+        for index in range(clients)
+    ]
+
+
+def _session_of(user) -> str:
+    """A logged-in session of `user` in the database, as the login view would leave it."""
+    import datetime
+
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.utils import timezone
+
+    store = SessionStore()
+    store[SESSION_KEY] = str(user.pk)
+    store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    store[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    store.set_expiry(timezone.now() + datetime.timedelta(days=1))
+    store.save()
+    return store.session_key
+
+
 def open_task_pk(process_pk: int) -> int:
-    """The process's open approval task (the click in the queue)."""
-    from viewflow.workflow.models import Task
-    from viewflow.workflow.status import STATUS
+    """The process's one open human task (the click in the queue), for the portal's flow and the
+    baseline's alike."""
+    from django.db import connection
 
-    from processes.purchase.flows import PurchaseFlow
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id FROM viewflow_task WHERE process_id = %s AND status = 'NEW' AND flow_task_type = 'HUMAN'",
+            [process_pk],
+        )
+        (task,) = cursor.fetchone()
+    return task
 
-    return (
-        Task.objects.filter(process_id=process_pk, flow_task=PurchaseFlow.approve, status=STATUS.NEW)
-        .values_list("pk", flat=True)
-        .get()
-    )
+
+@dataclass(frozen=True)
+class Target:
+    """What the clients drive: the portal's purchase flow, or plain viewflow's baseline flow."""
+
+    start: str
+    nodes: tuple[str, str]  # the node of the first and of the second (finance) approval
+    prefix: str  # the flow's URL prefix: /<prefix>/<process>/<node>/<task>/assign/
+    start_form: Callable[[int, str], dict]  # (request number, amount) -> the start form's fields
+    decision: dict = field(default_factory=dict)  # the approve form's fields
+
+    def assign(self, process: int, node: str, task: int) -> str:
+        return f"{self.prefix}{process}/{node}/{task}/assign/"
+
+    def execute(self, process: int, node: str, task: int) -> str:
+        return f"{self.prefix}{process}/{node}/{task}/execute/"
 
 
-def urls() -> dict:
+def portal_target() -> Target:
     from django.urls import get_resolver
 
     from processes.purchase.flows import PurchaseFlow
 
     assert get_resolver().url_patterns
-    return {
-        "start": PurchaseFlow.start.reverse("execute"),
-        "assign": lambda process, task: PurchaseFlow.approve.reverse("assign", args=[process, task]),
-        "execute": lambda process, task: PurchaseFlow.approve.reverse("execute", args=[process, task]),
-    }
+    start = PurchaseFlow.start.reverse("execute")
+    assign = PurchaseFlow.approve.reverse("assign", args=[1, 2])
+    assert assign.endswith("1/approve/2/assign/"), assign
+    return Target(
+        start=start,
+        nodes=("approve", "approve"),
+        prefix=assign[: -len("1/approve/2/assign/")],
+        start_form=_request_form,
+        decision={"decision": "approve", "comment": ""},
+    )
+
+
+# The baseline flow's URLs under bench/urls_baseline.py.
+BASELINE = Target(
+    start="/baselineapproval/start_form/",
+    nodes=("approve", "finance"),
+    prefix="/baselineapproval/",
+    start_form=lambda number, amount: {"amount": amount.split(".")[0]},
+)
 
 
 def queries_per_step(person: dict) -> dict[str, int]:
@@ -154,22 +217,22 @@ def queries_per_step(person: dict) -> dict[str, int]:
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
-    paths = urls()
+    target = portal_target()
     counts = {}
     requester, approver = Client(), Client()
     requester.force_login(person["requester"]["user"])
     approver.force_login(person["approver"]["user"])
     with CaptureQueriesContext(connection) as captured:
-        response = requester.post(paths["start"], _request_form(0, SMALL))
+        response = requester.post(target.start, target.start_form(0, SMALL))
     assert response.status_code == 302, response.status_code
     counts["submit"] = len(captured)
     process = int(response["Location"].rstrip("/").rsplit("/", 1)[1])
     task = open_task_pk(process)
     with CaptureQueriesContext(connection) as captured:
-        assert approver.post(paths["assign"](process, task)).status_code == 302
+        assert approver.post(target.assign(process, "approve", task)).status_code == 302
     counts["claim"] = len(captured)
     with CaptureQueriesContext(connection) as captured:
-        response = approver.post(paths["execute"](process, task), {"decision": "approve", "comment": ""})
+        response = approver.post(target.execute(process, "approve", task), target.decision)
     assert response.status_code == 302, response.status_code
     counts["approve"] = len(captured)
     return counts
@@ -185,9 +248,12 @@ def _request_form(number: int, amount: str) -> dict:
 
 
 class Server:
-    """uvicorn on portal.asgi, as `make run` starts it, with N worker processes."""
+    """uvicorn on portal.asgi, as `make run` starts it, with N worker processes (or, for the
+    baseline through HTTP, on plain Django with the baseline's settings)."""
 
-    def __init__(self, port: int, workers: int, log: Path) -> None:
+    def __init__(
+        self, port: int, workers: int, log: Path, app: str = "portal.asgi:application", settings: str = ""
+    ) -> None:
         log.parent.mkdir(parents=True, exist_ok=True)
         self.log = log.open("w")
         self.process = subprocess.Popen(
@@ -195,7 +261,7 @@ class Server:
                 sys.executable,
                 "-m",
                 "uvicorn",
-                "portal.asgi:application",
+                app,
                 "--host",
                 "127.0.0.1",
                 "--port",
@@ -213,7 +279,11 @@ class Server:
                 "120",
             ],
             cwd=ROOT,
-            env={**os.environ, "DATABASE_POOL_MAX_SIZE": SERVER_POOL},
+            env={
+                **os.environ,
+                "DATABASE_POOL_MAX_SIZE": SERVER_POOL,
+                "DJANGO_SETTINGS_MODULE": settings or os.environ["DJANGO_SETTINGS_MODULE"],
+            },
             stdout=self.log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -228,7 +298,7 @@ class Server:
             try:
                 conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
                 conn.request("GET", "/healthz")
-                if conn.getresponse().status == 200:
+                if conn.getresponse().status in (200, 404):  # the baseline has no /healthz
                     return
             except OSError:
                 time.sleep(0.2)
@@ -280,24 +350,25 @@ class HttpClient:
         return response.getheader("Location", "")
 
 
-def run_client(port: int, person: dict, rounds: int, offset: int, results: list, errors: list) -> None:
+def run_client(
+    port: int, target: Target, person: dict, rounds: int, offset: int, results: list, errors: list
+) -> None:
     from django.db import connection
 
-    paths = urls()
     requester = HttpClient(port, person["requester"]["session"])
     deciders = [
-        HttpClient(port, person["approver"]["session"]),
-        HttpClient(port, person["finance"]["session"]),
+        (HttpClient(port, person["approver"]["session"]), target.nodes[0]),
+        (HttpClient(port, person["finance"]["session"]), target.nodes[1]),
     ]
     approvals = 0
     try:
         for number in range(offset, offset + rounds):
-            location = requester.post(paths["start"], _request_form(number, LARGE if number % 2 else SMALL))
+            location = requester.post(target.start, target.start_form(number, LARGE if number % 2 else SMALL))
             process = int(location.rstrip("/").rsplit("/", 1)[1])
-            for decider in deciders[: 2 if number % 2 else 1]:
+            for decider, node in deciders[: 2 if number % 2 else 1]:
                 task = open_task_pk(process)
-                decider.post(paths["assign"](process, task))
-                decider.post(paths["execute"](process, task), {"decision": "approve", "comment": ""})
+                decider.post(target.assign(process, node, task))
+                decider.post(target.execute(process, node, task), target.decision)
                 approvals += 1
     except Exception as exc:  # reported after the run; a failed client must not hang the others
         errors.append(repr(exc))
@@ -306,11 +377,11 @@ def run_client(port: int, person: dict, rounds: int, offset: int, results: list,
     results.append(approvals)
 
 
-def http_run(port: int, people: list[dict], rounds: int, offset: int) -> tuple[int, float]:
+def http_run(port: int, target: Target, people: list[dict], rounds: int, offset: int) -> tuple[int, float]:
     results: list[int] = []
     errors: list[str] = []
     threads = [
-        threading.Thread(target=run_client, args=(port, person, rounds, offset, results, errors))
+        threading.Thread(target=run_client, args=(port, target, person, rounds, offset, results, errors))
         for person in people
     ]
     started = time.perf_counter()
@@ -390,19 +461,30 @@ def main() -> None:
 
     prepare_database()
     people = create_people(args.clients)
+    plain_people = create_baseline_people(args.clients)
     queries = queries_per_step(people[0])
 
-    port = free_port()
-    server = Server(port, args.workers, ROOT / "var" / "bench-approvals" / "uvicorn.log")
-    try:
-        server.wait()
-        http_run(port, people, 1, 10_000)  # warm-up: imports, pools, template caches
-        cpu_before = server.cpu_seconds()
-        approvals, elapsed = http_run(port, people, rounds, 0)
-        cpu = server.cpu_seconds() - cpu_before
-    finally:
-        server.stop()
+    target = portal_target()
+    approvals, elapsed, cpu = served_run(
+        Server(free_port(), args.workers, ROOT / "var" / "bench-approvals" / "uvicorn.log"),
+        target,
+        people,
+        rounds,
+    )
     per_s = approvals / elapsed
+    plain_approvals, plain_elapsed, plain_cpu = served_run(
+        Server(
+            free_port(),
+            args.workers,
+            ROOT / "var" / "bench-approvals" / "uvicorn-baseline.log",
+            app="bench.asgi_baseline:application",
+            settings="bench.settings_http_baseline",
+        ),
+        BASELINE,
+        plain_people,
+        rounds,
+    )
+    plain_per_s = plain_approvals / plain_elapsed
 
     base_approvals, base_elapsed = baseline_run(args.workers, args.clients * rounds // args.workers)
     base_per_s = base_approvals / base_elapsed
@@ -418,10 +500,32 @@ def main() -> None:
         f"approve={queries['approve']}; server CPU {1000 * cpu / approvals:.1f} ms per approval "
         f"(its submit and claims included)"
     )
+    print(
+        f"# plain viewflow through HTTP (its own views, Django's default middleware, same uvicorn): "
+        f"{plain_approvals} approvals in {plain_elapsed:.1f} s, server CPU "
+        f"{1000 * plain_cpu / plain_approvals:.1f} ms per approval"
+    )
     print(f"# baseline: {base_approvals} approvals in {base_elapsed:.1f} s by {args.workers} processes")
     print(
         f"BENCH approvals per_s={per_s:.1f} approvals/s baseline={base_per_s:.1f} ratio={per_s / base_per_s:.3f}"
     )
+    print(
+        f"BENCH approvals viewflow_http_per_s={plain_per_s:.1f} approvals/s baseline={base_per_s:.1f} "
+        f"ratio={plain_per_s / base_per_s:.3f}"
+    )
+
+
+def served_run(server: Server, target: Target, people: list[dict], rounds: int) -> tuple[int, float, float]:
+    """Warm the server up, then time the clients' run: approvals, seconds, and the server's CPU."""
+    try:
+        server.wait()
+        http_run(server.port, target, people, 1, 10_000)  # warm-up: imports, pools, template caches
+        cpu_before = server.cpu_seconds()
+        approvals, elapsed = http_run(server.port, target, people, rounds, 0)
+        cpu = server.cpu_seconds() - cpu_before
+    finally:
+        server.stop()
+    return approvals, elapsed, cpu
 
 
 if __name__ == "__main__":
