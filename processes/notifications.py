@@ -519,6 +519,17 @@ def notifications_unread_count(*, user: Any) -> int:
     return Notification.objects.filter(user=user, read_at__isnull=True).count()
 
 
+def notification_state(*, user_id: int) -> tuple[int, int]:
+    """The user's newest notification id (0 without any) and unread count, in one query: every
+    page's bell and live client need both."""
+    from django.db.models import Count, Max
+
+    state = Notification.objects.filter(user_id=user_id).aggregate(
+        last=Max("id"), unread=Count("id", filter=Q(read_at__isnull=True))
+    )
+    return state["last"] or 0, state["unread"]
+
+
 def notification_last_id(*, user_id: int) -> int:
     return (
         Notification.objects.filter(user_id=user_id).order_by("-id").values_list("id", flat=True).first() or 0
