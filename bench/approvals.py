@@ -252,8 +252,15 @@ class Server:
     baseline through HTTP, on plain Django with the baseline's settings)."""
 
     def __init__(
-        self, port: int, workers: int, log: Path, app: str = "portal.asgi:application", settings: str = ""
+        self,
+        port: int,
+        workers: int,
+        log: Path,
+        app: str = "portal.asgi:application",
+        settings: str = "",
+        ready: tuple[str, int] = ("/healthz", 200),
     ) -> None:
+        self.ready = ready  # a path and the status it answers once the server is up
         log.parent.mkdir(parents=True, exist_ok=True)
         self.log = log.open("w")
         self.process = subprocess.Popen(
@@ -297,8 +304,9 @@ class Server:
                 raise SystemExit(f"bench: server exited, see {self.log.name}")
             try:
                 conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
-                conn.request("GET", "/healthz")
-                if conn.getresponse().status in (200, 404):  # the baseline has no /healthz
+                path, status = self.ready
+                conn.request("GET", path)
+                if conn.getresponse().status == status:
                     return
             except OSError:
                 time.sleep(0.2)
@@ -479,6 +487,7 @@ def main() -> None:
             ROOT / "var" / "bench-approvals" / "uvicorn-baseline.log",
             app="bench.asgi_baseline:application",
             settings="bench.settings_http_baseline",
+            ready=("/healthz", 404),  # plain Django: up as soon as it answers at all
         ),
         BASELINE,
         plain_people,

@@ -29,7 +29,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Max, Q, QuerySet
 from django.db.models.signals import post_init
 from django.urls import get_resolver
 from django.utils import timezone
@@ -522,8 +522,6 @@ def notifications_unread_count(*, user: Any) -> int:
 def notification_state(*, user_id: int) -> tuple[int, int]:
     """The user's newest notification id (0 without any) and unread count, in one query: every
     page's bell and live client need both."""
-    from django.db.models import Count, Max
-
     state = Notification.objects.filter(user_id=user_id).aggregate(
         last=Max("id"), unread=Count("id", filter=Q(read_at__isnull=True))
     )

@@ -10,6 +10,8 @@ commit.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -108,3 +110,7 @@ class TaskRow(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES
+
+    def is_overdue(self, now: datetime) -> bool:
+        """Open and past its due time at `now` (a task without a due time never is)."""
+        return self.is_open and self.due_at is not None and self.due_at < now

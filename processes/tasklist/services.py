@@ -103,6 +103,11 @@ def _row_values(task: Task, process: Any, stage: Any = None) -> dict[str, Any]:
     }
 
 
+def _row_state(task: Task) -> tuple[Any, ...]:
+    """What a transition may change on a task's row, as last written for this task object."""
+    return (task.owner_id, task.owner_permission or "", task.status, task.finished)
+
+
 def task_row_create(*, task: Task, process: Any = None, stage: Any = None, new: bool = False) -> TaskRow:
     """Write (or rewrite) the row of a human task from the task and its process.
 
@@ -116,12 +121,7 @@ def task_row_create(*, task: Task, process: Any = None, stage: Any = None, new: 
         row = TaskRow.objects.create(task_id=task.pk, **values)
     else:
         row, _ = TaskRow.objects.update_or_create(task_id=task.pk, defaults=values)
-    task.__dict__["_row_state"] = (
-        values["owner_id"],
-        values["owner_permission"],
-        values["status"],
-        values["finished"],
-    )
+    task.__dict__["_row_state"] = _row_state(task)
     return row
 
 
@@ -141,11 +141,12 @@ def task_row_transition(activation: Any, descriptor: Any, source: Any, target: A
     task = activation.task
     if getattr(task.flow_task, "task_type", "") != "HUMAN" or descriptor._func.__name__ == "start":
         return
-    state = (task.owner_id, task.owner_permission or "", task.status, task.finished)
+    state = _row_state(task)
     if task.__dict__.get("_row_state") == state:
         return  # written already: a finish passes through two transitions (complete, execute)
+    owner_id, owner_permission, status, finished = state
     updated = TaskRow.objects.filter(task_id=task.pk).update(
-        owner_id=state[0], owner_permission=state[1], status=state[2], finished=state[3]
+        owner_id=owner_id, owner_permission=owner_permission, status=status, finished=finished
     )
     if not updated and task.pk:  # a node without an onCreate hook: create its row now
         task_row_create(task=task, process=activation.process)

@@ -111,7 +111,7 @@ class TaskListView(View):
         actions = {action: _pattern(app.reverse, action, 1) for action in self.actions}
         query = request.GET.copy()
         query.pop("page", None)
-        here_quoted = quote(request.get_full_path(), safe="")
+        here = request.get_full_path()
         context = {
             "page": self.page,
             "title": self.title,
@@ -119,14 +119,14 @@ class TaskListView(View):
             "form": form,
             "page_obj": page,
             "query": query.urlencode(),
-            "here": request.get_full_path(),
+            "here": here,
             "bulk_claim_url": app.reverse("bulk_claim"),
             "starts": selectors.start_actions_for(user),
             "rows": [
                 {
                     "row": row,
                     "url": task_page_url(row, pages),
-                    "overdue": row.is_open and row.due_at is not None and row.due_at < now,
+                    "overdue": row.is_overdue(now),
                     "flow_title": row.flow.process_title if row.flow else "",
                     # a task the flow assigns (the requester's revise task) is never handed on
                     "personal": row.flow is not None
@@ -140,7 +140,9 @@ class TaskListView(View):
             ],
         }
         context["filter_fields"] = filter_fields_html(form)
-        context["rows_html"] = RowsRenderer(page=self.page, here_quoted=here_quoted).render(context["rows"])
+        context["rows_html"] = RowsRenderer(page=self.page, here_quoted=quote(here, safe="")).render(
+            context["rows"]
+        )
         return TemplateResponse(request, "processes/tasklist/list.html", context)
 
 
