@@ -503,7 +503,7 @@ def notification_payload(notification: Notification) -> dict[str, Any]:
 
 def notifications_visible(user: Any, rows: Iterable[Notification]) -> list[Notification]:
     """Only the notifications about processes `user` may (still) see (checked in one batch)."""
-    from processes.attachments.selectors import processes_visible_ids
+    from processes.gate import processes_visible_ids
 
     rows = list(rows)
     visible = processes_visible_ids(user=user, processes={row.process for row in rows if row.process_id})

@@ -14,6 +14,7 @@ from viewflow.workflow.status import STATUS
 
 from processes.audit import acting_as, audit_record, transition_details
 from processes.exceptions import IncidentError
+from processes.gate import TaskAction, execute_action, task_authorize
 from processes.models import ProcessComment
 from processes.tasklist.exceptions import TaskUnavailable
 
@@ -27,12 +28,12 @@ class ActingRequest:
 
 
 @contextlib.contextmanager
-def task_executing(*, task: Task, user: Any):
+def task_executing(*, task: Task, user: Any, action: TaskAction | None = None):
     """The activation of a human task `user` holds, started as its form view starts it, for
-    services that act without the web form (demo data, tests, email links, the API)."""
+    services that act without the web form (demo data, tests, email links, the API). The gate
+    decides first (`action`: what executing it does; by default what its node does)."""
     with acting_as(user), task.activation() as activation:
-        if not activation.flow_task.can_execute(user, activation.task):
-            raise PermissionDenied(f"{user} does not hold task {task.pk}")
+        task_authorize(user=user, task=activation.task, action=action or execute_action(activation.flow_task))
         activation.start(ActingRequest(user))
         yield activation
 
@@ -53,39 +54,15 @@ def decision_record(
     activation.execute()
 
 
-def task_unavailable_reason(task: Task, user: Any) -> str | None:
-    """Why `user` cannot act on `task` as they expected, in words (None: nothing changed hands)."""
-    if task.status == STATUS.ASSIGNED and task.owner_id and task.owner_id != user.pk:
-        return _("Task #%(task)s is already claimed by %(owner)s.") % {
-            "task": task.pk,
-            "owner": task.owner.get_username(),
-        }
-    if task.status == STATUS.DONE:
-        return _("Task #%(task)s is already done.") % {"task": task.pk}
-    if task.status == STATUS.CANCELED:
-        return _("Task #%(task)s was canceled.") % {"task": task.pk}
-    return None
-
-
-def _unavailable(task: Task, user: Any, expected: tuple[str, ...]) -> None:
-    if task.status not in expected:
-        raise TaskUnavailable(
-            task_unavailable_reason(task, user)
-            or _("Task #%(task)s changed meanwhile (now %(status)s).")
-            % {"task": task.pk, "status": task.status}
-        )
-
-
 def task_claim(*, task: Task, user: Any) -> Task:
-    """Assign a queued task to `user`, who must be allowed to take it. Audited by the transition hook.
+    """Assign a queued task to `user`, who must be allowed to take it (the gate). Audited by the
+    transition hook.
 
     Claims of one task are serialised by the flow lock: the second claimer finds it assigned and
     gets TaskUnavailable naming the winner ("already claimed by olivia"), never a bare 403.
     """
     with acting_as(user), task.activation() as activation:
-        _unavailable(activation.task, user, (STATUS.NEW,))
-        if not activation.flow_task.can_assign(user, activation.task):
-            raise PermissionDenied(f"{user} may not claim task {task.pk}")
+        task_authorize(user=user, task=activation.task, action=TaskAction.CLAIM)
         activation.assign(user)
     return task
 
@@ -108,71 +85,37 @@ def tasks_claim_bulk(*, task_ids: list[int], user: Any) -> tuple[list[Task], lis
     return claimed, failed
 
 
-def task_is_personal(task: Task) -> bool:
-    """Is the task assigned by the flow itself (`.Assign(...)`, like a requester's revise task)?
-    Such a task has no queue of colleagues: it is never released or handed over."""
-    return getattr(task.flow_task, "_owner", None) is not None
-
-
-def _personal_refuse(task: Task) -> None:
-    if task_is_personal(task):
-        raise PermissionDenied(
-            _("Task #%(task)s is yours alone: it cannot be released or handed over.") % {"task": task.pk}
-        )
-
-
 def task_unclaim(*, task: Task, user: Any) -> Task:
     """Put an assigned task back in its queue; its owner or a process manager may do this."""
     with acting_as(user), task.activation() as activation:
-        _unavailable(activation.task, user, (STATUS.ASSIGNED,))
-        _personal_refuse(activation.task)
-        if not activation.flow_task.can_unassign(user, activation.task):
-            raise PermissionDenied(f"{user} may not release task {task.pk}")
+        task_authorize(user=user, task=activation.task, action=TaskAction.RELEASE)
         activation.unassign()
     return task
 
 
-def _eligible(task: Task, to_user: Any) -> None:
-    from processes.tasklist.selectors import task_eligible_users
-
-    if to_user is None or not task_eligible_users(task).filter(pk=to_user.pk).exists():
-        raise PermissionDenied(_("%(user)s may not hold this task.") % {"user": to_user})
-
-
 @transaction.atomic
 def task_delegate(*, task: Task, user: Any, to_user: Any) -> Task:
-    """The holder hands their task to a colleague who holds the same candidate permission.
+    """The holder hands their task to a colleague who may hold it (the gate: same candidate
+    permission, and not the one who started the process).
 
     Audited by the transition hook as "task.reassigned" with `delegated: true` (the history reads
     "Delegated"); the colleague is notified ("delegated to you").
     """
     with acting_as(user), task.activation() as activation:
-        task = activation.task
-        if task.status != STATUS.ASSIGNED or task.owner_id != user.pk:
-            raise TaskUnavailable(
-                task_unavailable_reason(task, user) or _("Task #%(task)s is not yours.") % {"task": task.pk}
-            )
-        _personal_refuse(task)
-        if to_user.pk == user.pk:
-            raise PermissionDenied(_("Choose a colleague."))
-        _eligible(task, to_user)
+        task_authorize(user=user, task=activation.task, action=TaskAction.DELEGATE, target=to_user)
         with transition_details(delegated=True):
             activation.reassign(to_user)
-    return task
+    return activation.task
 
 
 @transaction.atomic
 def task_reassign(*, task: Task, user: Any, to_user: Any) -> Task:
-    """A process manager gives an open task (queued or held) to any user eligible for it. Audited
+    """A process manager gives an open task (queued or held) to any user who may hold it. Audited
     by the transition hook (with `delegated: false`, even for a task the manager held); the new
     holder, and the previous one, are notified."""
     with acting_as(user), task.activation() as activation:
         task = activation.task
-        if not activation.flow_task.flow_class.instance.has_manage_permission(user):
-            raise PermissionDenied(f"{user} may not reassign task {task.pk}")
-        _unavailable(task, user, (STATUS.NEW, STATUS.ASSIGNED))
-        _personal_refuse(task)
-        _eligible(task, to_user)
+        task_authorize(user=user, task=task, action=TaskAction.REASSIGN, target=to_user)
         if task.status == STATUS.NEW:
             activation.assign(to_user)
         elif task.owner_id != to_user.pk:

@@ -17,6 +17,7 @@ from django.utils import timezone
 from viewflow.workflow.status import STATUS
 
 from processes.actionlinks.models import ActionToken
+from processes.gate import TaskAction, execute_action, task_allows
 from processes.models import AuditEvent
 from processes.policies.sla import stage_due_at
 
@@ -68,19 +69,14 @@ def display_name(user: Any) -> str:
 
 
 def addressee_may_act(*, user: Any, task: Any) -> bool:
-    """What the portal would let `user` do with `task` now: decide it if they hold it, or claim
-    it from the queue and decide it. Inactive users, and users who lost the task's candidate
-    permission or the process's view permission, may not."""
+    """What the portal would let `user` do with `task` now (the gate): decide it if they hold it,
+    or claim it from the queue and decide it. Inactive users, users who lost the task's candidate
+    permission or the process's visibility, and whoever started the request, may not."""
     if user is None or not user.is_active:
         return False
-    flow_class = task.flow_task.flow_class
-    if not flow_class.instance.has_view_permission(user):
-        return False
-    if task.owner_permission and not user.has_perm(task.owner_permission):
-        return False
     if task.owner_id is not None:
-        return task.owner_id == user.pk
-    return task.flow_task.can_assign(user, task)
+        return task_allows(user=user, task=task, action=execute_action(task.flow_task))
+    return task_allows(user=user, task=task, action=TaskAction.CLAIM)
 
 
 def _decision_of(task: Any) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from viewflow.workflow.models import Task
 from viewflow.workflow.status import STATUS
 
 from processes.audit import acting_as, audit_record
+from processes.gate import process_starter_id
 from processes.models import NotificationKind
 from processes.notifications import _task_text, notifications_record, notify_task_reminder, task_url
 from processes.policies.models import (
@@ -114,6 +115,9 @@ def _reassign(task: Task, stage: Any) -> dict[str, Any]:
 
         candidate_permission_ensure(group=stage.escalation_group)
         target = {"group": stage.escalation_group.name}
+    elif process_starter_id(task.process_id) == stage.escalation_user_id:
+        # Segregation of duties (processes.gate): nothing hands a request to whoever started it.
+        return {"user": stage.escalation_user.get_username(), "skipped": "started this request"}
     else:
         task.owner = stage.escalation_user
         task.status = STATUS.ASSIGNED
@@ -134,12 +138,18 @@ def _reassign(task: Task, stage: Any) -> dict[str, Any]:
     return target
 
 
-def _escalation_addressees(stage: Any) -> list[Any]:
-    """Who an escalation email goes to: the escalation user, else each active group member."""
+def _escalation_addressees(task: Task, stage: Any) -> list[Any]:
+    """Who an escalation email goes to: the escalation user, else each active group member; never
+    whoever started the request (segregation of duties, processes.gate)."""
+    starter_id = process_starter_id(task.process_id)
     if stage.escalation_user_id is not None:
-        return [stage.escalation_user] if stage.escalation_user.is_active else []
+        user = stage.escalation_user
+        return [user] if user.is_active and user.pk != starter_id else []
     return list(
-        get_user_model().objects.filter(groups=stage.escalation_group_id, is_active=True).order_by("pk")
+        get_user_model()
+        .objects.filter(groups=stage.escalation_group_id, is_active=True)
+        .exclude(pk=starter_id)
+        .order_by("pk")
     )
 
 
@@ -149,7 +159,7 @@ def _email(task: Task, stage: Any, level: EscalationLevel) -> dict[str, Any]:
         _candidates_add(task, stage.escalation_group)
     from processes.actionlinks.services import escalation_email_send
 
-    addressees = _escalation_addressees(stage)
+    addressees = _escalation_addressees(task, stage)
     for user in addressees:
         escalation_email_send(task=task, addressee=user, level=level)
     return {"emailed": [user.get_username() for user in addressees]}

@@ -5,9 +5,9 @@ from viewflow import this
 from viewflow.workflow import act, flow
 
 from processes import locks
-from processes.attachments.selectors import process_visible_to
 from processes.escalation import selectors as escalation_selectors
 from processes.escalation import services as escalation_services
+from processes.gate import process_visible_to
 from processes.nodes import CeleryJob, DeadlineView, JobCall, deadline_host_task, deadline_path_host
 from processes.purchase import services, views
 from processes.purchase.models import PurchaseProcess

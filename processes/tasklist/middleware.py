@@ -7,7 +7,7 @@ from django.template.response import TemplateResponse
 from django.utils.translation import gettext as _
 from viewflow.workflow.models import Task
 
-from processes.services import task_unavailable_reason
+from processes.gate import GateDenied, task_unavailable_reason
 from processes.tasklist.selectors import task_row_reachable
 
 
@@ -33,6 +33,11 @@ class TaskUnavailableMiddleware:
         task = Task.objects.filter(pk=task_pk).select_related("owner").first()
         if task is None or task_row_reachable(request.user, task.pk) is None:
             return None
+        if isinstance(exception, GateDenied):  # the gate said why: say it (403, not a conflict)
+            response = TemplateResponse(
+                request, "portal/task_unavailable.html", {"reason": str(exception), "task": task}, status=403
+            )
+            return response.render()
         reason = task_unavailable_reason(task, request.user)
         if reason is None and task.status == "NEW":
             reason = _("Task #%(task)s is back in the queue: claim it first.") % {"task": task.pk}

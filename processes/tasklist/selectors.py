@@ -156,7 +156,9 @@ def stage_names() -> list[str]:
 
 
 def task_eligible_users(task: Task, *, exclude: Any = None) -> QuerySet:
-    """Active users who may hold `task`: its candidate permission and its process type's `view_`."""
+    """Active users who may hold `task` (processes.gate.may_hold): its candidate permission and its
+    process type's `view_`, and not whoever started its process (segregation of duties)."""
+    from processes.gate import process_starter_id, task_is_personal
     from processes.notifications import users_holding
 
     opts = task.flow_task.flow_class.process_class._meta
@@ -166,6 +168,8 @@ def task_eligible_users(task: Task, *, exclude: Any = None) -> QuerySet:
     users = users_holding(*permissions).order_by("username")
     if exclude is not None:
         users = users.exclude(pk=exclude.pk)
+    if not task_is_personal(task):
+        users = users.exclude(pk=process_starter_id(task.process_id))
     return users
 
 
