@@ -1,12 +1,12 @@
 from django.contrib import admin
 from django.urls import include, path
 from viewflow.contrib.auth import AuthViewset
-from viewflow.workflow.flow import FlowAppViewset
 
 from portal import views
 from portal.context_processors import PRODUCT_NAME
 from portal.site import PortalSite
 from processes.attachments.views import attachment_download
+from processes.flowapp import GatedFlowAppViewset
 from processes.orders.flows import OrderFlow
 from processes.purchase.flows import PurchaseFlow
 from processes.purchase.viewsets import PurchaseAppViewset
@@ -21,7 +21,7 @@ site = PortalSite(
     viewsets=[
         TasksApp(),  # first: `/` lands everyone who works on a process on their task list
         PurchaseAppViewset(PurchaseFlow, icon="shopping_cart"),
-        FlowAppViewset(OrderFlow, icon="local_shipping"),
+        GatedFlowAppViewset(OrderFlow, icon="local_shipping"),
         OperationsApp(),
     ],
 )

@@ -19,9 +19,9 @@ from django.core.handlers.base import BaseHandler
 from django.core.handlers.wsgi import WSGIRequest
 from django.urls import Resolver404, resolve
 
-# The pages that can be watched. The part sent is the page's content (list with its pagination,
+# The pages that can be watched (the task lists say so themselves). The part sent is the page's content (list with its pagination,
 # or the process card), found in the rendered page and applied with a Turbo Stream `update`.
-WATCHABLE = ("queue", "inbox", "process_detail")
+WATCHABLE = ("process_detail",)
 TARGET = "main.vf-page__content"
 CONTENT = re.compile(r'<main class="vf-page__content">(.*)</main>', re.S)
 # A page may name narrower parts instead (`<div id="live-rows"><!--live:rows-->…<!--/live:rows--></div>`):

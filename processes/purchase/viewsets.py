@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.urls import path
 from viewflow.urls import AppMenuMixin, Viewset, route
-from viewflow.workflow.flow import FlowAppViewset
 
+from processes.flowapp import GatedFlowAppViewset
 from processes.pages import ProcessChartView, ProcessDetailView
 from processes.purchase import views
 
@@ -17,7 +17,7 @@ class MyRequestsViewset(AppMenuMixin, Viewset):
     index_path = path("", views.MyRequestsView.as_view(), name="index")
 
 
-class PurchaseAppViewset(FlowAppViewset):
+class PurchaseAppViewset(GatedFlowAppViewset):
     process_detail_view_class = ProcessDetailView
     chart_view_class = ProcessChartView
     my_requests_path = route("mine/", MyRequestsViewset())

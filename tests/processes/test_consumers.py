@@ -223,14 +223,14 @@ async def _streams(communicator, timeout: float = 2) -> dict:
 
 async def test_the_queue_page_shows_a_new_task_and_loses_one_claimed_elsewhere(submit_request, olivia, oscar):
     olivia_socket = await _connect(olivia)
-    await _watch(olivia_socket, "/purchase/queue/")
+    await _watch(olivia_socket, "/tasks/queue/")
     assert "Standing desk" not in (await _streams(olivia_socket))["html"]  # the state it starts from
 
     process = await database_sync_to_async(submit_request)(title="Standing desk")
     stream = await _streams(olivia_socket)
-    assert stream["html"].startswith('<turbo-stream action="update" targets="main.vf-page__content">')
+    assert stream["html"].startswith('<turbo-stream action="update" target="live-count">')
     assert "Standing desk" in stream["html"]
-    assert stream["location"] == "/purchase/queue/"  # a tab that has moved on drops it (live.js)
+    assert stream["location"] == "/tasks/queue/"  # a tab that has moved on drops it (live.js)
 
     approve = await database_sync_to_async(task_of)(process, "approve")
     await database_sync_to_async(task_claim)(task=approve, user=oscar)
@@ -243,7 +243,7 @@ async def test_a_reconnected_page_gets_its_current_state_at_once(submit_request,
     await database_sync_to_async(submit_request)(title="Standing desk")
     communicator = await _connect(olivia)
 
-    await _watch(communicator, "/purchase/queue/")
+    await _watch(communicator, "/tasks/queue/")
 
     assert "Standing desk" in (await _streams(communicator))["html"]
     await communicator.disconnect()
@@ -280,7 +280,7 @@ async def test_no_fragment_of_a_page_the_user_may_not_see(submit_request, olivia
 
 async def test_a_queue_fragment_holds_only_what_the_user_may_claim(submit_request, frank):
     communicator = await _connect(frank)
-    await _watch(communicator, "/purchase/queue/")
+    await _watch(communicator, "/tasks/queue/")
     assert "Standing desk" not in (await _streams(communicator))["html"]
 
     await database_sync_to_async(submit_request)(title="Standing desk")

@@ -13,7 +13,7 @@ def test_the_bell_shows_the_unread_count_on_every_page(client, submit_request, o
     submit_request(title="Standing desk")
     client.force_login(olivia)
 
-    page = client.get("/purchase/queue/").content.decode()
+    page = client.get("/purchase/queue/", follow=True).content.decode()
 
     assert 'class="portal-bell' in page
     assert "data-portal-unread >1</span>" in page
@@ -97,7 +97,7 @@ def test_the_drawer_counts_are_the_users_own_per_flow_they_may_see(client, submi
 def test_the_drawer_counters_are_marked_for_live_refresh(client, olivia):
     client.force_login(olivia)
 
-    page = client.get("/purchase/queue/").content.decode()
+    page = client.get("/purchase/mine/").content.decode()  # any page of the purchase app
 
     assert 'data-live-count="/purchase/queue/"' in page
     assert 'data-live-count="/purchase/inbox/"' in page

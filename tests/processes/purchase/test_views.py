@@ -63,8 +63,8 @@ def test_approver_claims_from_the_queue_and_approves(client, submit_request, oli
     approve = task_of(process, "approve")
     _login(client, olivia)
 
-    queue = client.get("/purchase/queue/")
-    assert queue.status_code == 200
+    queue = client.get("/purchase/queue/", follow=True)  # the portal's queue, this process type's
+    assert queue.redirect_chain == [("/tasks/queue/?flow=processes%2Fpurchase.flows.PurchaseFlow", 302)]
     assert "Standing desk" in queue.content.decode()
 
     assert client.post(approve.reverse("assign")).status_code == 302

@@ -39,18 +39,18 @@ def test_each_role_walks_the_two_stage_chain(client, purchase_policy, alice, oli
     process = PurchaseProcess.objects.get()
 
     client.force_login(frank)
-    assert "Conference tickets" not in client.get("/purchase/queue/").content.decode()
+    assert "Conference tickets" not in client.get("/purchase/queue/", follow=True).content.decode()
     _claim_and_decide(client, olivia, process, "approve", "Team agrees.")
 
     client.force_login(olivia)
-    assert "Conference tickets" not in client.get("/purchase/queue/").content.decode()
+    assert "Conference tickets" not in client.get("/purchase/queue/", follow=True).content.decode()
     client.force_login(alice)
     mine = client.get("/purchase/mine/").content.decode()
     assert "2. Finance review" in mine
     assert "group finance" in mine
 
     client.force_login(frank)
-    assert "Conference tickets" in client.get("/purchase/queue/").content.decode()
+    assert "Conference tickets" in client.get("/purchase/queue/", follow=True).content.decode()
     _claim_and_decide(client, frank, process, "approve")
     assert task_of(process, "create_order").status in (STATUS.SCHEDULED, STATUS.DONE)
 
