@@ -126,6 +126,7 @@ class PolicyVersionAdmin(admin.ModelAdmin):
         "note",
         "published_at",
         "published_by",
+        "currency",
         "allow_auto_decisions",
         ("working_days", "work_starts", "work_ends", "time_zone"),
         "problems",

@@ -13,6 +13,7 @@ from zoneinfo import available_timezones
 
 from django.conf import settings
 from django.contrib.auth.models import Group
+from django.core.validators import RegexValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -48,6 +49,16 @@ class PolicyVersion(models.Model):
     published_at = models.DateTimeField(_("published"), null=True, blank=True)
     published_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    currency = models.CharField(
+        _("currency"),
+        max_length=3,
+        default="EUR",
+        validators=[RegexValidator(r"^[A-Z]{3}$", _("An ISO 4217 code in capitals, for example EUR"))],
+        help_text=_(
+            "The stages' amount conditions are in this currency; requests in another currency are "
+            "refused with a clear error (amounts are never compared across currencies)"
+        ),
     )
     allow_auto_decisions = models.BooleanField(
         _("allow automatic decisions"),

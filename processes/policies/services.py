@@ -190,7 +190,9 @@ def policy_version_publish(*, version: PolicyVersion, user: Any = None) -> Polic
 def policy_version_copy(*, version: PolicyVersion, user: Any = None) -> PolicyVersion:
     """A new draft with the same stages: the way to change a published (read-only) version."""
     number = (PolicyVersion.objects.filter(policy=version.policy).aggregate(n=Max("number"))["n"] or 0) + 1
-    draft = PolicyVersion(policy=version.policy, number=number, note=f"Copy of v{version.number}")
+    draft = PolicyVersion(
+        policy=version.policy, number=number, note=f"Copy of v{version.number}", currency=version.currency
+    )
     draft.full_clean()
     draft.save()
     for stage in policy_stages(version):

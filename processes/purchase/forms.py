@@ -5,7 +5,9 @@ from django.utils.translation import gettext_lazy as _
 
 from processes.attachments.forms import AttachmentsField
 from processes.forms import TaskDecisionForm
+from processes.policies.selectors import PURCHASE_POLICY, policy_version_published
 from processes.purchase.models import PurchaseProcess
+from processes.purchase.services import purchase_currency_problem
 
 
 class PurchaseRequestForm(forms.ModelForm):
@@ -21,6 +23,14 @@ class PurchaseRequestForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["priority"].required = False  # normal unless the requester says otherwise
+
+    def clean_currency(self):
+        currency = self.cleaned_data["currency"]
+        version = policy_version_published(policy_name=PURCHASE_POLICY)
+        problem = purchase_currency_problem(currency=currency, version=version)
+        if problem:
+            raise forms.ValidationError(problem)
+        return currency
 
 
 class DecisionForm(TaskDecisionForm):
@@ -47,6 +57,13 @@ class ReviseForm(forms.ModelForm):
         model = PurchaseProcess
         fields = ["title", "amount", "currency", "justification"]
         widgets = {"justification": forms.Textarea(attrs={"rows": 4})}
+
+    def clean_currency(self):
+        currency = self.cleaned_data["currency"]
+        problem = purchase_currency_problem(currency=currency, version=self.instance.policy_version)
+        if problem and self.data.get("decision") != "withdraw":
+            raise forms.ValidationError(problem)
+        return currency
 
     def is_withdrawal(self) -> bool:
         return self.cleaned_data["decision"] == "withdraw"

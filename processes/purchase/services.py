@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from processes.attachments.services import attachments_add
 from processes.audit import acting_as, audit_record
@@ -28,6 +29,7 @@ def purchase_request_submit(*, activation: Any, requester: Any, data: dict[str, 
     process.priority = data.get("priority") or process.priority
     # Pin the chain: publishing a newer version later never changes this request.
     process.policy_version = policy_version_published(policy_name=PURCHASE_POLICY)
+    purchase_currency_check(process=process)
     # Validates the fields, not the references or the random correlation id: the requester and
     # the version are objects in hand, and the database holds the foreign keys and the uniqueness
     # (three queries fewer per request).
@@ -54,6 +56,23 @@ def purchase_request_submit(*, activation: Any, requester: Any, data: dict[str, 
         )
     attachments_add(process=process, uploads=data.get("attachments") or [], user=requester)
     return process
+
+
+def purchase_currency_problem(*, currency: str, version: Any) -> str | None:
+    """Why a request in `currency` cannot go through `version`'s chain (None: it can). The stages'
+    amount conditions are in the version's currency, and amounts are never compared across
+    currencies."""
+    if version is None or currency == version.currency:
+        return None
+    return _("The approval policy decides amounts in %(policy)s: enter the amount in %(policy)s.") % {
+        "policy": version.currency
+    }
+
+
+def purchase_currency_check(*, process: PurchaseProcess) -> None:
+    problem = purchase_currency_problem(currency=process.currency, version=process.policy_version)
+    if problem:
+        raise ValidationError({"currency": problem})
 
 
 def purchase_stage_next(*, process: PurchaseProcess) -> PurchaseProcess:
@@ -125,6 +144,7 @@ def purchase_revise(
             changes[field] = {"from": str(getattr(process, field)), "to": str(data[field])}
             setattr(process, field, data[field])
     process.full_clean(exclude=["flow_class", "status", "created", "finished", "data", "parent_task"])
+    purchase_currency_check(process=process)
     process.revision += 1
     process.stage_order = None
     process.approved = None
