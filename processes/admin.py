@@ -2,6 +2,8 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
+from viewflow.workflow import admin as viewflow_admin
+from viewflow.workflow.models import Process, Task
 from viewflow.workflow.status import STATUS
 
 from processes.actionlinks import admin as actionlinks_admin  # noqa: F401 - registers the action links' admin
@@ -209,3 +211,13 @@ class IncidentAdmin(ReadOnlyAdmin):
                 "opts": self.model._meta,
             },
         )
+
+
+# viewflow's own process and task admins edit raw fields (a task's data and candidate permission,
+# a process's data) past the flow's state machine, its lock and the authorization gate
+# (processes/gate.py). Here they only show: a running instance is changed through the portal's
+# services (claim, delegate, reassign, retry, skip), which go through the gate.
+for _model, _admin_class in ((Process, viewflow_admin.ProcessAdmin), (Task, viewflow_admin.TaskAdmin)):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
+    admin.site.register(_model, type(f"ReadOnly{_admin_class.__name__}", (ReadOnlyAdmin, _admin_class), {}))

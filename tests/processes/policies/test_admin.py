@@ -50,6 +50,7 @@ def test_an_admin_adds_a_draft_with_stages_then_publishes_it(admin_client, purch
         {
             "policy": purchase_policy.policy_id,
             "note": "Managers sign off big requests",
+            "currency": "EUR",
             **_inline(
                 "stages",
                 [
