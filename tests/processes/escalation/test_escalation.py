@@ -233,3 +233,36 @@ def test_a_task_escalated_a_moment_before_completion_shows_both(policy, submit_r
 
     whats = [row["what"] for row in process_history(process)]
     assert whats.index("Escalated") < whats.index("Approved")
+
+
+def test_an_escalation_email_never_goes_to_the_requester(policy, submit_request, alice, roles):
+    """Segregation of duties (processes.gate): the escalation user is the requester herself."""
+    from processes.mail.models import OutgoingEmail
+
+    alice.groups.add(roles["managers"])
+    policy((timedelta(0), EscalationAction.EMAIL), escalation_user=alice)
+    with time_machine.travel(T0, tick=False):
+        process = submit_request(amount="5000.00")
+
+    _fire_at(T0 + SLA)
+
+    assert not OutgoingEmail.objects.filter(to_user=alice).exists()
+    (event,) = _actions(process, "task.escalated")
+    assert event.details["emailed"] == []
+
+
+def test_an_escalation_never_reassigns_a_request_to_its_requester(
+    policy, submit_request, alice, olivia, roles
+):
+    alice.groups.add(roles["approvers"])
+    policy((timedelta(0), EscalationAction.REASSIGN), escalation_user=alice, escalation_group=None)
+    with time_machine.travel(T0, tick=False):
+        process = submit_request(amount="5000.00")
+        task_claim(task=task_of(process, "approve"), user=olivia)
+
+    _fire_at(T0 + SLA)
+
+    task = task_of(process, "approve")
+    assert (task.status, task.owner_id) == (STATUS.ASSIGNED, olivia.pk)
+    (event,) = _actions(process, "task.escalated")
+    assert event.details["skipped"] == "started this request"
