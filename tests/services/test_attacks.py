@@ -186,11 +186,11 @@ def test_a_revise_task_posted_to_the_approve_steps_url_is_not_found(live_server_
     before = decisions(rejected)
     attacker = logged_in(live_server_url, "alice")
 
-    page = attacker.post(
-        f"/purchase/{rejected.pk}/approve/{revise.pk}/execute/", {"decision": "approve", "comment": ""}
-    )
+    url = f"/purchase/{rejected.pk}/approve/{revise.pk}/execute/"
+    page = attacker.post(url, {"decision": "approve", "comment": ""})
 
     assert page.status == 404
+    assert attacker.get(url).status == 404
     revise.refresh_from_db()
     assert (revise.status, revise.owner_id) == (STATUS.ASSIGNED, alice.pk)
     rejected.refresh_from_db()
@@ -232,8 +232,10 @@ def test_an_approve_task_posted_to_the_revise_form_is_not_found(
 def test_viewflows_lists_and_dashboards_show_finance_nothing(
     live_server_url, purchase_policy, submit_request, frank
 ):
-    submit_request(title="Secret merger costs", amount="640.00")
-    submit_request(title="Severance for the CFO", amount="900.00")
+    requests = [
+        submit_request(title="Secret merger costs", amount="640.00"),
+        submit_request(title="Severance for the CFO", amount="900.00"),
+    ]
     attacker = logged_in(live_server_url, "frank")
 
     for path in (
@@ -254,6 +256,11 @@ def test_viewflows_lists_and_dashboards_show_finance_nothing(
         assert landed.status == 200, path
         assert "Secret merger" not in landed.body, path
         assert "Severance" not in landed.body, path
+
+    for process in requests:  # below finance's stage: not theirs to see
+        page = attacker.get(f"/purchase/{process.pk}/")
+        assert page.status in (403, 404)
+        assert process.title not in page.body
 
 
 def test_viewflows_unassign_of_a_revise_task_is_not_routed(live_server_url, rejected, alice):
@@ -299,7 +306,9 @@ def test_another_requester_cannot_open_a_rejected_request_its_tasks_history_or_f
         f"/purchase/{rejected.pk}/approve/{approve.pk}/detail/",
     ]
     owner = logged_in(live_server_url, "alice")
-    assert owner.get(pages[0]).status == 200  # the pages exist: alice sees her own request
+    own = owner.get(pages[0])  # the pages exist: alice sees her own request and its history
+    assert own.status == 200
+    assert "Ask facilities" in own.body
     assert owner.get(f"/attachments/{attachment.pk}/").status == 200
 
     attacker = logged_in(live_server_url, "ava")
@@ -331,11 +340,13 @@ def test_a_requester_who_approves_cannot_claim_or_approve_her_own_request(
     assert claim.status in (302, 403, 404)
     if claim.status == 302:  # the task list's actions answer with a message on the next page
         assert "your own request" in attacker.get(claim.location).body
+    bulk = attacker.post("/tasks/claim/", {"task": approve.pk, "next": "/tasks/queue/"})
     assign = attacker.post(f"/purchase/{process.pk}/approve/{approve.pk}/assign/")
     execute = attacker.post(
         f"/purchase/{process.pk}/approve/{approve.pk}/execute/", {"decision": "approve", "comment": ""}
     )
 
+    assert bulk.status in (302, 403, 404)
     assert assign.status in (403, 404)
     assert execute.status in (403, 404, 409)
     approve.refresh_from_db()
@@ -379,8 +390,9 @@ def test_nobody_delegates_or_reassigns_her_own_request_to_her(
 
 
 def test_escalation_never_emails_or_hands_a_request_to_its_requester(
-    live_server_url, roles, submit_request, alice_approves, olivia
+    roles, submit_request, alice_approves, olivia
 ):
+    """Escalation runs in the worker's sweep, not over HTTP: fired here, on the same database."""
     from processes import scheduler
     from processes.actionlinks.models import ActionToken
     from processes.mail.models import OutgoingEmail
@@ -495,10 +507,9 @@ def test_no_action_link_secret_can_be_read_from_the_database(
         if page.status == 200:
             acted.append(raw)
     approve.refresh_from_db()
-    assert acted == []
+    assert acted == [], f"{len(acted)} of {len(found)} link secrets read from the database acted"
     assert approve.status == STATUS.NEW
     assert approvals(process) == 0
-    assert found == set(), f"{len(found)} link secrets are stored in plain text"
 
 
 # ---------------------------------------------------------------- 7. small leaks and floods
@@ -527,13 +538,17 @@ def test_wrong_passwords_lock_the_login_out(live_server_url, olivia):
 def test_a_flood_of_unknown_link_tokens_is_throttled_and_not_audited(live_server_url):
     import secrets
 
-    attacker = Browser(live_server_url)
     before = AuditEvent.objects.count()
-    statuses = [attacker.get(f"/links/{secrets.token_urlsafe(32)}/").status for _ in range(200)]
 
-    assert 429 in statuses
-    assert statuses[-1] == 429
-    assert set(statuses) <= {404, 429}
+    def guess_50() -> list[int]:  # one client address, four connections at a time
+        attacker = Browser(live_server_url)
+        return [attacker.get(f"/links/{secrets.token_urlsafe(32)}/").status for _ in range(50)]
+
+    with ThreadPoolExecutor(4) as pool:
+        statuses = [status for batch in pool.map(lambda _: guess_50(), range(4)) for status in batch]
+
+    assert set(statuses) <= {404, 429}, set(statuses)
+    assert statuses.count(429) >= 150, f"only {statuses.count(429)} of 200 guesses were rate limited"
     assert AuditEvent.objects.count() == before, "the flood wrote to the audit trail"
 
 
