@@ -16,6 +16,7 @@ import structlog
 from celery.schedules import schedule
 
 from portal import config
+from processes.actionlinks.logredact import redact_link_secrets
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
@@ -374,6 +375,7 @@ LOGGING = {
             "processors": [
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 structlog.processors.format_exc_info,
+                redact_link_secrets,  # email link secrets are in request paths
                 structlog.processors.JSONRenderer()
                 if LOG_FORMAT == "json"
                 else structlog.dev.ConsoleRenderer(colors=False),

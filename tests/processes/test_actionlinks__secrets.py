@@ -293,3 +293,35 @@ def test_the_migration_turns_pending_emails_into_placeholders_and_kills_the_stor
     fresh = _delivered(mailoutbox[-1])
     assert client.post(f"/links/{fresh['approve']}/").status_code == 200
 
+
+# ---------------------------------------------------------------- logs
+
+
+def test_request_logs_never_carry_a_link_secret(client, approval, olivia, mailoutbox):
+    import io
+    import logging
+
+    import structlog
+
+    escalation_email_send(task=approval, addressee=olivia)
+    mail_deliver(email_id=OutgoingEmail.objects.get().pk)
+    links = _delivered(mailoutbox[0])
+    handler = next(
+        h
+        for h in logging.getLogger().handlers
+        if isinstance(h.formatter, structlog.stdlib.ProcessorFormatter)
+    )
+    stream = io.StringIO()
+    previous = handler.setStream(stream)
+    try:
+        client.get(f"/links/{links['approve']}/")
+        client.get(f"/links/{'x' * 43}/")  # unknown: Django's "Not Found: <path>" warning too
+        structlog.get_logger("test").warning("clicked", url=f"http://testserver/links/{links['reject']}/")
+    finally:
+        handler.setStream(previous)
+
+    logged = stream.getvalue()
+    assert "/links/[redacted]/" in logged
+    assert "Not Found: /links/[redacted]/" in logged
+    for raw in [*links.values(), "x" * 43]:
+        assert raw not in logged
