@@ -12,6 +12,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.urls import reverse
 
 from processes import live, notifications
 
@@ -25,6 +26,17 @@ CLOSE_SESSION_ENDED = 4410
 # delivered if it commits within this many seconds of being written.
 LATE_COMMIT_GRACE_SECONDS = 30.0
 BATCH = 100
+AFTER_MAX_DIGITS = 18  # a notification id fits a bigint
+
+
+def catchup_after(query_string: bytes) -> int | None:
+    """The last notification id the client saw (`?after=<id>`), or None: none given, or not a
+    non-negative integer. None means "from now on": a client that sends garbage gets no history
+    rather than an error it would reconnect into."""
+    after = parse_qs(query_string.decode("latin-1")).get("after", [""])[0]
+    if not after.isascii() or not after.isdigit() or len(after) > AFTER_MAX_DIGITS:
+        return None
+    return int(after)
 
 
 def _user_active(user_id: int):
@@ -74,8 +86,10 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
     - connect: refuses anonymous users (4401); the origin is checked by
       AllowedHostsOriginValidator in portal/asgi.py. Joins `user.<id>`, the `perm.<p>` queue
       channels of the permissions the user holds and its browser session's `session.<hash>`,
-      then sends every notification after the id the client names in `?after=` (the catch-up),
-      in id order.
+      then sends the notifications after the id the client names in `?after=` (the catch-up),
+      in id order: at most NOTIFICATIONS_CATCHUP_MAX, none older than NOTIFICATIONS_CATCHUP_DAYS,
+      preceded by `catchup.truncated` when that leaves some out. Without `after`, or with one
+      that is not a non-negative integer, it starts from the newest id (no catch-up).
     - the session ends (logout: `session.ended` on its channel; deactivation: on `user.<id>`), or
       the poll finds it gone, expired or no longer valid for an active user: close with 4410.
     - a wake-up on any joined channel, or the poll: send the user's notifications not yet sent,
@@ -101,14 +115,17 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
         for channel in self.joined:
             await self.channel_layer.group_add(channel, self.channel_name)
         await self.accept()
-        after = parse_qs(self.scope.get("query_string", b"").decode()).get("after", [""])[0]
-        if after.isdigit():
-            self.floor = int(after)
-        else:  # a client that saw nothing yet starts from now
-            self.floor = await database_sync_to_async(notifications.notification_last_id)(
-                user_id=self.user_id
+        after = catchup_after(self.scope.get("query_string", b""))
+        truncated = False
+        if after is None:  # a client that saw nothing yet (or says nonsense) starts from now
+            self.floor = await _db(notifications.notification_last_id)(user_id=self.user_id)
+        else:
+            self.floor, truncated = await _db(notifications.notifications_catchup_floor)(
+                user_id=self.user_id, after=after
             )
         await self.send_json({"type": "hello", "user": user.get_username(), "last_id": self.floor})
+        if truncated:  # the page says that older ones are in the notification center
+            await self.send_json({"type": "catchup.truncated", "url": reverse("notification_center")})
         await self.sync()
         interval = settings.NOTIFICATIONS_POLL_SECONDS
         self.poller = asyncio.create_task(self.poll(interval)) if interval > 0 else None

@@ -20,6 +20,7 @@ import os
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -608,6 +609,27 @@ def live_session_user_id(*, session_key: str | None) -> int | None:
     stored = data.get(HASH_SESSION_KEY) or ""
     hashes = [user.get_session_auth_hash(), *getattr(user, "get_session_auth_fallback_hash", list)()]
     return user.pk if any(constant_time_compare(stored, known) for known in hashes) else None
+
+
+def notifications_catchup_floor(*, user_id: int, after: int, now: Any = None) -> tuple[int, bool]:
+    """Where a socket that last saw notification `after` starts its catch-up, and whether that
+    skips some it missed.
+
+    It gets at most `NOTIFICATIONS_CATCHUP_MAX` of them, the newest, and none older than
+    `NOTIFICATIONS_CATCHUP_DAYS` (a tab asleep for a month, or `?after=0`, must not replay the
+    whole history); the consumer sends them oldest first. Two indexed queries."""
+    now = now or timezone.now()
+    missed = Notification.objects.filter(user_id=user_id, id__gt=after)
+    window = list(
+        missed.filter(created_at__gte=now - timedelta(days=settings.NOTIFICATIONS_CATCHUP_DAYS))
+        .order_by("-id")
+        .values_list("id", flat=True)[: max(settings.NOTIFICATIONS_CATCHUP_MAX, 0)]
+    )
+    if window:
+        floor = window[-1] - 1
+        return floor, missed.filter(id__lte=floor).exists()
+    newest = missed.order_by("-id").values_list("id", flat=True).first()
+    return (newest, True) if newest is not None else (after, False)
 
 
 def notification_last_id(*, user_id: int) -> int:

@@ -132,6 +132,15 @@
     listItem(message);
     if (message.toast && !message.read) toast(message);
   });
+  // The catch-up after a long absence sends only the newest missed notifications.
+  on("catchup.truncated", function (message) {
+    toast({
+      kind: "catchup.truncated",
+      title: "You missed more notifications",
+      body: "Older notifications are in the notification center.",
+      url: message.url
+    });
+  });
   on("stream", function (message) {
     // An update rendered for the page this tab showed before its last visit: drop it.
     if (message.location && message.location !== window.location.pathname + window.location.search) return;
