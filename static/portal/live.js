@@ -66,7 +66,12 @@
       if (event.code === 4410) {
         // The session ended (logout in this or another tab, expiry, deactivation): load the page
         // again, which asks for a login, rather than keep showing what the user may no longer see.
-        window.location.reload();
+        // At most once in 30 s per tab: a page that still renders would otherwise reload forever.
+        var reloaded = Number(window.sessionStorage.getItem("portal-live-reloaded") || 0);
+        if (Date.now() - reloaded > 30000) {
+          window.sessionStorage.setItem("portal-live-reloaded", String(Date.now()));
+          window.location.reload();
+        }
         return;
       }
       var delay = Math.min(30000, 500 * Math.pow(2, attempt++)) * (0.5 + Math.random() / 2);
