@@ -16,6 +16,7 @@ import structlog
 from celery.schedules import schedule
 
 from portal import config
+from processes.actionlinks.logredact import redact_link_secrets
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
@@ -180,6 +181,11 @@ else:
 # The embedded in-memory layer cannot hear the worker, so it looks every second; with Redis,
 # wake-ups arrive at once and the poll is only a safety net (docs/decisions/0006).
 NOTIFICATIONS_POLL_SECONDS = float(env_str("NOTIFICATIONS_POLL_SECONDS", "30" if REDIS_URL else "1"))
+# A socket's catch-up (`?after=<id>`) sends at most this many of the missed notifications, the
+# newest, and none older than NOTIFICATIONS_CATCHUP_DAYS; the client hears that it missed more
+# (older ones stay in the notification center).
+NOTIFICATIONS_CATCHUP_MAX = env_int("NOTIFICATIONS_CATCHUP_MAX", 50)
+NOTIFICATIONS_CATCHUP_DAYS = env_int("NOTIFICATIONS_CATCHUP_DAYS", 7)
 
 # ---------------------------------------------------------------- CELERY
 # https://docs.celeryq.dev/en/stable/userguide/configuration.html
@@ -374,6 +380,7 @@ LOGGING = {
             "processors": [
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 structlog.processors.format_exc_info,
+                redact_link_secrets,  # email link secrets are in request paths
                 structlog.processors.JSONRenderer()
                 if LOG_FORMAT == "json"
                 else structlog.dev.ConsoleRenderer(colors=False),

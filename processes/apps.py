@@ -10,7 +10,9 @@ class ProcessesConfig(AppConfig):
 
         from processes import flows  # noqa: F401 - registers the flows and their permissions
         from processes.actionlinks import checks  # noqa: F401 - registers the deploy check
+        from processes.actionlinks.services import escalation_email_finish
         from processes.audit import audit_transition
+        from processes.mail.services import mail_finisher_register
         from processes.notifications import notify_transition
         from processes.tasklist.services import task_row_transition
 
@@ -25,3 +27,5 @@ class ProcessesConfig(AppConfig):
             task_row_transition(*args, **kwargs)
 
         Activation.status.on_success()(on_transition)
+        # Escalation emails are stored with link placeholders; their secrets are minted on delivery.
+        mail_finisher_register("escalation", escalation_email_finish)

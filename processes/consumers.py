@@ -12,16 +12,31 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.urls import reverse
 
 from processes import live, notifications
 
 logger = structlog.get_logger(__name__)
 
-CLOSE_UNAUTHENTICATED = 4401
+CLOSE_UNAUTHENTICATED = 4401  # at connect: no logged-in user. The browser does not retry.
+# Later: the session was logged out or ended, or the user deactivated. The browser reloads the
+# page (which then asks for a login) instead of reconnecting.
+CLOSE_SESSION_ENDED = 4410
 # A row committed out of id order (a longer transaction that took its id earlier) is still
 # delivered if it commits within this many seconds of being written.
 LATE_COMMIT_GRACE_SECONDS = 30.0
 BATCH = 100
+AFTER_MAX_DIGITS = 18  # a notification id fits a bigint
+
+
+def catchup_after(query_string: bytes) -> int | None:
+    """The last notification id the client saw (`?after=<id>`), or None: none given, or not a
+    non-negative integer. None means "from now on": a client that sends garbage gets no history
+    rather than an error it would reconnect into."""
+    after = parse_qs(query_string.decode("latin-1")).get("after", [""])[0]
+    if not after.isascii() or not after.isdigit() or len(after) > AFTER_MAX_DIGITS:
+        return None
+    return int(after)
 
 
 def _user_active(user_id: int):
@@ -57,18 +72,26 @@ def _db(func):
     return database_sync_to_async(func, thread_sensitive=False)
 
 
-def _channels_for(user_id: int) -> list[str]:
+def _channels_for(user_id: int, session_key: str | None) -> list[str]:
     user = _user_active(user_id)
-    return notifications.live_channels_for(user) if user else []
+    if user is None:
+        return []
+    session = [notifications.session_channel(session_key)] if session_key else []
+    return [*notifications.live_channels_for(user), *session]
 
 
 class NotificationConsumer(AsyncJsonWebsocketConsumer):
     """The browser's live channel.
 
     - connect: refuses anonymous users (4401); the origin is checked by
-      AllowedHostsOriginValidator in portal/asgi.py. Joins `user.<id>` and the `perm.<p>` queue
-      channels of the permissions the user holds, then sends every notification after the id
-      the client names in `?after=` (the catch-up), in id order.
+      AllowedHostsOriginValidator in portal/asgi.py. Joins `user.<id>`, the `perm.<p>` queue
+      channels of the permissions the user holds and its browser session's `session.<hash>`,
+      then sends the notifications after the id the client names in `?after=` (the catch-up),
+      in id order: at most NOTIFICATIONS_CATCHUP_MAX, none older than NOTIFICATIONS_CATCHUP_DAYS,
+      preceded by `catchup.truncated` when that leaves some out. Without `after`, or with one
+      that is not a non-negative integer, it starts from the newest id (no catch-up).
+    - the session ends (logout: `session.ended` on its channel; deactivation: on `user.<id>`), or
+      the poll finds it gone, expired or no longer valid for an active user: close with 4410.
     - a wake-up on any joined channel, or the poll: send the user's notifications not yet sent,
       and the watched page's fragment if it changed. Each notification is sent once per socket.
     - `{"type": "watch", "location": "/purchase/queue/"}`: keep that page current (live.py).
@@ -80,23 +103,29 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         self.user_id = user.pk
+        session = self.scope.get("session")
+        self.session_key = getattr(session, "session_key", None)
+        self.ended = False
         self.sync_lock = asyncio.Lock()
         self.sent: dict[int, float] = {}  # ids sent and not yet below the floor, with their time
         self.watch: live.Watch | None = None
         self.watch_print = ""
         self.watch_location = ""
-        self.joined = await _db(_channels_for)(self.user_id)
+        self.joined = await _db(_channels_for)(self.user_id, self.session_key)
         for channel in self.joined:
             await self.channel_layer.group_add(channel, self.channel_name)
         await self.accept()
-        after = parse_qs(self.scope.get("query_string", b"").decode()).get("after", [""])[0]
-        if after.isdigit():
-            self.floor = int(after)
-        else:  # a client that saw nothing yet starts from now
-            self.floor = await database_sync_to_async(notifications.notification_last_id)(
-                user_id=self.user_id
+        after = catchup_after(self.scope.get("query_string", b""))
+        truncated = False
+        if after is None:  # a client that saw nothing yet (or says nonsense) starts from now
+            self.floor = await _db(notifications.notification_last_id)(user_id=self.user_id)
+        else:
+            self.floor, truncated = await _db(notifications.notifications_catchup_floor)(
+                user_id=self.user_id, after=after
             )
         await self.send_json({"type": "hello", "user": user.get_username(), "last_id": self.floor})
+        if truncated:  # the page says that older ones are in the notification center
+            await self.send_json({"type": "catchup.truncated", "url": reverse("notification_center")})
         await self.sync()
         interval = settings.NOTIFICATIONS_POLL_SECONDS
         self.poller = asyncio.create_task(self.poll(interval)) if interval > 0 else None
@@ -121,17 +150,37 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
         """A wake-up from the channel layer (processes.notifications.wake)."""
         await self.sync()
 
+    async def session_ended(self, event: dict) -> None:
+        """Logout or deactivation (processes.notifications.sessions_end_on_commit)."""
+        await self.end_session()
+
+    async def end_session(self) -> None:
+        if not self.ended:
+            self.ended = True
+            logger.info("live.session_ended", user_id=self.user_id)
+            await self.close(code=CLOSE_SESSION_ENDED)
+
     async def poll(self, interval: float) -> None:
-        """The embedded mode's in-memory layer cannot hear the worker: look every `interval` s."""
-        while True:
+        """The embedded mode's in-memory layer cannot hear the worker: look every `interval` s.
+        Each look also checks that the session still logs this user in (a missed `session.ended`,
+        a session deleted or expired, a password changed elsewhere)."""
+        while not self.ended:
             await asyncio.sleep(interval)
             try:
+                if (
+                    await _db(notifications.live_session_user_id)(session_key=self.session_key)
+                    != self.user_id
+                ):
+                    await self.end_session()
+                    return
                 await self.sync()
             except Exception as exc:  # the client went away mid-send: disconnect() ends this loop
                 logger.info("live.poll_stopped", user_id=self.user_id, error=type(exc).__name__)
                 return
 
     async def sync(self) -> None:
+        if self.ended:
+            return
         async with self.sync_lock:
             await self.sync_notifications()
             await self.sync_watch()
@@ -140,7 +189,7 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
         while True:
             rows, unread, active = await _db(_deliverable)(self.user_id, self.floor, frozenset(self.sent))
             if not active:
-                await self.close(code=CLOSE_UNAUTHENTICATED)
+                await self.end_session()
                 return
             for row in rows:
                 self.sent[row["id"]] = row.pop("ts")

@@ -15,10 +15,12 @@ state machine as the audit trail (processes/apps.py); business facts that are no
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -26,13 +28,21 @@ from asgiref.sync import async_to_sync
 from celery import shared_task
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
-from django.contrib.auth import get_user_model
+from django.contrib.auth import (
+    BACKEND_SESSION_KEY,
+    HASH_SESSION_KEY,
+    SESSION_KEY,
+    get_user_model,
+    load_backend,
+)
 from django.contrib.auth.models import Permission
+from django.contrib.auth.signals import user_logged_out
 from django.db import transaction
 from django.db.models import Count, Max, Q, QuerySet
-from django.db.models.signals import post_init
+from django.db.models.signals import post_init, post_save
 from django.urls import get_resolver
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare
 from viewflow.workflow.models import Task
 
 from processes.audit import current_actor
@@ -44,6 +54,8 @@ if TYPE_CHECKING:
 logger = structlog.get_logger(__name__)
 
 WAKE = "live.wake"  # the channel layer message type; NotificationConsumer.live_wake handles it
+# Tells a browser session's sockets (or a user's) to close: NotificationConsumer.session_ended.
+SESSION_ENDED = "session.ended"
 
 
 # ---------------------------------------------------------------- channel names
@@ -60,6 +72,12 @@ def perm_channel(permission: str) -> str:
 
 def process_channel(process_id: int) -> str:
     return f"process.{process_id}"
+
+
+def session_channel(session_key: str) -> str:
+    """The channel of one browser session's sockets. Named by a hash of the key, so the name (in
+    Redis, in a log line) never carries the session key itself."""
+    return "session." + hashlib.sha256(session_key.encode()).hexdigest()[:32]
 
 
 def wake_on_commit(channels: Iterable[str]) -> None:
@@ -127,12 +145,57 @@ async def _drain(layer: Any) -> None:
     await _send(layer, names)
 
 
-async def _send(layer: Any, names: list[str]) -> None:
+async def _send(layer: Any, names: list[str], message_type: str = WAKE) -> None:
     for name in names:
         try:
-            await layer.group_send(name, {"type": WAKE})
+            await layer.group_send(name, {"type": message_type})
         except Exception as exc:  # the layer is down: consumers catch up on their next poll
             logger.warning("notification.wake_failed", channel=name, error=str(exc))
+
+
+# ---------------------------------------------------------------- sessions that end
+
+
+def sessions_end_on_commit(channels: Iterable[str]) -> None:
+    """After the current transaction commits, close every socket listening on `channels` (a
+    session's, or a user's). Their poll would notice too (`live_session_user_id`), later."""
+    names = sorted(set(channels))
+    if names:
+        transaction.on_commit(lambda: _end(names))
+
+
+def _end(names: list[str]) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    if not isinstance(layer, InMemoryChannelLayer):
+        asyncio.run_coroutine_threadsafe(_send(layer, names, SESSION_ENDED), _sender_loop())
+        return
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        async_to_sync(_send)(layer, names, SESSION_ENDED)
+    else:
+        sender = threading.Thread(target=async_to_sync(_send), args=(layer, names, SESSION_ENDED))
+        sender.start()
+        sender.join()
+
+
+def _on_logged_out(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+    session_key = getattr(getattr(request, "session", None), "session_key", None)
+    if session_key:
+        sessions_end_on_commit([session_channel(session_key)])
+
+
+def _on_user_saved(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
+    if not created and not instance.is_active:  # deactivated: all their sockets, every session
+        sessions_end_on_commit([user_channel(instance.pk)])
+
+
+user_logged_out.connect(_on_logged_out, dispatch_uid="processes.notifications.session_ended")
+post_save.connect(
+    _on_user_saved, sender=settings.AUTH_USER_MODEL, dispatch_uid="processes.notifications.user_deactivated"
+)
 
 
 # ---------------------------------------------------------------- audiences (selectors)
@@ -526,6 +589,47 @@ def notification_state(*, user_id: int) -> tuple[int, int]:
         last=Max("id"), unread=Count("id", filter=Q(read_at__isnull=True))
     )
     return state["last"] or 0, state["unread"]
+
+
+def live_session_user_id(*, session_key: str | None) -> int | None:
+    """The id of the active user that browser session `session_key` still logs in, or None: the
+    session was logged out, flushed, deleted or expired, its user was deactivated, or its password
+    changed since (Django's own check of a request's session, without its writes)."""
+    if not session_key:
+        return None
+    from importlib import import_module
+
+    data = import_module(settings.SESSION_ENGINE).SessionStore(session_key).load()
+    backend_path = data.get(BACKEND_SESSION_KEY)
+    if SESSION_KEY not in data or backend_path not in settings.AUTHENTICATION_BACKENDS:
+        return None
+    user = load_backend(backend_path).get_user(get_user_model()._meta.pk.to_python(data[SESSION_KEY]))
+    if user is None or not user.is_active:
+        return None
+    stored = data.get(HASH_SESSION_KEY) or ""
+    hashes = [user.get_session_auth_hash(), *getattr(user, "get_session_auth_fallback_hash", list)()]
+    return user.pk if any(constant_time_compare(stored, known) for known in hashes) else None
+
+
+def notifications_catchup_floor(*, user_id: int, after: int, now: Any = None) -> tuple[int, bool]:
+    """Where a socket that last saw notification `after` starts its catch-up, and whether that
+    skips some it missed.
+
+    It gets at most `NOTIFICATIONS_CATCHUP_MAX` of them, the newest, and none older than
+    `NOTIFICATIONS_CATCHUP_DAYS` (a tab asleep for a month, or `?after=0`, must not replay the
+    whole history); the consumer sends them oldest first. Two indexed queries."""
+    now = now or timezone.now()
+    missed = Notification.objects.filter(user_id=user_id, id__gt=after)
+    window = list(
+        missed.filter(created_at__gte=now - timedelta(days=settings.NOTIFICATIONS_CATCHUP_DAYS))
+        .order_by("-id")
+        .values_list("id", flat=True)[: max(settings.NOTIFICATIONS_CATCHUP_MAX, 0)]
+    )
+    if window:
+        floor = window[-1] - 1
+        return floor, missed.filter(id__lte=floor).exists()
+    newest = missed.order_by("-id").values_list("id", flat=True).first()
+    return (newest, True) if newest is not None else (after, False)
 
 
 def notification_last_id(*, user_id: int) -> int:

@@ -17,7 +17,11 @@ class ActionToken(models.Model):
     """One action a named person may take once on one task, by following an email link.
 
     Only the sha256 of the random token is stored: a copy of the database (or the admin) cannot
-    be turned back into working links. The token is bound to the addressee, the task, the action,
+    be turned back into working links. The secret does not even exist before delivery: the
+    queued email (`email`) holds the placeholder `[[action-link:<placeholder>]]`, and the sender
+    mints a fresh secret each time it hands the email to the SMTP server, storing its hash here
+    (`minted_at`) in the transaction that records the attempt. So one token has one working
+    secret at a time, and a retry's new secret makes the previous one useless. The token is bound to the addressee, the task, the action,
     and the task's state when the email went out (status, owner, candidate permission); a link
     whose task moved on since then is refused rather than acting on a situation the email did not
     describe. `used_at` makes it single use (set by a conditional UPDATE, so two clicks race for
@@ -39,6 +43,14 @@ class ActionToken(models.Model):
     expires_at = models.DateTimeField(db_index=True)
     used_at = models.DateTimeField(null=True, blank=True)
     used_ip = models.GenericIPAddressField(null=True, blank=True)
+    # The outbox email that carries the link, the (non-secret) key of its placeholder there, and
+    # when the sender last minted the secret. Until minted, token_hash is the hash of a secret
+    # nobody kept.
+    email = models.ForeignKey(
+        "processes.OutgoingEmail", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    placeholder = models.CharField(max_length=32, blank=True, editable=False)
+    minted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("email action link")

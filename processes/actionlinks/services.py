@@ -1,12 +1,16 @@
 """Write side of email action links: issue tokens, send the escalation email, act on a link.
 
-A link's secret exists only in the email: the database keeps its sha256. Following a link never
+A link's secret exists only in the email as delivered: the database keeps its sha256. The
+escalation email is queued with placeholders (`[[action-link:<key>]]`, no secret); the outbox's
+sender calls `escalation_email_finish` at each delivery attempt, which mints a fresh secret for
+every token of the email, stores its hash and fills the links in, in memory (processes/mail). Following a link never
 logs anyone in; the token stands for one person and one action on one task, once. Every email,
 opened link, action and refusal is an audit event of the task's process, so the history shows it.
 """
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import timedelta
 from typing import Any
@@ -17,6 +21,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.html import escape
 from viewflow.workflow.exceptions import FlowLockFailed
 from viewflow.workflow.models import Task
 
@@ -31,6 +36,7 @@ from processes.actionlinks.selectors import (
     token_hash,
 )
 from processes.audit import audit_record
+from processes.mail.models import OutgoingEmail
 from processes.mail.services import mail_queue
 
 logger = structlog.get_logger(__name__)
@@ -46,16 +52,30 @@ def link_url(raw: str) -> str:
     return f"{settings.PORTAL_BASE_URL}/links/{raw}/"
 
 
-def action_tokens_issue(*, task: Task, addressee: Any, level_order: int | None = None) -> dict[str, str]:
+PLACEHOLDER_RE = re.compile(r"\[\[action-link:([A-Za-z0-9_-]{1,32})\]\]")
+# What a placeholder whose token is gone (pruned) becomes in the email.
+LINK_REMOVED = "[link removed]"
+
+
+def link_placeholder(token: ActionToken) -> str:
+    """What the stored email holds where the link goes: names the token, carries no secret. The
+    key is random, so a request title cannot forge the placeholder of its own email's links."""
+    return f"[[action-link:{token.placeholder}]]"
+
+
+def action_tokens_issue(
+    *, task: Task, addressee: Any, level_order: int | None = None
+) -> dict[str, ActionToken]:
     """Create an Approve and a Reject token for `addressee` on `task`, bound to the task's state
-    now. Returns the raw secrets by action; they are not stored anywhere else."""
+    now, by action. They work only once minted (`action_tokens_mint`): until then their hash is
+    that of a secret nobody kept."""
     now = timezone.now()
     expires_at = now + timedelta(hours=settings.ACTION_LINK_TTL_HOURS)
-    raws = {}
+    tokens = {}
     for action in (LinkAction.APPROVE, LinkAction.REJECT):
-        raw = secrets.token_urlsafe(32)
-        ActionToken.objects.create(
-            token_hash=token_hash(raw),
+        tokens[action.value] = ActionToken.objects.create(
+            token_hash=token_hash(secrets.token_urlsafe(32)),
+            placeholder=secrets.token_urlsafe(16),
             user=addressee,
             task=task,
             action=action,
@@ -66,8 +86,41 @@ def action_tokens_issue(*, task: Task, addressee: Any, level_order: int | None =
             created_at=now,
             expires_at=expires_at,
         )
-        raws[action.value] = raw
+    return tokens
+
+
+def action_tokens_mint(*, tokens: list[ActionToken]) -> dict[int, str]:
+    """Give each token a fresh random secret and store its hash; returns the secrets by token id.
+
+    Each token has one hash, so minting again makes every earlier secret of that token useless
+    (a retried email's links replace the previous attempt's). The secrets are returned, never
+    stored: the caller puts them in the email it is sending and drops them."""
+    now = timezone.now()
+    raws = {}
+    for token in tokens:
+        raw = secrets.token_urlsafe(32)
+        ActionToken.objects.filter(pk=token.pk).update(token_hash=token_hash(raw), minted_at=now)
+        raws[token.pk] = raw
     return raws
+
+
+def escalation_email_finish(email: OutgoingEmail) -> tuple[str, str]:
+    """The outbox's finisher for escalation emails (processes/apps.py registers it): mint the
+    links of `email`'s tokens and return its text and HTML with the links filled in.
+
+    Runs in the sender's delivery transaction with the email's row locked: the hashes commit
+    with the attempt's outcome. A crash before that commit rolls them back, so links of an email
+    that left just before the crash never work, and the retry sends working ones; a failed
+    attempt commits hashes whose secrets were dropped. Either way one set of links works, the
+    one in the last email handed over."""
+    tokens = list(ActionToken.objects.select_for_update().filter(email=email).order_by("pk"))
+    raws = action_tokens_mint(tokens=tokens)
+    text, html = email.text, email.html
+    for token in tokens:
+        url = link_url(raws[token.pk])
+        text = text.replace(link_placeholder(token), url)
+        html = html.replace(link_placeholder(token), escape(url))
+    return PLACEHOLDER_RE.sub(LINK_REMOVED, text), PLACEHOLDER_RE.sub(LINK_REMOVED, html)
 
 
 def action_tokens_prune(*, now: Any = None) -> int:
@@ -85,7 +138,9 @@ def escalation_email_send(*, task: Task, addressee: Any, level: Any = None) -> N
     in portal links. Called by escalation (a level whose action emails its target).
 
     The tokens, the email (processes/mail: the outbox) and the `email.sent` audit event are
-    written in the caller's transaction; the email leaves after commit, so a rolled-back
+    written in the caller's transaction; the stored email holds placeholders where the links go,
+    and the secrets are minted when it is delivered (`escalation_email_finish`). It leaves after
+    commit, so a rolled-back
     escalation sends nothing and a committed one is retried until it goes out. Approve and Reject
     links are only included when the addressee could decide the task now (they hold it, or may
     claim it from its queue); otherwise the email says so and offers the portal link alone.
@@ -106,15 +161,15 @@ def escalation_email_send(*, task: Task, addressee: Any, level: Any = None) -> N
         return
     summary = link_summary(task=task)
     may_act = addressee_may_act(user=addressee, task=task)
-    raws = action_tokens_issue(task=task, addressee=addressee, level_order=level_order) if may_act else {}
+    tokens = action_tokens_issue(task=task, addressee=addressee, level_order=level_order) if may_act else {}
     context = {
         **summary,
         "PRODUCT_NAME": PRODUCT_NAME,
         "addressee": display_name(addressee),
         "level": level_order,
         "may_act": may_act,
-        "approve_url": link_url(raws["approve"]) if raws else "",
-        "reject_url": link_url(raws["reject"]) if raws else "",
+        "approve_url": link_placeholder(tokens["approve"]) if tokens else "",
+        "reject_url": link_placeholder(tokens["reject"]) if tokens else "",
         "portal_url": f"{settings.PORTAL_BASE_URL}{summary['portal_path']}",
         "expires_hours": settings.ACTION_LINK_TTL_HOURS,
     }
@@ -132,11 +187,11 @@ def escalation_email_send(*, task: Task, addressee: Any, level: Any = None) -> N
         details={
             "to_user": addressee.get_username(),
             "level": level_order,
-            "links": bool(raws),
+            "links": bool(tokens),
             "kind": "escalation",
         },
     )
-    mail_queue(
+    email = mail_queue(
         kind="escalation",
         to_user=addressee,
         subject=subject,
@@ -145,6 +200,8 @@ def escalation_email_send(*, task: Task, addressee: Any, level: Any = None) -> N
         headers={"X-Portal-Task": str(task.pk)},
         task=task,
     )
+    if tokens:  # before the commit, so the after-commit delivery finds them
+        ActionToken.objects.filter(pk__in=[t.pk for t in tokens.values()]).update(email=email)
 
 
 def action_link_opened(*, token: ActionToken, ip: str, method: str) -> None:

@@ -7,7 +7,10 @@ from processes.mail.models import OutgoingEmail
 
 @admin.register(OutgoingEmail)
 class OutgoingEmailAdmin(ReadOnlyAdmin):
-    """The outbox: what was sent, what is waiting for a retry, and what was given up."""
+    """The outbox: what was sent, what is waiting for a retry, and what was given up.
+
+    The text and HTML are shown as stored: an escalation email's links are placeholders there
+    (`[[action-link:…]]`), filled in only in the message handed to the SMTP server."""
 
     list_display = ["created_at", "kind", "to_address", "subject", "status", "attempts", "next_attempt_at"]
     list_filter = ["status", "kind"]

@@ -6,10 +6,17 @@ once); if that fails, or the process dies first, the scheduler's sweep (`mails_r
 few seconds) retries with exponential backoff until `EMAIL_MAX_ATTEMPTS`, then marks it failed and
 audits `email.failed`. Delivery is at least once: a crash between the SMTP server's "accepted" and
 the row's update sends that email again on the next try.
+
+Some emails carry secrets (the Approve/Reject links of an escalation). Those are never stored:
+the row holds placeholders, and a *finisher* registered for the email's kind
+(`mail_finisher_register`) fills them in at each delivery attempt, in memory, inside the
+transaction that records the attempt. The rendered message is sent and dropped; only the row's
+status fields are saved.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -23,6 +30,29 @@ from processes.audit import audit_record
 from processes.mail.models import OutgoingEmail
 
 logger = structlog.get_logger(__name__)
+
+# kind -> finisher(email) -> (text, html): the message as sent, with its secrets filled in.
+Finisher = Callable[[OutgoingEmail], tuple[str, str]]
+_finishers: dict[str, Finisher] = {}
+
+
+def mail_finisher_register(kind: str, finisher: Finisher) -> None:
+    """Let `finisher` complete every email of `kind` right before it is handed to the SMTP server.
+
+    It runs inside the delivery transaction, with the email's row locked, once per attempt; what it
+    writes commits with the attempt's outcome (and rolls back with it if the process dies before).
+    """
+    if _finishers.get(kind, finisher) is not finisher:
+        raise ValueError(f"a finisher for {kind!r} emails is already registered")
+    _finishers[kind] = finisher
+
+
+def _finished(email: OutgoingEmail) -> tuple[str, str]:
+    finisher = _finishers.get(email.kind)
+    if finisher is None:
+        return email.text, email.html
+    with transaction.atomic():  # a failing finisher leaves the attempt's transaction usable
+        return finisher(email)
 
 
 def mail_queue(
@@ -87,12 +117,14 @@ def mail_deliver(*, email_id: int, now: Any = None) -> str:
         if email is None:
             exists = OutgoingEmail.objects.filter(pk=email_id, status=OutgoingEmail.Status.PENDING).exists()
             return "busy" if exists else "gone"
-        message = EmailMultiAlternatives(email.subject, email.text, None, [email.to_address])
-        if email.html:
-            message.attach_alternative(email.html, "text/html")
-        message.extra_headers.update(email.headers)
         email.attempts += 1
         try:
+            # The message as sent lives in memory only: the row keeps the placeholders.
+            text, html = _finished(email)
+            message = EmailMultiAlternatives(email.subject, text, None, [email.to_address])
+            if html:
+                message.attach_alternative(html, "text/html")
+            message.extra_headers.update(email.headers)
             message.send()
         except Exception as exc:
             email.last_error = f"{type(exc).__name__}: {exc}"[:300]

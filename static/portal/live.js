@@ -5,7 +5,8 @@
 // the server sends what was missed, in order; ids already shown are ignored. Live pages: the
 // tab tells the server which page it shows (`watch`), and `<turbo-stream>` fragments keep the
 // page current (Turbo.renderStreamMessage). The bell, the toasts and the "reconnecting" note
-// are drawn here.
+// are drawn here. Close code 4410 means the session ended: the page reloads (to the login page)
+// and the socket is not reopened.
 (function () {
   "use strict";
   if (window.portalLive) return;
@@ -61,7 +62,18 @@
     };
     socket.onclose = function (event) {
       root.setAttribute("data-live", "off");
-      if (event.code === 4401) return; // logged out: the next page load asks for a login
+      if (event.code === 4401) return; // no session at connect: the next page load asks for a login
+      if (event.code === 4410) {
+        // The session ended (logout in this or another tab, expiry, deactivation): load the page
+        // again, which asks for a login, rather than keep showing what the user may no longer see.
+        // At most once in 30 s per tab: a page that still renders would otherwise reload forever.
+        var reloaded = Number(window.sessionStorage.getItem("portal-live-reloaded") || 0);
+        if (Date.now() - reloaded > 30000) {
+          window.sessionStorage.setItem("portal-live-reloaded", String(Date.now()));
+          window.location.reload();
+        }
+        return;
+      }
       var delay = Math.min(30000, 500 * Math.pow(2, attempt++)) * (0.5 + Math.random() / 2);
       window.setTimeout(connect, delay);
     };
@@ -124,6 +136,15 @@
     setUnread(message.unread);
     listItem(message);
     if (message.toast && !message.read) toast(message);
+  });
+  // The catch-up after a long absence sends only the newest missed notifications.
+  on("catchup.truncated", function (message) {
+    toast({
+      kind: "catchup.truncated",
+      title: "You missed more notifications",
+      body: "Older notifications are in the notification center.",
+      url: message.url
+    });
   });
   on("stream", function (message) {
     // An update rendered for the page this tab showed before its last visit: drop it.

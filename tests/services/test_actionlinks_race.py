@@ -16,7 +16,7 @@ from django.db import transaction
 from viewflow.workflow.status import STATUS
 
 from processes.actionlinks.models import ActionToken
-from processes.actionlinks.services import action_tokens_issue
+from processes.actionlinks.services import action_tokens_issue, action_tokens_mint
 from processes.models import AuditEvent
 from tests.conftest import task_of
 
@@ -49,7 +49,8 @@ def test_concurrent_posts_of_one_link_approve_exactly_once(
 ):
     task = task_of(submit_request(), "approve")
     with transaction.atomic():
-        raw = action_tokens_issue(task=task, addressee=olivia)["approve"]
+        token = action_tokens_issue(task=task, addressee=olivia)["approve"]
+        raw = action_tokens_mint(tokens=[token])[token.pk]
     url = f"{live_server_url}/links/{raw}/"
     openers = [_opener() for _ in range(4)]
     tokens = [_csrf(opener, url) for opener in openers]
