@@ -245,7 +245,7 @@ def test_the_outbox_admin_shows_placeholders_and_no_link(
 
 
 def _scrub() -> None:
-    module = importlib.import_module("processes.migrations.0013_outbox_link_placeholders")
+    module = importlib.import_module("processes.migrations.0014_outbox_link_placeholders")
     module.scrub_outbox(apps, None)
 
 

@@ -64,7 +64,7 @@ def scrub_outbox(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("processes", "0012_order_fraud_review_sla"),
+        ("processes", "0013_policyversion_currency"),
     ]
 
     operations = [
