@@ -273,7 +273,8 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 ACTION_LINK_TTL_HOURS = env_int("ACTION_LINK_TTL_HOURS", 72)
 # Expired tokens are deleted this many days after they expired (housekeeping).
 ACTION_LINK_KEEP_DAYS = env_int("ACTION_LINK_KEEP_DAYS", 30)
-# Requests to /links/ per client IP and per token within the window (seconds); then a 429 page.
+# Requests to /links/ per client (IPv4 address or IPv6 /64) and per token within the window
+# (seconds); then a 429 page.
 ACTION_LINK_RATE_LIMIT_PER_IP = env_int("ACTION_LINK_RATE_LIMIT_PER_IP", 30)
 ACTION_LINK_RATE_LIMIT_PER_TOKEN = env_int("ACTION_LINK_RATE_LIMIT_PER_TOKEN", 10)
 ACTION_LINK_RATE_LIMIT_WINDOW = env_int("ACTION_LINK_RATE_LIMIT_WINDOW", 60)
