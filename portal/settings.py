@@ -9,6 +9,7 @@ in production.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -72,6 +73,7 @@ INSTALLED_APPS = [
     "django_filters",
     "channels",
     "django_structlog",
+    "axes",
     "viewflow",
     "viewflow.workflow",
     "processes",
@@ -92,6 +94,11 @@ MIDDLEWARE = [
     "processes.middleware.CorrelationMiddleware",
     "processes.middleware.FlowLockBusyMiddleware",
     "processes.tasklist.middleware.TaskUnavailableMiddleware",
+    # viewflow appends these two in ViewflowConfig.ready() unless listed; listed here so that
+    # AxesMiddleware stays last, as django-axes requires.
+    "viewflow.middleware.SiteMiddleware",
+    "viewflow.middleware.HotwireTurboMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -290,6 +297,28 @@ LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
 PASSWORD_HASHERS = env_list("PASSWORD_HASHERS", ["django.contrib.auth.hashers.PBKDF2PasswordHasher"])
+# django-axes first: it refuses a locked-out client before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
+# ---------------------------------------------------------------- LOGIN THROTTLING
+# https://django-axes.readthedocs.io/en/latest/4_configuration.html
+# Covers every login that goes through authenticate(request=...): /accounts/login/ and
+# /admin/login/. AXES_FAILURE_LIMIT wrong passwords for one username from one client lock that
+# pair out for AXES_COOLOFF_MINUTES (a 429 page). Per username AND client: locking a username
+# everywhere would let anyone lock a colleague out; per client alone would let one office
+# behind a NAT lock everyone out. A client is its IPv4 address or its IPv6 /64
+# (processes/clients.py), taken from REMOTE_ADDR only, never from a header the client sends.
+AXES_ENABLED = env_flag("AXES_ENABLED", True)
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True  # a successful login forgives earlier typos
+AXES_CLIENT_IP_CALLABLE = "processes.clients.login_client_address"
+AXES_LOCKOUT_CALLABLE = "portal.views.login_locked"  # a 429 page that says for how long
+AXES_VERBOSE = False  # our own log lines are JSON; axes' are plain text
 
 # ---------------------------------------------------------------- SECURITY
 # https://docs.djangoproject.com/en/5.2/howto/deployment/checklist/

@@ -13,11 +13,12 @@ a single client.
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
+
+from processes.clients import client_bucket
 
 
 @dataclass(frozen=True)
@@ -25,19 +26,6 @@ class Verdict:
     limited: bool
     first: bool  # the first request over the limit in this window (the one worth auditing)
     scope: str = ""
-
-
-def client_bucket(ip: str) -> str:
-    """The rate-limit bucket of a client address: IPv4 as is, IPv6 by its /64 prefix."""
-    try:
-        address = ipaddress.ip_address(ip)
-    except ValueError:
-        return ip[:64]  # not an address (a test client, a unix socket): counted as it is
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return str(address.ipv4_mapped)
-        return str(ipaddress.IPv6Network((address, 64), strict=False))
-    return str(address)
 
 
 def _count(key: str, window: int) -> int:

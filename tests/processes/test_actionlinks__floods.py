@@ -14,7 +14,6 @@ from django.core.cache import cache
 from django.urls import get_resolver
 from django.utils import timezone
 
-from processes.actionlinks.ratelimit import client_bucket
 from processes.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
@@ -70,19 +69,6 @@ def test_a_client_over_its_limit_with_unknown_tokens_is_logged_not_audited(clien
     assert statuses == [404, 404, 429, 429, 429]
     assert AuditEvent.objects.count() == 0
     assert len(_events(caplog, "actionlink.rate_limited")) == 1  # once per window
-
-
-@pytest.mark.parametrize(
-    ("address", "bucket"),
-    [
-        ("203.0.113.7", "203.0.113.7"),
-        ("2001:db8:1:2:aaaa:bbbb:cccc:dddd", "2001:db8:1:2::/64"),
-        ("2001:db8:1:2::1", "2001:db8:1:2::/64"),
-        ("::ffff:203.0.113.7", "203.0.113.7"),
-    ],
-)
-def test_the_bucket_is_the_ipv4_address_or_the_ipv6_slash_64(address, bucket):
-    assert client_bucket(address) == bucket
 
 
 def test_two_ipv6_addresses_in_one_slash_64_share_a_bucket(client, settings):
