@@ -375,6 +375,18 @@ ATTACHMENTS_ALLOWED_TYPES = env_list(
     "ATTACHMENTS_ALLOWED_TYPES",
     ["pdf", "png", "jpg", "jpeg", "gif", "txt", "csv", "docx", "xlsx", "odt", "ods"],
 )
+# Request bodies (portal/bodylimit.py, before Django reads them): requests with a logged-in
+# session may send forms with every attachment, others (login, email links) only small forms.
+REQUEST_MAX_BODY_BYTES = env_int(
+    "REQUEST_MAX_BODY_BYTES", ATTACHMENTS_MAX_FILE_SIZE * ATTACHMENTS_MAX_FILES + 1024 * 1024
+)
+REQUEST_MAX_ANON_BODY_BYTES = env_int("REQUEST_MAX_ANON_BODY_BYTES", 64 * 1024)
+# https://docs.djangoproject.com/en/5.2/ref/settings/#data-upload-max-memory-size
+# Non-file form data per request (files are capped above); forms here are short.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 1024 * 1024)
+DATA_UPLOAD_MAX_NUMBER_FIELDS = env_int("DATA_UPLOAD_MAX_NUMBER_FIELDS", 1000)
+# A few more than ATTACHMENTS_MAX_FILES, so one too many still gets the form's own message.
+DATA_UPLOAD_MAX_NUMBER_FILES = env_int("DATA_UPLOAD_MAX_NUMBER_FILES", ATTACHMENTS_MAX_FILES + 5)
 # Files without a row (a request that failed after writing them) are deleted by housekeeping
 # once older than this; younger ones may belong to a transaction still running.
 ATTACHMENTS_ORPHAN_GRACE_SECONDS = env_int("ATTACHMENTS_ORPHAN_GRACE_SECONDS", 3600)
