@@ -32,6 +32,7 @@ def _open(browser, base_url: str, username: str):
     page.fill("#id_username_control", username)
     page.fill("#id_password_control", "portal-demo")
     page.click("button[type=submit]")
+    expect(page).not_to_have_url(re.compile(r"/accounts/login/"))  # logged in before going on
     page.wait_for_load_state("networkidle")
     return page, console
 
