@@ -9,11 +9,14 @@ in production.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 import structlog
 from celery.schedules import schedule
+from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 
 from portal import config
 from processes.actionlinks.logredact import redact_link_secrets
@@ -73,6 +76,7 @@ INSTALLED_APPS = [
     "django_filters",
     "channels",
     "django_structlog",
+    "axes",
     "viewflow",
     "viewflow.workflow",
     "processes",
@@ -80,6 +84,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "servestatic.middleware.ServeStaticMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -93,6 +98,11 @@ MIDDLEWARE = [
     "processes.middleware.CorrelationMiddleware",
     "processes.middleware.FlowLockBusyMiddleware",
     "processes.tasklist.middleware.TaskUnavailableMiddleware",
+    # viewflow appends these two in ViewflowConfig.ready() unless listed; listed here so that
+    # AxesMiddleware stays last, as django-axes requires.
+    "viewflow.middleware.SiteMiddleware",
+    "viewflow.middleware.HotwireTurboMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -279,7 +289,8 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 ACTION_LINK_TTL_HOURS = env_int("ACTION_LINK_TTL_HOURS", 72)
 # Expired tokens are deleted this many days after they expired (housekeeping).
 ACTION_LINK_KEEP_DAYS = env_int("ACTION_LINK_KEEP_DAYS", 30)
-# Requests to /links/ per client IP and per token within the window (seconds); then a 429 page.
+# Requests to /links/ per client (IPv4 address or IPv6 /64) and per token within the window
+# (seconds); then a 429 page.
 ACTION_LINK_RATE_LIMIT_PER_IP = env_int("ACTION_LINK_RATE_LIMIT_PER_IP", 30)
 ACTION_LINK_RATE_LIMIT_PER_TOKEN = env_int("ACTION_LINK_RATE_LIMIT_PER_TOKEN", 10)
 ACTION_LINK_RATE_LIMIT_WINDOW = env_int("ACTION_LINK_RATE_LIMIT_WINDOW", 60)
@@ -295,6 +306,28 @@ LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
 PASSWORD_HASHERS = env_list("PASSWORD_HASHERS", ["django.contrib.auth.hashers.PBKDF2PasswordHasher"])
+# django-axes first: it refuses a locked-out client before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
+# ---------------------------------------------------------------- LOGIN THROTTLING
+# https://django-axes.readthedocs.io/en/latest/4_configuration.html
+# Covers every login that goes through authenticate(request=...): /accounts/login/ and
+# /admin/login/. AXES_FAILURE_LIMIT wrong passwords for one username from one client lock that
+# pair out for AXES_COOLOFF_MINUTES (a 429 page). Per username AND client: locking a username
+# everywhere would let anyone lock a colleague out; per client alone would let one office
+# behind a NAT lock everyone out. A client is its IPv4 address or its IPv6 /64
+# (processes/clients.py), taken from REMOTE_ADDR only, never from a header the client sends.
+AXES_ENABLED = env_flag("AXES_ENABLED", True)
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True  # a successful login forgives earlier typos
+AXES_CLIENT_IP_CALLABLE = "processes.clients.login_client_address"
+AXES_LOCKOUT_CALLABLE = "portal.views.login_locked"  # a 429 page that says for how long
+AXES_VERBOSE = False  # our own log lines are JSON; axes' are plain text
 
 # ---------------------------------------------------------------- SECURITY
 # https://docs.djangoproject.com/en/5.2/howto/deployment/checklist/
@@ -311,6 +344,33 @@ X_FRAME_OPTIONS = "DENY"
 if env_flag("SECURE_PROXY_SSL_HEADER", False):
     # Only behind a proxy that overwrites X-Forwarded-Proto.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Content-Security-Policy (django-csp 4.0) on every response: scripts only from our own static
+# files (an inline one needs the request's nonce, {{ request.csp_nonce }}), no plugins, no
+# framing, forms post only here. Inline *styles* stay allowed: viewflow's Material components
+# set style attributes. The websocket (static/portal/live.js) is same-origin; 'self' covers ws(s)
+# in current browsers, and the site's own ws(s) origin is listed for older ones.
+# https://django-csp.readthedocs.io/en/latest/configuration.html
+_base = urlsplit(PORTAL_BASE_URL)
+_ws_origin = f"{'wss' if _base.scheme == 'https' else 'ws'}://{_base.netloc}"
+_csp_directives = {
+    "default-src": [SELF],
+    "script-src": [SELF, NONCE],
+    "connect-src": [SELF, _ws_origin],
+    "img-src": [SELF, "data:"],
+    "style-src": [SELF, UNSAFE_INLINE],
+    "font-src": [SELF],
+    "object-src": [NONE],
+    "base-uri": [SELF],
+    "form-action": [SELF],
+    "frame-ancestors": [NONE],
+}
+if env_str("CSP_REPORT_URI", ""):
+    _csp_directives["report-uri"] = [env_str("CSP_REPORT_URI", "")]
+# CSP_REPORT_ONLY=1: violations are reported (browser console, CSP_REPORT_URI), nothing is blocked.
+if env_flag("CSP_REPORT_ONLY", False):
+    CONTENT_SECURITY_POLICY_REPORT_ONLY = {"DIRECTIVES": _csp_directives}
+else:
+    CONTENT_SECURITY_POLICY = {"DIRECTIVES": _csp_directives}
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]  # probes speak plain HTTP inside the cluster
 SILENCED_SYSTEM_CHECKS = env_list("SILENCED_SYSTEM_CHECKS", [])
 
@@ -351,6 +411,18 @@ ATTACHMENTS_ALLOWED_TYPES = env_list(
     "ATTACHMENTS_ALLOWED_TYPES",
     ["pdf", "png", "jpg", "jpeg", "gif", "txt", "csv", "docx", "xlsx", "odt", "ods"],
 )
+# Request bodies (portal/bodylimit.py, before Django reads them): requests with a logged-in
+# session may send forms with every attachment, others (login, email links) only small forms.
+REQUEST_MAX_BODY_BYTES = env_int(
+    "REQUEST_MAX_BODY_BYTES", ATTACHMENTS_MAX_FILE_SIZE * ATTACHMENTS_MAX_FILES + 1024 * 1024
+)
+REQUEST_MAX_ANON_BODY_BYTES = env_int("REQUEST_MAX_ANON_BODY_BYTES", 64 * 1024)
+# https://docs.djangoproject.com/en/5.2/ref/settings/#data-upload-max-memory-size
+# Non-file form data per request (files are capped above); forms here are short.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 1024 * 1024)
+DATA_UPLOAD_MAX_NUMBER_FIELDS = env_int("DATA_UPLOAD_MAX_NUMBER_FIELDS", 1000)
+# A few more than ATTACHMENTS_MAX_FILES, so one too many still gets the form's own message.
+DATA_UPLOAD_MAX_NUMBER_FILES = env_int("DATA_UPLOAD_MAX_NUMBER_FILES", ATTACHMENTS_MAX_FILES + 5)
 # Files without a row (a request that failed after writing them) are deleted by housekeeping
 # once older than this; younger ones may belong to a transaction still running.
 ATTACHMENTS_ORPHAN_GRACE_SECONDS = env_int("ATTACHMENTS_ORPHAN_GRACE_SECONDS", 3600)

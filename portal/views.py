@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.db import transaction
 from django.http import JsonResponse
+from django.template.response import TemplateResponse
 from django.views.decorators.cache import never_cache
 
 from portal.health import arun_checks
@@ -22,13 +24,26 @@ async def healthz(request):
 @never_cache
 @transaction.non_atomic_requests
 async def readyz(request):
-    """Readiness: database, broker and channel layer; 503 naming each part that fails."""
+    """Readiness: database, broker and channel layer; 503 naming each part that fails.
+
+    Anonymous callers reach this, so the answer names parts only: no host, port, URL or
+    exception text. `manage.py preflight` prints the details for operators.
+    """
     results = await arun_checks()
-    failing = [r for r in results if not r.ok]
-    body = {
-        "status": "unavailable" if failing else "ok",
-        "checks": {r.name: {"ok": r.ok, "detail": r.detail} for r in results},
-    }
+    failing = [r.name for r in results if not r.ok]
     if failing:
-        body["failing"] = [r.name for r in failing]
-    return JsonResponse(body, status=503 if failing else 200)
+        return JsonResponse({"status": "fail", "failing": failing}, status=503)
+    return JsonResponse({"status": "ok"})
+
+
+def login_locked(request, original_response=None, credentials=None):
+    """django-axes' lockout answer (AXES_LOCKOUT_CALLABLE): a 429 page saying for how long."""
+    minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
+    response = TemplateResponse(
+        request,
+        "portal/login_locked.html",
+        {"failure_limit": settings.AXES_FAILURE_LIMIT, "minutes": minutes},
+        status=429,
+    )
+    response["Retry-After"] = str(int(settings.AXES_COOLOFF_TIME.total_seconds()))
+    return response.render()

@@ -8,7 +8,10 @@ class ProcessesConfig(AppConfig):
     def ready(self) -> None:
         from viewflow.workflow.activation import Activation
 
-        from processes import flows  # noqa: F401 - registers the flows and their permissions
+        from processes import (
+            flows,  # noqa: F401 - registers the flows and their permissions
+            security_checks,  # noqa: F401 - registers the deploy checks
+        )
         from processes.actionlinks import checks  # noqa: F401 - registers the deploy check
         from processes.actionlinks.services import escalation_email_finish
         from processes.audit import audit_transition

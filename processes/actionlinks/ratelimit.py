@@ -1,8 +1,14 @@
 """Fixed-window request counting in the cache, for the link endpoint.
 
-Per client IP (someone guessing tokens) and per token (someone hammering one link). With Redis
-the counters are shared by every web process; with the embedded in-process cache each process
-counts alone, which still bounds a single client.
+Per client (someone guessing tokens) and per token (someone hammering one link). A client is
+its IPv4 address, or its IPv6 /64: one subscriber usually gets a whole /64 and may rotate
+through it freely, so a bucket per full IPv6 address would not bound anyone.
+
+Every counter is a cache key with the window as its timeout, so the counters cannot outgrow
+the requests of one window: a flood of new addresses or tokens only adds keys that expire (and
+the in-process cache culls beyond its MAX_ENTRIES). With Redis the counters are shared by every
+web process; with the embedded in-process cache each process counts alone, which still bounds
+a single client.
 """
 
 from __future__ import annotations
@@ -11,6 +17,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
+
+from processes.clients import client_bucket
 
 
 @dataclass(frozen=True)
@@ -30,10 +38,10 @@ def _count(key: str, window: int) -> int:
 
 
 def link_request_count(*, ip: str, token_key: str) -> Verdict:
-    """Count one request to a link from `ip` for the token hashed as `token_key`."""
+    """Count one request to a link from `ip` (its bucket) for the token hashed as `token_key`."""
     window = settings.ACTION_LINK_RATE_LIMIT_WINDOW
     for scope, key, limit in (
-        ("ip", f"actionlink:rate:ip:{ip}", settings.ACTION_LINK_RATE_LIMIT_PER_IP),
+        ("ip", f"actionlink:rate:ip:{client_bucket(ip)}", settings.ACTION_LINK_RATE_LIMIT_PER_IP),
         ("token", f"actionlink:rate:token:{token_key}", settings.ACTION_LINK_RATE_LIMIT_PER_TOKEN),
     ):
         count = _count(key, window)

@@ -6,6 +6,7 @@ renders and audits the visit; the POST comes from the confirmation form (CSRF-pr
 
 from __future__ import annotations
 
+import structlog
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse
@@ -16,6 +17,8 @@ from processes.actionlinks import selectors, services
 from processes.actionlinks.forms import ActionLinkForm
 from processes.actionlinks.ratelimit import link_request_count
 from processes.actionlinks.selectors import Refusal
+
+logger = structlog.get_logger(__name__)
 
 
 def client_ip(request: HttpRequest) -> str:
@@ -54,16 +57,26 @@ def _refused(request: HttpRequest, token, refusal: Refusal, ip: str) -> HttpResp
 @require_http_methods(["GET", "HEAD", "POST"])
 def action_link(request: HttpRequest, token: str) -> HttpResponse:
     ip = client_ip(request)
-    verdict = link_request_count(ip=ip, token_key=selectors.token_hash(token))
+    token_key = selectors.token_hash(token)
+    verdict = link_request_count(ip=ip, token_key=token_key)
     if verdict.limited:
-        if verdict.first:  # once per window, so a flood cannot flood the audit trail
-            services.action_link_refused(token=None, refusal=Refusal("rate_limited", 429), ip=ip)
+        if verdict.first:  # once per window, so a flood cannot flood the audit trail or the log
+            link = selectors.action_token_for(raw=token)
+            if link is not None:  # the process's history shows its link was hammered
+                services.action_link_refused(token=link, refusal=Refusal("rate_limited", 429), ip=ip)
+            else:
+                logger.warning(
+                    "actionlink.rate_limited", ip=ip, scope=verdict.scope, token_hash=token_key[:12]
+                )
         response = _page(request, "rate_limited.html", {}, status=429)
         response["Retry-After"] = str(settings.ACTION_LINK_RATE_LIMIT_WINDOW)
         return response
     link = selectors.action_token_for(raw=token)
     if link is None:
-        return _refused(request, None, Refusal("unknown", 404), ip)
+        # No process to attach it to, and an append-only row per guess would let anyone grow
+        # the audit table: a log line only.
+        logger.warning("actionlink.unknown", ip=ip, token_hash=token_key[:12], token_length=len(token))
+        return _refusal_page(request, None, Refusal("unknown", 404))
     refusal = selectors.link_refusal(token=link, viewer=request.user)
     if refusal is not None:
         return _refused(request, link, refusal, ip)

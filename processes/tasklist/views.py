@@ -11,7 +11,6 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views import View
@@ -19,6 +18,7 @@ from viewflow.workflow.exceptions import FlowLockFailed
 from viewflow.workflow.models import Task
 
 from processes import services
+from processes.redirects import safe_next_url
 from processes.tasklist import selectors
 from processes.tasklist.exceptions import TaskUnavailable
 from processes.tasklist.forms import TaskFilterForm, TaskHandOverForm
@@ -202,11 +202,12 @@ class _TaskActionView(View):
             raise Http404("No such task")
         return Task.objects.select_related("process").get(pk=task_pk)
 
+    def next_url(self, value: str | None) -> str:
+        """A user-supplied `next`, if it is one of this site's paths; else the task list."""
+        return safe_next_url(self.request, value, self.request.resolver_match.app.reverse("index"))
+
     def back(self, request):
-        target = request.POST.get("next", "")
-        if not url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
-            target = request.resolver_match.app.reverse("index")
-        return HttpResponseRedirect(target)
+        return HttpResponseRedirect(self.next_url(request.POST.get("next")))
 
     def act(self, request, action, success: str):
         try:
@@ -291,7 +292,7 @@ class _HandOverView(_TaskActionView):
                 "task": task,
                 "row": row,
                 "form": form,
-                "next": request.GET.get("next", ""),
+                "next": self.next_url(request.GET.get("next")),
             },
             status=status,
         )

@@ -131,3 +131,45 @@ def test_check_deploy_is_clean_with_production_settings():
 
     assert result.returncode == 0, result.stderr + result.stdout
     assert "System check identified no issues" in result.stdout
+
+
+PRODUCTION = {
+    "DEBUG": "0",
+    "SECRET_KEY": PROD_KEY,
+    "ALLOWED_HOSTS": "portal.example.com",
+    "PORTAL_BASE_URL": "https://portal.example.com",
+    "SECURE_HSTS_INCLUDE_SUBDOMAINS": "1",
+    "SECURE_HSTS_PRELOAD": "1",
+}
+
+
+@pytest.mark.parametrize(
+    ("env", "check_id"),
+    [({"CSP_REPORT_ONLY": "1"}, "portal.W002"), ({"AXES_ENABLED": "0"}, "portal.W004")],
+)
+def test_check_deploy_warns_when_a_protection_is_off(env, check_id):
+    result = manage("check", "--deploy", "--fail-level", "WARNING", **PRODUCTION, **env)
+
+    assert result.returncode != 0
+    assert check_id in result.stderr + result.stdout
+
+
+def test_production_pages_carry_the_content_security_policy():
+    code = (
+        "from django.test import Client; "
+        "r = Client(HTTP_HOST='portal.example.com').get('/accounts/login/', secure=True); "
+        "print(r.status_code); print(r['Content-Security-Policy'])"
+    )
+    result = manage("shell", "-c", code, **PRODUCTION, STATIC_MANIFEST="0", SECURE_SSL_REDIRECT="0")
+
+    assert result.returncode == 0, result.stderr
+    status, header = result.stdout.strip().splitlines()[-2:]
+    assert status == "200"
+    directives = {part.split()[0]: part.split()[1:] for part in header.split("; ")}
+    assert directives["default-src"] == ["'self'"]
+    assert directives["script-src"] == ["'self'"]  # no inline script on the page: no nonce needed
+    assert directives["connect-src"] == ["'self'", "wss://portal.example.com"]
+    assert directives["frame-ancestors"] == ["'none'"]
+    assert directives["object-src"] == ["'none'"]
+    assert directives["form-action"] == ["'self'"]
+    assert directives["base-uri"] == ["'self'"]

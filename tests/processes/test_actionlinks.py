@@ -318,7 +318,7 @@ def test_unknown_or_malformed_links_get_a_404_page(client, token):
 
     assert response.status_code == 404
     assert "This link is not valid" in response.content.decode()
-    assert _refusals() == ["unknown"]
+    assert _refusals() == []  # no process to attach it to: logged, not audited
 
 
 def test_a_tampered_link_is_unknown(client, approval, links):

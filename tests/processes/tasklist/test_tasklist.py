@@ -665,3 +665,34 @@ def test_the_filter_controls_keep_the_query_and_say_what_is_wrong(client, olivia
         '<small class="portal-field__error" id="id_amount_max_error">Enter a number.</small>'
     ) in page
     assert '<input type="checkbox" name="overdue" id="id_overdue" checked> Overdue only' in page
+
+
+@pytest.mark.parametrize(
+    "bad", ["javascript:alert(1)", "https://evil.example/", "//evil.example/", "/\\evil.example/"]
+)
+def test_hand_over_pages_never_link_or_redirect_to_a_foreign_next(
+    client, purchase_policy, submit_request, olivia, oscar, bad
+):
+    task = task_of(submit_request(), "approve")
+    task_claim(task=task, user=olivia)
+    client.force_login(olivia)
+
+    page = client.get(f"/tasks/{task.pk}/delegate/", {"next": bad})
+    assert page.context["next"] == "/tasks/"
+    assert "evil" not in page.content.decode()
+    assert "javascript" not in page.content.decode()
+
+    done = client.post(f"/tasks/{task.pk}/delegate/", {"to_user": oscar.pk, "next": bad})
+    assert done.status_code == 302
+    assert done["Location"] == "/tasks/"
+
+
+def test_hand_over_pages_keep_a_local_next(client, purchase_policy, submit_request, maria, oscar):
+    task = task_of(submit_request(), "approve")
+    client.force_login(maria)
+
+    page = client.get(f"/tasks/{task.pk}/reassign/", {"next": "/tasks/team/?page=2"})
+    assert 'href="/tasks/team/?page=2"' in page.content.decode()
+
+    done = client.post(f"/tasks/{task.pk}/reassign/", {"to_user": oscar.pk, "next": "/tasks/team/?page=2"})
+    assert done["Location"] == "/tasks/team/?page=2"
