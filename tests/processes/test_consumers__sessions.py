@@ -29,13 +29,15 @@ def _no_poll(settings):
 
 @database_sync_to_async
 def _login(username: str = "olivia") -> tuple[Client, object]:
-    """A browser logged in through the real login (a user created on first use)."""
+    """A browser logged in through the real login form (a user created on first use). The form,
+    not `Client.login`: login throttling (django-axes) needs the request to authenticate."""
     user, created = get_user_model().objects.get_or_create(username=username)
     if created:
         user.set_password(PASSWORD)
         user.save()
     client = Client()
-    assert client.login(username=username, password=PASSWORD) is True
+    response = client.post("/accounts/login/", {"username": username, "password": PASSWORD})
+    assert response.status_code == 302, response.status_code
     return client, user
 
 
