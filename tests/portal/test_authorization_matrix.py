@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import csv
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from io import StringIO
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.management import call_command
 from django.db import transaction
 from django.test import Client
-from django.urls import URLPattern, URLResolver, get_resolver
+from django.urls import URLPattern, URLResolver, converters, get_resolver
 
 TABLE = Path(__file__).with_name("authorization_matrix.csv")
 ROLES = ("anonymous", "requester", "other_requester", "approver", "finance", "manager", "admin")
@@ -42,6 +42,7 @@ USERNAMES = {
 }
 COLUMNS = ("method", "route", "pattern", "params", *ROLES)
 SKIP = "-"
+KNOWN_CONVERTERS = (converters.IntConverter, converters.StringConverter, converters.PathConverter)
 _EXPECTED = re.compile(r"^(?P<status>[1-5]\d\d!?)(?::(?P<location>/\S*))?$")
 
 
@@ -53,6 +54,7 @@ class Route:
     name: str  # namespace:name, or "" for an unnamed pattern
     pattern: str  # the full pattern, as the resolver joins it
     converters: dict[str, Any]  # parameter -> converter (a regex group: None)
+    callback: Any = field(default=None, compare=False)
 
 
 def _walk(resolver: URLResolver, prefix: str = "", namespaces: tuple[str, ...] = ()):
@@ -61,11 +63,11 @@ def _walk(resolver: URLResolver, prefix: str = "", namespaces: tuple[str, ...] =
         if isinstance(entry, URLResolver):
             spaces = (*namespaces, entry.namespace) if entry.namespace else namespaces
             for route in _walk(entry, prefix + str(entry.pattern), spaces):
-                yield Route(route.name, route.pattern, {**converters, **route.converters})
+                yield Route(route.name, route.pattern, {**converters, **route.converters}, route.callback)
         elif isinstance(entry, URLPattern):
             regex_groups = {name: None for name in entry.pattern.regex.groupindex}
             name = ":".join((*namespaces, entry.name)) if entry.name else ""
-            yield Route(name, prefix + str(entry.pattern), {**regex_groups, **converters})
+            yield Route(name, prefix + str(entry.pattern), {**regex_groups, **converters}, entry.callback)
         else:  # pragma: no cover - nothing else is routable
             raise TypeError(f"unknown URL entry {entry!r}")
 
@@ -85,6 +87,12 @@ def route_url(route: Route, params: dict[str, Any]) -> str:
         f"{route.name or route.pattern}: parameters {sorted(route.converters)}, "
         f"the scene gave {sorted(params)}"
     )
+    unknown = {
+        name: converter
+        for name, converter in route.converters.items()
+        if converter is not None and type(converter) not in KNOWN_CONVERTERS
+    }
+    assert not unknown, f"{route.pattern}: converters this test does not know how to fill: {unknown}"
     url = route.pattern
     if "(?P<" in url or "^" in url:  # a regex pattern: fill its groups, drop its anchors
         url = re.sub(r"\(\?P<(?P<name>\w+)>[^)]*\)", lambda m: str(params[m.group("name")]), url)
@@ -339,6 +347,17 @@ def test_a_made_up_route_is_caught_by_the_table_check(tmp_path):
     )
     routes = resolver_routes()
     assert [row.key for row in table_rows(table) if row.key not in routes] == [("nowhere:gone", "gone/")]
+
+
+def test_every_task_page_of_a_flow_goes_through_the_gate():
+    """A page that names a process and a task is viewflow's task view behind the gate
+    (processes/flowapp.py marks each with the gate action it asks for)."""
+    task_pages = [
+        route for route in resolver_routes().values() if {"process_pk", "task_pk"} <= set(route.converters)
+    ]
+    assert task_pages
+    ungated = [route.name for route in task_pages if not hasattr(route.callback, "gate_action")]
+    assert not ungated, f"task pages outside the gate: {ungated}"
 
 
 @pytest.mark.django_db
