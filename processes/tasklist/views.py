@@ -18,6 +18,7 @@ from viewflow.workflow.exceptions import FlowLockFailed
 from viewflow.workflow.models import Task
 
 from processes import services
+from processes.gate import task_is_personal
 from processes.redirects import safe_next_url
 from processes.tasklist import selectors
 from processes.tasklist.exceptions import TaskUnavailable
@@ -318,6 +319,8 @@ class DelegateView(_HandOverView):
     service = staticmethod(services.task_delegate)
 
     def allowed(self, user, task):
+        if task_is_personal(task):  # the flow gave it to one person: never handed over (the gate)
+            return False
         return task.owner_id == user.pk or task.status != "ASSIGNED"  # a changed task: the service says so
 
 
@@ -326,6 +329,8 @@ class ReassignView(_HandOverView):
     service = staticmethod(services.task_reassign)
 
     def allowed(self, user, task):
+        if task_is_personal(task):  # the flow gave it to one person: never handed over (the gate)
+            return False
         return task.flow_task.flow_class.instance.has_manage_permission(user)
 
     def users(self, task, user):

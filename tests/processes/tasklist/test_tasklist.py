@@ -610,6 +610,58 @@ def test_a_requesters_revise_task_is_never_released_or_handed_over(
     assert (revise.status, revise.owner) == ("ASSIGNED", alice)
 
 
+def test_the_hand_over_pages_refuse_a_revise_task_to_its_owner_and_to_managers(
+    client, submit_request, alice, olivia, oscar, maria
+):
+    """The gate never hands a personal task over: its pages do not offer it (403), whoever asks."""
+    from processes.purchase.services import purchase_task_decide
+    from processes.services import task_claim
+
+    process = submit_request()
+    approve = task_of(process, "approve")
+    task_claim(task=approve, user=olivia)
+    purchase_task_decide(task=approve, user=olivia, approved=False, comment="Second quote, please.")
+    revise = task_of(process, "revise")
+
+    client.force_login(alice)
+    assert client.get(f"/tasks/{revise.pk}/delegate/").status_code == 403
+    assert client.post(f"/tasks/{revise.pk}/delegate/", {"to_user": oscar.pk}).status_code == 403
+    client.force_login(maria)
+    assert client.get(f"/tasks/{revise.pk}/reassign/").status_code == 403
+    assert client.post(f"/tasks/{revise.pk}/reassign/", {"to_user": oscar.pk}).status_code == 403
+    revise.refresh_from_db()
+    assert (revise.status, revise.owner) == ("ASSIGNED", alice)
+
+
+def test_a_manager_opens_the_cancel_page_of_a_request_waiting_on_a_timer(
+    client, roles, submit_request, maria
+):
+    """The approval's reminder timer is a step without a page: the page names it, no 500."""
+    from processes.policies.services import policy_create
+    from processes.purchase.flows import PurchaseFlow
+
+    policy_create(
+        name="purchase",
+        stages=[
+            {
+                "name": "Team approval",
+                "group": roles["approvers"],
+                "sla": timedelta(hours=4),
+                "reminder_before": timedelta(hours=1),
+            }
+        ],
+    )
+    process = submit_request()
+    waiting = process.task_set.exclude(status="DONE")
+    assert {task.flow_task.name for task in waiting} == {"approve", "approve__timeout"}
+
+    client.force_login(maria)
+    response = client.get(PurchaseFlow.instance.reverse("process_cancel", args=[process.pk]))
+
+    assert response.status_code == 200
+    assert f"/purchase/{process.pk}/approve/" in response.content.decode()
+
+
 # ---------------------------------------------------------------- rendered rows (rendering.py)
 
 
