@@ -186,7 +186,7 @@ def build_scene() -> dict[str, Any]:
     from viewflow.workflow.models import Task
     from viewflow.workflow.status import STATUS
 
-    from processes.actionlinks.services import action_tokens_issue
+    from processes.actionlinks.services import action_tokens_issue, action_tokens_mint
     from processes.attachments.checks import uploads_check
     from processes.attachments.services import attachments_add
     from processes.mail.services import mail_queue
@@ -228,6 +228,16 @@ def build_scene() -> dict[str, Any]:
     review_fraud = task(fraud, "review_fraud", STATUS.NEW)
     incident = Task.objects.filter(process=failed, status=STATUS.ERROR).get()
 
+    # Login throttling's records (django-axes), so its admin pages have an object to show.
+    from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+
+    seen = {"user_agent": "matrix", "ip_address": "192.0.2.1", "username": "olivia", "http_accept": "*/*"}
+    AccessAttempt.objects.create(
+        **seen, path_info="/accounts/login/", get_data="", post_data="", failures_since_start=1
+    )
+    AccessLog.objects.create(**seen, path_info="/accounts/login/")
+    AccessFailureLog.objects.create(**seen, path_info="/accounts/login/")
+
     (attachment,) = attachments_add(
         process=queued, uploads=uploads_check([upload("quote.pdf")]), user=users["alice"]
     )
@@ -240,7 +250,8 @@ def build_scene() -> dict[str, Any]:
             url=f"/purchase/{queued.pk}/",
             process=queued,
         )
-    link = action_tokens_issue(task=approve_queued, addressee=users["olivia"])["approve"]
+    token = action_tokens_issue(task=approve_queued, addressee=users["olivia"])["approve"]
+    link = action_tokens_mint(tokens=[token])[token.pk]  # the secret, as the mail sender mints it
     mail_queue(
         kind="reminder", to_user=users["olivia"], subject="A task waits", text="…", task=approve_queued
     )
