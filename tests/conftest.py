@@ -120,6 +120,20 @@ def maria(roles):
 
 
 @pytest.fixture
+def ava(roles):
+    """A second requester: must never see alice's requests."""
+    return _persona("ava", ["requesters"], roles)
+
+
+@pytest.fixture
+def alice_approves(alice, roles):
+    """alice the requester is also an approver: segregation of duties must still hold for her own
+    requests."""
+    alice.groups.add(roles["approvers"])
+    return alice
+
+
+@pytest.fixture
 def submit_request(alice):
     """Start a purchase request as alice; returns the process."""
     from decimal import Decimal

@@ -14,7 +14,7 @@ from processes.gate import GateDenied, TaskAction, process_visible_to, task_allo
 from processes.purchase.services import purchase_task_decide
 from processes.services import task_claim, task_delegate, task_reassign, task_unclaim
 from processes.tasklist.exceptions import TaskUnavailable
-from tests.conftest import _persona, task_of
+from tests.conftest import task_of
 
 pytestmark = pytest.mark.django_db
 
@@ -27,19 +27,6 @@ def rejected(submit_request, olivia):
     task_claim(task=approve, user=olivia)
     purchase_task_decide(task=approve, user=olivia, approved=False, comment="Second quote, please.")
     return process
-
-
-@pytest.fixture
-def ava(roles):
-    """A second requester."""
-    return _persona("ava", ["requesters"], roles)
-
-
-@pytest.fixture
-def alice_approves(alice, roles):
-    """alice is also an approver (segregation of duties must still hold for her own requests)."""
-    alice.groups.add(roles["approvers"])
-    return alice
 
 
 # ---------------------------------------------------------------- 1. another step's URL

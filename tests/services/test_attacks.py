@@ -35,7 +35,7 @@ from processes.models import AuditEvent
 from processes.purchase.models import PurchaseProcess
 from processes.purchase.services import purchase_task_decide
 from processes.services import task_claim
-from tests.conftest import _persona, task_of
+from tests.conftest import task_of
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
@@ -153,19 +153,6 @@ def no_counters_left(settings):
     clear()
     yield
     clear()
-
-
-@pytest.fixture
-def ava(roles):
-    """A second requester."""
-    return _persona("ava", ["requesters"], roles)
-
-
-@pytest.fixture
-def alice_approves(alice, roles):
-    """alice the requester is also an approver."""
-    alice.groups.add(roles["approvers"])
-    return alice
 
 
 @pytest.fixture
