@@ -27,6 +27,31 @@ class SlowSink(SmtpSink):
         return await super().handle_DATA(server, session, envelope)
 
 
+def _sweeps_race(sink: SmtpSink, *, now, count: int = 4) -> None:
+    """`count` sweeps at once (threads released together), then the SMTP sink stops; none fails."""
+    barrier = threading.Barrier(count)
+    errors: list[BaseException] = []
+
+    def sweep() -> None:
+        try:
+            barrier.wait()
+            mails_retry_due(now=now, limit=100)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=sweep) for _ in range(count)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+    finally:
+        sink.controller.stop()
+    assert errors == []
+
+
 def test_four_overlapping_sweeps_send_each_email_once(olivia, settings):
     sink = SlowSink()
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
@@ -45,28 +70,8 @@ def test_four_overlapping_sweeps_send_each_email_once(olivia, settings):
         for n in range(40)
     )
     sink.controller.start()
-    barrier = threading.Barrier(4)
-    errors: list[BaseException] = []
+    _sweeps_race(sink, now=now + timedelta(seconds=1))
 
-    def sweep() -> None:
-        try:
-            barrier.wait()
-            mails_retry_due(now=now + timedelta(seconds=1), limit=100)
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=sweep) for _ in range(4)]
-    try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=120)
-    finally:
-        sink.controller.stop()
-
-    assert errors == []
     subjects = sorted(
         line
         for message in sink.messages
@@ -105,29 +110,8 @@ def test_overlapping_sweeps_send_each_escalation_email_once_and_exactly_its_link
     sink = SlowSink()
     settings.EMAIL_PORT = sink.port
     sink.controller.start()
-    later = timezone.now() + timedelta(hours=1)
-    barrier = threading.Barrier(4)
-    errors: list[BaseException] = []
+    _sweeps_race(sink, now=timezone.now() + timedelta(hours=1))
 
-    def sweep() -> None:
-        try:
-            barrier.wait()
-            mails_retry_due(now=later, limit=100)
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=sweep) for _ in range(4)]
-    try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=120)
-    finally:
-        sink.controller.stop()
-
-    assert errors == []
     assert len(sink.messages) == 10
     assert set(OutgoingEmail.objects.values_list("status", flat=True)) == {"sent"}
     delivered = {
