@@ -28,6 +28,7 @@ from urllib.parse import urlencode
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.http import Http404
 from django.shortcuts import redirect
 from django.urls import URLResolver, path, reverse
 from django.views import View
@@ -65,8 +66,6 @@ def gated_task_view(node: Any, origin_view: Any, action: TaskAction | None) -> A
     def view(request, process_pk: int, task_pk: int, **kwargs):
         task = Task.objects.filter(pk=task_pk, process_id=process_pk).select_related("process").first()
         if task is None or task.flow_task != node:
-            from django.http import Http404
-
             raise Http404("No such task at this step")
 
         def call():

@@ -73,13 +73,21 @@ def test_a_task_under_a_made_up_process_id_is_not_found(client, submit_request, 
     assert client.get(url).status_code == 404
 
 
-def test_the_gate_refuses_the_wrong_node_and_process():
-    class FakeTask:
-        flow_task = object()
-        process_id = 1
+def test_the_gate_refuses_the_wrong_node_and_process(submit_request, olivia):
+    from django.http import Http404
 
-    with pytest.raises(Exception, match="No such task"):
-        task_authorize(user=None, task=FakeTask(), action=TaskAction.VIEW, node=object())
+    from processes.purchase.flows import PurchaseFlow
+
+    process = submit_request()
+    approve = task_of(process, "approve")
+
+    with pytest.raises(Http404, match="No such task at this step"):
+        task_authorize(user=olivia, task=approve, action=TaskAction.VIEW, node=PurchaseFlow.revise)
+    with pytest.raises(Http404, match="No such task in this process"):
+        task_authorize(user=olivia, task=approve, action=TaskAction.VIEW, process_pk=process.pk + 1)
+    task_authorize(
+        user=olivia, task=approve, action=TaskAction.VIEW, node=PurchaseFlow.approve, process_pk=process.pk
+    )
 
 
 # ---------------------------------------------------------------- 2. side doors
