@@ -1,0 +1,272 @@
+"""The process registry: everything the core knows about a process type, from its descriptor.
+
+The core (this package, minus the plug-ins under it) knows no process. Each process plug-in
+(`processes/purchase/`, `processes/orders/`, or any installed app) has a `descriptor` module that
+registers one `ProcessDescriptor` subclass for its flow; `autodiscover()`, called from
+`ProcessesConfig.ready`, imports every installed app's `descriptor` module, the way Django's
+admin finds `admin` modules. Where the core needs process knowledge (a task list's columns, an
+email's summary, a decision taken through an email link or by escalation, a history label), it
+asks `registry.for_task(task)` or `registry.for_process(process)` and calls the hook.
+
+Every hook has a default, so a minimal process is its flow and nothing else:
+
+    @register
+    class ExpenseDescriptor(ProcessDescriptor):
+        flow = ExpenseFlow
+
+A second registration of the same flow, or a descriptor without a flow, fails at start-up
+(`AlreadyRegistered`, `ImproperlyConfigured`); asking about a flow nobody registered raises
+`NotRegistered`: never a silent default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import autodiscover_modules
+from viewflow.workflow.fields import get_flow_ref
+
+from processes.tasklist.models import Priority
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+    from viewflow.urls import Viewset
+    from viewflow.workflow.flow import Flow
+    from viewflow.workflow.models import Process, Task
+
+    from processes.policies.models import PolicyStage, PolicyVersion
+
+DESCRIPTOR_MODULE = "descriptor"
+
+
+class AlreadyRegistered(ImproperlyConfigured):
+    """A flow was registered twice (two descriptors, or one module imported under two names)."""
+
+
+class NotRegistered(LookupError):
+    """No descriptor is registered for this flow: its app has no `descriptor` module, or the app
+    is not installed."""
+
+
+@dataclass(frozen=True)
+class TaskColumns:
+    """What the task lists show of one task, besides its step and holder."""
+
+    subject: str = ""
+    requester: str = ""
+    amount: Decimal | None = None
+    currency: str = ""
+    stage_name: str = ""
+    priority: int = Priority.NORMAL
+    due_at: datetime | None = None
+
+
+class ProcessDescriptor:
+    """What the core asks a process type. Subclass it in the plug-in's `descriptor` module, set
+    `flow`, and override only what differs from the defaults."""
+
+    #: The viewflow Flow class this descriptor describes (required).
+    flow: ClassVar[type[Flow]]
+    #: The menu's icon (a Material icon name) for the process type's app.
+    icon: ClassVar[str] = "account_tree"
+    #: The portal's groups and the permissions each one holds for this process type
+    #: (`roles_sync` merges the roles of every descriptor).
+    roles: ClassVar[Mapping[str, Sequence[str]]] = {}
+    #: Audit actions this process writes (`purchase.approved`, ...) and their words in a process's
+    #: history. Actions that no descriptor and no core module labels are shown by their name.
+    history_labels: ClassVar[Mapping[str, str]] = {}
+    #: Who may see one process: False (the default) for per-process visibility (its starter, the
+    #: people who hold or may claim its tasks, its managers); True for everyone with the process
+    #: model's `view_` permission (viewflow's model-wide rule).
+    visible_model_wide: ClassVar[bool] = False
+    #: The nodes whose tasks are decided with a yes or no (`decide`): the ones escalation emails
+    #: with Approve and Reject links and may decide automatically.
+    decision_nodes: ClassVar[Sequence[str]] = ()
+
+    # ------------------------------------------------------------------ the app
+
+    def viewset(self) -> Viewset:
+        """The process type's pages on the site (start form, process page, task pages)."""
+        from processes.flowapp import GatedFlowAppViewset
+
+        return GatedFlowAppViewset(self.flow, icon=self.icon)
+
+    # ------------------------------------------------------------------ people
+
+    def starter_id(self, process: Process) -> int | None:
+        """Who started `process` (segregation of duties: she never decides it). Default: the
+        owner of its start task (None when a system started it)."""
+        from processes.gate import process_starter_id
+
+        return process_starter_id(process.pk)
+
+    # ------------------------------------------------------------------ words
+
+    def summary(self, process: Process) -> str:
+        """One line about `process` for lists, notifications, emails and link pages."""
+        return str(getattr(process, "brief", "") or f"#{process.pk}")
+
+    def history_detail(self, action: str, details: Mapping[str, Any]) -> str:
+        """The detail column of one of this process's own audit actions in its history."""
+        return ""
+
+    # ------------------------------------------------------------------ the task lists
+
+    def stage(self, task: Task, process: Process) -> PolicyStage | None:
+        """The approval stage `task` decides (its SLA, reminder and escalation levels), or None."""
+        return None
+
+    def columns(self, task: Task, process: Process, stage: PolicyStage | None = None) -> TaskColumns:
+        """The task list's columns for `task` of `process`. Default: the summary as subject, the
+        step's title as stage, and the stage's due time when `stage` says one."""
+        from processes.policies.sla import stage_due_at
+
+        stage = stage if stage is not None else self.stage(task, process)
+        node = task.flow_task
+        title = str(node.task_title or node.name)
+        return TaskColumns(
+            subject=self.summary(process),
+            stage_name=(task.data or {}).get("stage_name") or getattr(stage, "name", "") or title,
+            due_at=stage_due_at(stage, task.created) if stage is not None else None,
+        )
+
+    def stage_names(self) -> set[str]:
+        """The stage names the task list's stage filter offers for this process type: each people's
+        step by title (the approval stages of policies are added by the core)."""
+        names = set()
+        for node in self.flow.instance.nodes():
+            if getattr(node, "task_type", "") == "HUMAN" and node.name not in self.decision_nodes:
+                names.add(str(node.task_title or node.name))
+        return names
+
+    # ------------------------------------------------------------------ decisions
+
+    def decides(self, task: Task) -> bool:
+        """Is `task` decided with a yes or no (email links, automatic decisions)?"""
+        return task.flow_task.name in self.decision_nodes
+
+    def decide(
+        self, *, task: Task, user: AbstractBaseUser | AnonymousUser, approved: bool, comment: str
+    ) -> None:
+        """`user` approves or rejects `task` (an email link's decision). Runs inside the caller's
+        transaction, after the gate allowed it."""
+        raise NotImplementedError(f"{type(self).__name__} takes no yes-or-no decisions")
+
+    def decide_automatically(self, *, activation: Any, approved: bool, comment: str) -> None:
+        """The system approves or rejects the started task of `activation` (an escalation level's
+        automatic decision); the flow goes on as after a person's decision."""
+        raise NotImplementedError(f"{type(self).__name__} takes no automatic decisions")
+
+    # ------------------------------------------------------------------ policies
+
+    def processes_pinned_to(self, version: PolicyVersion) -> int:
+        """How many running processes of this type pinned approval policy `version`."""
+        return 0
+
+    # ------------------------------------------------------------------ identity
+
+    @property
+    def flow_ref(self) -> str:
+        """The flow's stored reference (`app_label/flows.FlowClass`)."""
+        return get_flow_ref(self.flow)
+
+    @property
+    def title(self) -> str:
+        return str(self.flow.process_title)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} for {self.flow.__name__}>"
+
+
+D = TypeVar("D", bound=type[ProcessDescriptor])
+
+
+class ProcessRegistry:
+    """The registered descriptors, one per flow, in registration order."""
+
+    def __init__(self) -> None:
+        self._by_flow: dict[type, ProcessDescriptor] = {}
+
+    def register(self, descriptor_class: D) -> D:
+        """Register `descriptor_class` (usable as a class decorator)."""
+        flow = getattr(descriptor_class, "flow", None)
+        if flow is None:
+            raise ImproperlyConfigured(f"{descriptor_class.__name__} sets no `flow`")
+        if flow in self._by_flow:
+            raise AlreadyRegistered(
+                f"{flow.__module__}.{flow.__name__} is already registered by "
+                f"{type(self._by_flow[flow]).__name__}"
+            )
+        self._by_flow[flow] = descriptor_class()
+        return descriptor_class
+
+    def unregister(self, flow: type) -> None:
+        """Remove `flow`'s descriptor (tests that register a process of their own)."""
+        if self._by_flow.pop(flow, None) is None:
+            raise NotRegistered(f"{flow.__name__} is not registered")
+
+    def __iter__(self) -> Iterator[ProcessDescriptor]:
+        return iter(list(self._by_flow.values()))
+
+    def __len__(self) -> int:
+        return len(self._by_flow)
+
+    def flows(self) -> list[type[Flow]]:
+        return list(self._by_flow)
+
+    def for_flow(self, flow: Any) -> ProcessDescriptor:
+        """The descriptor of `flow` (a Flow class or instance)."""
+        flow_class = flow if isinstance(flow, type) else type(flow)
+        try:
+            return self._by_flow[flow_class]
+        except KeyError:
+            raise NotRegistered(
+                f"No process descriptor registers {flow_class.__module__}.{flow_class.__name__}: "
+                f"add a `{DESCRIPTOR_MODULE}` module to its app"
+            ) from None
+
+    def for_process(self, process: Process) -> ProcessDescriptor:
+        return self.for_flow(process.flow_class)
+
+    def for_task(self, task: Task) -> ProcessDescriptor:
+        return self.for_flow(task.flow_task.flow_class)
+
+    def for_flow_ref(self, ref: str) -> ProcessDescriptor | None:
+        """The descriptor whose flow has stored reference `ref`, or None."""
+        return next((d for d in self._by_flow.values() if d.flow_ref == ref), None)
+
+    def roles(self) -> dict[str, list[str]]:
+        """Every descriptor's roles merged: group name -> permissions."""
+        merged: dict[str, list[str]] = {}
+        for descriptor in self:
+            for group, permissions in descriptor.roles.items():
+                merged.setdefault(group, [])
+                merged[group] += [p for p in permissions if p not in merged[group]]
+        return merged
+
+    def history_labels(self) -> dict[str, str]:
+        labels: dict[str, str] = {}
+        for descriptor in self:
+            labels.update(descriptor.history_labels)
+        return labels
+
+    def for_history_action(self, action: str) -> ProcessDescriptor | None:
+        return next((d for d in self if action in d.history_labels), None)
+
+
+registry = ProcessRegistry()
+
+
+def register(descriptor_class: D) -> D:
+    """Register a process descriptor with the portal's registry (a class decorator)."""
+    return registry.register(descriptor_class)
+
+
+def autodiscover() -> None:
+    """Import every installed app's `descriptor` module, so each registers its process."""
+    autodiscover_modules(DESCRIPTOR_MODULE)
