@@ -32,9 +32,10 @@ test: install ## run the tests (PORTAL_TEST_SERVICES=1 adds PostgreSQL, Redis, w
 e2e: install ## only the browser journeys (needs PORTAL_TEST_SERVICES=1 and its services)
 	PORTAL_TEST_SERVICES=1 $(PY) -m pytest -m e2e $(ARGS)
 
-lint: install ## ruff lint and format check
+lint: install ## ruff lint and format check, and the import contracts (the core imports no process)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 
 fmt: install ## format and fix what ruff can
 	$(VENV)/bin/ruff format .

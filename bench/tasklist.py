@@ -36,8 +36,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DATABASE = os.environ.get("BENCH_DATABASE", "portal_bench_tasklist")
 OPERATORS = 50
 REQUESTERS = 20
-PURCHASE = "processes/purchase.flows.PurchaseFlow"
-ORDER = "processes/orders.flows.OrderFlow"
+PURCHASE = "purchase/flows.PurchaseFlow"
+ORDER = "orders/flows.OrderFlow"
 OTHER_QUEUES = ["processes.candidate_9001", "processes.candidate_9002"]
 
 ENV = {
@@ -109,7 +109,7 @@ def _generate(processes: int, users: dict[str, list[int]]) -> float:
     ops = "ARRAY[" + ",".join(map(str, users["operators"])) + "]"
     reqs = "ARRAY[" + ",".join(map(str, users["requesters"])) + "]"
     queues = (
-        "ARRAY['processes.approve_purchase','processes.approve_purchase',"
+        "ARRAY['purchase.approve_purchase','purchase.approve_purchase',"
         + ",".join(f"'{q}'" for q in OTHER_QUEUES)
         + "]"
     )
@@ -142,7 +142,7 @@ def _generate(processes: int, users: dict[str, list[int]]) -> float:
             SELECT 2 * g - 1,
                    CASE WHEN g % 10 = 0 THEN '{ORDER}.review_fraud' ELSE '{PURCHASE}.approve' END, 'HUMAN',
                    'DONE', p.created, p.created + interval '1 hour', 'start',
-                   CASE WHEN g % 10 = 0 THEN 'processes.review_fraud' ELSE ({queues})[1 + g % 4] END,
+                   CASE WHEN g % 10 = 0 THEN 'orders.review_fraud' ELSE ({queues})[1 + g % 4] END,
                    ({ops})[1 + g % {OPERATORS}], g, '{{}}'::jsonb
             FROM generate_series(1, {processes}) g JOIN viewflow_process p ON p.id = g""",  # noqa: S608 - numbers and constants of this file only
         # the second task: open for one process in five (60 % queued, 40 % assigned), else done
@@ -153,7 +153,7 @@ def _generate(processes: int, users: dict[str, list[int]]) -> float:
                    CASE WHEN g % 5 <> 0 THEN 'DONE' WHEN (g / 5) % 5 < 2 THEN 'ASSIGNED' ELSE 'NEW' END,
                    p.created + interval '1 hour',
                    CASE WHEN g % 5 <> 0 THEN p.created + interval '2 hours' END, 'start',
-                   CASE WHEN g % 10 = 0 THEN 'processes.review_fraud' ELSE ({queues})[1 + (g / 3) % 4] END,
+                   CASE WHEN g % 10 = 0 THEN 'orders.review_fraud' ELSE ({queues})[1 + (g / 3) % 4] END,
                    CASE WHEN g % 5 = 0 AND (g / 5) % 5 >= 2 THEN NULL ELSE ({ops})[1 + (g / 5) % {OPERATORS}] END,
                    g, '{{}}'::jsonb
             FROM generate_series(1, {processes}) g JOIN viewflow_process p ON p.id = g""",  # noqa: S608 - numbers and constants of this file only

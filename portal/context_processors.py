@@ -1,6 +1,8 @@
 from django.conf import settings
 
-PRODUCT_NAME = "Approvals Portal"
+from processes.branding import PRODUCT_NAME
+
+__all__ = ["PRODUCT_NAME", "product"]
 
 
 def product(request):

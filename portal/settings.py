@@ -79,7 +79,11 @@ INSTALLED_APPS = [
     "axes",
     "viewflow",
     "viewflow.workflow",
-    "processes",
+    "processes",  # the core: it knows no process (processes/registry.py)
+    # The process plug-ins: each registers its descriptor (processes/<name>/descriptor.py).
+    "processes.purchase",
+    "processes.orders",
+    "portal",  # the project: its commands (bootstrap, preflight, banner)
 ]
 
 MIDDLEWARE = [

@@ -3,28 +3,15 @@ from django.urls import include, path
 from viewflow.contrib.auth import AuthViewset
 
 from portal import views
-from portal.context_processors import PRODUCT_NAME
-from portal.site import PortalSite
 from processes.attachments.views import attachment_download
-from processes.flowapp import GatedFlowAppViewset
-from processes.orders.flows import OrderFlow
-from processes.purchase.flows import PurchaseFlow
-from processes.purchase.viewsets import PurchaseAppViewset
-from processes.tasklist.viewsets import TasksApp
-from processes.viewsets import OperationsApp
+from processes.branding import PRODUCT_NAME
+from processes.site import portal_site
 
 admin.site.site_header = f"{PRODUCT_NAME} administration"
 admin.site.site_title = PRODUCT_NAME
 
-site = PortalSite(
-    title=PRODUCT_NAME,
-    viewsets=[
-        TasksApp(),  # first: `/` lands everyone who works on a process on their task list
-        PurchaseAppViewset(PurchaseFlow, icon="shopping_cart"),
-        GatedFlowAppViewset(OrderFlow, icon="local_shipping"),
-        OperationsApp(),
-    ],
-)
+# The task lists, one app per registered process type (processes/registry.py), and operations.
+site = portal_site()
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),

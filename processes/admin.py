@@ -16,11 +16,7 @@ from processes.mail import admin as mail_admin  # noqa: F401 - registers the out
 from processes.models import (
     AuditEvent,
     Incident,
-    OrderPolicy,
-    OrderProcess,
     ProcessComment,
-    PurchaseOrder,
-    PurchaseProcess,
 )
 from processes.policies import admin as policies_admin  # noqa: F401 - registers the policies' admin
 from processes.services import incident_retry, incident_skip
@@ -37,104 +33,10 @@ class AuditEventAdmin(ReadOnlyAdmin):
     date_hierarchy = "created_at"
 
 
-@admin.register(PurchaseProcess)
-class PurchaseProcessAdmin(admin.ModelAdmin):
-    list_display = [
-        "pk",
-        "title",
-        "amount",
-        "currency",
-        "requester",
-        "status",
-        "approved",
-        "policy_version",
-        "stage_order",
-        "created",
-    ]
-    list_filter = ["status", "approved", "currency", "policy_version"]
-    search_fields = ["title", "correlation_id", "requester__username"]
-    readonly_fields = [
-        "correlation_id",
-        "flow_class",
-        "status",
-        "created",
-        "finished",
-        "approved",
-        "requester",
-        "policy_version",
-        "stage_order",
-        "revision",
-        "withdrawn",
-    ]
-    fields = ["title", "amount", "currency", "justification", *readonly_fields]
-
-    def has_add_permission(self, request):
-        return False  # requests start in the portal, through the flow
-
-
-@admin.register(PurchaseOrder)
-class PurchaseOrderAdmin(admin.ModelAdmin):
-    list_display = ["number", "process", "created_at"]
-    readonly_fields = ["number", "process", "idempotency_key", "created_at"]
-
-    def has_add_permission(self, request):
-        return False
-
-
 @admin.register(ProcessComment)
 class ProcessCommentAdmin(admin.ModelAdmin):
     list_display = ["created_at", "author", "process", "text"]
     readonly_fields = ["process", "task", "author", "created_at"]
-
-
-@admin.register(OrderProcess)
-class OrderProcessAdmin(admin.ModelAdmin):
-    list_display = [
-        "pk",
-        "customer_name",
-        "total",
-        "currency",
-        "payment_method",
-        "fraud_score",
-        "outcome",
-        "status",
-        "created",
-    ]
-    list_filter = ["status", "outcome", "payment_method"]
-    search_fields = ["customer_name", "customer_email", "correlation_id"]
-    readonly_fields = [
-        "correlation_id",
-        "flow_class",
-        "status",
-        "created",
-        "finished",
-        "lines",
-        "total",
-        "fraud_score",
-        "fraud_threshold",
-        "fraud_review_sla",
-        "fraud_cleared",
-        "authorization_ref",
-        "capture_ref",
-        "reservation_ref",
-        "shipping_cost",
-        "outcome",
-    ]
-    fields = ["customer_name", "customer_email", "payment_method", "shipping_address", *readonly_fields]
-
-    def has_add_permission(self, request):
-        return False  # orders start in the portal or through the API, through the flow
-
-
-@admin.register(OrderPolicy)
-class OrderPolicyAdmin(admin.ModelAdmin):
-    list_display = ["fraud_threshold", "fraud_review_sla"]
-
-    def has_add_permission(self, request):
-        return not OrderPolicy.objects.exists()
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Incident)

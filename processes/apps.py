@@ -2,16 +2,21 @@ from django.apps import AppConfig
 
 
 class ProcessesConfig(AppConfig):
+    """The core. It knows no process: each process plug-in (an installed app) registers one
+    descriptor from its `descriptor` module, which `registry.autodiscover` imports here."""
+
     name = "processes"
     verbose_name = "Processes"
 
     def ready(self) -> None:
         from viewflow.workflow.activation import Activation
 
-        from processes import (
-            flows,  # noqa: F401 - registers the flows and their permissions
-            security_checks,  # noqa: F401 - registers the deploy checks
-        )
+        from processes import security_checks  # noqa: F401 - registers the deploy checks
+        from processes.registry import autodiscover
+
+        # Every app's models are loaded by now; the descriptors import their flows, which
+        # registers the flows' permissions before migrations create permissions.
+        autodiscover()
         from processes.actionlinks import checks  # noqa: F401 - registers the deploy check
         from processes.actionlinks.services import escalation_email_finish
         from processes.audit import audit_transition

@@ -32,6 +32,7 @@ from django.utils.translation import gettext as _
 from viewflow.workflow.models import Task
 from viewflow.workflow.status import STATUS
 
+from processes.registry import registry
 from processes.tasklist.exceptions import TaskUnavailable
 
 PEOPLE_TASK_TYPES = ("HUMAN", "HUMAN_START")
@@ -102,14 +103,30 @@ def is_process_manager(user: Any, flow_class: Any) -> bool:
     return bool(user.is_superuser or flow_class.instance.has_manage_permission(user))
 
 
+def view_permission(flow_class: Any) -> str:
+    """The model-wide `view_` permission of a process type (`app_label.view_model`)."""
+    opts = flow_class.process_class._meta
+    return f"{opts.app_label}.view_{opts.model_name}"
+
+
+def hold_permissions(task: Task) -> list[str]:
+    """The permissions a user needs to hold `task`: its candidate permission, and for a process
+    type visible model-wide its `view_` permission too (per-process visibility follows from the
+    candidacy itself, so a group escalated to sees that task's process and nothing else)."""
+    flow_class = task.flow_task.flow_class
+    permissions = [task.owner_permission] if task.owner_permission else []
+    if registry.for_flow(flow_class).visible_model_wide:
+        permissions.append(view_permission(flow_class))
+    return permissions
+
+
 def may_hold(user: Any, task: Task) -> bool:
     """Has `user` the rights to hold `task` (as a delegate or a reassignment's target)? An active
-    user with the task's candidate permission and its process type's view permission. (Whether
-    they started its process is the gate's last check: segregation of duties.)"""
+    user with `hold_permissions(task)`. (Whether they started its process is the gate's last check:
+    segregation of duties.)"""
     if user is None or not user.is_active or not task.owner_permission:
         return False
-    opts = task.flow_task.flow_class.process_class._meta
-    return user.has_perm(task.owner_permission) and user.has_perm(f"{opts.app_label}.view_{opts.model_name}")
+    return all(user.has_perm(permission) for permission in hold_permissions(task))
 
 
 # ---------------------------------------------------------------- the gate
@@ -198,7 +215,7 @@ def _right_check(*, user: Any, task: Task, action: TaskAction, target: Any) -> N
 def _duties_check(*, user: Any, task: Task, action: TaskAction, target: Any) -> None:
     if task_is_personal(task) or action in (TaskAction.VIEW, TaskAction.RELEASE):
         return
-    starter_id = process_starter_id(task.process_id)
+    starter_id = registry.for_task(task).starter_id(task.process)
     if starter_id is None:
         return
     if action in (TaskAction.CLAIM, *EXECUTE_ACTIONS) and starter_id == user.pk:
@@ -249,9 +266,8 @@ def processes_visible_ids(*, user: Any, processes: Iterable[Any]) -> set[int]:
     who holds or held one of its people's tasks, or may claim one (holds the permission of a task
     that is not personal), sees it. A personal task (the requester's revise task) makes its
     process visible to its owner only, whatever permission it names. Everyone else does not, even
-    with the model-wide view permission. Flows that do not opt in (`visible_per_process = True`
-    on the flow class) keep viewflow's model-wide check. One query for the tasks, however many
-    processes.
+    with the model-wide view permission. Process types whose descriptor says `visible_model_wide`
+    keep viewflow's model-wide check. One query for the tasks, however many processes.
     """
     if not user.is_authenticated or not user.is_active:
         return set()
@@ -261,7 +277,7 @@ def processes_visible_ids(*, user: Any, processes: Iterable[Any]) -> set[int]:
         flow = process.flow_class
         if user.is_superuser:
             visible.add(process.pk)
-        elif not getattr(flow, "visible_per_process", False):
+        elif registry.for_flow(flow).visible_model_wide:
             if flow.instance.has_view_permission(user):
                 visible.add(process.pk)
         elif flow.instance.has_manage_permission(user):

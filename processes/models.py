@@ -1,7 +1,9 @@
-"""Models shared by every process: the audit trail, comments, and the correlation id mixin.
+"""The core's models: the audit trail, comments, notifications, and the correlation id mixin.
 
-Each process keeps its own models in its subpackage (processes/purchase/models.py); they are
-imported at the bottom so that Django registers them under the `processes` app.
+The core's other models live in their subpackages (action links, attachments, mail, policies,
+the task list, connectors) and are imported at the bottom so that Django registers them under
+the `processes` app. Each process plug-in keeps its own models in its own app
+(processes/purchase/models.py, app label `purchase`).
 """
 
 from __future__ import annotations
@@ -200,9 +202,7 @@ from processes.connectors.models import (  # noqa: E402
     StockReservation,
 )
 from processes.mail.models import OutgoingEmail  # noqa: E402
-from processes.orders.models import OrderPolicy, OrderProcess  # noqa: E402
 from processes.policies.models import ApprovalPolicy, PolicyStage, PolicyVersion  # noqa: E402
-from processes.purchase.models import PurchaseOrder, PurchaseProcess  # noqa: E402
 from processes.tasklist.models import TaskRow  # noqa: E402
 
 __all__ = [
@@ -217,16 +217,12 @@ __all__ = [
     "Notification",
     "NotificationKind",
     "NotificationPreference",
-    "OrderPolicy",
-    "OrderProcess",
     "OutgoingEmail",
     "PaymentOperation",
     "PolicyStage",
     "PolicyVersion",
     "ProcessComment",
     "Product",
-    "PurchaseOrder",
-    "PurchaseProcess",
     "SentEmail",
     "ShippingQuote",
     "StockReservation",

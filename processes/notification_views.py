@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from processes import notifications, selectors
 from processes.models import Delivery, Notification, NotificationKind
+from processes.site import portal_site
 
 
 class PreferencesForm(forms.Form):
@@ -27,10 +28,8 @@ class PreferencesForm(forms.Form):
 
 def _with_site(request: HttpRequest) -> None:
     # viewflow's page shell draws its menu for the Site on the request (as on the flow pages).
-    from portal.urls import site
-
     if request.resolver_match is not None:
-        request.resolver_match.site = site
+        request.resolver_match.site = portal_site()
 
 
 @require_GET

@@ -229,14 +229,14 @@ def _process_permission(flow_class: Any, action: str) -> str:
 
 def live_channels_for(user: Any) -> list[str]:
     """The channels a user may listen on: their own, and the queues of permissions they hold."""
-    from processes.flows import FLOWS
     from processes.policies.models import is_candidate_permission
+    from processes.registry import registry
 
     held = user.get_all_permissions()
     # A stage's task is routed by its candidate group's permission (approval policies), any
     # other human task by its node's declared permission.
     queues = {permission for permission in held if is_candidate_permission(permission)}
-    for flow_class in FLOWS:
+    for flow_class in registry.flows():
         for node in flow_class.instance.nodes():
             permission = getattr(node, "_owner_permission", None)
             if isinstance(permission, str) and permission in held:

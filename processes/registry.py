@@ -21,7 +21,7 @@ A second registration of the same flow, or a descriptor without a flow, fails at
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from viewflow.workflow.flow import Flow
     from viewflow.workflow.models import Process, Task
 
-    from processes.policies.models import PolicyStage, PolicyVersion
+    from processes.policies.models import PolicyStage
 
 DESCRIPTOR_MODULE = "descriptor"
 
@@ -87,6 +87,12 @@ class ProcessDescriptor:
     #: The nodes whose tasks are decided with a yes or no (`decide`): the ones escalation emails
     #: with Approve and Reject links and may decide automatically.
     decision_nodes: ClassVar[Sequence[str]] = ()
+    #: The audit actions `decide` writes for a yes and for a no: an email link whose task was
+    #: decided meanwhile says who decided it, and how, from them.
+    decision_actions: ClassVar[tuple[str, str]] = ("decision.approved", "decision.rejected")
+    #: The process model's foreign key to the approval policy version it pinned (None: this
+    #: process type uses no approval policy). The policy admin counts running processes by it.
+    policy_field: ClassVar[str | None] = None
 
     # ------------------------------------------------------------------ the app
 
@@ -162,11 +168,11 @@ class ProcessDescriptor:
         automatic decision); the flow goes on as after a person's decision."""
         raise NotImplementedError(f"{type(self).__name__} takes no automatic decisions")
 
-    # ------------------------------------------------------------------ policies
+    # ------------------------------------------------------------------ demo
 
-    def processes_pinned_to(self, version: PolicyVersion) -> int:
-        """How many running processes of this type pinned approval policy `version`."""
-        return 0
+    def demo_load(self, users: Mapping[str, Any], write: Callable[[str], Any]) -> None:
+        """Load this process type's demo processes (`manage.py demo_data`), idempotently.
+        `users` are the demo people by username; `write` reports a line."""
 
     # ------------------------------------------------------------------ identity
 

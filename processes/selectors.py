@@ -8,6 +8,9 @@ from django.db.models import QuerySet
 from viewflow.workflow.models import Task
 from viewflow.workflow.status import STATUS
 
+from processes.registry import registry
+from processes.tasklist.selectors import flows_managed_by
+
 
 def process_with_subclass(pk: int) -> Any:
     """The process as its own model (a purchase request, an order) in one query, or None.
@@ -32,12 +35,6 @@ def process_with_subclass(pk: int) -> Any:
     return process
 
 
-def flows_managed_by(user: Any) -> list[type]:
-    from processes.flows import FLOWS
-
-    return [flow for flow in FLOWS if flow.instance.has_manage_permission(user)]
-
-
 def incidents_for_user(user: Any) -> QuerySet[Task]:
     """Failed automated steps (status ERROR) of the processes `user` manages, newest first."""
     return (
@@ -49,18 +46,13 @@ def incidents_for_user(user: Any) -> QuerySet[Task]:
     )
 
 
-# Audit actions shown in a process's history, in words; other task transitions of people's
-# tasks are shown by their step. Internal steps (routing, gates, ends) are left out.
+# The core's audit actions shown in a process's history, in words; other task transitions of
+# people's tasks are shown by their step. Internal steps (routing, gates, ends) are left out.
+# A process type's own actions (`purchase.approved`) are labelled by its descriptor; one it does
+# not label is still shown, by its name, rather than dropped.
 _HISTORY_LABELS = {
     "process.started": "Submitted",
     "process.finished": "Finished",
-    "purchase.policy_pinned": "Policy pinned",
-    "purchase.stage_entered": "Stage reached",
-    "purchase.approved": "Approved",
-    "purchase.rejected": "Rejected",
-    "purchase.revised": "Revised and resubmitted",
-    "purchase.withdrawn": "Withdrawn",
-    "purchase.order_created": "Purchase order created",
     "task.assigned": "Claimed",
     "task.unassigned": "Released",
     "task.reassigned": "Reassigned",
@@ -78,15 +70,25 @@ _HISTORY_LABELS = {
     "attachment.added": "Attached",
 }
 _HISTORY_NODE_TYPES = {"HUMAN", "JOB"}
+# Prefixes of the core's own audit actions: those without a label above are internal.
+_CORE_PREFIXES = ("process.", "task.", "incident.", "email.", "actionlink.", "attachment.", "job.", "policy.")
+
+
+def _history_label(action: str, labels: dict[str, str]) -> str | None:
+    label = _HISTORY_LABELS.get(action) or labels.get(action)
+    if label is None and not action.startswith(_CORE_PREFIXES):
+        label = action.partition(".")[2].replace("_", " ").capitalize() or action
+    return label
 
 
 def process_history(process: Any) -> list[dict[str, Any]]:
     """What happened to a process, oldest first: who did what and when, with comments."""
     from processes.models import AuditEvent
 
+    labels = registry.history_labels()
     rows = []
     for event in AuditEvent.objects.filter(process_id=process.pk).select_related("task"):
-        label = _HISTORY_LABELS.get(event.action)
+        label = _history_label(event.action, labels)
         details = event.details or {}
         if label is None or (
             event.action.startswith("task.") and details.get("node_type") not in _HISTORY_NODE_TYPES
@@ -110,21 +112,8 @@ def process_history(process: Any) -> list[dict[str, Any]]:
 
 
 def _history_detail(action: str, details: dict[str, Any]) -> str:
-    if action == "purchase.policy_pinned":
-        return f"{details.get('policy')} v{details.get('version')}"
-    if action == "purchase.stage_entered":
-        return f"{details.get('stage')}. {details.get('name')} (group {details.get('group')})"
-    if action in ("purchase.approved", "purchase.rejected") and details.get("stage_name"):
-        return f"stage {details['stage']}. {details['stage_name']}"
-    if action == "purchase.revised":
-        changes = ", ".join(
-            f"{field} {c['from']} → {c['to']}" for field, c in (details.get("changes") or {}).items()
-        )
-        return f"revision {details.get('revision')}" + (f": {changes}" if changes else "")
     if action in ("task.assigned", "task.reassigned") and details.get("owner"):
         return f"to {details['owner']}"
-    if action == "purchase.order_created":
-        return details.get("number", "")
     if action == "attachment.added":
         return ", ".join(details.get("names") or [])
     if action == "task.failed":
@@ -133,7 +122,8 @@ def _history_detail(action: str, details: dict[str, Any]) -> str:
         return _email_link_detail(action, details)
     if action == "task.escalated":
         return _escalation_detail(details)
-    return ""
+    descriptor = registry.for_history_action(action)
+    return descriptor.history_detail(action, details) if descriptor is not None else ""
 
 
 def _email_link_detail(action: str, details: dict[str, Any]) -> str:
@@ -162,72 +152,15 @@ def _escalation_detail(details: dict[str, Any]) -> str:
     return f"{text} ({target})" if target else text
 
 
-def purchase_requests_of(user: Any) -> QuerySet:
-    """The purchase requests `user` submitted, newest first, with their pinned version."""
-    from processes.purchase.models import PurchaseProcess
-
-    return (
-        PurchaseProcess.objects.filter(requester=user)
-        .select_related("policy_version__policy")
-        .prefetch_related("policy_version__stages__group")
-        .order_by("-created", "-pk")
-    )
-
-
-def purchase_request_rows(processes: Any) -> list[dict[str, Any]]:
-    """For "my requests": each request's state, its current stage, and who holds it now."""
-    processes = list(processes)
-    open_tasks: dict[int, Task] = {}
-    for task in (
-        Task.objects.filter(
-            process__in=processes, flow_task_type="HUMAN", status__in=[STATUS.NEW, STATUS.ASSIGNED]
-        )
-        .select_related("owner")
-        .order_by("pk")
-    ):
-        open_tasks[task.process_id] = task
-    rows = []
-    for process in processes:
-        task = open_tasks.get(process.pk)
-        stage = process.current_stage if task is not None and task.flow_task.name == "approve" else None
-        if task is None:
-            holder = ""
-        elif task.owner_id:
-            holder = task.owner.get_full_name() or task.owner.get_username()
-        else:
-            holder = f"group {stage.group_name}" if stage is not None else "unassigned"
-        if process.status == "DONE":
-            state = "Withdrawn" if process.withdrawn else "Approved"
-        elif task is not None and task.flow_task.name == "revise":
-            state = "Returned to you"
-        elif stage is not None:
-            state = "In approval"
-        else:
-            state = process.get_status_display()
-        rows.append(
-            {
-                "process": process,
-                "state": state,
-                "stage": f"{stage.order}. {stage.name}" if stage is not None else "",
-                "holder": holder,
-                "task": task,
-                "version": process.policy_version,
-            }
-        )
-    return rows
-
-
 def menu_task_counts(user: Any) -> dict[str, int]:
     """The Inbox and Queue counters of each flow's menu, keyed by the page they link to (as
     viewflow's menu counts them); the live pages refresh the drawer's counters with these."""
     from django.urls import get_resolver
     from viewflow.workflow.models import Task
 
-    from processes.flows import FLOWS
-
     get_resolver().url_patterns  # noqa: B018 - flows learn their URL namespace when the URLconf loads
     counts = {}
-    for flow_class in FLOWS:
+    for flow_class in registry.flows():
         flow = flow_class.instance
         if not flow.has_view_permission(user):
             continue

@@ -19,7 +19,7 @@ from viewflow.workflow.status import STATUS
 from processes.actionlinks.models import ActionToken
 from processes.gate import TaskAction, execute_action, task_allows
 from processes.models import AuditEvent
-from processes.policies.sla import stage_due_at
+from processes.registry import registry
 
 # secrets.token_urlsafe(32): 43 characters of the URL-safe base64 alphabet.
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")
@@ -80,16 +80,15 @@ def addressee_may_act(*, user: Any, task: Any) -> bool:
 
 
 def _decision_of(task: Any) -> dict[str, Any]:
+    approved, rejected = registry.for_task(task).decision_actions
     event = (
-        AuditEvent.objects.filter(task_id=task.pk, action__in=["purchase.approved", "purchase.rejected"])
-        .order_by("-id")
-        .first()
+        AuditEvent.objects.filter(task_id=task.pk, action__in=[approved, rejected]).order_by("-id").first()
     )
     if event is not None:
         return {
             "decided_by": event.actor_name or "the system",
             "decided_at": event.created_at,
-            "decision": "approved" if event.action == "purchase.approved" else "rejected",
+            "decision": "approved" if event.action == approved else "rejected",
         }
     return {
         "decided_by": display_name(task.owner) or "the system",
@@ -144,21 +143,23 @@ def link_refusal(*, token: ActionToken, viewer: Any = None, now: datetime | None
 
 
 def link_summary(*, task: Any) -> dict[str, Any]:
-    """What the email and the confirmation page show about the request behind `task`."""
+    """What the email and the confirmation page show about the request behind `task`: its
+    process type's task-list columns (processes/registry.py)."""
     from processes.notifications import process_url, task_url
-    from processes.purchase.models import PurchaseProcess
 
-    process = PurchaseProcess.objects.select_related("requester").get(pk=task.process_id)
-    stage = process.current_stage
-    due_at = stage_due_at(stage, task.created) if stage is not None else None
+    process = task.process.coerced
+    descriptor = registry.for_process(process)
+    columns = descriptor.columns(task, process)
+    due_at = columns.due_at
     return {
         "process": process,
+        "process_title": descriptor.title,
         "task": task,
-        "title": process.title,
-        "amount": process.amount,
-        "currency": process.currency,
-        "requester": display_name(process.requester),
-        "stage": stage.name if stage is not None else (task.data or {}).get("stage_name", ""),
+        "title": columns.subject,
+        "amount": columns.amount,
+        "currency": columns.currency,
+        "requester": columns.requester,
+        "stage": columns.stage_name,
         "due_at": due_at,
         "overdue": due_at is not None and due_at <= timezone.now(),
         "holder": holder_text(task),

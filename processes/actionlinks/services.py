@@ -25,7 +25,6 @@ from django.utils.html import escape
 from viewflow.workflow.exceptions import FlowLockFailed
 from viewflow.workflow.models import Task
 
-from portal.context_processors import PRODUCT_NAME
 from processes.actionlinks.models import ActionToken, LinkAction
 from processes.actionlinks.selectors import (
     Refusal,
@@ -36,8 +35,10 @@ from processes.actionlinks.selectors import (
     token_hash,
 )
 from processes.audit import audit_record
+from processes.branding import PRODUCT_NAME
 from processes.mail.models import OutgoingEmail
 from processes.mail.services import mail_queue
+from processes.registry import registry
 
 logger = structlog.get_logger(__name__)
 
@@ -134,8 +135,8 @@ def action_tokens_prune(*, now: Any = None) -> int:
 
 @transaction.atomic
 def escalation_email_send(*, task: Task, addressee: Any, level: Any = None) -> None:
-    """Email `addressee` that purchase approval `task` is overdue, with Approve, Reject and Open
-    in portal links. Called by escalation (a level whose action emails its target).
+    """Email `addressee` that `task` (one its process type decides with a yes or no: its
+    descriptor's `decision_nodes`) is overdue, with Approve, Reject and Open in portal links. Called by escalation (a level whose action emails its target).
 
     The tokens, the email (processes/mail: the outbox) and the `email.sent` audit event are
     written in the caller's transaction; the stored email holds placeholders where the links go,
@@ -146,11 +147,9 @@ def escalation_email_send(*, task: Task, addressee: Any, level: Any = None) -> N
     claim it from its queue); otherwise the email says so and offers the portal link alone.
     An email the outbox finally gives up on is audited (`email.failed`) by the outbox.
     """
-    from processes.purchase.flows import PurchaseFlow
-
     task = Task.objects.select_related("owner", "process").get(pk=task.pk)
-    if task.flow_task != PurchaseFlow.approve:
-        raise ValueError(f"Task {task.pk} is not a purchase approval task: no email links for it")
+    if not registry.for_task(task).decides(task):
+        raise ValueError(f"Task {task.pk} is not decided with a yes or no: no email links for it")
     level_order = getattr(level, "order", None)
     if not addressee.email:
         audit_record(
@@ -173,10 +172,8 @@ def escalation_email_send(*, task: Task, addressee: Any, level: Any = None) -> N
         "portal_url": f"{settings.PORTAL_BASE_URL}{summary['portal_path']}",
         "expires_hours": settings.ACTION_LINK_TTL_HOURS,
     }
-    subject = (
-        f"[{PRODUCT_NAME}] Overdue: {summary['title']} "
-        f"({summary['amount']} {summary['currency']}) needs a decision"
-    )
+    amount = f" ({summary['amount']} {summary['currency']})" if summary["amount"] is not None else ""
+    subject = f"[{PRODUCT_NAME}] Overdue: {summary['title']}{amount} needs a decision"
     if level_order is not None:
         subject = f"{subject} (escalation level {level_order})"
     text = render_to_string("processes/actionlinks/email.txt", context)
@@ -231,13 +228,13 @@ def action_link_refused(*, token: ActionToken | None, refusal: Refusal, ip: str)
 
 def action_link_use(*, token: ActionToken, comment: str, ip: str, viewer: Any = None) -> Refusal | None:
     """Take the link's action as its addressee: claim the task if it is queued, then approve or
-    reject it through the purchase services. Returns None when done, or the refusal.
+    reject it through its process type's descriptor (`decide`). Returns None when done, or the
+    refusal.
 
     The token is consumed first by a conditional UPDATE (two concurrent clicks: the second
     waits for the first's row lock, then finds it used). Then, under the process's flow lock,
     everything is read again and re-checked. A refusal rolls the consumption back and is audited.
     """
-    from processes.purchase.services import purchase_task_decide
     from processes.services import task_claim
 
     try:
@@ -260,7 +257,7 @@ def action_link_use(*, token: ActionToken, comment: str, ip: str, viewer: Any = 
                 if task.owner_id is None:
                     task_claim(task=task, user=user)
                     task.refresh_from_db()
-                purchase_task_decide(task=task, user=user, approved=token.approves, comment=comment)
+                registry.for_task(task).decide(task=task, user=user, approved=token.approves, comment=comment)
                 audit_record(
                     action="actionlink.used",
                     task=task,

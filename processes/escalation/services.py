@@ -19,7 +19,7 @@ from viewflow.workflow.models import Task
 from viewflow.workflow.status import STATUS
 
 from processes.audit import acting_as, audit_record
-from processes.gate import process_starter_id
+from processes.gate import hold_permissions
 from processes.models import NotificationKind
 from processes.notifications import _task_text, notifications_record, notify_task_reminder, task_url
 from processes.policies.models import (
@@ -29,12 +29,12 @@ from processes.policies.models import (
     candidate_group_ids,
 )
 from processes.policies.services import candidate_permission_grant
+from processes.registry import registry
 from processes.services import ActingRequest, task_routing_changed
 
 logger = structlog.get_logger(__name__)
 
 _OPEN = (STATUS.NEW, STATUS.ASSIGNED)
-_VIEW_PURCHASE = "view_purchaseprocess"
 
 
 def _is_open(task: Task) -> bool:
@@ -65,7 +65,12 @@ def task_remind(*, task: Task, stage: Any = None) -> bool:
     return True
 
 
-def candidate_set_permission_ensure(*, group_ids: list[int]) -> str:
+def _also_for(task: Task) -> list[str]:
+    """What a candidate of `task` needs besides the candidate permission (processes.gate)."""
+    return [p for p in hold_permissions(task) if p != task.owner_permission]
+
+
+def candidate_set_permission_ensure(*, group_ids: list[int], also: list[str] = ()) -> str:
     """The permission that puts a task in the queues of all `group_ids`, granted to each group.
 
     A task has one `owner_permission`; a task several groups may take is routed by a set
@@ -78,6 +83,7 @@ def candidate_set_permission_ensure(*, group_ids: list[int]) -> str:
         codename=codename,
         name="Candidate for tasks of groups " + ", ".join(g.name for g in groups),
         groups=groups,
+        also=also,
     )
     return f"processes.{codename}"
 
@@ -89,7 +95,8 @@ def _candidates_add(task: Task, group: Group) -> list[int]:
     if group.pk in current:
         return []
     before = set(_candidate_user_ids(task))
-    task.owner_permission = candidate_set_permission_ensure(group_ids=[*current, group.pk])
+    also = _also_for(task)
+    task.owner_permission = candidate_set_permission_ensure(group_ids=[*current, group.pk], also=also)
     task.save(update_fields=["owner_permission"])
     task_routing_changed(task=task)
     return sorted(set(_candidate_user_ids(task)) - before)
@@ -108,14 +115,14 @@ def _reassign(task: Task, stage: Any) -> dict[str, Any]:
     an escalation user, to that user."""
     previous_owner_id = task.owner_id
     if stage.escalation_group_id is not None:
-        task.owner_permission = f"processes.{candidate_codename(stage.escalation_group_id)}"
+        also = _also_for(task)
+        task.owner_permission = candidate_set_permission_ensure(
+            group_ids=[stage.escalation_group_id], also=also
+        )
         task.owner = None
         task.status = STATUS.NEW
-        from processes.policies.services import candidate_permission_ensure
-
-        candidate_permission_ensure(group=stage.escalation_group)
         target = {"group": stage.escalation_group.name}
-    elif process_starter_id(task.process_id) == stage.escalation_user_id:
+    elif registry.for_task(task).starter_id(task.process) == stage.escalation_user_id:
         # Segregation of duties (processes.gate): nothing hands a request to whoever started it.
         return {"user": stage.escalation_user.get_username(), "skipped": "started this request"}
     else:
@@ -141,7 +148,7 @@ def _reassign(task: Task, stage: Any) -> dict[str, Any]:
 def _escalation_addressees(task: Task, stage: Any) -> list[Any]:
     """Who an escalation email goes to: the escalation user, else each active group member; never
     whoever started the request (segregation of duties, processes.gate)."""
-    starter_id = process_starter_id(task.process_id)
+    starter_id = registry.for_task(task).starter_id(task.process)
     if stage.escalation_user_id is not None:
         user = stage.escalation_user
         return [user] if user.is_active and user.pk != starter_id else []
@@ -168,12 +175,12 @@ def _email(task: Task, stage: Any, level: EscalationLevel) -> dict[str, Any]:
 def _decide(task: Task, process: Any, stage: Any, level: EscalationLevel) -> dict[str, Any]:
     """Approve or reject as the system, with a comment saying why; the flow then goes on as
     after a person's decision (next stage, or back to the requester)."""
-    from processes.purchase.services import purchase_decide
-
-    if not process.policy_version.allow_auto_decisions:  # publishing refuses this; never act on it
-        raise PermissionError(
-            f"Policy version {process.policy_version_id} does not allow automatic decisions"
-        )
+    version = stage.version
+    if not version.allow_auto_decisions:  # publishing refuses this; never act on it
+        raise PermissionError(f"Policy version {version.pk} does not allow automatic decisions")
+    descriptor = registry.for_task(task)
+    if not descriptor.decides(task):
+        raise PermissionError(f"Task {task.pk} is not decided with a yes or no: no automatic decision")
     approved = level.action == EscalationAction.AUTO_APPROVE
     late = f"still open {level.after} after its due time" if level.after else "not decided by its due time"
     comment = f"{'Approved' if approved else 'Rejected'} automatically: the {stage.name} stage was {late}."
@@ -183,7 +190,7 @@ def _decide(task: Task, process: Any, stage: Any, level: EscalationLevel) -> dic
         if activation.task.status == STATUS.NEW:
             activation.assign(None)
         activation.start(ActingRequest(None))
-        purchase_decide(activation=activation, user=None, approved=approved, comment=comment)
+        descriptor.decide_automatically(activation=activation, approved=approved, comment=comment)
     return {"decision": "approved" if approved else "rejected", "comment": comment}
 
 

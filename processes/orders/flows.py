@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from django.utils.translation import gettext_lazy as _
 from viewflow import this
 from viewflow.workflow import act, flow
@@ -10,13 +13,22 @@ from processes.nodes import CeleryJob, DeadlineView, JobCall, deadline_host_task
 from processes.nodes.celery_job import RetryPolicy
 from processes.orders import services, views
 from processes.orders.models import OrderProcess
-from processes.policies.sla import fraud_review_due_at
 from processes.tasklist.services import task_row_on_create
 
 # External calls retry what is worth retrying (ConnectorUnavailable); a refusal
 # (ConnectorRefused) fails at once.
 PAYMENT_RETRY = RetryPolicy(max_attempts=6, base_delay=1.0, max_delay=30.0)
 MAIL_RETRY = RetryPolicy(max_attempts=4, base_delay=2.0, max_delay=60.0)
+
+
+def fraud_review_due_at(order: Any, start: datetime) -> datetime | None:
+    """The due moment of `order`'s fraud review created at `start`: `start` plus the SLA pinned
+    on the order when it was checked for fraud (None when none was pinned: orders checked before
+    fraud reviews had an SLA)."""
+    sla = getattr(order, "fraud_review_sla", None)
+    if sla is None:
+        return None
+    return start + sla
 
 
 def review_due(activation):
@@ -42,7 +54,7 @@ class OrderFlow(flow.Flow):
     start = (
         flow.Start(views.OrderStartView.as_view())
         .Annotation(title=_("New order"))
-        .Permission("processes.start_order")
+        .Permission("orders.start_order")
         .Next(this.authorize_payment)
     )
     start_api = (
@@ -70,7 +82,7 @@ class OrderFlow(flow.Flow):
             title=_("Review suspected fraud"),
             summary_template="{{ process.customer_name }}: {{ process.total }} {{ process.currency }}, score {{ process.fraud_score }}",
         )
-        .Permission("processes.review_fraud")
+        .Permission("orders.review_fraud")
         .onCreate(task_row_on_create)
         .OnTimeout(review_due, this.remind_review, interrupting=False, title=_("Reminder"))
         .Next(this.fraud_decision)

@@ -44,6 +44,7 @@ class OrderPolicy(models.Model):
     )
 
     class Meta:
+        db_table = "processes_orderpolicy"  # its name under the `processes` label (ADR 0012)
         verbose_name = _("order policy")
         verbose_name_plural = _("order policy")
         constraints = [
@@ -104,6 +105,7 @@ class OrderProcess(CorrelatedProcess, Process):
     )
 
     class Meta:
+        db_table = "processes_orderprocess"  # its name under the `processes` label (ADR 0012)
         verbose_name = _("order")
         verbose_name_plural = _("orders")
         permissions = [

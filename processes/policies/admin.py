@@ -10,11 +10,11 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import Max
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
 
 from processes.policies.models import ApprovalPolicy, EscalationLevel, PolicyStage, PolicyVersion
-from processes.policies.selectors import policy_versions_with_running_counts
+from processes.policies.selectors import running_processes_pinned
 from processes.policies.services import policy_version_copy, policy_version_publish, policy_version_validate
 
 
@@ -137,7 +137,7 @@ class PolicyVersionAdmin(admin.ModelAdmin):
     actions = ["publish", "copy_to_draft"]
 
     def get_queryset(self, request):
-        return policy_versions_with_running_counts().select_related("policy", "published_by")
+        return super().get_queryset(request).select_related("policy", "published_by")
 
     def has_change_permission(self, request, obj=None):
         return (obj is None or obj.is_editable) and super().has_change_permission(request, obj)
@@ -167,15 +167,23 @@ class PolicyVersionAdmin(admin.ModelAdmin):
     def running_processes(self, obj):
         if obj.pk is None:
             return "-"
-        running = getattr(obj, "running", None)
-        if running is None:
-            running = obj.purchase_processes.filter(status="NEW").count()
-        url = reverse("admin:processes_purchaseprocess_changelist")
-        return format_html(
-            '<a href="{}?policy_version__id__exact={}&amp;status__exact=NEW">{} running</a>',
-            url,
-            obj.pk,
-            running,
+        pinned = running_processes_pinned([obj.pk])[obj.pk]
+        if not pinned:
+            return "0 running"
+        links = []
+        for descriptor, count in pinned:
+            opts = descriptor.flow.process_class._meta
+            label = f"{count} running" if len(pinned) == 1 else f"{descriptor.title}: {count} running"
+            try:
+                url = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
+            except NoReverseMatch:  # the process type has no admin
+                links.append((label, ""))
+                continue
+            links.append((label, f"{url}?{descriptor.policy_field}__id__exact={obj.pk}&status__exact=NEW"))
+        return format_html_join(
+            ", ",
+            "{}",
+            ((format_html('<a href="{}">{}</a>', url, label) if url else label,) for label, url in links),
         )
 
     @admin.display(description="before publishing")

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Q
+from typing import Any
+
+from django.db.models import Count
 
 from processes.policies.models import PolicyStage, PolicyVersion
+from processes.registry import registry
 
-PURCHASE_POLICY = "purchase"
 
-
-def policy_version_published(*, policy_name: str = PURCHASE_POLICY) -> PolicyVersion | None:
+def policy_version_published(*, policy_name: str) -> PolicyVersion | None:
     """The active version of a policy (read from the database each time: a publish takes effect
     for the next request without a restart), or None when nothing is published."""
     return (
@@ -35,8 +36,19 @@ def policy_stages(version: PolicyVersion) -> list[PolicyStage]:
     return sorted(version.stages.all(), key=lambda stage: stage.order)
 
 
-def policy_versions_with_running_counts():
-    """Versions with the number of purchase processes pinned to them that are still running."""
-    return PolicyVersion.objects.annotate(
-        running=Count("purchase_processes", filter=Q(purchase_processes__status="NEW"))
-    )
+def running_processes_pinned(version_ids: list[int]) -> dict[int, list[tuple[Any, int]]]:
+    """Per version id: each process type (its descriptor) with running processes pinned to it,
+    and how many. One query per process type that pins policies (its `policy_field`)."""
+    counts: dict[int, list[tuple[Any, int]]] = {pk: [] for pk in version_ids}
+    for descriptor in registry:
+        if descriptor.policy_field is None:
+            continue
+        model = descriptor.flow.process_class
+        rows = (
+            model._default_manager.filter(status="NEW", **{f"{descriptor.policy_field}__in": version_ids})
+            .values_list(descriptor.policy_field)
+            .annotate(n=Count("pk"))
+        )
+        for version_id, n in rows:
+            counts[version_id].append((descriptor, n))
+    return counts

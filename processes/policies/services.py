@@ -26,8 +26,6 @@ from processes.policies.models import (
 )
 from processes.policies.selectors import policy_stages
 
-_VIEW_PURCHASE = "view_purchaseprocess"
-
 
 def _uncovered_amounts(stages: list[PolicyStage]) -> str | None:
     """The first range of positive amounts no stage applies to, as text, or None if all are covered."""
@@ -120,20 +118,32 @@ def _level_problems(version: PolicyVersion, stage: PolicyStage) -> list[str]:
     return problems
 
 
-def candidate_permission_grant(*, codename: str, name: str, groups: list[Group]) -> Permission:
-    """Create (once) the candidate permission `codename` and grant it, with the right to see
-    purchase requests at all, to each of `groups`. Idempotent.
+# Candidate permissions belong to the core, not to a process type: they sit on the task list's
+# content type and grant nothing but a place in the queue (migration 0015 moved the old ones).
+CANDIDATE_CONTENT_TYPE = ("processes", "taskrow")
+
+
+def candidate_permission_grant(
+    *, codename: str, name: str, groups: list[Group], also: list[str] = ()
+) -> Permission:
+    """Create (once) the candidate permission `codename` and grant it to each of `groups`, with
+    the permissions `also` names (`app_label.codename`: the `view_` permission of a process type
+    visible model-wide, whose tasks a candidate could not see otherwise). Idempotent.
 
     The content type is read, not taken from Django's per-process cache: a long-lived worker
     must not hold on to an id the database no longer has (the test suite re-creates content
     types between tests; a restored database could too)."""
-    content_type = ContentType.objects.get(app_label="processes", model="purchaseprocess")
+    app_label, model = CANDIDATE_CONTENT_TYPE
+    content_type, _ = ContentType.objects.get_or_create(app_label=app_label, model=model)
     permission, _ = Permission.objects.get_or_create(
         content_type=content_type, codename=codename, defaults={"name": name[:255]}
     )
-    view = Permission.objects.get(content_type=content_type, codename=_VIEW_PURCHASE)
+    extra = [
+        Permission.objects.get(content_type__app_label=label, codename=code)
+        for label, code in (perm.split(".", 1) for perm in also)
+    ]
     for group in groups:
-        group.permissions.add(permission, view)
+        group.permissions.add(permission, *extra)
     return permission
 
 

@@ -6,9 +6,6 @@ policy version (working days and hours in a time zone), every offset counts work
 a 4-hour SLA started on Friday at 16:00 with 9:00-17:00 working hours is due on Monday at 12:00.
 The reminder and the escalation levels are offsets from the task's start too (SLA minus the
 reminder, SLA plus the level's `after`), so they follow the same calendar.
-
-An order's fraud review is due at its creation plus the SLA pinned on the order by its fraud
-check (`fraud_review_due_at`), in plain time: the order policy has no business calendar.
 """
 
 from __future__ import annotations
@@ -30,16 +27,6 @@ def stage_due_at(stage: Any, start: datetime) -> datetime | None:
     if sla is None:
         return None
     return stage_moment(stage, start, sla)
-
-
-def fraud_review_due_at(order: Any, start: datetime) -> datetime | None:
-    """The due moment of `order`'s fraud review created at `start`: `start` plus the SLA pinned
-    on the order when it was checked for fraud (None when none was pinned: orders checked before
-    fraud reviews had an SLA)."""
-    sla = getattr(order, "fraud_review_sla", None)
-    if sla is None:
-        return None
-    return start + sla
 
 
 def stage_moment(stage: Any, start: datetime, offset: timedelta) -> datetime:

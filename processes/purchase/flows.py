@@ -74,7 +74,7 @@ class PurchaseFlow(flow.Flow):
     start = (
         flow.Start(views.PurchaseRequestStartView.as_view())
         .Annotation(title=_("New purchase request"))
-        .Permission("processes.start_purchase")
+        .Permission("purchase.start_purchase")
         .Next(this.route)
     )
     route = (
@@ -94,7 +94,7 @@ class PurchaseFlow(flow.Flow):
                 "{% if task.data.stage_name %} · {{ task.data.stage_name }}{% endif %}"
             ),
         )
-        .Permission("processes.approve_purchase")
+        .Permission("purchase.approve_purchase")
         .onCreate(stage_remember)
         .OnTimeout(reminder_due, this.remind, interrupting=False, title=_("Reminder"))
         .OnTimeout(_level_due(1), this.escalate_1, interrupting=False, title=_("Escalation level 1"))
@@ -114,7 +114,7 @@ class PurchaseFlow(flow.Flow):
             title=_("Revise or withdraw the request"),
             summary_template="{{ process.title }}: {{ process.amount }} {{ process.currency }} (rejected)",
         )
-        .Permission("processes.start_purchase")
+        .Permission("purchase.start_purchase")
         .Assign(requester_of)
         .onCreate(task_row_on_create)
         .Next(this.check_withdrawn)

@@ -5,8 +5,8 @@ from django.utils.translation import gettext_lazy as _
 
 from processes.attachments.forms import AttachmentsField
 from processes.forms import TaskDecisionForm
-from processes.policies.selectors import PURCHASE_POLICY, policy_version_published
-from processes.purchase.models import PurchaseProcess
+from processes.policies.selectors import policy_version_published
+from processes.purchase.models import PURCHASE_POLICY, PurchaseProcess
 from processes.purchase.services import purchase_currency_problem
 
 

@@ -17,6 +17,9 @@ from viewflow.workflow.models import Process
 from processes.models import CorrelatedProcess
 from processes.tasklist.models import Priority
 
+# The approval policy purchase requests pin (processes/policies): its name.
+PURCHASE_POLICY = "purchase"
+
 
 class Currency(models.TextChoices):
     EUR = "EUR", "EUR"
@@ -60,6 +63,7 @@ class PurchaseProcess(CorrelatedProcess, Process):
     withdrawn = models.BooleanField(_("withdrawn"), default=False)
 
     class Meta:
+        db_table = "processes_purchaseprocess"  # its name under the `processes` label (ADR 0012)
         verbose_name = _("purchase request")
         verbose_name_plural = _("purchase requests")
         permissions = [
@@ -110,7 +114,7 @@ class DefaultStage:
     order: int = 1
     name: str = "Approval"
     group_name: str = "approvers"
-    permission: str = "processes.approve_purchase"
+    permission: str = "purchase.approve_purchase"
     sla: timedelta | None = None
     condition_text: str = ""
 
@@ -127,6 +131,7 @@ class PurchaseOrder(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
+        db_table = "processes_purchaseorder"
         ordering = ["-created_at"]
 
     def __str__(self) -> str:

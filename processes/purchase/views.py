@@ -9,7 +9,7 @@ from viewflow.views import FormLayoutMixin
 from viewflow.workflow.flow.views import CreateProcessView
 from viewflow.workflow.flow.views import mixins as flow_view_mixins
 
-from processes import selectors
+from processes.purchase import selectors as purchase_selectors
 from processes.purchase import services
 from processes.purchase.forms import DecisionForm, PurchaseRequestForm, ReviseForm
 from processes.views import TaskDecisionView
@@ -71,12 +71,12 @@ class PurchaseReviseView(
 class MyRequestsView(generic.ListView):
     """The requester's own purchase requests: where each one is, and who holds it now."""
 
-    template_name = "processes/purchase/my_requests.html"
+    template_name = "purchase/my_requests.html"
     context_object_name = "requests"
     paginate_by = 50
 
     def get_queryset(self):
-        return selectors.purchase_requests_of(self.request.user)
+        return purchase_selectors.purchase_requests_of(self.request.user)
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -85,6 +85,6 @@ class MyRequestsView(generic.ListView):
         flow = PurchaseFlow.instance
         context["rows"] = [
             {**row, "url": flow.reverse("process_detail", args=[row["process"].pk])}
-            for row in selectors.purchase_request_rows(context["requests"])
+            for row in purchase_selectors.purchase_request_rows(context["requests"])
         ]
         return context

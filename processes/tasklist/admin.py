@@ -11,6 +11,7 @@ from viewflow.workflow.fields import get_flow_ref
 from viewflow.workflow.status import STATUS
 
 from processes.admin_base import ReadOnlyAdmin, process_admin_link
+from processes.registry import registry
 from processes.tasklist.models import OPEN_STATUSES, TaskRow
 from processes.tasklist.selectors import stage_names
 from processes.tasklist.views import task_page_url
@@ -45,9 +46,7 @@ class _FlowFilter(_ExactFilter):
     field = "flow_class"
 
     def lookups(self, request, model_admin):
-        from processes.flows import FLOWS
-
-        return [(get_flow_ref(flow), flow.process_title) for flow in FLOWS]
+        return [(get_flow_ref(flow), flow.process_title) for flow in registry.flows()]
 
 
 class _StageFilter(_ExactFilter):

@@ -17,23 +17,33 @@ from django.db.models import F, QuerySet
 from django.utils import timezone
 from viewflow.workflow.models import Task
 
+from processes.registry import registry
 from processes.tasklist.models import OPEN_STATUSES, TaskRow
 
 
 def flows_visible_to(user: Any) -> list[type]:
-    from processes.flows import FLOWS
+    """The process types whose task rows `user` may be shown: those visible per process (each row
+    is then the user's own, or routed to one of their permissions), and those visible model-wide
+    whose `view_` permission the user holds."""
+    return [
+        descriptor.flow
+        for descriptor in registry
+        if not descriptor.visible_model_wide or descriptor.flow.instance.has_view_permission(user)
+    ]
 
-    return [flow for flow in FLOWS if flow.instance.has_view_permission(user)]
+
+def flows_listed_for(user: Any) -> list[type]:
+    """The process types `user` works with (their `view_` permission): the task list's menu entry
+    and its process type filter."""
+    return [flow for flow in registry.flows() if flow.instance.has_view_permission(user)]
 
 
 def start_actions_for(user: Any) -> list[dict[str, str]]:
     """The processes `user` may start from a form (title and URL), for the task list's header."""
     from django.urls import NoReverseMatch
 
-    from processes.flows import FLOWS
-
     actions = []
-    for flow in FLOWS:
+    for flow in registry.flows():
         for node in flow.instance.get_start_nodes():
             if not node.can_execute(user):
                 continue
@@ -46,9 +56,7 @@ def start_actions_for(user: Any) -> list[dict[str, str]]:
 
 
 def flows_managed_by(user: Any) -> list[type]:
-    from processes.flows import FLOWS
-
-    return [flow for flow in FLOWS if flow.instance.has_manage_permission(user)]
+    return [flow for flow in registry.flows() if flow.instance.has_manage_permission(user)]
 
 
 def may_see_team(user: Any) -> bool:
@@ -142,34 +150,29 @@ def task_rows_filter(rows: QuerySet[TaskRow], spec: TaskFilter, *, now: datetime
 
 
 def stage_names() -> list[str]:
-    """The stage names the stage filter offers: every policy stage's, and the other human steps'."""
-    from processes.flows import FLOWS
+    """The stage names the stage filter offers: every approval policy stage's, and each process
+    type's own (its descriptor's `stage_names`)."""
     from processes.policies.models import PolicyStage
-    from processes.purchase.models import DEFAULT_STAGE
 
-    names = {DEFAULT_STAGE.name, *PolicyStage.objects.values_list("name", flat=True).distinct()}
-    for flow in FLOWS:
-        for node in flow.instance.nodes():
-            if getattr(node, "task_type", "") == "HUMAN" and node.name != "approve":
-                names.add(str(node.task_title or node.name))
+    names = set(PolicyStage.objects.values_list("name", flat=True).distinct())
+    for descriptor in registry:
+        names |= descriptor.stage_names()
     return sorted(names)
 
 
 def task_eligible_users(task: Task, *, exclude: Any = None) -> QuerySet:
     """Active users who may hold `task` (processes.gate.may_hold): its candidate permission and its
     process type's `view_`, and not whoever started its process (segregation of duties)."""
-    from processes.gate import process_starter_id, task_is_personal
+    from processes.gate import hold_permissions, task_is_personal
     from processes.notifications import users_holding
 
-    opts = task.flow_task.flow_class.process_class._meta
-    permissions = [f"{opts.app_label}.view_{opts.model_name}"]
-    if task.owner_permission:
-        permissions.append(task.owner_permission)
-    users = users_holding(*permissions).order_by("username")
+    if not task.owner_permission:
+        return get_user_model().objects.none()
+    users = users_holding(*hold_permissions(task)).order_by("username")
     if exclude is not None:
         users = users.exclude(pk=exclude.pk)
     if not task_is_personal(task):
-        users = users.exclude(pk=process_starter_id(task.process_id))
+        users = users.exclude(pk=registry.for_task(task).starter_id(task.process))
     return users
 
 

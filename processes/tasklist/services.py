@@ -10,69 +10,13 @@ Three entry points, all inside the transaction that changed the task:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from viewflow.workflow.fields import get_flow_ref
 from viewflow.workflow.models import Task
 
-from processes.policies.sla import fraud_review_due_at, stage_due_at
-from processes.tasklist.models import Priority, TaskRow
-
-
-@dataclass(frozen=True)
-class _Description:
-    subject: str = ""
-    requester: str = ""
-    amount: Decimal | None = None
-    currency: str = ""
-    stage_name: str = ""
-    priority: int = Priority.NORMAL
-    due_at: datetime | None = None
-
-
-def _person(user: Any) -> str:
-    return (user.get_full_name() or user.get_username()) if user is not None else ""
-
-
-def _describe(task: Task, process: Any, stage: Any = None) -> _Description:
-    """What a row shows of a task, per process type; unknown types get the generic brief."""
-    from processes.orders.models import OrderProcess
-    from processes.purchase.models import PurchaseProcess
-
-    node = task.flow_task
-    title = str(node.task_title or node.name)
-    if isinstance(process, PurchaseProcess):
-        if node.name == "approve":
-            stage = stage if stage is not None else process.current_stage
-            due = stage_due_at(stage, task.created)
-            stage_name = (task.data or {}).get("stage_name") or getattr(stage, "name", "") or title
-        else:
-            due, stage_name = None, title
-        return _Description(
-            subject=process.title,
-            requester=_person(process.requester),
-            amount=process.amount,
-            currency=process.currency,
-            stage_name=stage_name,
-            priority=process.priority,
-            due_at=due,
-        )
-    if isinstance(process, OrderProcess):
-        # The fraud review's SLA is pinned on the order (None for orders checked before it was).
-        due = fraud_review_due_at(process, task.created) if node.name == "review_fraud" else None
-        return _Description(
-            subject=f"{process.order_ref} {process.customer_name}",
-            requester=process.customer_name,
-            amount=process.total,
-            currency=process.currency,
-            stage_name=title,
-            priority=Priority.HIGH,
-            due_at=due,
-        )
-    return _Description(subject=str(process.brief or f"#{process.pk}")[:200], stage_name=title)
+from processes.registry import registry
+from processes.tasklist.models import TaskRow
 
 
 def _flow_class_of(process: Any) -> str:
@@ -82,7 +26,7 @@ def _flow_class_of(process: Any) -> str:
 
 
 def _row_values(task: Task, process: Any, stage: Any = None) -> dict[str, Any]:
-    described = _describe(task, process, stage)
+    described = registry.for_process(process).columns(task, process, stage)
     return {
         "flow_class": _flow_class_of(process),
         "process_id": process.pk,

@@ -97,7 +97,7 @@ class TaskListView(View):
         raise NotImplementedError
 
     def flows(self, user: Any) -> list[type]:
-        return selectors.flows_visible_to(user)
+        return selectors.flows_listed_for(user)
 
     def get(self, request):
         user = request.user

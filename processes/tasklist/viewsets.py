@@ -64,4 +64,4 @@ class TasksApp(Application):
     reassign_path = path("<int:task_pk>/reassign/", views.ReassignView.as_view(), name="reassign")
 
     def has_view_permission(self, user, obj=None):
-        return user.is_authenticated and bool(selectors.flows_visible_to(user))
+        return user.is_authenticated and bool(selectors.flows_listed_for(user))

@@ -166,7 +166,7 @@ def test_an_addressee_without_an_address_is_skipped_and_audited(approval, olivia
 def test_only_purchase_approval_tasks_get_email_links(approval, olivia):
     start = task_of(approval.process, "start")
 
-    with pytest.raises(ValueError, match="not a purchase approval task"):
+    with pytest.raises(ValueError, match="not decided with a yes or no"):
         escalation_email_send(task=start, addressee=olivia)
 
 
@@ -406,7 +406,7 @@ def test_a_task_claimed_by_someone_else_since_the_email_is_refused(client, appro
 
 
 def test_a_task_rerouted_to_another_group_since_the_email_is_refused(client, approval, links):
-    approval.owner_permission = "processes.manage_purchaseprocess"
+    approval.owner_permission = "purchase.manage_purchaseprocess"
     approval.save(update_fields=["owner_permission"])
 
     response = client.post(_url(links["approve"]))

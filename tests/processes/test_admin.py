@@ -13,16 +13,16 @@ pytestmark = pytest.mark.django_db
 ADMIN_PAGES = [
     "processes/auditevent",
     "processes/incident",
-    "processes/orderprocess",
-    "processes/orderpolicy",
+    "orders/orderprocess",
+    "orders/orderpolicy",
     "processes/connectorfaults",
     "processes/paymentoperation",
     "processes/product",
     "processes/stockreservation",
     "processes/shippingquote",
     "processes/sentemail",
-    "processes/purchaseprocess",
-    "processes/purchaseorder",
+    "purchase/purchaseprocess",
+    "purchase/purchaseorder",
     "processes/processcomment",
     "processes/taskrow",
     "processes/attachment",
@@ -44,7 +44,7 @@ def test_change_pages_render(admin_client, submit_request):
     process = submit_request()
     event = AuditEvent.objects.filter(process=process).first()
 
-    assert admin_client.get(f"/admin/processes/purchaseprocess/{process.pk}/change/").status_code == 200
+    assert admin_client.get(f"/admin/purchase/purchaseprocess/{process.pk}/change/").status_code == 200
     assert (
         admin_client.get(f"/admin/viewflow/task/{task_of(process, 'approve').pk}/change/").status_code == 200
     )

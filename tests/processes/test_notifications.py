@@ -72,7 +72,7 @@ def test_wake_ups_go_out_only_after_commit(
 ):
     layer = in_memory_layer
     channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)("perm.processes.approve_purchase", channel)
+    async_to_sync(layer.group_add)("perm.purchase.approve_purchase", channel)
 
     async def receive(timeout: float = 0.1):
         return await asyncio.wait_for(layer.receive(channel), timeout)
@@ -98,7 +98,7 @@ def test_claiming_your_own_task_is_no_news_but_wakes_queue_and_inbox(
 
     assert Notification.objects.count() == before
     woken = {name for call in wake.call_args_list for name in call.args[0]}
-    assert {f"user.{olivia.pk}", "perm.processes.approve_purchase", f"process.{approve.process_id}"} <= woken
+    assert {f"user.{olivia.pk}", "perm.purchase.approve_purchase", f"process.{approve.process_id}"} <= woken
 
 
 def test_a_manager_reassigning_tells_the_new_and_the_previous_owner(submit_request, olivia, oscar, maria):
@@ -227,7 +227,7 @@ def test_preferences_mute_a_kind_or_send_it_by_email(
 
 
 def test_the_live_channels_of_a_user_are_their_own_and_their_queues(olivia, frank, maria):
-    assert notifications.live_channels_for(olivia) == [f"user.{olivia.pk}", "perm.processes.approve_purchase"]
+    assert notifications.live_channels_for(olivia) == [f"user.{olivia.pk}", "perm.purchase.approve_purchase"]
     assert notifications.live_channels_for(frank) == [f"user.{frank.pk}"]
     assert notifications.live_channels_for(maria) == [f"user.{maria.pk}"]
 

@@ -59,7 +59,7 @@ def _purchase_orders(env: dict[str, str]) -> int:
             "manage.py",
             "shell",
             "-c",
-            "from processes.models import PurchaseOrder; print(PurchaseOrder.objects.count())",
+            "from processes.purchase.models import PurchaseOrder; print(PurchaseOrder.objects.count())",
         ],
         cwd=ROOT,
         env={**env, "DEBUG": "1"},

@@ -33,7 +33,7 @@ def test_the_changelist_shows_the_files_metadata_and_links(admin_client, quote):
     page = response.content.decode()
     for text in ("quote.pdf", f"{len(PDF)}\xa0bytes", "application/pdf", "alice"):
         assert text in page
-    assert f'href="/admin/processes/purchaseprocess/{quote.process_id}/change/"' in page
+    assert f'href="/admin/purchase/purchaseprocess/{quote.process_id}/change/"' in page
     assert f'href="/attachments/{quote.pk}/"' in page
     assert quote.storage_name not in page
 

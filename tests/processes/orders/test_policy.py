@@ -42,7 +42,7 @@ def test_the_database_refuses_a_zero_fraud_review_sla_too():
 
 def test_the_admin_refuses_a_zero_sla_and_saves_a_positive_one(admin_client):
     policy = OrderPolicy.current()
-    url = f"/admin/processes/orderpolicy/{policy.pk}/change/"
+    url = f"/admin/orders/orderpolicy/{policy.pk}/change/"
 
     refused = admin_client.post(url, {"fraud_threshold": "70", "fraud_review_sla": "0:00:00"})
 

@@ -139,9 +139,9 @@ def test_a_published_version_is_read_only_and_is_changed_through_a_copy(admin_cl
 def test_the_purchase_process_admin_shows_the_pinned_version(admin_client, purchase_policy, submit_request):
     process = submit_request()
 
-    page = admin_client.get("/admin/processes/purchaseprocess/").content.decode()
+    page = admin_client.get("/admin/purchase/purchaseprocess/").content.decode()
     assert str(purchase_policy) in page
     filtered = admin_client.get(
-        f"/admin/processes/purchaseprocess/?policy_version__id__exact={purchase_policy.pk}"
+        f"/admin/purchase/purchaseprocess/?policy_version__id__exact={purchase_policy.pk}"
     )
     assert process.title in filtered.content.decode()

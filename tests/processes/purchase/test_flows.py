@@ -28,7 +28,7 @@ def test_submitted_request_waits_in_the_approvers_queue(submit_request, alice, o
 
     approve = task_of(process, "approve")
     assert approve.status == STATUS.NEW
-    assert approve.owner_permission == "processes.approve_purchase"
+    assert approve.owner_permission == "purchase.approve_purchase"
     flows = [process.flow_class]
     assert list(Task.objects.queue(flows, olivia)) == [approve]
     assert list(Task.objects.queue(flows, frank)) == []

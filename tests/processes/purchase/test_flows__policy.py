@@ -175,6 +175,6 @@ def test_without_a_published_policy_the_approvers_decide_alone(submit_request, o
     process = submit_request(amount="5000.00")
 
     assert process.policy_version is None
-    assert task_of(process, "approve").owner_permission == "processes.approve_purchase"
+    assert task_of(process, "approve").owner_permission == "purchase.approve_purchase"
     _decide(process, olivia)
     assert task_of(process, "create_order").status == STATUS.SCHEDULED

@@ -64,7 +64,7 @@ def test_approver_claims_from_the_queue_and_approves(client, submit_request, oli
     _login(client, olivia)
 
     queue = client.get("/purchase/queue/", follow=True)  # the portal's queue, this process type's
-    assert queue.redirect_chain == [("/tasks/queue/?flow=processes%2Fpurchase.flows.PurchaseFlow", 302)]
+    assert queue.redirect_chain == [("/tasks/queue/?flow=purchase%2Fflows.PurchaseFlow", 302)]
     assert "Standing desk" in queue.content.decode()
 
     assert client.post(approve.reverse("assign")).status_code == 302

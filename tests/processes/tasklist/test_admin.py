@@ -53,7 +53,7 @@ def test_the_changelist_links_each_row_to_its_task_page_and_its_process(admin_cl
     page = admin_client.get(CHANGELIST).content.decode()
 
     assert f'href="/purchase/{desk.process_id}/approve/{desk.pk}/"' in page
-    assert f'href="/admin/processes/purchaseprocess/{desk.process_id}/change/"' in page
+    assert f'href="/admin/purchase/purchaseprocess/{desk.process_id}/change/"' in page
     assert "Desk" in page
     assert "Team approval" in page
 

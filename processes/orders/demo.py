@@ -1,0 +1,86 @@
+"""The orders of the demo (design.md section 5): the order policy, the connectors' products, and
+orders that completed, wait in fraud review, were compensated, or failed. Loaded by
+`manage.py demo_data`; running it twice changes nothing."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.db import transaction
+from viewflow.workflow.models import Task
+from viewflow.workflow.status import STATUS
+
+from processes.connectors.models import Connector, ConnectorFaults, Product
+from processes.nodes.celery_job import job_execute
+from processes.orders.models import OrderPolicy, OrderProcess
+from processes.orders.services import order_start_api
+
+PRODUCTS = [
+    # sku, name, unit price, on hand
+    ("DESK-01", "Standing desk", "499.00", 25),
+    ("CHAIR-02", "Office chair", "189.00", 40),
+    ("LAMP-03", "Desk lamp", "39.90", 0),
+    ("MON-04", "27-inch monitor", "279.00", 15),
+]
+
+# The order policy on first load: the default fraud threshold and a short fraud review SLA, as
+# the purchase policy's are short, so the waiting review's reminder comes during a demo.
+ORDER_POLICY = {"fraud_threshold": 70, "fraud_review_sla": timedelta(minutes=30)}
+
+# customer, email, lines, what the demo shows
+ORDERS = [
+    ("Ada Lovelace", "ada@example.com", [("DESK-01", 1), ("CHAIR-02", 1)], "completed"),
+    ("Mallory Fraudster", "mallory@mailinator.com", [("MON-04", 2)], "fraud review"),
+    ("Grace Hopper", "grace@example.com", [("MON-04", 1), ("LAMP-03", 2)], "compensated"),
+    ("Alan Turing", "alan@example.com", [("CHAIR-02", 2)], "failed job"),
+]
+
+
+def demo_load(users: dict[str, Any], write: Any) -> None:
+    with transaction.atomic():
+        _order_policy(write)
+        for sku, name, price, stock in PRODUCTS:
+            Product.objects.get_or_create(
+                sku=sku, defaults={"name": name, "unit_price": price, "on_hand": stock}
+            )
+    for customer, email, lines, shows in ORDERS:
+        if OrderProcess.objects.filter(customer_email=email).exists():
+            continue
+        _order(customer, email, lines, shows)
+        write(f"demo order: {customer} ({shows})")
+
+
+def _order_policy(write: Any) -> None:
+    """The order rules (fraud threshold, fraud review SLA), unless an admin already set them."""
+    if OrderPolicy.objects.exists():
+        return
+    policy = OrderPolicy(pk=OrderPolicy.SINGLE_PK, **ORDER_POLICY)
+    policy.full_clean()
+    policy.save()
+    write(
+        f"demo order policy: fraud threshold {policy.fraud_threshold}, fraud review SLA {policy.fraud_review_sla}"
+    )
+
+
+def _order(customer: str, email: str, lines: list[tuple[str, int]], shows: str) -> None:
+    """Place an order and run its automated steps right here, as the worker would."""
+    order = order_start_api(
+        order={
+            "customer_name": customer,
+            "customer_email": email,
+            "payment_method": "card",
+            "shipping_address": "1 Demo Street, Springfield",
+            "lines": [{"sku": sku, "qty": qty} for sku, qty in lines],
+        }
+    )
+    if shows == "failed job":  # the mailer is down for longer than the step retries
+        ConnectorFaults.objects.update_or_create(connector=Connector.MAILER, defaults={"refuse_next": 100})
+    try:
+        for _ in range(50):
+            job = Task.objects.filter(process=order, flow_task_type="JOB", status=STATUS.SCHEDULED).first()
+            if job is None:
+                break
+            job_execute(job.flow_task.activation_class(job).ref())
+    finally:
+        ConnectorFaults.objects.filter(connector=Connector.MAILER).update(refuse_next=0)

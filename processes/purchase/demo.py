@@ -1,0 +1,114 @@
+"""The purchase requests of the demo (design.md section 5): a published policy, and requests in
+every state an operator should see. Loaded by `manage.py demo_data`; running it twice changes
+nothing."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.auth.models import Group
+from django.db import transaction
+from viewflow.workflow.models import Task
+
+from processes.policies.models import EscalationAction
+from processes.policies.selectors import policy_version_published
+from processes.policies.services import policy_create
+from processes.purchase.models import PURCHASE_POLICY, PurchaseProcess
+from processes.purchase.services import purchase_request_start, purchase_task_decide
+from processes.services import task_claim
+
+# title, amount, what happens after submission
+REQUESTS = [
+    ("Standing desk for the design team", "640.00", "queued"),
+    ("Conference tickets: DjangoCon Europe", "1180.00", "claimed"),
+    ("Replacement laptop battery", "129.00", "approved"),
+    ("Espresso machine for the office", "2400.00", "rejected"),
+    ("Team offsite venue deposit", "3200.00", "finance"),
+    # more for the task list's queue: filters, sorting and bulk claim (processes/tasklist)
+    ("Ergonomic chairs for support", "450.00", "queued urgent"),
+    ("Second monitor for accounting", "279.00", "queued"),
+    ("Noise-cancelling headsets", "380.00", "queued high"),
+]
+
+
+def demo_load(users: dict[str, Any], write: Any) -> None:
+    with transaction.atomic():
+        if policy_version_published(policy_name=PURCHASE_POLICY) is None:
+            _policy(users)
+            write("demo policy: purchase v1 (approvers, then finance above 1,000)")
+    for title, amount, outcome in REQUESTS:
+        if PurchaseProcess.objects.filter(title=title, requester=users["alice"]).exists():
+            continue
+        with transaction.atomic():
+            _request(users, title, Decimal(amount), outcome)
+        write(f"demo request: {title} ({outcome})")
+
+
+def _policy(users: dict[str, Any]) -> None:
+    """The published purchase policy: approvers, then finance above 1,000 (short demo SLAs)."""
+    groups = {
+        group.name: group for group in Group.objects.filter(name__in=["approvers", "finance", "managers"])
+    }
+    policy_create(
+        name=PURCHASE_POLICY,
+        user=users["admin"],
+        stages=[
+            {
+                "name": "Team approval",
+                "group": groups["approvers"],
+                "sla": timedelta(minutes=30),
+                "reminder_before": timedelta(minutes=10),
+                # Late: email maria (the escalation user, in managers) with action links,
+                # then let the whole managers group take it.
+                "escalation_group": groups["managers"],
+                "escalation_user": users["maria"],
+                "levels": [
+                    (timedelta(0), EscalationAction.EMAIL),
+                    (timedelta(minutes=15), EscalationAction.ADD_CANDIDATES),
+                ],
+            },
+            {
+                "name": "Finance review",
+                "group": groups["finance"],
+                "amount_above": Decimal("1000.00"),
+                "sla": timedelta(hours=1),
+                "reminder_before": timedelta(minutes=15),
+                "escalation_user": users["maria"],
+                "escalation_group": groups["managers"],
+                "levels": [
+                    (timedelta(0), EscalationAction.NOTIFY),
+                    (timedelta(minutes=30), EscalationAction.REASSIGN),
+                ],
+            },
+        ],
+    )
+
+
+def _request(users: dict[str, Any], title: str, amount: Decimal, outcome: str) -> None:
+    process = purchase_request_start(
+        requester=users["alice"],
+        data={
+            "title": title,
+            "amount": amount,
+            "currency": "EUR",
+            "justification": f"Demo request: {title}.",
+            "priority": {"queued urgent": 4, "queued high": 3}.get(outcome, 2),
+        },
+    )
+    if outcome.startswith("queued"):
+        return
+    task = Task.objects.get(process=process, flow_task=process.flow_class.approve)
+    task_claim(task=task, user=users["olivia"])
+    if outcome == "approved":
+        purchase_task_decide(task=task, user=users["olivia"], approved=True, comment="Fine, within budget.")
+    elif outcome == "finance":  # the team approved; it waits in the finance queue
+        purchase_task_decide(task=task, user=users["olivia"], approved=True, comment="Team agrees.")
+    elif outcome == "rejected":
+        purchase_task_decide(
+            task=task,
+            user=users["olivia"],
+            approved=False,
+            comment="Not a business need; ask facilities.",
+        )

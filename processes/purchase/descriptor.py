@@ -1,0 +1,98 @@
+"""What the core needs to know about purchase requests (processes/registry.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from processes.policies.sla import stage_due_at
+from processes.purchase import demo, services
+from processes.purchase.flows import PurchaseFlow
+from processes.purchase.models import DEFAULT_STAGE
+from processes.registry import ProcessDescriptor, TaskColumns, register
+
+
+def _person(user: Any) -> str:
+    return (user.get_full_name() or user.get_username()) if user is not None else ""
+
+
+@register
+class PurchaseDescriptor(ProcessDescriptor):
+    flow = PurchaseFlow
+    icon = "shopping_cart"
+    roles = {
+        "requesters": ["purchase.view_purchaseprocess", "purchase.start_purchase"],
+        "approvers": ["purchase.view_purchaseprocess", "purchase.approve_purchase"],
+        "finance": ["purchase.view_purchaseprocess"],
+        "managers": ["purchase.view_purchaseprocess", "purchase.manage_purchaseprocess"],
+    }
+    history_labels = {
+        "purchase.policy_pinned": "Policy pinned",
+        "purchase.stage_entered": "Stage reached",
+        "purchase.approved": "Approved",
+        "purchase.rejected": "Rejected",
+        "purchase.revised": "Revised and resubmitted",
+        "purchase.withdrawn": "Withdrawn",
+        "purchase.order_created": "Purchase order created",
+    }
+    decision_nodes = ("approve",)
+    decision_actions = ("purchase.approved", "purchase.rejected")
+    policy_field = "policy_version"
+
+    def viewset(self) -> Any:
+        from processes.purchase.viewsets import PurchaseAppViewset
+
+        return PurchaseAppViewset(self.flow, icon=self.icon)
+
+    def summary(self, process: Any) -> str:
+        return f"{process.title} ({process.amount} {process.currency})"
+
+    def stage(self, task: Any, process: Any) -> Any:
+        return process.current_stage if task.flow_task.name == "approve" else None
+
+    def columns(self, task: Any, process: Any, stage: Any = None) -> TaskColumns:
+        node = task.flow_task
+        title = str(node.task_title or node.name)
+        if node.name == "approve":
+            stage = stage if stage is not None else process.current_stage
+            due = stage_due_at(stage, task.created)
+            stage_name = (task.data or {}).get("stage_name") or getattr(stage, "name", "") or title
+        else:
+            due, stage_name = None, title
+        return TaskColumns(
+            subject=process.title,
+            requester=_person(process.requester),
+            amount=process.amount,
+            currency=process.currency,
+            stage_name=stage_name,
+            priority=process.priority,
+            due_at=due,
+        )
+
+    def stage_names(self) -> set[str]:
+        return {DEFAULT_STAGE.name, *super().stage_names()}
+
+    def history_detail(self, action: str, details: Mapping[str, Any]) -> str:
+        if action == "purchase.policy_pinned":
+            return f"{details.get('policy')} v{details.get('version')}"
+        if action == "purchase.stage_entered":
+            return f"{details.get('stage')}. {details.get('name')} (group {details.get('group')})"
+        if action in ("purchase.approved", "purchase.rejected") and details.get("stage_name"):
+            return f"stage {details['stage']}. {details['stage_name']}"
+        if action == "purchase.revised":
+            changes = ", ".join(
+                f"{field} {c['from']} → {c['to']}" for field, c in (details.get("changes") or {}).items()
+            )
+            return f"revision {details.get('revision')}" + (f": {changes}" if changes else "")
+        if action == "purchase.order_created":
+            return str(details.get("number", ""))
+        return ""
+
+    def demo_load(self, users: Any, write: Any) -> None:
+        demo.demo_load(users, write)
+
+    def decide(self, *, task: Any, user: Any, approved: bool, comment: str) -> None:
+        services.purchase_task_decide(task=task, user=user, approved=approved, comment=comment)
+
+    def decide_automatically(self, *, activation: Any, approved: bool, comment: str) -> None:
+        services.purchase_decide(activation=activation, user=None, approved=approved, comment=comment)

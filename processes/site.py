@@ -1,0 +1,49 @@
+"""The portal's viewflow Site, built from the registry: its menu has an app per process type, and
+its index sends each user to the first app they may see."""
+
+from __future__ import annotations
+
+import functools
+
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path
+from django.views import View
+from viewflow.urls import Site
+
+from processes.branding import PRODUCT_NAME
+
+
+class SiteIndexView(View):
+    site: Site | None = None
+
+    def get(self, request):
+        for app in self.site._children:
+            if app.has_view_permission(request.user):
+                return redirect(app.reverse("index"))
+        # Logged in, but no group grants any process yet: say so instead of a bare 403.
+        return TemplateResponse(request, "portal/no_access.html", status=403)
+
+
+class PortalSite(Site):
+    """viewflow's Site redirects `/` to its first app, a 403 for anyone not allowed there."""
+
+    @property
+    def index_path(self):
+        return path("", SiteIndexView.as_view(site=self), name="index")
+
+
+@functools.cache
+def portal_site() -> PortalSite:
+    """The portal's one Site, built from the registry: the task lists first (`/` lands everyone
+    who works on a process there), then each process type's app in registration order, then
+    operations. The project's URLconf routes it; pages outside it (the notification center) hand
+    it to viewflow's page shell for the menu."""
+    from processes.registry import registry
+    from processes.tasklist.viewsets import TasksApp
+    from processes.viewsets import OperationsApp
+
+    return PortalSite(
+        title=PRODUCT_NAME,
+        viewsets=[TasksApp(), *(descriptor.viewset() for descriptor in registry), OperationsApp()],
+    )
