@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 from asgiref.sync import async_to_sync
-from celery import shared_task
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 from django.contrib.auth import (
@@ -511,16 +510,6 @@ def notify_task_reminder(*, task: Task, escalated: bool = False, to_user_ids: It
     )
     wake_on_commit([process_channel(process.pk)])
     return rows
-
-
-@shared_task(name="processes.notifications.task_reminder_send", ignore_result=True)
-def task_reminder_send(task_id: int, escalated: bool = False, to_user_ids: list[int] | None = None) -> int:
-    """Worker entry point for reminders and escalations (the escalation sweep will call it)."""
-    task = Task.objects.filter(pk=task_id).first()
-    if task is None:
-        return 0
-    with transaction.atomic():
-        return len(notify_task_reminder(task=task, escalated=escalated, to_user_ids=to_user_ids or ()))
 
 
 def notification_mark_read(*, user: Any, notification_id: int) -> Notification:
