@@ -159,7 +159,7 @@ def task_eligible_users(task: Task, *, exclude: Any = None) -> QuerySet:
     """Active users who may hold `task` (processes.gate.may_hold): its candidate permission and its
     process type's `view_`, and not whoever started its process (segregation of duties)."""
     from processes.gate import process_starter_id, task_is_personal
-    from processes.notifications import users_holding
+    from processes.notifications.audiences import users_holding
 
     opts = task.flow_task.flow_class.process_class._meta
     permissions = [f"{opts.app_label}.view_{opts.model_name}"]
