@@ -12,4 +12,5 @@ so a lost wake-up only delays a notification until the next one or the next poll
 - `services`: the writes: the outbox, the transition hook, reminders, read marks, preferences.
 - `selectors`: the reads: payloads, what a user may see, counts, the catch-up, preferences.
 - `signals`: receivers that end sockets and remember a task's owner (connected in apps.py).
+- `views` and `urls`: the notification center, mounted at `notifications/` by portal/urls.py.
 """
