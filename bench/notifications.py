@@ -210,7 +210,7 @@ def commit_notification(user_ids: list[int], title: str) -> tuple[list[int], flo
     from django.db import transaction
 
     from processes.models import NotificationKind
-    from processes.notifications import notifications_record
+    from processes.notifications.services import notifications_record
 
     stamp: list[float] = []
     with transaction.atomic():

@@ -17,7 +17,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
     path("admin/", admin.site.urls),
-    path("notifications/", include("processes.urls")),
+    path("notifications/", include("processes.notifications.urls")),
     path("links/", include("processes.actionlinks.urls")),
     path("attachments/<int:attachment_id>/", attachment_download, name="attachment_download"),
     path("accounts/", AuthViewset(allow_password_change=True, with_profile_view=True).urls),

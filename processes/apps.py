@@ -9,7 +9,11 @@ class ProcessesConfig(AppConfig):
     verbose_name = "Processes"
 
     def ready(self) -> None:
+        from django.conf import settings
+        from django.contrib.auth.signals import user_logged_out
+        from django.db.models.signals import post_init, post_save
         from viewflow.workflow.activation import Activation
+        from viewflow.workflow.models import Task
 
         from processes import security_checks  # noqa: F401 - registers the deploy checks
         from processes.registry import autodiscover
@@ -21,7 +25,8 @@ class ProcessesConfig(AppConfig):
         from processes.actionlinks.services import escalation_email_finish
         from processes.audit import audit_transition
         from processes.mail.services import mail_finisher_register
-        from processes.notifications import notify_transition
+        from processes.notifications import signals as notification_signals
+        from processes.notifications.services import notify_transition
         from processes.tasklist.services import task_row_transition
 
         # Every task state change passes through viewflow's transition state machine; one hook
@@ -37,3 +42,18 @@ class ProcessesConfig(AppConfig):
         Activation.status.on_success()(on_transition)
         # Escalation emails are stored with link placeholders; their secrets are minted on delivery.
         mail_finisher_register("escalation", escalation_email_finish)
+        # Live notifications: a logout or a deactivation closes the sockets it ends; a task
+        # remembers its owner when loaded, for "reassigned" and "put back in the queue".
+        user_logged_out.connect(
+            notification_signals.on_logged_out, dispatch_uid="processes.notifications.session_ended"
+        )
+        post_save.connect(
+            notification_signals.on_user_saved,
+            sender=settings.AUTH_USER_MODEL,
+            dispatch_uid="processes.notifications.user_deactivated",
+        )
+        post_init.connect(
+            notification_signals.remember_owner,
+            sender=Task,
+            dispatch_uid="processes.notifications.remember_owner",
+        )

@@ -14,7 +14,18 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
-from processes import live, notifications
+from processes import live
+from processes.models import Notification
+from processes.notifications.audiences import live_channels_for
+from processes.notifications.channels import process_channel, session_channel
+from processes.notifications.selectors import (
+    live_session_user_id,
+    notification_last_id,
+    notification_payload,
+    notifications_catchup_floor,
+    notifications_unread_count,
+    notifications_visible,
+)
 
 logger = structlog.get_logger(__name__)
 
@@ -49,22 +60,22 @@ def _deliverable(user_id: int, floor: int, skip: frozenset[int]) -> tuple[list[d
     if user is None:
         return [], 0, False
     rows = (
-        notifications.Notification.objects.filter(user_id=user_id, id__gt=floor)
+        Notification.objects.filter(user_id=user_id, id__gt=floor)
         .exclude(id__in=skip)
         .select_related("process")
         .order_by("id")[:BATCH]
     )
     rows = list(rows)
-    visible = {row.pk for row in notifications.notifications_visible(user, rows)}
+    visible = {row.pk for row in notifications_visible(user, rows)}
     payloads = [
         {
-            **notifications.notification_payload(row),
+            **notification_payload(row),
             "visible": row.pk in visible,
             "ts": row.created_at.timestamp(),
         }
         for row in rows
     ]
-    return payloads, notifications.notifications_unread_count(user=user), True
+    return payloads, notifications_unread_count(user=user), True
 
 
 # The consumer's reads need no thread of their own: many sockets may read at once.
@@ -76,8 +87,8 @@ def _channels_for(user_id: int, session_key: str | None) -> list[str]:
     user = _user_active(user_id)
     if user is None:
         return []
-    session = [notifications.session_channel(session_key)] if session_key else []
-    return [*notifications.live_channels_for(user), *session]
+    session = [session_channel(session_key)] if session_key else []
+    return [*live_channels_for(user), *session]
 
 
 class NotificationConsumer(AsyncJsonWebsocketConsumer):
@@ -118,11 +129,9 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
         after = catchup_after(self.scope.get("query_string", b""))
         truncated = False
         if after is None:  # a client that saw nothing yet (or says nonsense) starts from now
-            self.floor = await _db(notifications.notification_last_id)(user_id=self.user_id)
+            self.floor = await _db(notification_last_id)(user_id=self.user_id)
         else:
-            self.floor, truncated = await _db(notifications.notifications_catchup_floor)(
-                user_id=self.user_id, after=after
-            )
+            self.floor, truncated = await _db(notifications_catchup_floor)(user_id=self.user_id, after=after)
         await self.send_json({"type": "hello", "user": user.get_username(), "last_id": self.floor})
         if truncated:  # the page says that older ones are in the notification center
             await self.send_json({"type": "catchup.truncated", "url": reverse("notification_center")})
@@ -147,11 +156,11 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
             await self.watch_set(content.get("location"))
 
     async def live_wake(self, event: dict) -> None:
-        """A wake-up from the channel layer (processes.notifications.wake)."""
+        """A wake-up from the channel layer (processes.notifications.channels.wake)."""
         await self.sync()
 
     async def session_ended(self, event: dict) -> None:
-        """Logout or deactivation (processes.notifications.sessions_end_on_commit)."""
+        """Logout or deactivation (processes.notifications.channels.sessions_end_on_commit)."""
         await self.end_session()
 
     async def end_session(self) -> None:
@@ -167,10 +176,7 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
         while not self.ended:
             await asyncio.sleep(interval)
             try:
-                if (
-                    await _db(notifications.live_session_user_id)(session_key=self.session_key)
-                    != self.user_id
-                ):
+                if await _db(live_session_user_id)(session_key=self.session_key) != self.user_id:
                     await self.end_session()
                     return
                 await self.sync()
@@ -210,9 +216,7 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
     async def watch_set(self, location: object) -> None:
         watch = await database_sync_to_async(live.watch_parse)(location)
         if self.watch and self.watch.process_id and (not watch or watch.process_id != self.watch.process_id):
-            await self.channel_layer.group_discard(
-                notifications.process_channel(self.watch.process_id), self.channel_name
-            )
+            await self.channel_layer.group_discard(process_channel(self.watch.process_id), self.channel_name)
         self.watch, self.watch_print = watch, ""
         self.watch_location = location if watch is not None else ""
         if watch is None:
@@ -223,9 +227,7 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"type": "watch.refused"})
             return
         if watch.process_id:
-            await self.channel_layer.group_add(
-                notifications.process_channel(watch.process_id), self.channel_name
-            )
+            await self.channel_layer.group_add(process_channel(watch.process_id), self.channel_name)
         # Always sent, even for a page just loaded: a change may have landed between its render
         # and this one, and its wake-up may have come before this watch. Updating a page to what
         # it already shows changes nothing.

@@ -145,7 +145,7 @@ def link_refusal(*, token: ActionToken, viewer: Any = None, now: datetime | None
 def link_summary(*, task: Any) -> dict[str, Any]:
     """What the email and the confirmation page show about the request behind `task`: its
     process type's task-list columns (processes/registry.py)."""
-    from processes.notifications import process_url, task_url
+    from processes.notifications.selectors import process_url, task_url
 
     process = task.process.coerced
     descriptor = registry.for_process(process)

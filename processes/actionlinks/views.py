@@ -41,7 +41,7 @@ def _page(request: HttpRequest, template: str, context: dict, status: int = 200)
 def _refusal_page(request: HttpRequest, token, refusal: Refusal) -> HttpResponse:
     portal_path = "/"
     if token is not None:
-        from processes.notifications import process_url
+        from processes.notifications.selectors import process_url
 
         portal_path = process_url(token.task.process) or "/"
     context = {"refusal": refusal, "reason": refusal.reason, **refusal.facts, "portal_path": portal_path}

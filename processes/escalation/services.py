@@ -21,7 +21,8 @@ from viewflow.workflow.status import STATUS
 from processes.audit import acting_as, audit_record
 from processes.gate import hold_permissions
 from processes.models import NotificationKind
-from processes.notifications import _task_text, notifications_record, notify_task_reminder, task_url
+from processes.notifications.selectors import task_url
+from processes.notifications.services import _task_text, notifications_record, notify_task_reminder
 from processes.policies.models import (
     EscalationAction,
     EscalationLevel,
@@ -103,7 +104,7 @@ def _candidates_add(task: Task, group: Group) -> list[int]:
 
 
 def _candidate_user_ids(task: Task) -> list[int]:
-    from processes.notifications import users_holding
+    from processes.notifications.audiences import users_holding
 
     if not task.owner_permission:
         return []

@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 
 from processes.attachments.services import attachments_add
 from processes.audit import acting_as, audit_record
-from processes.notifications import notify_request_decided
+from processes.notifications.services import notify_request_decided
 from processes.policies.selectors import policy_version_published
 from processes.purchase.models import PURCHASE_POLICY, PurchaseOrder, PurchaseProcess
 from processes.services import ActingRequest, decision_record, task_executing

@@ -164,7 +164,7 @@ def task_eligible_users(task: Task, *, exclude: Any = None) -> QuerySet:
     """Active users who may hold `task` (processes.gate.may_hold): its candidate permission and its
     process type's `view_`, and not whoever started its process (segregation of duties)."""
     from processes.gate import hold_permissions, task_is_personal
-    from processes.notifications import users_holding
+    from processes.notifications.audiences import users_holding
 
     if not task.owner_permission:
         return get_user_model().objects.none()

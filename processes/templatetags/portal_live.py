@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import template
 
-from processes.notifications import notification_state
+from processes.notifications.selectors import notification_state
 
 register = template.Library()
 

@@ -191,7 +191,7 @@ def build_scene() -> dict[str, Any]:
     from processes.attachments.services import attachments_add
     from processes.mail.services import mail_queue
     from processes.nodes.celery_job import job_execute
-    from processes.notifications import notifications_record
+    from processes.notifications.services import notifications_record
     from processes.orders.models import OrderProcess
     from processes.purchase.models import PurchaseProcess
     from processes.roles import roles_sync

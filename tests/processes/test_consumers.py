@@ -63,7 +63,7 @@ def _notify(user, title: str, process=None) -> int:
     """A notification row written by the real service, committed, with its wake-up sent."""
     from django.db import transaction
 
-    from processes.notifications import notifications_record
+    from processes.notifications.services import notifications_record
 
     with transaction.atomic():
         (row,) = notifications_record(

@@ -14,7 +14,7 @@ from django.utils import timezone
 from portal.asgi import application
 from processes.consumers import catchup_after
 from processes.models import Notification, NotificationKind
-from processes.notifications import notifications_catchup_floor
+from processes.notifications.selectors import notifications_catchup_floor
 from tests.processes.test_consumers import ORIGIN, _cookie, _user
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]

@@ -13,7 +13,7 @@ from django.test import Client
 
 from portal.asgi import application
 from processes.consumers import CLOSE_SESSION_ENDED
-from processes.notifications import session_channel
+from processes.notifications.channels import session_channel
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
 

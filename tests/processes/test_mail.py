@@ -13,7 +13,7 @@ from django.utils import timezone
 from processes.mail.models import OutgoingEmail
 from processes.mail.services import mail_deliver, mail_queue, mails_prune, mails_retry_due
 from processes.models import AuditEvent
-from processes.notifications import notification_preferences_set, notifications_record
+from processes.notifications.services import notification_preferences_set, notifications_record
 from tests.stack import SmtpSink, free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -11,11 +11,13 @@ from channels.layers import get_channel_layer
 from django.core import mail
 from django.db import transaction
 
-from processes import notifications
 from processes.audit import acting_as
 from processes.models import Delivery, Notification, NotificationKind, NotificationPreference
 from processes.nodes import celery_job
 from processes.nodes.celery_job import job_execute
+from processes.notifications import channels as notification_channels
+from processes.notifications.audiences import live_channels_for
+from processes.notifications.services import notify_task_reminder
 from processes.purchase.services import purchase_task_decide
 from processes.services import task_claim, task_unclaim
 from tests.conftest import task_of
@@ -93,7 +95,10 @@ def test_claiming_your_own_task_is_no_news_but_wakes_queue_and_inbox(
     approve = task_of(submit_request(), "approve")
     before = Notification.objects.count()
 
-    with mock.patch.object(notifications, "wake") as wake, django_capture_on_commit_callbacks(execute=True):
+    with (
+        mock.patch.object(notification_channels, "wake") as wake,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
         task_claim(task=approve, user=olivia)
 
     assert Notification.objects.count() == before
@@ -191,12 +196,12 @@ def test_reminders_go_to_the_owner_and_escalations_to_the_target(submit_request,
     approve = task_of(submit_request(), "approve")
     Notification.objects.all().delete()
 
-    notifications.notify_task_reminder(task=approve)  # nobody holds it yet: its queue
+    notify_task_reminder(task=approve)  # nobody holds it yet: its queue
     assert {u for (u,) in Notification.objects.values_list("user")} == {olivia.pk, oscar.pk}
 
     task_claim(task=approve, user=olivia)
     Notification.objects.all().delete()
-    notifications.notify_task_reminder(task=approve, escalated=True, to_user_ids=[maria.pk])
+    notify_task_reminder(task=approve, escalated=True, to_user_ids=[maria.pk])
 
     assert kinds(maria) == [(NotificationKind.TASK_ESCALATED, "Escalated to you: Approve purchase request")]
     assert kinds(olivia) == [
@@ -227,9 +232,9 @@ def test_preferences_mute_a_kind_or_send_it_by_email(
 
 
 def test_the_live_channels_of_a_user_are_their_own_and_their_queues(olivia, frank, maria):
-    assert notifications.live_channels_for(olivia) == [f"user.{olivia.pk}", "perm.purchase.approve_purchase"]
-    assert notifications.live_channels_for(frank) == [f"user.{frank.pk}"]
-    assert notifications.live_channels_for(maria) == [f"user.{maria.pk}"]
+    assert live_channels_for(olivia) == [f"user.{olivia.pk}", "perm.purchase.approve_purchase"]
+    assert live_channels_for(frank) == [f"user.{frank.pk}"]
+    assert live_channels_for(maria) == [f"user.{maria.pk}"]
 
 
 def test_under_a_published_policy_each_stage_group_hears_its_own_queue(purchase_policy, olivia, frank, roles):
@@ -237,8 +242,8 @@ def test_under_a_published_policy_each_stage_group_hears_its_own_queue(purchase_
     approvers, finance = roles["approvers"], roles["finance"]
     for user in (olivia, frank):
         user = type(user).objects.get(pk=user.pk)  # a fresh instance: permissions are cached per object
-        channels = notifications.live_channels_for(user)
+        channels = live_channels_for(user)
         group = approvers if user.username == "olivia" else finance
         assert f"perm.processes.candidate_{group.pk}" in channels
     olivia = type(olivia).objects.get(pk=olivia.pk)
-    assert f"perm.processes.candidate_{finance.pk}" not in notifications.live_channels_for(olivia)
+    assert f"perm.processes.candidate_{finance.pk}" not in live_channels_for(olivia)

@@ -12,8 +12,9 @@ from django.template.response import TemplateResponse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from processes import notifications, selectors
 from processes.models import Delivery, Notification, NotificationKind
+from processes.notifications import selectors, services
+from processes.selectors import menu_task_counts
 from processes.site import portal_site
 
 
@@ -36,10 +37,10 @@ def _with_site(request: HttpRequest) -> None:
 def notification_center(request: HttpRequest) -> HttpResponse:
     _with_site(request)
     user = request.user
-    form = PreferencesForm(initial=notifications.notification_preferences(user=user))
+    form = PreferencesForm(initial=selectors.notification_preferences(user=user))
     context = {
-        "notifications": notifications.notifications_recent(user=user),
-        "unread": notifications.notifications_unread_count(user=user),
+        "notifications": selectors.notifications_recent(user=user),
+        "unread": selectors.notifications_unread_count(user=user),
         "form": form,
     }
     return TemplateResponse(request, "processes/notifications/center.html", context)
@@ -49,7 +50,7 @@ def notification_center(request: HttpRequest) -> HttpResponse:
 def notification_open(request: HttpRequest, notification_id: int) -> HttpResponse:
     """Follow a notification to its task or process, and count it as read."""
     notification = get_object_or_404(Notification, pk=notification_id, user=request.user)
-    notifications.notification_mark_read(user=request.user, notification_id=notification.pk)
+    services.notification_mark_read(user=request.user, notification_id=notification.pk)
     safe = url_has_allowed_host_and_scheme(notification.url, allowed_hosts={request.get_host()})
     return redirect(notification.url if notification.url and safe else "notification_center")
 
@@ -57,13 +58,13 @@ def notification_open(request: HttpRequest, notification_id: int) -> HttpRespons
 @require_POST
 def notification_read(request: HttpRequest, notification_id: int) -> HttpResponse:
     get_object_or_404(Notification, pk=notification_id, user=request.user)
-    notifications.notification_mark_read(user=request.user, notification_id=notification_id)
+    services.notification_mark_read(user=request.user, notification_id=notification_id)
     return redirect("notification_center")
 
 
 @require_POST
 def notifications_read_all(request: HttpRequest) -> HttpResponse:
-    notifications.notifications_mark_all_read(user=request.user)
+    services.notifications_mark_all_read(user=request.user)
     return redirect("notification_center")
 
 
@@ -71,7 +72,7 @@ def notifications_read_all(request: HttpRequest) -> HttpResponse:
 def notification_preferences(request: HttpRequest) -> HttpResponse:
     form = PreferencesForm(request.POST)
     if form.is_valid():
-        notifications.notification_preferences_set(user=request.user, deliveries=form.cleaned_data)
+        services.notification_preferences_set(user=request.user, deliveries=form.cleaned_data)
     return redirect("notification_center")
 
 
@@ -79,6 +80,6 @@ def notification_preferences(request: HttpRequest) -> HttpResponse:
 def task_counts(request: HttpRequest) -> JsonResponse:
     """The requesting user's Inbox and Queue counters, by the page they link to, for the drawer
     (live.js)."""
-    response = JsonResponse({"counts": selectors.menu_task_counts(request.user)})
+    response = JsonResponse({"counts": menu_task_counts(request.user)})
     response["Cache-Control"] = "private, no-store"
     return response

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from processes import notification_views as views
+from processes.notifications import views
 
 urlpatterns = [
     path("", views.notification_center, name="notification_center"),

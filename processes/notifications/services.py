@@ -1,0 +1,314 @@
+"""The writes of live notifications: the outbox, and what a user changes about their own.
+
+`notifications_record` writes one row per recipient in the caller's transaction and schedules
+the wake-ups (and the "by email" copies) for after the commit. Task state changes reach
+`notify_transition` through the same hook on viewflow's transition state machine as the audit
+trail (processes/apps.py); business facts that are not transitions (a decision, a reminder) call
+`notifications_record` or one of the `notify_*` services.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+from viewflow.workflow.models import Task
+
+from processes.audit import current_actor
+from processes.models import Delivery, Notification, NotificationKind, NotificationPreference
+from processes.notifications.audiences import process_permission, users_holding
+from processes.notifications.channels import perm_channel, process_channel, user_channel, wake_on_commit
+from processes.notifications.selectors import process_url, task_url
+
+if TYPE_CHECKING:
+    from viewflow.workflow.models import Process
+
+
+# ---------------------------------------------------------------- the outbox
+
+
+def notifications_record(
+    *,
+    user_ids: Iterable[int],
+    kind: str,
+    title: str,
+    body: str = "",
+    url: str = "",
+    process: Process | None = None,
+    task: Task | None = None,
+    actor: Any = None,
+    wake_users: bool = True,
+) -> list[Notification]:
+    """Write one notification per recipient, in the caller's transaction, as each one prefers.
+
+    Recipients who chose "not at all" for this kind get no row; "by email" gets a row (it shows in
+    the notification center) and an email after commit. `wake_users=False` when the caller wakes
+    a channel all recipients listen on anyway (a queue's `perm.` channel).
+    """
+    kind = NotificationKind(kind)
+    ids = sorted({int(pk) for pk in user_ids})
+    if not ids:
+        return []
+    preferences = dict(
+        NotificationPreference.objects.filter(user_id__in=ids, kind=kind).values_list("user_id", "delivery")
+    )
+    now = timezone.now()
+    rows = [
+        Notification(
+            user_id=pk,
+            kind=kind,
+            delivery=preferences.get(pk, Delivery.LIVE),
+            title=title[:200],
+            body=body[:500],
+            url=url[:300],
+            process=process,
+            task=task,
+            actor_name=actor.get_username() if actor else "",
+            created_at=now,
+        )
+        for pk in ids
+        if preferences.get(pk) != Delivery.OFF
+    ]
+    Notification.objects.bulk_create(rows)
+    if wake_users:
+        wake_on_commit(user_channel(row.user_id) for row in rows)
+    emailed = [row.user_id for row in rows if row.delivery == Delivery.EMAIL]
+    if emailed:
+        _email(emailed, kind=kind, title=title, body=body, url=url, process=process, task=task)
+    return rows
+
+
+def _email(user_ids: list[int], *, kind: str, title: str, body: str, url: str, process, task) -> None:
+    """Queue the "by email" copies in the outbox (processes/mail), in the caller's transaction."""
+    from processes.mail.services import mail_queue
+
+    link = f"{settings.PORTAL_BASE_URL}{url}" if url else settings.PORTAL_BASE_URL
+    for user in get_user_model().objects.filter(pk__in=user_ids).exclude(email=""):
+        mail_queue(
+            kind=f"notification.{kind}",
+            to_user=user,
+            subject=title,
+            text=f"{body}\n\n{link}\n".lstrip(),
+            process=process,
+            task=task,
+        )
+
+
+def _task_text(task: Task, process: Process) -> tuple[str, str]:
+    """A task's title and its process's summary, for notification texts."""
+    flow_task = task.flow_task
+    return str(flow_task.task_title or flow_task.name), str(process.brief or f"#{process.pk}")
+
+
+def _name(user: Any) -> str:
+    return (user.get_full_name() or user.get_username()) if user else "the system"
+
+
+# ---------------------------------------------------------------- task transitions
+
+
+@dataclass
+class _Change:
+    """One human task transition, with what the notification texts need."""
+
+    task: Task
+    process: Any
+    actor: Any
+    title: str
+    brief: str
+    url: str
+
+    def record(self, user_ids: Iterable[int], kind: str, title: str, **extra: Any) -> list[Notification]:
+        return notifications_record(
+            user_ids=user_ids,
+            kind=kind,
+            title=title,
+            body=self.brief,
+            url=self.url,
+            process=self.process,
+            task=self.task,
+            actor=self.actor,
+            **extra,
+        )
+
+
+def notify_transition(activation: Any, descriptor: Any, source: Any, target: Any, **kwargs: Any) -> None:
+    """viewflow FSM hook (next to the audit hook): notify whoever a task state change concerns."""
+    name = descriptor._func.__name__
+    task = activation.task
+    process = activation.process
+    node_type = getattr(task.flow_task, "task_type", "")
+    previous_owner_id = getattr(task, "_live_owner_id", None)
+    task._live_owner_id = task.owner_id
+    channels = {process_channel(process.pk)} if process.pk else set()  # the process page shows every status
+
+    if node_type == "HUMAN":
+        _notify_human(name, activation, previous_owner_id, channels)
+    elif name == "error":
+        flow_class = activation.flow_class
+        managers = users_holding(process_permission(flow_class, "manage")).values_list("pk", flat=True)
+        title, brief = _task_text(task, process)
+        notifications_record(
+            user_ids=managers,
+            kind=NotificationKind.JOB_FAILED,
+            title=f"Failed: {title}",
+            body=brief,
+            url=task_url(task) or process_url(process),
+            process=process,
+            task=task,
+        )
+    elif name == "complete" and node_type == "END":
+        _notify_requester_completed(task, process)
+    wake_on_commit(channels)
+
+
+def _notify_human(name: str, activation: Any, previous_owner_id: int | None, channels: set[str]) -> None:
+    task, process = activation.task, activation.process
+    actor = current_actor()
+    actor_id = actor.pk if actor else None
+    title, brief = _task_text(task, process)
+    change = _Change(task, process, actor, title, brief, task_url(task))
+    permission = task.owner_permission
+    if permission:
+        channels.add(perm_channel(permission))  # the queue of everyone who may take it
+    for owner_id in {task.owner_id, previous_owner_id} - {None}:
+        channels.add(user_channel(owner_id))  # their inbox
+
+    owner_id = task.owner_id
+    if name == "activate" and owner_id is None and permission:
+        view = process_permission(activation.flow_class, "view")
+        candidates = users_holding(permission, view).exclude(pk=actor_id).values_list("pk", flat=True)
+        change.record(
+            candidates, NotificationKind.TASK_QUEUED, f"New in your queue: {title}", wake_users=False
+        )
+    elif name in ("activate", "assign") and owner_id and owner_id != actor_id:
+        change.record([owner_id], NotificationKind.TASK_ASSIGNED, f"{_name(actor)} assigned you: {title}")
+    elif name == "reassign" and owner_id != previous_owner_id:
+        if owner_id and owner_id != actor_id:
+            delegated = actor_id is not None and actor_id == previous_owner_id
+            kind = NotificationKind.TASK_DELEGATED if delegated else NotificationKind.TASK_ASSIGNED
+            verb = "delegated to you" if delegated else "assigned you"
+            change.record([owner_id], kind, f"{_name(actor)} {verb}: {title}")
+        if previous_owner_id and previous_owner_id != actor_id:
+            new_owner = get_user_model().objects.filter(pk=owner_id).first()
+            change.record(
+                [previous_owner_id],
+                NotificationKind.TASK_TAKEN,
+                f"{_name(actor)} reassigned your task to {_name(new_owner)}: {title}",
+            )
+    elif name == "unassign" and previous_owner_id and previous_owner_id != actor_id:
+        change.record(
+            [previous_owner_id],
+            NotificationKind.TASK_TAKEN,
+            f"{_name(actor)} put your task back in the queue: {title}",
+        )
+
+
+def _notify_requester_completed(task: Task, process: Any) -> None:
+    requester_id = getattr(process, "requester_id", None)
+    if requester_id is None:
+        return
+    # A rejection already told the requester why; its End needs no second notification.
+    if Notification.objects.filter(
+        user_id=requester_id, process=process, kind=NotificationKind.REQUEST_REJECTED
+    ).exists():
+        return
+    notifications_record(
+        user_ids=[requester_id],
+        kind=NotificationKind.REQUEST_COMPLETED,
+        title=f"Completed: {process.brief}",
+        body=str(task.flow_task.task_title or task.flow_task.name),
+        url=process_url(process),
+        process=process,
+        task=task,
+    )
+
+
+# ---------------------------------------------------------------- business facts
+
+
+def notify_request_decided(*, process: Any, approved: bool, actor: Any, comment: str = "") -> None:
+    """Tell the requester their request was approved or rejected (with the reason)."""
+    requester_id = getattr(process, "requester_id", None)
+    if requester_id is None or requester_id == getattr(actor, "pk", None):
+        return
+    kind = NotificationKind.REQUEST_APPROVED if approved else NotificationKind.REQUEST_REJECTED
+    verb = "approved" if approved else "rejected"
+    notifications_record(
+        user_ids=[requester_id],
+        kind=kind,
+        title=f"{_name(actor)} {verb}: {process.brief}",
+        body=comment,
+        url=process_url(process),
+        process=process,
+        actor=actor,
+    )
+
+
+def notify_task_reminder(*, task: Task, escalated: bool = False, to_user_ids: Iterable[int] = ()) -> list:
+    """A reminder about a waiting task, or its escalation: the service escalation timers call.
+
+    A reminder goes to the task's owner, or to its queue's candidates when nobody holds it. An
+    escalation goes to `to_user_ids` (the escalation target) and also tells the owner.
+    """
+    task = Task.objects.select_related("process").get(pk=task.pk)
+    process = task.process.coerced if task.process.flow_class else task.process
+    title, brief = _task_text(task, process)
+    url = task_url(task)
+    if task.owner_id:
+        holders = [task.owner_id]
+    elif task.owner_permission:
+        view = process_permission(task.flow_task.flow_class, "view")
+        holders = list(users_holding(task.owner_permission, view).values_list("pk", flat=True))
+    else:
+        holders = []
+    common = {"body": brief, "url": url, "process": process, "task": task}
+    if not escalated:
+        return notifications_record(
+            user_ids=holders, kind=NotificationKind.TASK_REMINDER, title=f"Reminder: {title}", **common
+        )
+    rows = notifications_record(
+        user_ids=[pk for pk in to_user_ids if pk not in holders],
+        kind=NotificationKind.TASK_ESCALATED,
+        title=f"Escalated to you: {title}",
+        **common,
+    )
+    rows += notifications_record(
+        user_ids=holders,
+        kind=NotificationKind.TASK_ESCALATED,
+        title=f"Escalated (overdue): {title}",
+        **common,
+    )
+    wake_on_commit([process_channel(process.pk)])
+    return rows
+
+
+# ---------------------------------------------------------------- the user's own
+
+
+def notification_mark_read(*, user: Any, notification_id: int) -> Notification:
+    notification = Notification.objects.get(pk=notification_id, user=user)
+    if notification.read_at is None:
+        notification.read_at = timezone.now()
+        notification.save(update_fields=["read_at"])
+        wake_on_commit([user_channel(user.pk)])
+    return notification
+
+
+def notifications_mark_all_read(*, user: Any) -> int:
+    count = Notification.objects.filter(user=user, read_at__isnull=True).update(read_at=timezone.now())
+    if count:
+        wake_on_commit([user_channel(user.pk)])
+    return count
+
+
+def notification_preferences_set(*, user: Any, deliveries: dict[str, str]) -> None:
+    """Store how `user` wants to hear of each kind (live, email, off)."""
+    for kind, delivery in deliveries.items():
+        NotificationPreference.objects.update_or_create(
+            user=user, kind=NotificationKind(kind), defaults={"delivery": Delivery(delivery)}
+        )
