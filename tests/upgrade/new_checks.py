@@ -194,7 +194,6 @@ def phase_state(old: dict, report: Report) -> None:
     from processes.actionlinks.models import ActionToken
     from processes.models import AuditEvent, Notification
     from processes.policies.models import is_candidate_permission
-    from processes.roles import ROLES
     from processes.tasklist.models import TaskRow
     from processes.tasklist.selectors import flows_visible_to
 
@@ -329,7 +328,9 @@ def phase_state(old: dict, report: Report) -> None:
         )
 
     with report.step("permissions"):
-        for group_name, permissions in ROLES.items():
+        from processes.registry import registry
+
+        for group_name, permissions in registry.roles().items():
             group = Group.objects.get(name=group_name)
             for permission in permissions:
                 app_label, _, codename = permission.partition(".")
