@@ -351,3 +351,23 @@ def test_the_site_menu_lists_its_app(client, edgar):
     client.force_login(edgar)
     page = client.get("/tasks/queue/").content.decode()
     assert 'href="/expense/' in page
+
+
+# ---------------------------------------------------------------- its pages
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "ProcessDescriptor.viewset()'s default (GatedFlowAppViewset) keeps viewflow's FlowChartView, "
+        "which draws one process's progress at /<process_pk>/chart/ for anyone with the flow's view "
+        "permission; purchase overrides it with processes.pages.ProcessChartView, a plug-in relying on "
+        "the default does not get per-process visibility on that page."
+    ),
+)
+def test_another_claimants_claim_chart_is_refused_like_its_page(client, claim, roles):
+    other = _persona("ezra", ["expense_claimants"], roles)
+    client.force_login(other)
+
+    assert client.get(f"/expense/{claim.pk}/").status_code == 403
+    assert client.get(f"/expense/{claim.pk}/chart/").status_code == 403
