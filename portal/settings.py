@@ -85,6 +85,9 @@ INSTALLED_APPS = [
     "processes.orders",
     "portal",  # the project: its commands (bootstrap, preflight, banner)
 ]
+# More apps to install (comma-separated), after the built-in ones: the test suite installs its
+# test-only process plug-ins so (tests/plugins/, set in pyproject's pytest env). Default: none.
+INSTALLED_APPS += env_list("PORTAL_EXTRA_APPS", [])
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
