@@ -74,7 +74,10 @@ def _django() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
     sys.path.insert(0, str(ROOT))
     import django
+    from django.conf import settings
 
+    # viewflow's own lists, the baseline, beside the portal's (bench/urls_tasklist.py)
+    settings.ROOT_URLCONF = "bench.urls_tasklist"
     django.setup()
 
 
