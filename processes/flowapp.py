@@ -40,6 +40,7 @@ from viewflow.workflow.nodes import Start
 from viewflow.workflow.nodes import View as ViewNode
 
 from processes.gate import TaskAction, execute_action, node_is_personal, task_authorize
+from processes.pages import ProcessChartView, ProcessDetailView
 
 # A people's task node's pages: URL name -> (the node's view attribute, the gate's action).
 # None as the action: executing the task (DECIDE or EDIT, by its node).
@@ -122,7 +123,12 @@ class TaskListRedirectView(View):
 
 
 class GatedFlowAppViewset(FlowAppViewset):
-    """A process type's app with only the pages the portal needs, each behind the gate."""
+    """A process type's app with only the pages the portal needs, each behind the gate. The
+    process page and its diagram check the process's visibility (processes.gate), not the flow's
+    model-wide view permission, so a plug-in that keeps this default is safe too."""
+
+    process_detail_view_class = ProcessDetailView
+    chart_view_class = ProcessChartView
 
     process_list_path = None
     task_list_path = None

@@ -15,6 +15,8 @@ from django.utils.safestring import SafeString, mark_safe
 from viewflow.workflow import chart
 from viewflow.workflow.flow.views import DetailProcessView, FlowChartView
 
+from processes.gate import process_visible_to
+
 # Steps people care about on a process page: their own tasks, the start, and automated jobs.
 # Routing steps (Function, If, Switch, Join) and ends are internal and left out.
 SHOWN_TASK_TYPES = ("HUMAN_START", "START", "HUMAN", "JOB")
@@ -31,7 +33,14 @@ def process_chart_svg(process: Any) -> SafeString:
 
 
 class ProcessDetailView(DetailProcessView):
-    """viewflow's process page with only the steps people care about in its task table."""
+    """viewflow's process page with only the steps people care about in its task table, shown
+    to those who may see this process (processes.gate), whatever the flow's own view check."""
+
+    def dispatch(self, request, *args, **kwargs):
+        if not process_visible_to(user=request.user, process=self.get_object()):
+            raise PermissionDenied
+        # viewflow's dispatch checks the flow's model-wide view permission only: skip it.
+        return super(DetailProcessView, self).dispatch(request, *args, **kwargs)
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -45,12 +54,13 @@ class ProcessDetailView(DetailProcessView):
 
 
 class ProcessChartView(FlowChartView):
-    """viewflow's chart; one process's chart only for people who may see that process."""
+    """viewflow's chart; one process's chart only for people who may see that process
+    (processes.gate)."""
 
     def dispatch(self, request, *args, **kwargs):
         process_pk = kwargs.get("process_pk")
         if process_pk is not None:
             process = self.flow_class.process_class._default_manager.filter(pk=process_pk).first()
-            if process is None or not self.flow_class.instance.has_view_permission(request.user, process):
+            if process is None or not process_visible_to(user=request.user, process=process):
                 raise PermissionDenied
         return super().dispatch(request, *args, **kwargs)

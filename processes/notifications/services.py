@@ -23,6 +23,7 @@ from processes.models import Delivery, Notification, NotificationKind, Notificat
 from processes.notifications.audiences import process_permission, users_holding
 from processes.notifications.channels import perm_channel, process_channel, user_channel, wake_on_commit
 from processes.notifications.selectors import process_url, task_url
+from processes.registry import registry
 
 if TYPE_CHECKING:
     from viewflow.workflow.models import Process
@@ -208,8 +209,13 @@ def _notify_human(name: str, activation: Any, previous_owner_id: int | None, cha
         )
 
 
+def _requester_id(process: Any) -> int | None:
+    """Who started `process`, as its descriptor says (the requester who hears of decisions)."""
+    return registry.for_process(process).starter_id(process)
+
+
 def _notify_requester_completed(task: Task, process: Any) -> None:
-    requester_id = getattr(process, "requester_id", None)
+    requester_id = _requester_id(process)
     if requester_id is None:
         return
     # A rejection already told the requester why; its End needs no second notification.
@@ -233,7 +239,7 @@ def _notify_requester_completed(task: Task, process: Any) -> None:
 
 def notify_request_decided(*, process: Any, approved: bool, actor: Any, comment: str = "") -> None:
     """Tell the requester their request was approved or rejected (with the reason)."""
-    requester_id = getattr(process, "requester_id", None)
+    requester_id = _requester_id(process)
     if requester_id is None or requester_id == getattr(actor, "pk", None):
         return
     kind = NotificationKind.REQUEST_APPROVED if approved else NotificationKind.REQUEST_REJECTED

@@ -6,7 +6,6 @@ from django.urls import path
 from viewflow.urls import AppMenuMixin, Viewset, route
 
 from processes.flowapp import GatedFlowAppViewset
-from processes.pages import ProcessChartView, ProcessDetailView
 from processes.purchase import views
 
 
@@ -18,6 +17,4 @@ class MyRequestsViewset(AppMenuMixin, Viewset):
 
 
 class PurchaseAppViewset(GatedFlowAppViewset):
-    process_detail_view_class = ProcessDetailView
-    chart_view_class = ProcessChartView
     my_requests_path = route("mine/", MyRequestsViewset())

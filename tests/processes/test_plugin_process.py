@@ -233,15 +233,6 @@ def test_a_rejection_link_keeps_the_reason(client, claim, links):
     assert task_of(claim, "refused").status == STATUS.DONE
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "The core's action link pages and escalation email name every process a purchase request: "
-        "templates/processes/actionlinks/confirm.html ('Approve this purchase request?') and "
-        "email.txt/email.html ('a purchase request is waiting for a decision') hard-code the "
-        "words instead of asking the descriptor (its title or summary)."
-    ),
-)
 def test_its_email_and_link_page_do_not_call_it_a_purchase_request(client, claim, links, mailoutbox):
     (mail,) = [m for m in mailoutbox if m.to == ["emma@example.com"]]
     page = client.get(f"/links/{links['approve']}/").content.decode()
@@ -295,16 +286,6 @@ def test_a_new_claim_notifies_its_stage_group_and_wakes_its_queue_after_commit(
     assert note.url == f"/expense/{process.pk}/approve/{task_of(process, 'approve').pk}/"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "The core finds whom to tell of a decision and of the end by a purchase field name: "
-        "processes/notifications/services.py notify_request_decided and "
-        "_notify_requester_completed read getattr(process, 'requester_id'), not the "
-        "descriptor's starter_id(process); a process whose starter field has another name "
-        "(claimant) is never told."
-    ),
-)
 def test_the_claimant_hears_the_decision_and_the_end(claim, erin, edgar):
     task_claim(task=task_of(claim, "approve"), user=edgar)
     expense_task_decide(task=task_of(claim, "approve"), user=edgar, approved=True, comment="Fine.")
@@ -356,15 +337,6 @@ def test_the_site_menu_lists_its_app(client, edgar):
 # ---------------------------------------------------------------- its pages
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "ProcessDescriptor.viewset()'s default (GatedFlowAppViewset) keeps viewflow's FlowChartView, "
-        "which draws one process's progress at /<process_pk>/chart/ for anyone with the flow's view "
-        "permission; purchase overrides it with processes.pages.ProcessChartView, a plug-in relying on "
-        "the default does not get per-process visibility on that page."
-    ),
-)
 def test_another_claimants_claim_chart_is_refused_like_its_page(client, claim, roles):
     other = _persona("ezra", ["expense_claimants"], roles)
     client.force_login(other)
