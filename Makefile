@@ -32,10 +32,12 @@ test: install ## run the tests (PORTAL_TEST_SERVICES=1 adds PostgreSQL, Redis, w
 e2e: install ## only the browser journeys (needs PORTAL_TEST_SERVICES=1 and its services)
 	PORTAL_TEST_SERVICES=1 $(PY) -m pytest -m e2e $(ARGS)
 
-lint: install ## ruff lint and format check, and the import contracts (the core imports no process)
+# mypy's django plugin imports portal.settings: DEBUG=1 gives it the embedded defaults (no .env needed).
+lint: install ## ruff, the import contracts (the core imports no process) and mypy (the core's types)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports --no-cache
+	DEBUG=1 $(VENV)/bin/mypy
 
 fmt: install ## format and fix what ruff can
 	$(VENV)/bin/ruff format .

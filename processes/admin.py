@@ -1,4 +1,5 @@
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
@@ -46,7 +47,7 @@ class IncidentAdmin(ReadOnlyAdmin):
     list_display = ["pk", "process", "step", "finished", "attempts", "error"]
     list_filter = ["process__flow_class"]
     readonly_fields = ["process", "step", "finished", "attempts", "error", "traceback", "idempotency_key"]
-    fields = readonly_fields
+    fields = readonly_fields  # type: ignore[assignment]  # django-stubs types the two apart; names here
     actions = ["retry", "skip"]
 
     def get_queryset(self, request):
@@ -109,7 +110,7 @@ class IncidentAdmin(ReadOnlyAdmin):
                 **self.admin_site.each_context(request),
                 "form": form,
                 "incidents": queryset,
-                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
                 "opts": self.model._meta,
             },
         )

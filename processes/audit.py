@@ -12,22 +12,27 @@ are not transitions (a comment, a decision) with `audit_record` directly.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 import structlog
+from django.contrib.auth.models import AnonymousUser
 
 from processes.models import AuditEvent
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
+    from django.contrib.auth.models import User
+    from viewflow.fsm.base import TransitionBoundMethod
+    from viewflow.workflow.activation import Activation
     from viewflow.workflow.models import Process, Task
+    from viewflow.workflow.status import STATUS
 
 logger = structlog.get_logger("processes.audit")
 
 # Who is acting in this request or job. The web middleware binds the logged-in user; workers,
 # timers and the scheduler act as "system" (None) unless a service binds someone.
-_actor: ContextVar[Any] = ContextVar("audit_actor", default=None)
+_actor: ContextVar[User | AnonymousUser | None] = ContextVar("audit_actor", default=None)
 
 # Transition name -> (audit action for the task, whether to record it).
 _TRANSITION_ACTIONS = {
@@ -52,7 +57,7 @@ _transition_details: ContextVar[dict[str, Any] | None] = ContextVar("audit_trans
 
 
 @contextlib.contextmanager
-def acting_as(user: AbstractBaseUser | None):
+def acting_as(user: User | AnonymousUser | None) -> Iterator[None]:
     """Attribute the audit rows written inside this block to `user`."""
     token = _actor.set(user)
     try:
@@ -62,7 +67,7 @@ def acting_as(user: AbstractBaseUser | None):
 
 
 @contextlib.contextmanager
-def transition_details(**details: Any):
+def transition_details(**details: Any) -> Iterator[None]:
     """Add `details` to the audit rows the transition hook writes inside this block."""
     token = _transition_details.set({**(_transition_details.get() or {}), **details})
     try:
@@ -71,14 +76,15 @@ def transition_details(**details: Any):
         _transition_details.reset(token)
 
 
-def actor_set(user: AbstractBaseUser | None) -> None:
+def actor_set(user: User | AnonymousUser | None) -> None:
     _actor.set(user)
 
 
-def current_actor() -> AbstractBaseUser | None:
+def current_actor() -> User | None:
     """Who is acting now (None for the system), for the hooks on viewflow's transitions."""
     user = _actor.get()
-    if user is None or not getattr(user, "is_authenticated", False):
+    # AnonymousUser is never authenticated; the isinstance test only tells mypy so.
+    if user is None or isinstance(user, AnonymousUser) or not getattr(user, "is_authenticated", False):
         return None
     return user
 
@@ -96,7 +102,7 @@ def correlation_id_of(process: Process | None) -> str:
 def correlation_bind(process: Process | None) -> str:
     """Bind the process's correlation id to every log line from here on (this request or job)."""
     correlation_id = correlation_id_of(process)
-    if correlation_id:
+    if correlation_id and process is not None:
         structlog.contextvars.bind_contextvars(correlation_id=correlation_id, process_id=process.pk)
     return correlation_id
 
@@ -106,7 +112,7 @@ def audit_record(
     action: str,
     process: Process | None = None,
     task: Task | None = None,
-    actor: AbstractBaseUser | None = None,
+    actor: User | None = None,
     details: dict[str, Any] | None = None,
 ) -> AuditEvent:
     """Append one audit event, in the caller's transaction, and log it with its correlation id."""
@@ -139,7 +145,9 @@ def audit_record(
     return event
 
 
-def audit_transition(activation: Any, descriptor: Any, source: Any, target: Any, **kwargs: Any) -> None:
+def audit_transition(
+    activation: Activation, descriptor: TransitionBoundMethod, source: STATUS, target: STATUS, **kwargs: Any
+) -> None:
     """viewflow FSM hook: record each task state change as an audit event."""
     name = descriptor._func.__name__
     action = _TRANSITION_ACTIONS.get(name)

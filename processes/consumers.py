@@ -59,13 +59,13 @@ def _deliverable(user_id: int, floor: int, skip: frozenset[int]) -> tuple[list[d
     user = _user_active(user_id)
     if user is None:
         return [], 0, False
-    rows = (
+    query = (
         Notification.objects.filter(user_id=user_id, id__gt=floor)
         .exclude(id__in=skip)
         .select_related("process")
         .order_by("id")[:BATCH]
     )
-    rows = list(rows)
+    rows = list(query)
     visible = {row.pk for row in notifications_visible(user, rows)}
     payloads = [
         {
@@ -218,7 +218,7 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
         if self.watch and self.watch.process_id and (not watch or watch.process_id != self.watch.process_id):
             await self.channel_layer.group_discard(process_channel(self.watch.process_id), self.channel_name)
         self.watch, self.watch_print = watch, ""
-        self.watch_location = location if watch is not None else ""
+        self.watch_location = str(location) if watch is not None else ""  # parsed: a str
         if watch is None:
             return
         fragment = await self.render(watch)

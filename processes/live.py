@@ -95,7 +95,9 @@ def watch_render(watch: Watch, *, cookie: str, host: str, secure: bool) -> str |
     response = _renderer.get_response(WSGIRequest(environ))
     if response.status_code != 200:
         return None
-    page = response.content.decode(response.charset or "utf-8")
+    page = response.content.decode(  # type: ignore[attr-defined]  # a rendered page, never streamed
+        response.charset or "utf-8"
+    )
     regions = REGION.findall(page)
     if regions:
         return "".join(

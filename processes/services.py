@@ -4,7 +4,8 @@ and incidents."""
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -18,17 +19,23 @@ from processes.gate import TaskAction, execute_action, task_authorize
 from processes.models import ProcessComment
 from processes.tasklist.exceptions import TaskUnavailable
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser, User
+    from viewflow.workflow.activation import Activation
+
 
 class ActingRequest:
     """What viewflow's start transitions read from a request (`.user`), for services acting
     without one: demo data, tests, the worker and the API."""
 
-    def __init__(self, user: Any) -> None:
+    def __init__(self, user: User | AnonymousUser | None) -> None:
         self.user = user
 
 
 @contextlib.contextmanager
-def task_executing(*, task: Task, user: Any, action: TaskAction | None = None):
+def task_executing(
+    *, task: Task, user: User | AnonymousUser, action: TaskAction | None = None
+) -> Iterator[Activation]:
     """The activation of a human task `user` holds, started as its form view starts it, for
     services that act without the web form (demo data, tests, email links, the API). The gate
     decides first (`action`: what executing it does; by default what its node does)."""
@@ -39,7 +46,12 @@ def task_executing(*, task: Task, user: Any, action: TaskAction | None = None):
 
 
 def decision_record(
-    *, activation: Any, user: Any, action: str, comment: str, details: dict | None = None
+    *,
+    activation: Activation,
+    user: User | None,
+    action: str,
+    comment: str,
+    details: dict[str, Any] | None = None,
 ) -> None:
     """Keep a person's decision on their task: its comment on the process, an audit event, then
     finish the task. Runs inside the caller's transaction, after the caller set the decision.
@@ -54,7 +66,7 @@ def decision_record(
     activation.execute()
 
 
-def task_claim(*, task: Task, user: Any) -> Task:
+def task_claim(*, task: Task, user: User | AnonymousUser) -> Task:
     """Assign a queued task to `user`, who must be allowed to take it (the gate). Audited by the
     transition hook.
 
@@ -67,7 +79,7 @@ def task_claim(*, task: Task, user: Any) -> Task:
     return task
 
 
-def tasks_claim_bulk(*, task_ids: list[int], user: Any) -> tuple[list[Task], list[str]]:
+def tasks_claim_bulk(*, task_ids: list[int], user: User | AnonymousUser) -> tuple[list[Task], list[str]]:
     """Claim several queued tasks for `user`: each on its own (a savepoint each), so a task taken
     meanwhile by someone else is reported and the others are still claimed.
 
@@ -85,7 +97,7 @@ def tasks_claim_bulk(*, task_ids: list[int], user: Any) -> tuple[list[Task], lis
     return claimed, failed
 
 
-def task_unclaim(*, task: Task, user: Any) -> Task:
+def task_unclaim(*, task: Task, user: User | AnonymousUser) -> Task:
     """Put an assigned task back in its queue; its owner or a process manager may do this."""
     with acting_as(user), task.activation() as activation:
         task_authorize(user=user, task=activation.task, action=TaskAction.RELEASE)
@@ -94,7 +106,7 @@ def task_unclaim(*, task: Task, user: Any) -> Task:
 
 
 @transaction.atomic
-def task_delegate(*, task: Task, user: Any, to_user: Any) -> Task:
+def task_delegate(*, task: Task, user: User | AnonymousUser, to_user: User) -> Task:
     """The holder hands their task to a colleague who may hold it (the gate: same candidate
     permission, and not the one who started the process).
 
@@ -109,7 +121,7 @@ def task_delegate(*, task: Task, user: Any, to_user: Any) -> Task:
 
 
 @transaction.atomic
-def task_reassign(*, task: Task, user: Any, to_user: Any) -> Task:
+def task_reassign(*, task: Task, user: User | AnonymousUser, to_user: User) -> Task:
     """A process manager gives an open task (queued or held) to any user who may hold it. Audited
     by the transition hook (with `delegated: false`, even for a task the manager held); the new
     holder, and the previous one, are notified."""
@@ -136,12 +148,12 @@ def task_routing_changed(*, task: Task) -> None:
     task_row_refresh(task=task)
 
 
-def _incident_activation(task: Task):
+def _incident_activation(task: Task) -> None:
     if task.flow_task_type != "JOB" or task.status != STATUS.ERROR:
         raise IncidentError(f"Task {task.pk} is not a failed automated step (status {task.status})")
 
 
-def incident_retry(*, task: Task, user: Any) -> Task:
+def incident_retry(*, task: Task, user: User) -> Task:
     """Run a failed automated step again: a new attempt with the same idempotency key. Audited."""
     with acting_as(user), task.activation() as activation:
         _incident_activation(activation.task)
@@ -154,7 +166,7 @@ def incident_retry(*, task: Task, user: Any) -> Task:
     return new_task
 
 
-def incident_skip(*, task: Task, user: Any, reason: str) -> Task:
+def incident_skip(*, task: Task, user: User, reason: str) -> Task:
     """Go on past a failed automated step without its result; the reason is required. Audited."""
     reason = reason.strip()
     if not reason:

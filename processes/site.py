@@ -18,6 +18,7 @@ class SiteIndexView(View):
     site: Site | None = None
 
     def get(self, request):
+        assert self.site is not None, "as_view(site=...) sets it"
         for app in self.site._children:
             if app.has_view_permission(request.user):
                 return redirect(app.reverse("index"))

@@ -49,7 +49,7 @@ class IncidentListView(generic.ListView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        viewset = self.request.resolver_match.viewset
+        viewset = self.request.resolver_match.viewset  # type: ignore[union-attr]  # viewflow's router sets it
         context["rows"] = [
             {
                 "task": task,
@@ -77,7 +77,8 @@ class _IncidentActionView(View):
         return get_object_or_404(selectors.incidents_for_user(self.request.user), pk=task_pk)
 
     def done(self):
-        return HttpResponseRedirect(self.request.resolver_match.viewset.reverse("index"))
+        viewset = self.request.resolver_match.viewset  # type: ignore[union-attr]  # viewflow's router sets it
+        return HttpResponseRedirect(viewset.reverse("index"))
 
 
 class IncidentRetryView(_IncidentActionView):

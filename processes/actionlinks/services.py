@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import re
 import secrets
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from django.conf import settings
@@ -40,6 +40,11 @@ from processes.mail.models import OutgoingEmail
 from processes.mail.services import mail_queue
 from processes.registry import registry
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser, User
+
+    from processes.policies.models import EscalationLevel
+
 logger = structlog.get_logger(__name__)
 
 
@@ -65,7 +70,7 @@ def link_placeholder(token: ActionToken) -> str:
 
 
 def action_tokens_issue(
-    *, task: Task, addressee: Any, level_order: int | None = None
+    *, task: Task, addressee: User, level_order: int | None = None
 ) -> dict[str, ActionToken]:
     """Create an Approve and a Reject token for `addressee` on `task`, bound to the task's state
     now, by action. They work only once minted (`action_tokens_mint`): until then their hash is
@@ -124,7 +129,7 @@ def escalation_email_finish(email: OutgoingEmail) -> tuple[str, str]:
     return PLACEHOLDER_RE.sub(LINK_REMOVED, text), PLACEHOLDER_RE.sub(LINK_REMOVED, html)
 
 
-def action_tokens_prune(*, now: Any = None) -> int:
+def action_tokens_prune(*, now: datetime | None = None) -> int:
     """Forget tokens `ACTION_LINK_KEEP_DAYS` after they expired; the audit trail keeps what they
     did. (Until then a late click gets the "expired" page rather than "unknown".)"""
     now = now or timezone.now()
@@ -134,7 +139,7 @@ def action_tokens_prune(*, now: Any = None) -> int:
 
 
 @transaction.atomic
-def escalation_email_send(*, task: Task, addressee: Any, level: Any = None) -> None:
+def escalation_email_send(*, task: Task, addressee: User, level: EscalationLevel | None = None) -> None:
     """Email `addressee` that `task` (one its process type decides with a yes or no: its
     descriptor's `decision_nodes`) is overdue, with Approve, Reject and Open in portal links. Called by escalation (a level whose action emails its target).
 
@@ -213,7 +218,7 @@ def action_link_opened(*, token: ActionToken, ip: str, method: str) -> None:
 
 def action_link_refused(*, token: ActionToken | None, refusal: Refusal, ip: str) -> None:
     """Audit a refused link, with the reason (unknown tokens have no process to attach to)."""
-    details = {"reason": refusal.reason, "ip": ip}
+    details: dict[str, Any] = {"reason": refusal.reason, "ip": ip}
     if token is not None:
         details.update(link=token.pk, action=token.action, addressee=token.user.get_username())
     if refusal.reason == "wrong_user":
@@ -226,7 +231,9 @@ def action_link_refused(*, token: ActionToken | None, refusal: Refusal, ip: str)
     )
 
 
-def action_link_use(*, token: ActionToken, comment: str, ip: str, viewer: Any = None) -> Refusal | None:
+def action_link_use(
+    *, token: ActionToken, comment: str, ip: str, viewer: User | AnonymousUser | None = None
+) -> Refusal | None:
     """Take the link's action as its addressee: claim the task if it is queued, then approve or
     reject it through its process type's descriptor (`decide`). Returns None when done, or the
     refusal.

@@ -83,7 +83,7 @@ def action_link(request: HttpRequest, token: str) -> HttpResponse:
     summary = selectors.link_summary(task=link.task)
     context = {**summary, "link": link, "addressee": selectors.display_name(link.user)}
     if request.method != "POST":
-        services.action_link_opened(token=link, ip=ip, method=request.method)
+        services.action_link_opened(token=link, ip=ip, method=request.method or "")
         return _page(request, "confirm.html", {**context, "form": ActionLinkForm(approves=link.approves)})
     form = ActionLinkForm(request.POST, approves=link.approves)
     if not form.is_valid():

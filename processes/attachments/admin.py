@@ -42,7 +42,7 @@ class AttachmentAdmin(ReadOnlyAdmin):
         "created_at",
         "download",
     ]
-    readonly_fields = fields
+    readonly_fields = fields  # type: ignore[assignment]  # django-stubs types the two apart; names here
 
     @admin.display(description=_("size"), ordering="size")
     def file_size(self, attachment: Attachment) -> str:

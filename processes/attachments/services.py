@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
 import structlog
 from django.conf import settings
@@ -14,11 +14,15 @@ from processes.attachments.models import Attachment
 from processes.attachments.storage import attachment_storage, storage_name_new
 from processes.audit import audit_record
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+    from viewflow.workflow.models import Process, Task
+
 logger = structlog.get_logger(__name__)
 
 
 def attachments_add(
-    *, process: Any, uploads: list[CheckedUpload], user: Any, task: Any = None
+    *, process: Process, uploads: list[CheckedUpload], user: User, task: Task | None = None
 ) -> list[Attachment]:
     """Store checked uploads (see checks.uploads_check) and attach them to `process`.
 

@@ -13,11 +13,11 @@ import random
 import secrets
 import time
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from django.core.mail import send_mail
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -73,16 +73,20 @@ def _after_call(connector: str, faults: ConnectorFaults) -> None:
         raise ConnectorUnavailable(f"{connector} did not answer within {faults.timeout_seconds}s")
 
 
-def _once(model, lookup: dict[str, Any], create: dict[str, Any]):
-    """The record for this idempotency key: the existing one, or a new one. Safe under races."""
-    existing = model.objects.filter(**lookup).first()
+_Record = TypeVar("_Record", bound=models.Model)
+
+
+def _once(model: type[_Record], lookup: dict[str, Any], create: dict[str, Any]) -> tuple[_Record, bool]:
+    """The record for this idempotency key: the existing one, or a new one. Safe under races.
+    (`_default_manager` is `objects` for every connector model: none has a custom manager.)"""
+    existing = model._default_manager.filter(**lookup).first()
     if existing is not None:
         return existing, False
     try:
         with transaction.atomic():
-            return model.objects.create(**lookup, **create), True
+            return model._default_manager.create(**lookup, **create), True
     except IntegrityError:  # a concurrent call with the same key won
-        return model.objects.get(**lookup), False
+        return model._default_manager.get(**lookup), False
 
 
 # ---------------------------------------------------------------- payment

@@ -10,7 +10,8 @@ must never touch a decided task. Each action is audited on the task (`task.remin
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 from django.contrib.auth import get_user_model
@@ -26,6 +27,7 @@ from processes.notifications.services import _task_text, notifications_record, n
 from processes.policies.models import (
     EscalationAction,
     EscalationLevel,
+    PolicyStage,
     candidate_codename,
     candidate_group_ids,
 )
@@ -33,9 +35,23 @@ from processes.policies.services import candidate_permission_grant
 from processes.registry import registry
 from processes.services import ActingRequest, task_routing_changed
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+    from viewflow.workflow.models import Process
+
 logger = structlog.get_logger(__name__)
 
 _OPEN = (STATUS.NEW, STATUS.ASSIGNED)
+
+_Target = TypeVar("_Target")
+
+
+def _target(value: _Target | None, stage: PolicyStage, what: str) -> _Target:
+    """The escalation group or user a level's action needs. Publishing refuses a version whose
+    level lacks it (policies.services._level_problems), so a missing one is a bug, said plainly."""
+    if value is None:
+        raise ValueError(f"Stage {stage.pk} has no escalation {what}")
+    return value
 
 
 def _is_open(task: Task) -> bool:
@@ -48,11 +64,11 @@ def _task_details(task: Task) -> dict[str, Any]:
     return {"node": task.flow_task.name, "node_type": "HUMAN"}
 
 
-def _stage_details(task: Task, stage: Any) -> dict[str, Any]:
+def _stage_details(task: Task, stage: PolicyStage) -> dict[str, Any]:
     return {**_task_details(task), "stage": stage.order, "stage_name": stage.name}
 
 
-def task_remind(*, task: Task, stage: Any = None) -> bool:
+def task_remind(*, task: Task, stage: PolicyStage | None = None) -> bool:
     """Remind the owner (or the queue's candidates when nobody holds it) that `task` is due: soon
     for a purchase approval (its `stage`'s reminder), now for a fraud review (no stage).
 
@@ -71,7 +87,7 @@ def _also_for(task: Task) -> list[str]:
     return [p for p in hold_permissions(task) if p != task.owner_permission]
 
 
-def candidate_set_permission_ensure(*, group_ids: list[int], also: list[str] = ()) -> str:
+def candidate_set_permission_ensure(*, group_ids: list[int], also: Sequence[str] = ()) -> str:
     """The permission that puts a task in the queues of all `group_ids`, granted to each group.
 
     A task has one `owner_permission`; a task several groups may take is routed by a set
@@ -111,7 +127,7 @@ def _candidate_user_ids(task: Task) -> list[int]:
     return list(users_holding(task.owner_permission).values_list("pk", flat=True))
 
 
-def _reassign(task: Task, stage: Any) -> dict[str, Any]:
+def _reassign(task: Task, stage: PolicyStage) -> dict[str, Any]:
     """Move the task to the escalation group's queue (released: nobody holds it), or, with only
     an escalation user, to that user."""
     previous_owner_id = task.owner_id
@@ -122,14 +138,17 @@ def _reassign(task: Task, stage: Any) -> dict[str, Any]:
         )
         task.owner = None
         task.status = STATUS.NEW
-        target = {"group": stage.escalation_group.name}
+        target = {"group": _target(stage.escalation_group, stage, "group").name}
     elif registry.for_task(task).starter_id(task.process) == stage.escalation_user_id:
         # Segregation of duties (processes.gate): nothing hands a request to whoever started it.
-        return {"user": stage.escalation_user.get_username(), "skipped": "started this request"}
+        return {
+            "user": _target(stage.escalation_user, stage, "user").get_username(),
+            "skipped": "started this request",
+        }
     else:
         task.owner = stage.escalation_user
         task.status = STATUS.ASSIGNED
-        target = {"user": stage.escalation_user.get_username()}
+        target = {"user": _target(stage.escalation_user, stage, "user").get_username()}
     task.save(update_fields=["owner_permission", "owner", "status"])
     task_routing_changed(task=task)
     if previous_owner_id and previous_owner_id != task.owner_id:
@@ -146,25 +165,25 @@ def _reassign(task: Task, stage: Any) -> dict[str, Any]:
     return target
 
 
-def _escalation_addressees(task: Task, stage: Any) -> list[Any]:
+def _escalation_addressees(task: Task, stage: PolicyStage) -> list[User]:
     """Who an escalation email goes to: the escalation user, else each active group member; never
     whoever started the request (segregation of duties, processes.gate)."""
     starter_id = registry.for_task(task).starter_id(task.process)
     if stage.escalation_user_id is not None:
-        user = stage.escalation_user
+        user = _target(stage.escalation_user, stage, "user")
         return [user] if user.is_active and user.pk != starter_id else []
-    return list(
-        get_user_model()
-        .objects.filter(groups=stage.escalation_group_id, is_active=True)
-        .exclude(pk=starter_id)
-        .order_by("pk")
+    members = get_user_model().objects.filter(
+        groups=_target(stage.escalation_group_id, stage, "group"), is_active=True
     )
+    if starter_id is not None:
+        members = members.exclude(pk=starter_id)
+    return list(members.order_by("pk"))
 
 
-def _email(task: Task, stage: Any, level: EscalationLevel) -> dict[str, Any]:
+def _email(task: Task, stage: PolicyStage, level: EscalationLevel) -> dict[str, Any]:
     """Route the task so the addressees may act on it, then email each of them action links."""
     if stage.escalation_group_id is not None:
-        _candidates_add(task, stage.escalation_group)
+        _candidates_add(task, _target(stage.escalation_group, stage, "group"))
     from processes.actionlinks.services import escalation_email_send
 
     addressees = _escalation_addressees(task, stage)
@@ -173,7 +192,7 @@ def _email(task: Task, stage: Any, level: EscalationLevel) -> dict[str, Any]:
     return {"emailed": [user.get_username() for user in addressees]}
 
 
-def _decide(task: Task, process: Any, stage: Any, level: EscalationLevel) -> dict[str, Any]:
+def _decide(task: Task, process: Process, stage: PolicyStage, level: EscalationLevel) -> dict[str, Any]:
     """Approve or reject as the system, with a comment saying why; the flow then goes on as
     after a person's decision (next stage, or back to the requester)."""
     version = stage.version
@@ -195,7 +214,9 @@ def _decide(task: Task, process: Any, stage: Any, level: EscalationLevel) -> dic
     return {"decision": "approved" if approved else "rejected", "comment": comment}
 
 
-def task_escalate(*, task: Task, process: Any, stage: Any, level_order: int) -> EscalationLevel | None:
+def task_escalate(
+    *, task: Task, process: Process, stage: PolicyStage, level_order: int
+) -> EscalationLevel | None:
     """Run level `level_order` of `stage` on the still-open `task`: notify, add or reassign to the
     escalation group, email action links, or decide automatically. Audited as `task.escalated`.
 
@@ -223,8 +244,9 @@ def task_escalate(*, task: Task, process: Any, stage: Any, level_order: int) -> 
     if level.action == EscalationAction.NOTIFY:
         details["notified"] = len(notify_task_reminder(task=task, escalated=True))
     elif level.action == EscalationAction.ADD_CANDIDATES:
-        added = _candidates_add(task, stage.escalation_group)
-        details["group"] = stage.escalation_group.name
+        group = _target(stage.escalation_group, stage, "group")
+        added = _candidates_add(task, group)
+        details["group"] = group.name
         notify_task_reminder(task=task, escalated=True, to_user_ids=added)
     elif level.action == EscalationAction.REASSIGN:
         details.update(_reassign(task, stage))

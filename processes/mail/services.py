@@ -17,8 +17,8 @@ status fields are saved.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import structlog
 from django.conf import settings
@@ -28,6 +28,10 @@ from django.utils import timezone
 
 from processes.audit import audit_record
 from processes.mail.models import OutgoingEmail
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+    from viewflow.workflow.models import Process, Task
 
 logger = structlog.get_logger(__name__)
 
@@ -58,13 +62,13 @@ def _finished(email: OutgoingEmail) -> tuple[str, str]:
 def mail_queue(
     *,
     kind: str,
-    to_user: Any,
+    to_user: User,
     subject: str,
     text: str,
     html: str = "",
     headers: dict[str, str] | None = None,
-    process: Any = None,
-    task: Any = None,
+    process: Process | None = None,
+    task: Task | None = None,
 ) -> OutgoingEmail:
     """Write one email to `to_user` in the current transaction; it is delivered after commit."""
     if not to_user.email:
@@ -101,7 +105,7 @@ def _backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(base * 3 ** (attempts - 1), 3600))
 
 
-def mail_deliver(*, email_id: int, now: Any = None) -> str:
+def mail_deliver(*, email_id: int, now: datetime | None = None) -> str:
     """Try to deliver one pending email. Returns its status afterwards ("busy" when another
     process is delivering it right now, "gone" when it is no longer pending).
 
@@ -162,7 +166,7 @@ def mail_deliver(*, email_id: int, now: Any = None) -> str:
         return email.status
 
 
-def mails_retry_due(*, now: Any = None, limit: int = 50) -> int:
+def mails_retry_due(*, now: datetime | None = None, limit: int = 50) -> int:
     """The sweep: try every pending email whose next attempt is due (the oldest first)."""
     now = now or timezone.now()
     due = list(
@@ -173,7 +177,7 @@ def mails_retry_due(*, now: Any = None, limit: int = 50) -> int:
     return sum(mail_deliver(email_id=pk, now=now) == OutgoingEmail.Status.SENT for pk in due)
 
 
-def mails_prune(*, now: Any = None) -> int:
+def mails_prune(*, now: datetime | None = None) -> int:
     """Forget sent emails after `EMAIL_KEEP_DAYS` (failed ones stay, for the admin)."""
     now = now or timezone.now()
     cutoff = now - timedelta(days=settings.EMAIL_KEEP_DAYS)

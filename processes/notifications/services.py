@@ -26,7 +26,11 @@ from processes.notifications.selectors import process_url, task_url
 from processes.registry import registry
 
 if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+    from viewflow.fsm.base import TransitionBoundMethod
+    from viewflow.workflow.activation import Activation
     from viewflow.workflow.models import Process
+    from viewflow.workflow.status import STATUS
 
 
 # ---------------------------------------------------------------- the outbox
@@ -41,7 +45,7 @@ def notifications_record(
     url: str = "",
     process: Process | None = None,
     task: Task | None = None,
-    actor: Any = None,
+    actor: User | None = None,
     wake_users: bool = True,
 ) -> list[Notification]:
     """Write one notification per recipient, in the caller's transaction, as each one prefers.
@@ -83,7 +87,16 @@ def notifications_record(
     return rows
 
 
-def _email(user_ids: list[int], *, kind: str, title: str, body: str, url: str, process, task) -> None:
+def _email(
+    user_ids: list[int],
+    *,
+    kind: str,
+    title: str,
+    body: str,
+    url: str,
+    process: Process | None,
+    task: Task | None,
+) -> None:
     """Queue the "by email" copies in the outbox (processes/mail), in the caller's transaction."""
     from processes.mail.services import mail_queue
 
@@ -105,7 +118,7 @@ def _task_text(task: Task, process: Process) -> tuple[str, str]:
     return str(flow_task.task_title or flow_task.name), str(process.brief or f"#{process.pk}")
 
 
-def _name(user: Any) -> str:
+def _name(user: User | None) -> str:
     return (user.get_full_name() or user.get_username()) if user else "the system"
 
 
@@ -117,13 +130,15 @@ class _Change:
     """One human task transition, with what the notification texts need."""
 
     task: Task
-    process: Any
-    actor: Any
+    process: Process
+    actor: User | None
     title: str
     brief: str
     url: str
 
-    def record(self, user_ids: Iterable[int], kind: str, title: str, **extra: Any) -> list[Notification]:
+    def record(
+        self, user_ids: Iterable[int], kind: str, title: str, wake_users: bool = True
+    ) -> list[Notification]:
         return notifications_record(
             user_ids=user_ids,
             kind=kind,
@@ -133,11 +148,13 @@ class _Change:
             process=self.process,
             task=self.task,
             actor=self.actor,
-            **extra,
+            wake_users=wake_users,
         )
 
 
-def notify_transition(activation: Any, descriptor: Any, source: Any, target: Any, **kwargs: Any) -> None:
+def notify_transition(
+    activation: Activation, descriptor: TransitionBoundMethod, source: STATUS, target: STATUS, **kwargs: Any
+) -> None:
     """viewflow FSM hook (next to the audit hook): notify whoever a task state change concerns."""
     name = descriptor._func.__name__
     task = activation.task
@@ -167,7 +184,9 @@ def notify_transition(activation: Any, descriptor: Any, source: Any, target: Any
     wake_on_commit(channels)
 
 
-def _notify_human(name: str, activation: Any, previous_owner_id: int | None, channels: set[str]) -> None:
+def _notify_human(
+    name: str, activation: Activation, previous_owner_id: int | None, channels: set[str]
+) -> None:
     task, process = activation.task, activation.process
     actor = current_actor()
     actor_id = actor.pk if actor else None
@@ -209,12 +228,12 @@ def _notify_human(name: str, activation: Any, previous_owner_id: int | None, cha
         )
 
 
-def _requester_id(process: Any) -> int | None:
+def _requester_id(process: Process) -> int | None:
     """Who started `process`, as its descriptor says (the requester who hears of decisions)."""
     return registry.for_process(process).starter_id(process)
 
 
-def _notify_requester_completed(task: Task, process: Any) -> None:
+def _notify_requester_completed(task: Task, process: Process) -> None:
     requester_id = _requester_id(process)
     if requester_id is None:
         return
@@ -237,7 +256,9 @@ def _notify_requester_completed(task: Task, process: Any) -> None:
 # ---------------------------------------------------------------- business facts
 
 
-def notify_request_decided(*, process: Any, approved: bool, actor: Any, comment: str = "") -> None:
+def notify_request_decided(
+    *, process: Process, approved: bool, actor: User | None, comment: str = ""
+) -> None:
     """Tell the requester their request was approved or rejected (with the reason)."""
     requester_id = _requester_id(process)
     if requester_id is None or requester_id == getattr(actor, "pk", None):
@@ -296,7 +317,7 @@ def notify_task_reminder(*, task: Task, escalated: bool = False, to_user_ids: It
 # ---------------------------------------------------------------- the user's own
 
 
-def notification_mark_read(*, user: Any, notification_id: int) -> Notification:
+def notification_mark_read(*, user: User, notification_id: int) -> Notification:
     notification = Notification.objects.get(pk=notification_id, user=user)
     if notification.read_at is None:
         notification.read_at = timezone.now()
@@ -305,14 +326,14 @@ def notification_mark_read(*, user: Any, notification_id: int) -> Notification:
     return notification
 
 
-def notifications_mark_all_read(*, user: Any) -> int:
+def notifications_mark_all_read(*, user: User) -> int:
     count = Notification.objects.filter(user=user, read_at__isnull=True).update(read_at=timezone.now())
     if count:
         wake_on_commit([user_channel(user.pk)])
     return count
 
 
-def notification_preferences_set(*, user: Any, deliveries: dict[str, str]) -> None:
+def notification_preferences_set(*, user: User, deliveries: dict[str, str]) -> None:
     """Store how `user` wants to hear of each kind (live, email, off)."""
     for kind, delivery in deliveries.items():
         NotificationPreference.objects.update_or_create(

@@ -5,6 +5,8 @@ Every view works on the requesting user's own notifications only (another user's
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django import forms
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
@@ -16,6 +18,15 @@ from processes.models import Delivery, Notification, NotificationKind
 from processes.notifications import selectors, services
 from processes.selectors import menu_task_counts
 from processes.site import portal_site
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+
+class AuthenticatedRequest(HttpRequest):
+    """For mypy: a request past LoginRequiredMiddleware (portal/settings.py) has a real user."""
+
+    user: User
 
 
 class PreferencesForm(forms.Form):
@@ -30,7 +41,7 @@ class PreferencesForm(forms.Form):
 def _with_site(request: HttpRequest) -> None:
     # viewflow's page shell draws its menu for the Site on the request (as on the flow pages).
     if request.resolver_match is not None:
-        request.resolver_match.site = portal_site()
+        request.resolver_match.site = portal_site()  # type: ignore[attr-defined]  # viewflow reads it
 
 
 @require_GET
@@ -47,7 +58,7 @@ def notification_center(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def notification_open(request: HttpRequest, notification_id: int) -> HttpResponse:
+def notification_open(request: AuthenticatedRequest, notification_id: int) -> HttpResponse:
     """Follow a notification to its task or process, and count it as read."""
     notification = get_object_or_404(Notification, pk=notification_id, user=request.user)
     services.notification_mark_read(user=request.user, notification_id=notification.pk)
@@ -56,20 +67,20 @@ def notification_open(request: HttpRequest, notification_id: int) -> HttpRespons
 
 
 @require_POST
-def notification_read(request: HttpRequest, notification_id: int) -> HttpResponse:
+def notification_read(request: AuthenticatedRequest, notification_id: int) -> HttpResponse:
     get_object_or_404(Notification, pk=notification_id, user=request.user)
     services.notification_mark_read(user=request.user, notification_id=notification_id)
     return redirect("notification_center")
 
 
 @require_POST
-def notifications_read_all(request: HttpRequest) -> HttpResponse:
+def notifications_read_all(request: AuthenticatedRequest) -> HttpResponse:
     services.notifications_mark_all_read(user=request.user)
     return redirect("notification_center")
 
 
 @require_POST
-def notification_preferences(request: HttpRequest) -> HttpResponse:
+def notification_preferences(request: AuthenticatedRequest) -> HttpResponse:
     form = PreferencesForm(request.POST)
     if form.is_valid():
         services.notification_preferences_set(user=request.user, deliveries=form.cleaned_data)

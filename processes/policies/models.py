@@ -33,7 +33,7 @@ class ApprovalPolicy(models.Model):
         return self.name
 
 
-class PolicyVersion(models.Model):
+class PolicyVersion(models.Model):  # type: ignore[django-manager-missing]  # the reverse manager of a plug-in's viewflow (untyped) Process
     """One version of a policy's chain. Only drafts are edited; publishing freezes a version."""
 
     class Status(models.TextChoices):
@@ -122,7 +122,7 @@ class PolicyVersion(models.Model):
         return {int(day) for day in self.working_days.split(",") if day.strip().isdigit()}
 
     @property
-    def hours(self) -> tuple[time, time]:
+    def hours(self) -> tuple[time | None, time | None]:
         return self.work_starts, self.work_ends
 
 

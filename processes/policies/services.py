@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from decimal import Decimal
 from itertools import pairwise
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
@@ -25,6 +26,9 @@ from processes.policies.models import (
     candidate_codename,
 )
 from processes.policies.selectors import policy_stages
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 
 def _uncovered_amounts(stages: list[PolicyStage]) -> str | None:
@@ -92,8 +96,8 @@ def _level_problems(version: PolicyVersion, stage: PolicyStage) -> list[str]:
         problems.append("escalation levels must be numbered 1, 2, 3 ... without gaps or repeats.")
     if (
         any(level.action == EscalationAction.EMAIL for level in levels)
-        and stage.escalation_user_id is not None
         and stage.escalation_group_id is not None
+        and stage.escalation_user is not None  # no query when escalation_user_id is None
         and not stage.escalation_user.groups.filter(pk=stage.escalation_group_id).exists()
     ):
         problems.append(
@@ -124,7 +128,7 @@ CANDIDATE_CONTENT_TYPE = ("processes", "taskrow")
 
 
 def candidate_permission_grant(
-    *, codename: str, name: str, groups: list[Group], also: list[str] = ()
+    *, codename: str, name: str, groups: list[Group], also: Sequence[str] = ()
 ) -> Permission:
     """Create (once) the candidate permission `codename` and grant it to each of `groups`, with
     the permissions `also` names (`app_label.codename`: the `view_` permission of a process type
@@ -157,7 +161,7 @@ def candidate_permission_ensure(*, group: Group) -> Permission:
 
 
 @transaction.atomic
-def policy_version_publish(*, version: PolicyVersion, user: Any = None) -> PolicyVersion:
+def policy_version_publish(*, version: PolicyVersion, user: User | None = None) -> PolicyVersion:
     """Make a draft the policy's active version; the one published before it is retired.
 
     Raises ValidationError listing every problem when the version is not valid. Processes
@@ -197,7 +201,7 @@ def policy_version_publish(*, version: PolicyVersion, user: Any = None) -> Polic
 
 
 @transaction.atomic
-def policy_version_copy(*, version: PolicyVersion, user: Any = None) -> PolicyVersion:
+def policy_version_copy(*, version: PolicyVersion, user: User | None = None) -> PolicyVersion:
     """A new draft with the same stages: the way to change a published (read-only) version."""
     number = (PolicyVersion.objects.filter(policy=version.policy).aggregate(n=Max("number"))["n"] or 0) + 1
     draft = PolicyVersion(
@@ -227,7 +231,7 @@ def policy_create(
     *,
     name: str,
     stages: list[dict[str, Any]],
-    user: Any = None,
+    user: User | None = None,
     publish: bool = True,
     version_fields: dict[str, Any] | None = None,
 ) -> PolicyVersion:

@@ -124,11 +124,11 @@ class TaskRowAdmin(ReadOnlyAdmin):
         "created",
         "finished",
     ]
-    readonly_fields = fields
+    readonly_fields = fields  # type: ignore[assignment]  # django-stubs types the two apart; names here
 
     @admin.display(description=_("process type"))
     def process_type(self, row: TaskRow) -> str:
-        return str(row.flow.process_title) if row.flow else ""
+        return str(row.flow.process_title) if row.flow else ""  # type: ignore[attr-defined]  # a viewflow Flow class
 
     @admin.display(description=_("overdue"), boolean=True)
     def overdue(self, row: TaskRow) -> bool:

@@ -3,13 +3,17 @@ choice of a colleague for delegate and reassign."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
 from viewflow.workflow.fields import get_flow_ref
 
 from processes.tasklist.selectors import TaskFilter
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+    from django.db.models import QuerySet
 
 
 class TaskFilterForm(forms.Form):
@@ -39,11 +43,18 @@ class TaskFilterForm(forms.Form):
 
     def __init__(self, *args: Any, flows: list[type], stages: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["flow"].choices = [("", _("All")), *((get_flow_ref(f), f.process_title) for f in flows)]
-        self.fields["stage"].choices = [("", _("All")), *((name, name) for name in stages)]
+        # flows: viewflow Flow classes (untyped), each with its process_title
+        cast(forms.ChoiceField, self.fields["flow"]).choices = [
+            ("", _("All")),
+            *((get_flow_ref(f), f.process_title) for f in cast("list[Any]", flows)),
+        ]
+        cast(forms.ChoiceField, self.fields["stage"]).choices = [
+            ("", _("All")),
+            *((name, name) for name in stages),
+        ]
 
-    def clean(self):
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        cleaned = cast("dict[str, Any]", super().clean())  # Form.clean returns cleaned_data
         low, high = cleaned.get("amount_min"), cleaned.get("amount_max")
         if low is not None and high is not None and low > high:
             self.add_error("amount_max", _("The upper bound is below the lower one."))
@@ -68,9 +79,12 @@ class TaskFilterForm(forms.Form):
 class TaskHandOverForm(forms.Form):
     """Who gets the task: only the users eligible for it are offered."""
 
-    to_user = forms.ModelChoiceField(label=_("Colleague"), queryset=None, empty_label=None)
+    to_user: forms.ModelChoiceField[User] = forms.ModelChoiceField(
+        label=_("Colleague"), queryset=None, empty_label=None
+    )
 
-    def __init__(self, *args: Any, users: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, users: QuerySet[User], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["to_user"].queryset = users
-        self.fields["to_user"].label_from_instance = lambda u: u.get_full_name() or u.get_username()
+        field = cast("forms.ModelChoiceField[User]", self.fields["to_user"])
+        field.queryset = users
+        field.label_from_instance = lambda obj: obj.get_full_name() or obj.get_username()  # type: ignore[method-assign]  # Django's documented hook

@@ -28,7 +28,7 @@ class TaskUnavailableMiddleware:
             return None
         match = getattr(request, "resolver_match", None)
         task_pk = match.kwargs.get("task_pk") if match is not None else None
-        if task_pk is None or "process_pk" not in match.kwargs:
+        if match is None or task_pk is None or "process_pk" not in match.kwargs:
             return None
         task = Task.objects.filter(pk=task_pk).select_related("owner").first()
         if task is None or task_row_reachable(request.user, task.pk) is None:

@@ -132,7 +132,7 @@ def _control(bound: forms.BoundField) -> str:
         current = "" if value is None else str(value)
         options = "".join(
             f'<option value="{escape(choice)}"{" selected" if str(choice) == current else ""}>{escape(label)}</option>'
-            for choice, label in bound.field.choices
+            for choice, label in bound.field.choices  # type: ignore[attr-defined]  # a Select's field has choices
         )
         return f'<select name="{bound.html_name}"{_attrs(attrs)}>{options}</select>'
     if isinstance(widget, forms.CheckboxInput):

@@ -14,6 +14,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db.models import F, QuerySet
+from django.db.models.expressions import Combinable
 from django.utils import timezone
 from viewflow.workflow.models import Task
 
@@ -98,7 +99,7 @@ def task_row_reachable(user: Any, task_pk: int) -> TaskRow | None:
     groups does not exist for them). The status is not checked: the services say what changed."""
     row = TaskRow.objects.filter(pk=task_pk).first()
     flow = row.flow if row is not None else None
-    if flow is None:
+    if row is None or flow is None:
         return None
     if user.is_superuser or flow in flows_managed_by(user):
         return row
@@ -122,7 +123,7 @@ class TaskFilter:
     sort: str = "due"
 
 
-SORTS = {
+SORTS: dict[str, tuple[str | Combinable, ...]] = {
     "due": (F("due_at").asc(nulls_last=True), "created", "task_id"),
     "priority": ("-priority", F("due_at").asc(nulls_last=True), "task_id"),
     "age": ("created", "task_id"),  # oldest first

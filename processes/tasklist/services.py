@@ -10,7 +10,8 @@ Three entry points, all inside the transaction that changed the task:
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from viewflow.workflow.fields import get_flow_ref
 from viewflow.workflow.models import Task
@@ -18,14 +19,22 @@ from viewflow.workflow.models import Task
 from processes.registry import registry
 from processes.tasklist.models import TaskRow
 
+if TYPE_CHECKING:
+    from viewflow.fsm.base import TransitionBoundMethod
+    from viewflow.workflow.activation import Activation
+    from viewflow.workflow.models import Process
+    from viewflow.workflow.status import STATUS
 
-def _flow_class_of(process: Any) -> str:
+    from processes.policies.models import PolicyStage
+
+
+def _flow_class_of(process: Process) -> str:
     """The stored reference of the process's flow (the field's descriptor hands out instances)."""
     flow = process.flow_class
     return get_flow_ref(flow if isinstance(flow, type) else type(flow))
 
 
-def _row_values(task: Task, process: Any, stage: Any = None) -> dict[str, Any]:
+def _row_values(task: Task, process: Process, stage: PolicyStage | None = None) -> dict[str, Any]:
     described = registry.for_process(process).columns(task, process, stage)
     return {
         "flow_class": _flow_class_of(process),
@@ -47,12 +56,14 @@ def _row_values(task: Task, process: Any, stage: Any = None) -> dict[str, Any]:
     }
 
 
-def _row_state(task: Task) -> tuple[Any, ...]:
+def _row_state(task: Task) -> tuple[int | None, str, str, datetime | None]:
     """What a transition may change on a task's row, as last written for this task object."""
     return (task.owner_id, task.owner_permission or "", task.status, task.finished)
 
 
-def task_row_create(*, task: Task, process: Any = None, stage: Any = None, new: bool = False) -> TaskRow:
+def task_row_create(
+    *, task: Task, process: Process | None = None, stage: PolicyStage | None = None, new: bool = False
+) -> TaskRow:
     """Write (or rewrite) the row of a human task from the task and its process.
 
     `stage` is the approval stage the task decides, when the caller knows it (saves a query).
@@ -76,7 +87,9 @@ def task_row_refresh(*, task: Task) -> TaskRow | None:
     return task_row_create(task=task)
 
 
-def task_row_transition(activation: Any, descriptor: Any, source: Any, target: Any, **kwargs: Any) -> None:
+def task_row_transition(
+    activation: Activation, descriptor: TransitionBoundMethod, source: STATUS, target: STATUS, **kwargs: Any
+) -> None:
     """viewflow FSM hook: carry a human task's new holder and status onto its row (one UPDATE).
 
     A human task's STARTED is never saved (viewflow starts it on every GET of its form), so that
@@ -97,6 +110,6 @@ def task_row_transition(activation: Any, descriptor: Any, source: Any, target: A
     task.__dict__["_row_state"] = state
 
 
-def task_row_on_create(activation: Any) -> None:
+def task_row_on_create(activation: Activation) -> None:
     """`.onCreate` hook for human nodes: the task's row exists from the moment the task does."""
     task_row_create(task=activation.task, process=activation.process, new=True)

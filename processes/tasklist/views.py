@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from django.contrib import messages
@@ -26,6 +27,9 @@ from processes.tasklist.forms import TaskFilterForm, TaskHandOverForm
 from processes.tasklist.models import TaskRow
 from processes.tasklist.rendering import RowsRenderer, filter_fields_html
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
 PAGE_SIZE = 25
 COUNT_CAP = 1000  # a list counts up to here ("1,000+"): counting 20,000 archived rows is the slow part
 
@@ -37,7 +41,7 @@ class CappedPaginator(Paginator):
     @property
     def count(self) -> int:
         if not hasattr(self, "_capped_count"):
-            self._capped_count = self.object_list[: COUNT_CAP + 1].count()
+            self._capped_count = self.object_list[: COUNT_CAP + 1].count()  # type: ignore[attr-defined]  # a QuerySet
         return min(self._capped_count, COUNT_CAP)
 
     @property
@@ -86,8 +90,8 @@ class TaskListView(View):
     """One task list page: the rows `rows()` returns, filtered and sorted from the URL."""
 
     page = ""
-    title = ""
-    empty = ""
+    title: StrOrPromise = ""
+    empty: StrOrPromise = ""
     default_sort = "due"
     # The live machinery (processes/live.py) re-renders watched pages of this kind in place.
     live_watchable = True
@@ -205,7 +209,7 @@ class _TaskActionView(View):
 
     def next_url(self, value: str | None) -> str:
         """A user-supplied `next`, if it is one of this site's paths; else the task list."""
-        return safe_next_url(self.request, value, self.request.resolver_match.app.reverse("index"))
+        return safe_next_url(self.request, value, self.request.resolver_match.app.reverse("index"))  # type: ignore[union-attr]  # viewflow sets .app
 
     def back(self, request):
         return HttpResponseRedirect(self.next_url(request.POST.get("next")))
@@ -268,8 +272,8 @@ class _HandOverView(_TaskActionView):
     """GET: the form offering the eligible colleagues; POST: hand the task over."""
 
     http_method_names = ["get", "post"]
-    heading = ""
-    service = None
+    heading: StrOrPromise = ""
+    service: Callable[..., Task] | None = None
 
     def allowed(self, user: Any, task: Task) -> bool:
         raise NotImplementedError
@@ -307,9 +311,11 @@ class _HandOverView(_TaskActionView):
         if not form.is_valid():
             return self.render(request, task, form, status=422)
         to_user = form.cleaned_data["to_user"]
+        service = type(self).service
+        assert service is not None, "each hand-over view names its service"
         return self.act(
             request,
-            lambda: type(self).service(task=task, user=request.user, to_user=to_user),
+            lambda: service(task=task, user=request.user, to_user=to_user),
             _("Task #%(task)s is now with %(user)s.") % {"task": task.pk, "user": to_user.get_username()},
         )
 
