@@ -27,7 +27,7 @@ class ProcessesConfig(AppConfig):
         from processes.mail.services import mail_finisher_register
         from processes.notifications import signals as notification_signals
         from processes.notifications.services import notify_transition
-        from processes.tasklist.services import task_row_transition
+        from processes.tasklist.services import task_row_on_save, task_row_transition
 
         # Every task state change passes through viewflow's transition state machine; one hook
         # there writes the audit trail for views, bulk actions, timers and jobs alike. The state
@@ -52,6 +52,8 @@ class ProcessesConfig(AppConfig):
             sender=settings.AUTH_USER_MODEL,
             dispatch_uid="processes.notifications.user_deactivated",
         )
+        # The task lists: a row for every people's task, created with it.
+        post_save.connect(task_row_on_save, sender=Task, dispatch_uid="processes.tasklist.task_row")
         post_init.connect(
             notification_signals.remember_owner,
             sender=Task,

@@ -13,7 +13,6 @@ from processes.nodes import CeleryJob, DeadlineView, JobCall, deadline_host_task
 from processes.nodes.celery_job import RetryPolicy
 from processes.orders import services, views
 from processes.orders.models import OrderProcess
-from processes.tasklist.services import task_row_on_create
 
 # External calls retry what is worth retrying (ConnectorUnavailable); a refusal
 # (ConnectorRefused) fails at once.
@@ -83,7 +82,6 @@ class OrderFlow(flow.Flow):
             summary_template="{{ process.customer_name }}: {{ process.total }} {{ process.currency }}, score {{ process.fraud_score }}",
         )
         .Permission("orders.review_fraud")
-        .onCreate(task_row_on_create)
         .OnTimeout(review_due, this.remind_review, interrupting=False, title=_("Reminder"))
         .Next(this.fraud_decision)
     )

@@ -11,7 +11,7 @@ from processes.gate import process_visible_to
 from processes.nodes import CeleryJob, DeadlineView, JobCall, deadline_host_task, deadline_path_host
 from processes.purchase import services, views
 from processes.purchase.models import PurchaseProcess
-from processes.tasklist.services import task_row_create, task_row_on_create
+from processes.services import task_routing_changed
 
 
 def stage_remember(activation) -> None:
@@ -31,7 +31,7 @@ def stage_remember(activation) -> None:
         "group": stage.group_name,
     }
     activation.task.save(update_fields=["owner_permission", "data"])
-    task_row_create(task=activation.task, process=activation.process, stage=stage, new=True)
+    task_routing_changed(task=activation.task)  # its row was written with the node's permission
 
 
 def requester_of(activation):
@@ -116,7 +116,6 @@ class PurchaseFlow(flow.Flow):
         )
         .Permission("purchase.start_purchase")
         .Assign(requester_of)
-        .onCreate(task_row_on_create)
         .Next(this.check_withdrawn)
     )
     check_withdrawn = flow.If(act.process.withdrawn).Then(this.withdrawn).Else(this.route)

@@ -1,7 +1,8 @@
 """Write side of the task list: keep each human task's TaskRow in step with viewflow's Task.
 
 Three entry points, all inside the transaction that changed the task:
-- `task_row_create`: when a human task is created (the flows' onCreate hooks);
+- `task_row_on_save`: when a human task is created (a `post_save` receiver, processes/apps.py:
+  every process type's tasks get rows without asking);
 - `task_row_transition`: viewflow's transition hook (processes/apps.py), for claim, release,
   reassign, finish and cancel;
 - `task_row_refresh`: when routing changed outside a transition
@@ -67,15 +68,14 @@ def task_row_create(
     """Write (or rewrite) the row of a human task from the task and its process.
 
     `stage` is the approval stage the task decides, when the caller knows it (saves a query).
-    `new`: the task was created in this transaction (the onCreate hooks), so it has no row yet:
-    one INSERT instead of a lookup and an insert in savepoints.
+    `new`: the task was created in this transaction, so it has no row yet: one INSERT. Otherwise
+    one UPDATE (and an INSERT only when the row is missing).
     """
     process = process if process is not None else task.process.coerced
     values = _row_values(task, process, stage)
-    if new:
-        row = TaskRow.objects.create(task_id=task.pk, **values)
-    else:
-        row, _ = TaskRow.objects.update_or_create(task_id=task.pk, defaults=values)
+    row = TaskRow(task_id=task.pk, **values)
+    if new or not TaskRow.objects.filter(task_id=task.pk).update(**values):
+        row.save(force_insert=True)
     task.__dict__["_row_state"] = _row_state(task)
     return row
 
@@ -110,6 +110,10 @@ def task_row_transition(
     task.__dict__["_row_state"] = state
 
 
-def task_row_on_create(activation: Activation) -> None:
-    """`.onCreate` hook for human nodes: the task's row exists from the moment the task does."""
-    task_row_create(task=activation.task, process=activation.process, new=True)
+def task_row_on_save(sender: type, instance: Task, created: bool, raw: bool = False, **kwargs: Any) -> None:
+    """`post_save` receiver: a human task's row exists from the moment the task does, whatever
+    its process type. A node's `.onCreate` hook that routes the task differently afterwards calls
+    `processes.services.task_routing_changed`."""
+    if raw or not created or instance.flow_task_type != "HUMAN":
+        return
+    task_row_create(task=instance, new=True)

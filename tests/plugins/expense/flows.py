@@ -8,7 +8,7 @@ from processes.escalation import selectors as escalation_selectors
 from processes.escalation import services as escalation_services
 from processes.gate import process_visible_to
 from processes.nodes import DeadlineView, deadline_host_task, deadline_path_host
-from processes.tasklist.services import task_row_create
+from processes.services import task_routing_changed
 from tests.plugins.expense import views
 from tests.plugins.expense.models import ExpenseProcess
 
@@ -25,7 +25,7 @@ def stage_route(activation) -> None:
             "stage_name": stage.name,
         }
         activation.task.save(update_fields=["owner_permission", "data"])
-    task_row_create(task=activation.task, process=activation.process, stage=stage, new=True)
+    task_routing_changed(task=activation.task)  # its row was written with the node's permission
 
 
 def reminder_due(activation):
