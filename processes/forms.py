@@ -1,6 +1,7 @@
 from typing import Any, cast
 
 from django import forms
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 
@@ -16,7 +17,7 @@ class TaskDecisionForm(forms.Form):
     Subclasses set `choices` (yes first, then no) and `reason_required`.
     """
 
-    choices: list[tuple[str, str]] = []
+    choices: list[tuple[str, str | Promise]] = []
     reason_required = _("Say why.")
 
     decision = forms.ChoiceField(label=_("Decision"), widget=forms.RadioSelect)

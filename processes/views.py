@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views import View, generic
 from viewflow.views import FormLayoutMixin
+from viewflow.workflow.activation import Activation
 from viewflow.workflow.flow.views import mixins as flow_view_mixins
 
 from processes import selectors, services
@@ -17,17 +18,25 @@ from processes.exceptions import IncidentError
 from processes.forms import IncidentSkipForm
 
 
-class TaskDecisionView(
+class TaskFormView(
     FormLayoutMixin,
     flow_view_mixins.SuccessMessageMixin,
     flow_view_mixins.TaskSuccessUrlMixin,
     flow_view_mixins.TaskViewTemplateNames,
     generic.FormView,
 ):
-    """A human task whose form is a TaskDecisionForm; subclasses hand the decision to a service."""
+    """A human task's form page (the gate has started the task's activation: processes/flowapp.py)."""
 
     template_filename = "task.html"
     success_message = gettext_lazy("Task {task} has been completed.")
+
+    @property
+    def activation(self) -> Activation:
+        return self.request.activation  # type: ignore[attr-defined]  # set by flowapp.gated_task_view
+
+
+class TaskDecisionView(TaskFormView):
+    """A human task whose form is a TaskDecisionForm; subclasses hand the decision to a service."""
 
     def decide(self, form) -> None:
         raise NotImplementedError

@@ -68,7 +68,7 @@ class OrderPolicy(models.Model):
         return policy
 
 
-class OrderProcess(CorrelatedProcess, Process):
+class OrderProcess(CorrelatedProcess, Process):  # type: ignore[django-manager-missing]  # viewflow's manager is untyped
     """One order, from payment authorization to the confirmation email (or its compensation)."""
 
     class PaymentMethod(models.TextChoices):

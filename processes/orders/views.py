@@ -24,7 +24,7 @@ class FraudReviewView(TaskDecisionView):
 
     def decide(self, form) -> None:
         services.order_fraud_decide(
-            activation=self.request.activation,
+            activation=self.activation,
             user=self.request.user,
             cleared=form.is_yes(),
             comment=form.cleaned_data["comment"],

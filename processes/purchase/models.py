@@ -28,7 +28,7 @@ class Currency(models.TextChoices):
     CHF = "CHF", "CHF"
 
 
-class PurchaseProcess(CorrelatedProcess, Process):
+class PurchaseProcess(CorrelatedProcess, Process):  # type: ignore[django-manager-missing]  # viewflow's manager is untyped
     """A purchase request: what a requester wants to buy, and the decision on it."""
 
     title = models.CharField(_("title"), max_length=200)

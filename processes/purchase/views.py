@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 from django.http import HttpResponseRedirect
-from django.utils.translation import gettext_lazy
 from django.views import generic
-from viewflow.views import FormLayoutMixin
 from viewflow.workflow.flow.views import CreateProcessView
-from viewflow.workflow.flow.views import mixins as flow_view_mixins
 
 from processes.purchase import selectors as purchase_selectors
 from processes.purchase import services
 from processes.purchase.forms import DecisionForm, PurchaseRequestForm, ReviseForm
-from processes.views import TaskDecisionView
+from processes.views import TaskDecisionView, TaskFormView
 
 
 class PurchaseRequestStartView(CreateProcessView):
@@ -31,34 +28,26 @@ class PurchaseDecisionView(TaskDecisionView):
 
     def decide(self, form) -> None:
         services.purchase_decide(
-            activation=self.request.activation,
+            activation=self.activation,
             user=self.request.user,
             approved=form.is_yes(),
             comment=form.cleaned_data["comment"],
         )
 
 
-class PurchaseReviseView(
-    FormLayoutMixin,
-    flow_view_mixins.SuccessMessageMixin,
-    flow_view_mixins.TaskSuccessUrlMixin,
-    flow_view_mixins.TaskViewTemplateNames,
-    generic.FormView,
-):
+class PurchaseReviseView(TaskFormView):
     """The requester edits a rejected request and resubmits it, or withdraws it."""
 
     form_class = ReviseForm
-    template_filename = "task.html"
-    success_message = gettext_lazy("Task {task} has been completed.")
 
     def get_form_kwargs(self):
         # A copy: the form must not touch the process; the service applies the changes.
-        process = type(self.request.activation.process).objects.get(pk=self.request.activation.process.pk)
+        process = type(self.activation.process).objects.get(pk=self.activation.process.pk)
         return {**super().get_form_kwargs(), "instance": process}
 
     def form_valid(self, form):
         services.purchase_revise(
-            activation=self.request.activation,
+            activation=self.activation,
             user=self.request.user,
             withdraw=form.is_withdrawal(),
             comment=form.cleaned_data["comment"],
