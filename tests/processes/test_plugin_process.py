@@ -343,3 +343,29 @@ def test_another_claimants_claim_chart_is_refused_like_its_page(client, claim, r
 
     assert client.get(f"/expense/{claim.pk}/").status_code == 403
     assert client.get(f"/expense/{claim.pk}/chart/").status_code == 403
+
+
+# ---------------------------------------------------------------- the defaults
+
+
+def test_a_descriptor_with_only_its_flow_has_a_default_for_every_hook(claim):
+    """A minimal process is its flow: every hook the core calls answers without an override."""
+    from processes.registry import ProcessDescriptor
+
+    bare = type("Bare", (ProcessDescriptor,), {"flow": ExpenseFlow})()
+    task = task_of(claim, "approve")
+
+    columns = bare.columns(task, claim)
+    assert columns.subject == bare.summary(claim) == str(claim.brief)
+    # The stage name the flow stored on the task, else the step's title; no amount, no due time.
+    assert (columns.amount, columns.due_at, columns.stage_name) == (None, None, task.data["stage_name"])
+    assert bare.stage(task, claim) is None
+    assert "Approve expense claim" in bare.stage_names()
+    assert bare.starter_id(claim) == claim.claimant_id  # the owner of its start task
+    assert not bare.decides(task)
+    with pytest.raises(NotImplementedError):
+        bare.decide(task=task, user=None, approved=True, comment="")
+    assert (bare.roles, bare.history_labels, bare.visible_model_wide, bare.policy_field) == ({}, {}, False, None)
+    assert bare.history_detail("expense.approved", {}) == ""
+    assert bare.flow_ref == "expense/flows.ExpenseFlow"
+    assert type(bare.viewset()).__name__ == "GatedFlowAppViewset"
