@@ -365,7 +365,12 @@ def test_a_descriptor_with_only_its_flow_has_a_default_for_every_hook(claim):
     assert not bare.decides(task)
     with pytest.raises(NotImplementedError):
         bare.decide(task=task, user=None, approved=True, comment="")
-    assert (bare.roles, bare.history_labels, bare.visible_model_wide, bare.policy_field) == ({}, {}, False, None)
+    assert (bare.roles, bare.history_labels, bare.visible_model_wide, bare.policy_field) == (
+        {},
+        {},
+        False,
+        None,
+    )
     assert bare.history_detail("expense.approved", {}) == ""
     assert bare.flow_ref == "expense/flows.ExpenseFlow"
     assert type(bare.viewset()).__name__ == "GatedFlowAppViewset"
