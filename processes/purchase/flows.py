@@ -5,58 +5,18 @@ from viewflow import this
 from viewflow.workflow import act, flow
 
 from processes import locks
-from processes.escalation import selectors as escalation_selectors
-from processes.escalation import services as escalation_services
+from processes.escalation.flows import StageEscalationMixin, level_due, reminder_due, stage_route
 from processes.gate import process_visible_to
-from processes.nodes import CeleryJob, DeadlineView, JobCall, deadline_host_task, deadline_path_host
+from processes.nodes import CeleryJob, DeadlineView, JobCall
 from processes.purchase import services, views
 from processes.purchase.models import PurchaseProcess
-from processes.services import task_routing_changed
-
-
-def stage_remember(activation) -> None:
-    """Route the new task to its stage's group, and keep on it which stage it decides (for its
-    title, the history and the task lists).
-
-    The node declares the default chain's permission; each task then carries its stage's own
-    candidate permission. (A `.Permission(callable)` would hide the node's permission from the
-    live notifications, which read it from the node to know which queues a user listens to.)
-    """
-    stage = activation.process.current_stage
-    activation.task.owner_permission = stage.permission
-    activation.task.data = {
-        **(activation.task.data or {}),
-        "stage": stage.order,
-        "stage_name": stage.name,
-        "group": stage.group_name,
-    }
-    activation.task.save(update_fields=["owner_permission", "data"])
-    task_routing_changed(task=activation.task)  # its row was written with the node's permission
 
 
 def requester_of(activation):
     return activation.process.requester
 
 
-# The approval task's deadlines, as boundary delays. Each returns None when the task's stage sets
-# no such moment, and DeadlineView then does not arm that boundary at all.
-def reminder_due(activation):
-    task = deadline_host_task(activation)
-    return escalation_selectors.reminder_at(stage=activation.process.current_stage, start=task.created)
-
-
-def _level_due(order: int):
-    def level_due(activation):
-        task = deadline_host_task(activation)
-        return escalation_selectors.level_at(
-            stage=activation.process.current_stage, start=task.created, order=order
-        )
-
-    level_due.__name__ = f"level_{order}_due"
-    return level_due
-
-
-class PurchaseFlow(flow.Flow):
+class PurchaseFlow(StageEscalationMixin, flow.Flow):
     """Purchase request
 
     A requester asks to buy something. The stages of the published purchase approval policy
@@ -68,7 +28,6 @@ class PurchaseFlow(flow.Flow):
     process_class = PurchaseProcess
     # Not viewflow's lock.select_for_update_lock: it retries in an aborted savepoint (locks.py).
     lock_impl = locks.select_for_update_lock
-    visible_per_process = True  # see has_view_permission
     process_summary_template = "{{ process.title }} ({{ process.amount }} {{ process.currency }})"
 
     start = (
@@ -95,11 +54,11 @@ class PurchaseFlow(flow.Flow):
             ),
         )
         .Permission("purchase.approve_purchase")
-        .onCreate(stage_remember)
+        .onCreate(stage_route)
         .OnTimeout(reminder_due, this.remind, interrupting=False, title=_("Reminder"))
-        .OnTimeout(_level_due(1), this.escalate_1, interrupting=False, title=_("Escalation level 1"))
-        .OnTimeout(_level_due(2), this.escalate_2, interrupting=False, title=_("Escalation level 2"))
-        .OnTimeout(_level_due(3), this.escalate_3, interrupting=False, title=_("Escalation level 3"))
+        .OnTimeout(level_due(1), this.escalate_1, interrupting=False, title=_("Escalation level 1"))
+        .OnTimeout(level_due(2), this.escalate_2, interrupting=False, title=_("Escalation level 2"))
+        .OnTimeout(level_due(3), this.escalate_3, interrupting=False, title=_("Escalation level 3"))
         .Next(this.check_approved)
     )
     # The timers' paths end in these steps (no next step: the approval task goes on).
@@ -134,28 +93,6 @@ class PurchaseFlow(flow.Flow):
 
     def stage_next(self, activation) -> None:
         services.purchase_stage_next(process=activation.process)
-
-    def task_remind(self, activation) -> None:
-        escalation_services.task_remind(
-            task=deadline_path_host(activation), stage=activation.process.current_stage
-        )
-
-    def _escalate(self, activation, order: int) -> None:
-        escalation_services.task_escalate(
-            task=deadline_path_host(activation),
-            process=activation.process,
-            stage=activation.process.current_stage,
-            level_order=order,
-        )
-
-    def task_escalate_1(self, activation) -> None:
-        self._escalate(activation, 1)
-
-    def task_escalate_2(self, activation) -> None:
-        self._escalate(activation, 2)
-
-    def task_escalate_3(self, activation) -> None:
-        self._escalate(activation, 3)
 
     def purchase_order_create(self, job: JobCall) -> None:
         services.purchase_order_create(process=job.process, idempotency_key=job.idempotency_key)

@@ -86,6 +86,8 @@ def _base_env(var_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DJANGO_ALLOW", "PYTHONPATH"))}
     env.update(
         DJANGO_SETTINGS_MODULE="portal.settings",
+        # The product as it ships: without the test suite's own process (tests/plugins/expense).
+        PORTAL_EXTRA_APPS="",
         PORTAL_VAR_DIR=str(var_dir),
         DEBUG="0",
         PORTAL_BASE_URL="http://testserver",  # the links in the email are the Client's URLs
