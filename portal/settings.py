@@ -294,6 +294,10 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # ---------------------------------------------------------------- EMAIL ACTION LINKS
 # How long an Approve/Reject link in an escalation email works (docs/architecture.md).
 ACTION_LINK_TTL_HOURS = env_int("ACTION_LINK_TTL_HOURS", 72)
+
+# ---------------------------------------------------------------- metrics (processes/metrics.py)
+# The bearer token Prometheus sends to /metrics; empty: only unproxied loopback callers get them.
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 # Expired tokens are deleted this many days after they expired (housekeeping).
 ACTION_LINK_KEEP_DAYS = env_int("ACTION_LINK_KEEP_DAYS", 30)
 # Requests to /links/ per client (IPv4 address or IPv6 /64) and per token within the window

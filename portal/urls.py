@@ -5,6 +5,7 @@ from viewflow.contrib.auth import AuthViewset
 from portal import views
 from processes.attachments.views import attachment_download
 from processes.branding import PRODUCT_NAME
+from processes.metrics import metrics_view
 from processes.site import portal_site
 
 admin.site.site_header = f"{PRODUCT_NAME} administration"
@@ -16,6 +17,7 @@ site = portal_site()
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
+    path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
     path("notifications/", include("processes.notifications.urls")),
     path("links/", include("processes.actionlinks.urls")),
