@@ -68,7 +68,8 @@ class TaskColumns:
 
 class ProcessDescriptor:
     """What the core asks a process type. Subclass it in the plug-in's `descriptor` module, set
-    `flow`, and override only what differs from the defaults."""
+    `flow`, and override only what differs from the defaults. Hooks that take a process get it as
+    the process type's own model (`process.coerced`), except `starter_id` (see there)."""
 
     #: The viewflow Flow class this descriptor describes (required).
     flow: ClassVar[type[Flow]]
@@ -106,7 +107,8 @@ class ProcessDescriptor:
 
     def starter_id(self, process: Process) -> int | None:
         """Who started `process` (segregation of duties: she never decides it). Default: the
-        owner of its start task (None when a system started it)."""
+        owner of its start task (None when a system started it). The gate asks on every check,
+        with viewflow's base row: an override reads `process.coerced` for its own fields."""
         from processes.gate import process_starter_id
 
         return process_starter_id(process.pk)

@@ -23,7 +23,7 @@ from processes.audit import acting_as, audit_record
 from processes.gate import hold_permissions
 from processes.models import NotificationKind
 from processes.notifications.selectors import task_url
-from processes.notifications.services import _task_text, notifications_record, notify_task_reminder
+from processes.notifications.services import task_text, notifications_record, notify_task_reminder
 from processes.policies.models import (
     EscalationAction,
     EscalationLevel,
@@ -152,7 +152,7 @@ def _reassign(task: Task, stage: PolicyStage) -> dict[str, Any]:
     task.save(update_fields=["owner_permission", "owner", "status"])
     task_routing_changed(task=task)
     if previous_owner_id and previous_owner_id != task.owner_id:
-        title, brief = _task_text(task, task.process)
+        title, brief = task_text(task, task.process)
         notifications_record(
             user_ids=[previous_owner_id],
             kind=NotificationKind.TASK_TAKEN,

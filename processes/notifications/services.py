@@ -112,10 +112,11 @@ def _email(
         )
 
 
-def _task_text(task: Task, process: Process) -> tuple[str, str]:
-    """A task's title and its process's summary, for notification texts."""
+def task_text(task: Task, process: Process) -> tuple[str, str]:
+    """A task's title and its process's summary (its descriptor's), for notification texts."""
     flow_task = task.flow_task
-    return str(flow_task.task_title or flow_task.name), str(process.brief or f"#{process.pk}")
+    process = process.coerced  # the process type's own model, as the descriptor's hooks take it
+    return str(flow_task.task_title or flow_task.name), registry.for_process(process).summary(process)
 
 
 def _name(user: User | None) -> str:
@@ -169,7 +170,7 @@ def notify_transition(
     elif name == "error":
         flow_class = activation.flow_class
         managers = users_holding(process_permission(flow_class, "manage")).values_list("pk", flat=True)
-        title, brief = _task_text(task, process)
+        title, brief = task_text(task, process)
         notifications_record(
             user_ids=managers,
             kind=NotificationKind.JOB_FAILED,
@@ -190,7 +191,7 @@ def _notify_human(
     task, process = activation.task, activation.process
     actor = current_actor()
     actor_id = actor.pk if actor else None
-    title, brief = _task_text(task, process)
+    title, brief = task_text(task, process)
     change = _Change(task, process, actor, title, brief, task_url(task))
     permission = task.owner_permission
     if permission:
@@ -284,7 +285,7 @@ def notify_task_reminder(*, task: Task, escalated: bool = False, to_user_ids: It
     """
     task = Task.objects.select_related("process").get(pk=task.pk)
     process = task.process.coerced if task.process.flow_class else task.process
-    title, brief = _task_text(task, process)
+    title, brief = task_text(task, process)
     url = task_url(task)
     if task.owner_id:
         holders = [task.owner_id]
