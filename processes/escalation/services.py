@@ -23,7 +23,7 @@ from processes.audit import acting_as, audit_record
 from processes.gate import hold_permissions
 from processes.models import NotificationKind
 from processes.notifications.selectors import task_url
-from processes.notifications.services import task_text, notifications_record, notify_task_reminder
+from processes.notifications.services import notifications_record, notify_task_reminder, task_text
 from processes.policies.models import (
     EscalationAction,
     EscalationLevel,
