@@ -89,16 +89,6 @@ def execute_action(node: Any) -> TaskAction:
     return TaskAction.EDIT if node_is_personal(node) else TaskAction.DECIDE
 
 
-def process_starter_id(process_id: int) -> int | None:
-    """Who started the process: the owner of its start task (None: started by a system)."""
-    return (
-        Task.objects.filter(process_id=process_id, flow_task_type="HUMAN_START")
-        .order_by("pk")
-        .values_list("owner_id", flat=True)
-        .first()
-    )
-
-
 def is_process_manager(user: Any, flow_class: Any) -> bool:
     return bool(user.is_superuser or flow_class.instance.has_manage_permission(user))
 

@@ -30,14 +30,16 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import autodiscover_modules
 from viewflow.workflow.fields import get_flow_ref
+from viewflow.workflow.models import Task
 
+from processes.policies.sla import stage_due_at
 from processes.tasklist.models import Priority
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
     from viewflow.urls import Viewset
     from viewflow.workflow.flow import Flow
-    from viewflow.workflow.models import Process, Task
+    from viewflow.workflow.models import Process
 
     from processes.policies.models import PolicyStage
 
@@ -75,6 +77,9 @@ class ProcessDescriptor:
     flow: ClassVar[type[Flow]]
     #: The menu's icon (a Material icon name) for the process type's app.
     icon: ClassVar[str] = "account_tree"
+    #: The process type's pages on the site (start form, process page, task pages): a subclass of
+    #: processes.flowapp.GatedFlowAppViewset, or None for that class itself (processes/site.py).
+    viewset_class: ClassVar[type[Viewset] | None] = None
     #: The portal's groups and the permissions each one holds for this process type
     #: (`roles_sync` merges the roles of every descriptor).
     roles: ClassVar[Mapping[str, Sequence[str]]] = {}
@@ -95,23 +100,18 @@ class ProcessDescriptor:
     #: process type uses no approval policy). The policy admin counts running processes by it.
     policy_field: ClassVar[str | None] = None
 
-    # ------------------------------------------------------------------ the app
-
-    def viewset(self) -> Viewset:
-        """The process type's pages on the site (start form, process page, task pages)."""
-        from processes.flowapp import GatedFlowAppViewset
-
-        return GatedFlowAppViewset(self.flow, icon=self.icon)
-
     # ------------------------------------------------------------------ people
 
     def starter_id(self, process: Process) -> int | None:
         """Who started `process` (segregation of duties: she never decides it). Default: the
         owner of its start task (None when a system started it). The gate asks on every check,
         with viewflow's base row: an override reads `process.coerced` for its own fields."""
-        from processes.gate import process_starter_id
-
-        return process_starter_id(process.pk)
+        return (
+            Task.objects.filter(process_id=process.pk, flow_task_type="HUMAN_START")
+            .order_by("pk")
+            .values_list("owner_id", flat=True)
+            .first()
+        )
 
     # ------------------------------------------------------------------ words
 
@@ -132,8 +132,6 @@ class ProcessDescriptor:
     def columns(self, task: Task, process: Process, stage: PolicyStage | None = None) -> TaskColumns:
         """The task list's columns for `task` of `process`. Default: the summary as subject, the
         step's title as stage, and the stage's due time when `stage` says one."""
-        from processes.policies.sla import stage_due_at
-
         stage = stage if stage is not None else self.stage(task, process)
         node = task.flow_task
         title = str(node.task_title or node.name)
@@ -213,16 +211,8 @@ class ProcessRegistry:
         self._by_flow[flow] = descriptor_class()
         return descriptor_class
 
-    def unregister(self, flow: type) -> None:
-        """Remove `flow`'s descriptor (tests that register a process of their own)."""
-        if self._by_flow.pop(flow, None) is None:
-            raise NotRegistered(f"{flow.__name__} is not registered")
-
     def __iter__(self) -> Iterator[ProcessDescriptor]:
         return iter(list(self._by_flow.values()))
-
-    def __len__(self) -> int:
-        return len(self._by_flow)
 
     def flows(self) -> list[type[Flow]]:
         return list(self._by_flow)
@@ -243,10 +233,6 @@ class ProcessRegistry:
 
     def for_task(self, task: Task) -> ProcessDescriptor:
         return self.for_flow(task.flow_task.flow_class)
-
-    def for_flow_ref(self, ref: str) -> ProcessDescriptor | None:
-        """The descriptor whose flow has stored reference `ref`, or None."""
-        return next((d for d in self._by_flow.values() if d.flow_ref == ref), None)
 
     def roles(self) -> dict[str, list[str]]:
         """Every descriptor's roles merged: group name -> permissions."""

@@ -45,6 +45,19 @@ def task_executing(
         yield activation
 
 
+@contextlib.contextmanager
+def process_starting(*, node: Any, user: User) -> Iterator[Activation]:
+    """The started activation of a new process at its form start `node`, as `user`, for services
+    that start one without the web form (demo data, tests, the API). PermissionDenied unless the
+    node's permission lets `user` start it."""
+    if not node.can_execute(user, None):
+        raise PermissionDenied(f"{user} may not start {node.flow_class.process_title}")
+    with acting_as(user):
+        activation = node.activation_class.create(node, None, None)
+        activation.start(ActingRequest(user))
+        yield activation
+
+
 def decision_record(
     *,
     activation: Activation,

@@ -9,9 +9,13 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.views import View
-from viewflow.urls import Site
+from viewflow.urls import Site, Viewset
 
 from processes.branding import PRODUCT_NAME
+from processes.flowapp import GatedFlowAppViewset
+from processes.registry import ProcessDescriptor, registry
+from processes.tasklist.viewsets import TasksApp
+from processes.viewsets import OperationsApp
 
 
 class SiteIndexView(View):
@@ -40,11 +44,13 @@ def portal_site() -> PortalSite:
     who works on a process there), then each process type's app in registration order, then
     operations. The project's URLconf routes it; pages outside it (the notification center) hand
     it to viewflow's page shell for the menu."""
-    from processes.registry import registry
-    from processes.tasklist.viewsets import TasksApp
-    from processes.viewsets import OperationsApp
-
     return PortalSite(
         title=PRODUCT_NAME,
-        viewsets=[TasksApp(), *(descriptor.viewset() for descriptor in registry), OperationsApp()],
+        viewsets=[TasksApp(), *(process_app(descriptor) for descriptor in registry), OperationsApp()],
     )
+
+
+def process_app(descriptor: ProcessDescriptor) -> Viewset:
+    """A process type's app on the site: its descriptor's `viewset_class`, or the gated default."""
+    viewset_class = descriptor.viewset_class or GatedFlowAppViewset
+    return viewset_class(descriptor.flow, icon=descriptor.icon)

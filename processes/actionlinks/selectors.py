@@ -19,6 +19,7 @@ from viewflow.workflow.status import STATUS
 from processes.actionlinks.models import ActionToken
 from processes.gate import TaskAction, execute_action, task_allows
 from processes.models import AuditEvent
+from processes.notifications.selectors import process_url, task_url
 from processes.registry import registry
 
 # secrets.token_urlsafe(32): 43 characters of the URL-safe base64 alphabet.
@@ -145,8 +146,6 @@ def link_refusal(*, token: ActionToken, viewer: Any = None, now: datetime | None
 def link_summary(*, task: Any) -> dict[str, Any]:
     """What the email and the confirmation page show about the request behind `task`: its
     process type's task-list columns (processes/registry.py)."""
-    from processes.notifications.selectors import process_url, task_url
-
     process = task.process.coerced
     descriptor = registry.for_process(process)
     columns = descriptor.columns(task, process)

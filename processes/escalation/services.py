@@ -22,6 +22,7 @@ from viewflow.workflow.status import STATUS
 from processes.audit import acting_as, audit_record
 from processes.gate import hold_permissions
 from processes.models import NotificationKind
+from processes.notifications.audiences import users_holding
 from processes.notifications.selectors import task_url
 from processes.notifications.services import notifications_record, notify_task_reminder, task_text
 from processes.policies.models import (
@@ -120,8 +121,6 @@ def _candidates_add(task: Task, group: Group) -> list[int]:
 
 
 def _candidate_user_ids(task: Task) -> list[int]:
-    from processes.notifications.audiences import users_holding
-
     if not task.owner_permission:
         return []
     return list(users_holding(task.owner_permission).values_list("pk", flat=True))

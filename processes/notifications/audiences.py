@@ -9,6 +9,8 @@ from django.contrib.auth.models import Permission
 from django.db.models import Q, QuerySet
 
 from processes.notifications.channels import perm_channel, user_channel
+from processes.policies.models import is_candidate_permission
+from processes.registry import registry
 
 
 def _permission_q(permission: str) -> Q:
@@ -40,9 +42,6 @@ def process_permission(flow_class: Any, action: str) -> str:
 
 def live_channels_for(user: Any) -> list[str]:
     """The channels a user may listen on: their own, and the queues of permissions they hold."""
-    from processes.policies.models import is_candidate_permission
-    from processes.registry import registry
-
     held = user.get_all_permissions()
     # A stage's task is routed by its candidate group's permission (approval policies), any
     # other human task by its node's declared permission.

@@ -14,7 +14,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
 
 from processes.policies.models import ApprovalPolicy, EscalationLevel, PolicyStage, PolicyVersion
-from processes.policies.selectors import running_processes_pinned
+from processes.policies.selectors import policy_versions_with_running_counts, running_pinned
 from processes.policies.services import policy_version_copy, policy_version_publish, policy_version_validate
 
 
@@ -137,7 +137,7 @@ class PolicyVersionAdmin(admin.ModelAdmin):
     actions = ["publish", "copy_to_draft"]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("policy", "published_by")
+        return policy_versions_with_running_counts().select_related("policy", "published_by")
 
     def has_change_permission(self, request, obj=None):
         return (obj is None or obj.is_editable) and super().has_change_permission(request, obj)
@@ -167,7 +167,7 @@ class PolicyVersionAdmin(admin.ModelAdmin):
     def running_processes(self, obj):
         if obj.pk is None:
             return "-"
-        pinned = running_processes_pinned([obj.pk])[obj.pk]
+        pinned = running_pinned(obj)
         if not pinned:
             return "0 running"
         links = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count
+from django.db.models import Count, Q, QuerySet
 
 from processes.policies.models import PolicyStage, PolicyVersion
 from processes.registry import registry
@@ -36,19 +36,31 @@ def policy_stages(version: PolicyVersion) -> list[PolicyStage]:
     return sorted(version.stages.all(), key=lambda stage: stage.order)
 
 
-def running_processes_pinned(version_ids: list[int]) -> dict[int, list[tuple[Any, int]]]:
-    """Per version id: each process type (its descriptor) with running processes pinned to it,
-    and how many. One query per process type that pins policies (its `policy_field`)."""
-    counts: dict[int, list[tuple[Any, int]]] = {pk: [] for pk in version_ids}
-    for descriptor in registry:
-        if descriptor.policy_field is None:
-            continue
-        model = descriptor.flow.process_class
-        rows = (
-            model._default_manager.filter(status="NEW", **{f"{descriptor.policy_field}__in": version_ids})
-            .values_list(descriptor.policy_field)
-            .annotate(n=Count("pk"))
+def _pinning() -> list[Any]:
+    """The process types that pin approval policy versions (their descriptor's `policy_field`)."""
+    return [descriptor for descriptor in registry if descriptor.policy_field is not None]
+
+
+def _running_key(descriptor: Any) -> str:
+    opts = descriptor.flow.process_class._meta
+    return f"running_{opts.app_label}_{opts.model_name}"
+
+
+def policy_versions_with_running_counts() -> QuerySet[PolicyVersion]:
+    """Versions annotated with how many running processes of each pinning process type pinned
+    them (read with `running_pinned`): one query for a page of versions, whatever the types."""
+    annotations = {}
+    for descriptor in _pinning():
+        field = descriptor.flow.process_class._meta.get_field(descriptor.policy_field)
+        related = field.related_query_name()
+        annotations[_running_key(descriptor)] = Count(
+            related, filter=Q(**{f"{related}__status": "NEW"}), distinct=True
         )
-        for version_id, n in rows:
-            counts[version_id].append((descriptor, n))
-    return counts
+    return PolicyVersion.objects.annotate(**annotations)
+
+
+def running_pinned(version: PolicyVersion) -> list[tuple[Any, int]]:
+    """Each process type with running processes pinned to `version` (one annotated by
+    `policy_versions_with_running_counts`), and how many."""
+    counts = [(descriptor, getattr(version, _running_key(descriptor))) for descriptor in _pinning()]
+    return [(descriptor, n) for descriptor, n in counts if n]

@@ -9,6 +9,7 @@ from processes.policies.sla import stage_due_at
 from processes.purchase import demo, services
 from processes.purchase.flows import PurchaseFlow
 from processes.purchase.models import DEFAULT_STAGE
+from processes.purchase.viewsets import PurchaseAppViewset
 from processes.registry import ProcessDescriptor, TaskColumns, register
 
 
@@ -35,14 +36,10 @@ class PurchaseDescriptor(ProcessDescriptor):
         "purchase.withdrawn": "Withdrawn",
         "purchase.order_created": "Purchase order created",
     }
+    viewset_class = PurchaseAppViewset
     decision_nodes = ("approve",)
     decision_actions = ("purchase.approved", "purchase.rejected")
     policy_field = "policy_version"
-
-    def viewset(self) -> Any:
-        from processes.purchase.viewsets import PurchaseAppViewset
-
-        return PurchaseAppViewset(self.flow, icon=self.icon)
 
     def summary(self, process: Any) -> str:
         return f"{process.title} ({process.amount} {process.currency})"

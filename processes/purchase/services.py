@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
 from processes.attachments.services import attachments_add
-from processes.audit import acting_as, audit_record
+from processes.audit import audit_record
 from processes.notifications.services import notify_request_decided
 from processes.policies.selectors import policy_version_published
 from processes.purchase.models import PURCHASE_POLICY, PurchaseOrder, PurchaseProcess
-from processes.services import ActingRequest, decision_record, task_executing
+from processes.services import decision_record, process_starting, task_executing
 
 
 @transaction.atomic
@@ -182,12 +182,7 @@ def purchase_request_start(*, requester: Any, data: dict[str, Any]) -> PurchaseP
     """Start a purchase request without the web form (demo data, tests, later the API)."""
     from processes.purchase.flows import PurchaseFlow
 
-    node = PurchaseFlow.start
-    if not node.can_execute(requester, None):
-        raise PermissionDenied(f"{requester} may not start purchase requests")
-    with acting_as(requester):
-        activation = node.activation_class.create(node, None, None)
-        activation.start(ActingRequest(requester))
+    with process_starting(node=PurchaseFlow.start, user=requester) as activation:
         return purchase_request_submit(activation=activation, requester=requester, data=data)
 
 

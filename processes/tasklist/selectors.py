@@ -18,6 +18,9 @@ from django.db.models.expressions import Combinable
 from django.utils import timezone
 from viewflow.workflow.models import Task
 
+from processes.gate import hold_permissions, task_is_personal
+from processes.notifications.audiences import users_holding
+from processes.policies.models import PolicyStage
 from processes.registry import registry
 from processes.tasklist.models import OPEN_STATUSES, TaskRow
 
@@ -153,8 +156,6 @@ def task_rows_filter(rows: QuerySet[TaskRow], spec: TaskFilter, *, now: datetime
 def stage_names() -> list[str]:
     """The stage names the stage filter offers: every approval policy stage's, and each process
     type's own (its descriptor's `stage_names`)."""
-    from processes.policies.models import PolicyStage
-
     names = set(PolicyStage.objects.values_list("name", flat=True).distinct())
     for descriptor in registry:
         names |= descriptor.stage_names()
@@ -164,9 +165,6 @@ def stage_names() -> list[str]:
 def task_eligible_users(task: Task, *, exclude: Any = None) -> QuerySet:
     """Active users who may hold `task` (processes.gate.may_hold): its candidate permission and its
     process type's `view_`, and not whoever started its process (segregation of duties)."""
-    from processes.gate import hold_permissions, task_is_personal
-    from processes.notifications.audiences import users_holding
-
     if not task.owner_permission:
         return get_user_model().objects.none()
     users = users_holding(*hold_permissions(task)).order_by("username")

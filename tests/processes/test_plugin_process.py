@@ -351,6 +351,7 @@ def test_another_claimants_claim_chart_is_refused_like_its_page(client, claim, r
 def test_a_descriptor_with_only_its_flow_has_a_default_for_every_hook(claim):
     """A minimal process is its flow: every hook the core calls answers without an override."""
     from processes.registry import ProcessDescriptor
+    from processes.site import process_app
 
     bare = type("Bare", (ProcessDescriptor,), {"flow": ExpenseFlow})()
     task = task_of(claim, "approve")
@@ -373,4 +374,4 @@ def test_a_descriptor_with_only_its_flow_has_a_default_for_every_hook(claim):
     )
     assert bare.history_detail("expense.approved", {}) == ""
     assert bare.flow_ref == "expense/flows.ExpenseFlow"
-    assert type(bare.viewset()).__name__ == "GatedFlowAppViewset"
+    assert type(process_app(bare)).__name__ == "GatedFlowAppViewset"

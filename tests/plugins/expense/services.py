@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
-from processes.audit import acting_as, audit_record
+from processes.audit import audit_record
 from processes.notifications.services import notify_request_decided
 from processes.policies.selectors import policy_version_published
-from processes.services import ActingRequest, decision_record, task_executing
+from processes.services import decision_record, process_starting, task_executing
 from tests.plugins.expense.models import EXPENSE_POLICY, ExpenseProcess
 
 
@@ -50,12 +49,7 @@ def expense_claim_start(*, claimant: Any, data: dict[str, Any]) -> ExpenseProces
     """Start an expense claim without the web form (tests, as an API would)."""
     from tests.plugins.expense.flows import ExpenseFlow
 
-    node = ExpenseFlow.start
-    if not node.can_execute(claimant, None):
-        raise PermissionDenied(f"{claimant} may not submit expense claims")
-    with acting_as(claimant):
-        activation = node.activation_class.create(node, None, None)
-        activation.start(ActingRequest(claimant))
+    with process_starting(node=ExpenseFlow.start, user=claimant) as activation:
         return expense_claim_submit(activation=activation, claimant=claimant, data=data)
 
 
