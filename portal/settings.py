@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     # The process plug-ins: each registers its descriptor (processes/<name>/descriptor.py).
     "processes.purchase",
     "processes.orders",
+    "processes.catalog",
     "portal",  # the project: its commands (bootstrap, preflight, banner)
 ]
 # More apps to install (comma-separated), after the built-in ones: the test suite installs its

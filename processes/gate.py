@@ -276,9 +276,10 @@ def processes_visible_ids(*, user: Any, processes: Iterable[Any]) -> set[int]:
             pending[flow].append(process)
     rest = [p.pk for flow_processes in pending.values() for p in flow_processes]
     if rest:
-        tasks = Task.objects.filter(process_id__in=rest, flow_task_type__in=PEOPLE_TASK_TYPES).values_list(
-            "process_id", "owner_id", "owner_permission", "flow_task", "flow_task_type"
-        )
+        # A start from code (a StartHandle: START) counts for the person it was started for.
+        tasks = Task.objects.filter(
+            process_id__in=rest, flow_task_type__in=(*PEOPLE_TASK_TYPES, "START")
+        ).values_list("process_id", "owner_id", "owner_permission", "flow_task", "flow_task_type")
         for process_id, owner_id, permission, node, task_type in tasks:
             if owner_id == user.pk or (
                 task_type == "HUMAN"

@@ -68,6 +68,15 @@ class TaskColumns:
     due_at: datetime | None = None
 
 
+@dataclass(frozen=True)
+class MenuEntry:
+    """One link in the site menu."""
+
+    title: str
+    icon: str
+    url: str
+
+
 class ProcessDescriptor:
     """What the core asks a process type. Subclass it in the plug-in's `descriptor` module, set
     `flow`, and override only what differs from the defaults. Hooks that take a process get it as
@@ -112,6 +121,12 @@ class ProcessDescriptor:
             .values_list("owner_id", flat=True)
             .first()
         )
+
+    def menu_entries(self, user: AbstractBaseUser | AnonymousUser) -> list[MenuEntry] | None:
+        """The site menu's entries for this process type, for `user`: None (the default) for the
+        app's own entry, shown to whoever may view the app. A plug-in that runs several types
+        defined as data lists one entry per type the user may start, read at each page."""
+        return None
 
     # ------------------------------------------------------------------ words
 

@@ -13,7 +13,7 @@ from viewflow.urls import Site, Viewset
 
 from processes.branding import PRODUCT_NAME
 from processes.flowapp import GatedFlowAppViewset
-from processes.registry import ProcessDescriptor, registry
+from processes.registry import MenuEntry, ProcessDescriptor, registry
 from processes.tasklist.viewsets import TasksApp
 from processes.viewsets import OperationsApp
 
@@ -33,9 +33,25 @@ class SiteIndexView(View):
 class PortalSite(Site):
     """viewflow's Site redirects `/` to its first app, a 403 for anyone not allowed there."""
 
+    menu_template_name = "processes/site_menu.html"
+
     @property
     def index_path(self):
         return path("", SiteIndexView.as_view(site=self), name="index")
+
+    def menu_entries(self, user) -> list[MenuEntry]:
+        """The menu's links for `user`: each app's own, or what its process type's descriptor
+        lists instead (processes.registry.ProcessDescriptor.menu_entries)."""
+        entries: list[MenuEntry] = []
+        for app in self.menu_items():
+            descriptor = getattr(app, "descriptor", None)
+            listed = descriptor.menu_entries(user) if descriptor is not None else None
+            if listed is not None:
+                entries += listed
+            elif app.has_view_permission(user):
+                icon = getattr(app.icon, "icon_name", app.icon)  # viewflow's Icon, or a name
+                entries.append(MenuEntry(title=str(app.title), icon=str(icon), url=app.reverse("index")))
+        return entries
 
 
 @functools.cache
@@ -53,4 +69,6 @@ def portal_site() -> PortalSite:
 def process_app(descriptor: ProcessDescriptor) -> Viewset:
     """A process type's app on the site: its descriptor's `viewset_class`, or the gated default."""
     viewset_class = descriptor.viewset_class or GatedFlowAppViewset
-    return viewset_class(descriptor.flow, icon=descriptor.icon)
+    app = viewset_class(descriptor.flow, icon=descriptor.icon)
+    app.descriptor = descriptor  # the site menu asks it for the app's entries
+    return app

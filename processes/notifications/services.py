@@ -258,23 +258,26 @@ def _notify_requester_completed(task: Task, process: Process) -> None:
 
 
 def notify_request_decided(
-    *, process: Process, approved: bool, actor: User | None, comment: str = ""
+    *, process: Process, approved: bool, actor: User | None, comment: str = "", email: bool = False
 ) -> None:
-    """Tell the requester their request was approved or rejected (with the reason)."""
+    """Tell the requester their request was approved or rejected (with the reason). `email`: the
+    process type also emails the decision, whatever the requester's preference (once: not again
+    when the preference emails it already)."""
     requester_id = _requester_id(process)
     if requester_id is None or requester_id == getattr(actor, "pk", None):
         return
     kind = NotificationKind.REQUEST_APPROVED if approved else NotificationKind.REQUEST_REJECTED
     verb = "approved" if approved else "rejected"
-    notifications_record(
-        user_ids=[requester_id],
-        kind=kind,
-        title=f"{_name(actor)} {verb}: {process.brief}",
-        body=comment,
-        url=process_url(process),
-        process=process,
-        actor=actor,
-    )
+    text = {
+        "kind": kind,
+        "title": f"{_name(actor)} {verb}: {process.brief}",
+        "body": comment,
+        "url": process_url(process),
+        "process": process,
+    }
+    rows = notifications_record(user_ids=[requester_id], actor=actor, **text)
+    if email and not any(row.delivery == Delivery.EMAIL for row in rows):
+        _email([requester_id], task=None, **text)
 
 
 def notify_task_reminder(*, task: Task, escalated: bool = False, to_user_ids: Iterable[int] = ()) -> list:

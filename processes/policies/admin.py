@@ -40,6 +40,10 @@ class ApprovalPolicyAdmin(admin.ModelAdmin):
     list_display = ["name", "description", "published_version"]
     inlines = [VersionInline]
 
+    def get_queryset(self, request):
+        # The chains another app edits (an admin-defined process type's) are edited there.
+        return super().get_queryset(request).filter(managed_by="")
+
     @admin.display(description="published version")
     def published_version(self, obj):
         version = obj.versions.filter(status=PolicyVersion.Status.PUBLISHED).first()
@@ -108,6 +112,12 @@ class PolicyStageAdmin(_DraftOnly, admin.ModelAdmin):
     readonly_fields = ["version"]
     inlines = [LevelInline]
 
+    def get_fields(self, request, obj=None):
+        fields = list(super().get_fields(request, obj))
+        if obj is not None and obj.version.policy.managed_by:  # a form's chain: conditions, no amounts
+            fields[fields.index(("amount_above", "amount_up_to"))] = "condition"
+        return fields
+
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("version__policy", "group")
 
@@ -135,15 +145,27 @@ class PolicyVersionAdmin(admin.ModelAdmin):
     readonly_fields = ["number", "status", "published_at", "published_by", "problems", "running_processes"]
     inlines = [StageInline]
     actions = ["publish", "copy_to_draft"]
+    #: The versions this admin lists: the policy admin's own (an app that manages policies lists
+    #: its own with a subclass, processes/catalog/admin.py).
+    managed_by = ""
 
     def get_queryset(self, request):
-        return policy_versions_with_running_counts().select_related("policy", "published_by")
+        return (
+            policy_versions_with_running_counts()
+            .filter(policy__managed_by=self.managed_by)
+            .select_related("policy", "published_by")
+        )
 
     def has_change_permission(self, request, obj=None):
         return (obj is None or obj.is_editable) and super().has_change_permission(request, obj)
 
     def has_delete_permission(self, request, obj=None):
         return (obj is None or obj.is_editable) and super().has_delete_permission(request, obj)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "policy":
+            kwargs["queryset"] = ApprovalPolicy.objects.filter(managed_by=self.managed_by)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def get_readonly_fields(self, request, obj=None):
         return [*self.readonly_fields, "policy"] if obj else self.readonly_fields

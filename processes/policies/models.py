@@ -7,8 +7,10 @@ running process pins the version it started with, so its chain is fixed from sub
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import time, timedelta
 from decimal import Decimal
+from typing import Any
 from zoneinfo import available_timezones
 
 from django.conf import settings
@@ -17,12 +19,23 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from processes.policies.conditions import condition_holds, condition_parse
+
 
 class ApprovalPolicy(models.Model):
     """A named approval chain (for example "purchase"), of which one version is active."""
 
     name = models.SlugField(_("name"), max_length=64, unique=True)
     description = models.CharField(_("description"), max_length=200, blank=True)
+    # A policy that another app edits (the chain of an admin-defined process type, edited on its
+    # type's admin pages with the request form beside it) is hidden from the policy admin.
+    managed_by = models.CharField(
+        _("managed by"),
+        max_length=64,
+        blank=True,
+        editable=False,
+        help_text=_("The app whose admin edits this policy's versions (empty: the policy admin)"),
+    )
 
     class Meta:
         verbose_name = _("approval policy")
@@ -155,6 +168,17 @@ class PolicyStage(models.Model):
     escalation_user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # A condition on the request form's fields (processes/policies/conditions.py), for chains
+    # whose requests have a form (admin-defined process types). Parsed, never evaluated as Python.
+    condition = models.TextField(
+        _("condition"),
+        blank=True,
+        max_length=1000,
+        help_text=_(
+            'On the request form\'s fields, for example: amount > 1000 and department is "R&D". '
+            "Empty: the stage always applies."
+        ),
+    )
 
     class Meta:
         verbose_name = _("stage")
@@ -166,6 +190,8 @@ class PolicyStage(models.Model):
 
     @property
     def condition_text(self) -> str:
+        if self.condition.strip():
+            return f", when {self.condition.strip()}"
         if self.amount_above is not None and self.amount_up_to is not None:
             return f", above {self.amount_above} up to {self.amount_up_to}"
         if self.amount_above is not None:
@@ -178,6 +204,10 @@ class PolicyStage(models.Model):
         return (self.amount_above is None or amount > self.amount_above) and (
             self.amount_up_to is None or amount <= self.amount_up_to
         )
+
+    def holds_for(self, values: Mapping[str, Any]) -> bool:
+        """Does the stage apply to a request whose form holds `values` (its condition holds)?"""
+        return condition_holds(condition_parse(self.condition), values)
 
     @property
     def group_name(self) -> str:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from decimal import Decimal
 from itertools import pairwise
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
@@ -16,6 +16,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from processes.audit import audit_record
+from processes.policies.conditions import FieldSpec, condition_check
 from processes.policies.models import (
     MAX_ESCALATION_LEVELS,
     ApprovalPolicy,
@@ -26,6 +27,12 @@ from processes.policies.models import (
     candidate_codename,
 )
 from processes.policies.selectors import policy_stages
+from processes.policies.signals import (
+    version_checking,
+    version_copied,
+    version_form_fields,
+    version_published,
+)
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -46,12 +53,48 @@ def _uncovered_amounts(stages: list[PolicyStage]) -> str | None:
     return f"above {covered_to}"
 
 
+def version_form_specs(version: PolicyVersion) -> Mapping[str, FieldSpec] | None:
+    """The request form's fields of `version` (by name), from the app that manages its policy;
+    None for a policy without a form (its stages decide by amount)."""
+    for _receiver, specs in version_form_fields.send(sender=PolicyVersion, version=version):
+        if specs is not None:
+            return cast("Mapping[str, FieldSpec]", specs)
+    return None
+
+
+def _condition_problems(stages: list[PolicyStage], specs: Mapping[str, FieldSpec] | None) -> list[str]:
+    """Each stage's condition against the form's fields; a form's chain needs a stage for all."""
+    problems = []
+    for stage in stages:
+        label = f"Stage {stage.order} ({stage.name})"
+        if specs is not None and (stage.amount_above is not None or stage.amount_up_to is not None):
+            problems.append(f"{label}: amount bounds are for chains without a form; write a condition.")
+        if not stage.condition.strip():
+            continue
+        if specs is None:
+            problems.append(f"{label}: a condition needs a request form; this chain decides by amount.")
+            continue
+        problems += [f"{label}, condition: {problem}" for problem in condition_check(stage.condition, specs)]
+    if specs is not None and stages and all(stage.condition.strip() for stage in stages):
+        problems.append(
+            "Every stage has a condition: give at least one stage none, so that no request is "
+            "approved by nobody."
+        )
+    return problems
+
+
 def policy_version_validate(*, version: PolicyVersion) -> list[str]:
     """What stops a version from being published, in words an admin can act on ([] when valid)."""
-    errors: list[str] = []
+    errors: list[str] = [
+        problem
+        for _receiver, problems in version_checking.send(sender=PolicyVersion, version=version)
+        for problem in problems or ()
+    ]
     stages = policy_stages(version)
     if not stages:
-        return ["The version has no stages."]
+        return [*errors, "The version has no stages."]
+    specs = version_form_specs(version)
+    errors += _condition_problems(stages, specs)
     orders = [stage.order for stage in stages]
     if orders != list(range(1, len(stages) + 1)):
         found = ", ".join(str(order) for order in orders)
@@ -79,7 +122,7 @@ def policy_version_validate(*, version: PolicyVersion) -> list[str]:
                 break
         errors += [f"{label}: {problem}" for problem in _level_problems(version, stage)]
     errors += version.calendar_problems()
-    if not errors:
+    if not errors and specs is None:
         gap = _uncovered_amounts(stages)
         if gap:
             errors.append(f"No stage applies to amounts {gap}: such requests would be approved by nobody.")
@@ -188,6 +231,7 @@ def policy_version_publish(*, version: PolicyVersion, user: User | None = None) 
     version.published_by = user if getattr(user, "pk", None) else None
     version.full_clean()
     version.save(update_fields=["status", "published_at", "published_by"])
+    version_published.send(sender=PolicyVersion, version=version)
     audit_record(
         action="policy.published",
         actor=version.published_by,
@@ -200,12 +244,28 @@ def policy_version_publish(*, version: PolicyVersion, user: User | None = None) 
     return version
 
 
+# A version's own settings, which a copy keeps (its number, status, note and dates are its own).
+VERSION_SETTINGS = (
+    "currency",
+    "allow_auto_decisions",
+    "working_days",
+    "work_starts",
+    "work_ends",
+    "time_zone",
+)
+
+
 @transaction.atomic
 def policy_version_copy(*, version: PolicyVersion, user: User | None = None) -> PolicyVersion:
-    """A new draft with the same stages: the way to change a published (read-only) version."""
+    """A new draft with the same settings (currency, automatic decisions, calendar) and stages: the
+    way to change a published (read-only) version. The app that manages the policy copies what
+    it keeps beside the version (`version_copied`)."""
     number = (PolicyVersion.objects.filter(policy=version.policy).aggregate(n=Max("number"))["n"] or 0) + 1
     draft = PolicyVersion(
-        policy=version.policy, number=number, note=f"Copy of v{version.number}", currency=version.currency
+        policy=version.policy,
+        number=number,
+        note=f"Copy of v{version.number}",
+        **{field: getattr(version, field) for field in VERSION_SETTINGS},
     )
     draft.full_clean()
     draft.save()
@@ -218,6 +278,7 @@ def policy_version_copy(*, version: PolicyVersion, user: User | None = None) -> 
             level.pk = None
             level.stage = stage
             level.save()
+    version_copied.send(sender=PolicyVersion, source=version, draft=draft)
     audit_record(
         action="policy.copied",
         actor=user if getattr(user, "pk", None) else None,

@@ -42,7 +42,12 @@ USERNAMES = {
 }
 COLUMNS = ("method", "route", "pattern", "params", *ROLES)
 SKIP = "-"
-KNOWN_CONVERTERS = (converters.IntConverter, converters.StringConverter, converters.PathConverter)
+KNOWN_CONVERTERS = (
+    converters.IntConverter,
+    converters.StringConverter,
+    converters.SlugConverter,
+    converters.PathConverter,
+)
 _EXPECTED = re.compile(r"^(?P<status>[1-5]\d\d!?)(?::(?P<location>/\S*))?$")
 
 
@@ -189,6 +194,7 @@ def build_scene() -> dict[str, Any]:
     from processes.actionlinks.services import action_tokens_issue, action_tokens_mint
     from processes.attachments.checks import uploads_check
     from processes.attachments.services import attachments_add
+    from processes.catalog.models import CatalogRequest
     from processes.mail.services import mail_queue
     from processes.nodes.celery_job import job_execute
     from processes.notifications.services import notifications_record
@@ -227,6 +233,8 @@ def build_scene() -> dict[str, Any]:
     assert revise_held.owner == users["alice"]
     review_fraud = task(fraud, "review_fraud", STATUS.NEW)
     incident = Task.objects.filter(process=failed, status=STATUS.ERROR).get()
+    catalog_hr = CatalogRequest.objects.get(values__reason="Summer trip", requester=users["alice"])
+    catalog_approve_hr = task(catalog_hr, "approve", STATUS.NEW)  # the HR stage's queue
 
     # Login throttling's records (django-axes), so its admin pages have an object to show.
     from axes.models import AccessAttempt, AccessFailureLog, AccessLog
@@ -275,6 +283,9 @@ def build_scene() -> dict[str, Any]:
         "bulk_queued": {"_data": {"task": [approve_queued.pk]}},
         "task_held": {"task_pk": approve_held.pk},
         "task_revise": {"task_pk": revise_held.pk},
+        "type_vacation": {"slug": "vacation-request"},
+        "catalog_hr": {"process_pk": catalog_hr.pk},
+        "catalog_approve_hr": task_params(catalog_approve_hr),
         "process_queued": {"process_pk": queued.pk},
         "process_held": {"process_pk": held.pk},
         "process_finance": {"process_pk": at_finance.pk},

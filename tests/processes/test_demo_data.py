@@ -24,7 +24,7 @@ def test_the_demo_publishes_one_purchase_policy_and_is_idempotent():
     call_command("demo_data", stdout=StringIO())
     call_command("demo_data", stdout=StringIO())
 
-    version = PolicyVersion.objects.get()
+    version = PolicyVersion.objects.get(policy__managed_by="")  # the vacation type has its own
     assert (version.policy.name, version.status, version.number) == ("purchase", "published", 1)
     assert [(s.name, s.group.name, s.amount_above) for s in version.stages.order_by("order")] == [
         ("Team approval", "approvers", None),
@@ -58,3 +58,24 @@ def test_the_demo_sets_a_short_fraud_review_sla_once_and_the_waiting_review_is_d
     call_command("demo_data", stdout=StringIO())
 
     assert OrderPolicy.objects.get().fraud_review_sla == timedelta(hours=2)
+
+
+def test_the_demo_defines_the_vacation_request_once_with_two_requests():
+    call_command("demo_data", stdout=StringIO())
+    call_command("demo_data", stdout=StringIO())
+
+    from processes.catalog.models import CatalogRequest, ProcessType
+
+    vacation = ProcessType.objects.get()
+    assert vacation.name == "Vacation request"
+    version = vacation.policy.versions.get()
+    assert version.status == "published"
+    assert [(s.name, s.group.name, s.condition) for s in version.stages.order_by("order")] == [
+        ("Team lead", "team leads", ""),
+        ("HR", "hr", "days >= 10"),
+    ]
+    requests = CatalogRequest.objects.order_by("pk")
+    assert [(r.values["reason"], r.status, r.stage_order) for r in requests] == [
+        ("Long weekend", "DONE", None),
+        ("Summer trip", "NEW", 2),
+    ]

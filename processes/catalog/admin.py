@@ -1,0 +1,204 @@
+"""Process types in the admin: a type's page (name, icon, who may start it, outcomes) lists its
+versions; a version's page holds its request form and its approval chain, validated before it
+can be published, read-only once published, copied to change it (like approval policies)."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.urls import reverse
+from django.utils.html import format_html
+
+from processes.catalog.fields import field_specs
+from processes.catalog.models import MANAGED_BY, CatalogRequest, FormField, ProcessType, TypeVersion
+from processes.catalog.selectors import type_published_version, version_fields
+from processes.catalog.services import catalog_rights_grant, process_type_create
+from processes.policies.admin import PolicyVersionAdmin, StageInline, _DraftOnly
+from processes.policies.conditions import condition_check
+from processes.policies.models import PolicyVersion
+
+
+class TypeVersionInline(admin.TabularInline):
+    model = PolicyVersion
+    fk_name = "policy"
+    fields = ["link", "status", "note", "published_at", "published_by"]
+    readonly_fields = fields  # type: ignore[assignment]  # django-stubs types the two apart; names here
+    extra = 0
+    can_delete = False
+    verbose_name = "version"
+    verbose_name_plural = "versions"
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="version")
+    def link(self, obj):
+        url = reverse("admin:catalog_typeversion_change", args=[obj.pk])
+        return format_html('<a href="{}">v{}</a>', url, obj.number)
+
+
+@admin.register(ProcessType)
+class ProcessTypeAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "published_version", "starters"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+    filter_horizontal = ["starter_groups"]
+    fields = [
+        "name",
+        "slug",
+        "description",
+        "icon",
+        "starter_groups",
+        "on_approved",
+        "on_rejected",
+        "versions",
+    ]
+    readonly_fields = ["versions"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*self.readonly_fields, "slug"] if obj else self.readonly_fields  # addresses stay put
+
+    def get_prepopulated_fields(self, request, obj=None):
+        return {} if obj else self.prepopulated_fields
+
+    @admin.display(description="published version")
+    def published_version(self, obj):
+        version = type_published_version(obj)
+        return f"v{version.number}" if version else "none"
+
+    @admin.display(description="who may start it")
+    def starters(self, obj):
+        return ", ".join(group.name for group in obj.starter_groups.all()) or "nobody"
+
+    @admin.display(description="versions")
+    def versions(self, obj):
+        if obj is None or obj.pk is None:
+            return "Save the type: its first draft version is created with it."
+        rows = [
+            format_html(
+                '<li><a href="{}">v{}</a> ({})</li>',
+                reverse("admin:catalog_typeversion_change", args=[version.pk]),
+                version.number,
+                version.get_status_display(),
+            )
+            for version in obj.policy.versions.order_by("-number")
+        ]
+        return format_html("<ul>{}</ul>", format_html("".join(rows)))
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        with transaction.atomic():  # the type comes with its policy and first draft
+            created = process_type_create(
+                name=obj.name,
+                slug=obj.slug,
+                description=obj.description,
+                icon=obj.icon,
+                on_approved=obj.on_approved,
+                on_rejected=obj.on_rejected,
+                user=request.user,
+            )
+        obj.pk, obj.policy_id, obj.created_at = created.pk, created.policy_id, created.created_at
+        obj._state.adding = False
+
+    def get_exclude(self, request, obj=None):
+        return ["policy"]
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        catalog_rights_grant(process_type=form.instance)  # new starter groups may open the catalog
+
+
+class FormFieldInline(_DraftOnly, admin.StackedInline):
+    model = FormField
+    fk_name = "version"
+    fieldsets = [
+        (None, {"fields": [("order", "name", "label", "kind", "required")]}),
+        (None, {"fields": ["help_text"]}),
+        (None, {"fields": [("min_length", "max_length", "min_value", "max_value", "currency")]}),
+        (None, {"fields": ["choices"]}),
+    ]
+    extra = 0
+    ordering = ["order"]
+
+
+class ConditionStageInline(StageInline):
+    """The chain's stages, with a condition on the form's fields instead of amount bounds."""
+
+    fieldsets = [
+        (None, {"fields": [("order", "name", "group")]}),
+        (None, {"fields": ["condition"]}),
+        (None, {"fields": [("sla", "reminder_before")]}),
+        (None, {"fields": [("escalation_group", "escalation_user", "level_list")]}),
+    ]
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        specs = field_specs(version_fields(obj.pk)) if obj is not None and obj.pk else {}
+
+        class CheckedForm(formset.form):  # type: ignore[name-defined]  # built by the admin
+            def clean_condition(self):
+                """The condition against the form's saved fields: the error shows on its field."""
+                condition = self.cleaned_data.get("condition", "")
+                problems = condition_check(condition, specs) if condition.strip() else []
+                if problems:
+                    raise ValidationError(problems)
+                return condition
+
+        formset.form = CheckedForm
+        return formset
+
+
+@admin.register(TypeVersion)
+class TypeVersionAdmin(PolicyVersionAdmin):
+    """A process type's version: its form, its chain, its calendar; published like a policy's."""
+
+    managed_by = MANAGED_BY
+    list_filter = ["policy__process_type", "status"]
+    inlines = [FormFieldInline, ConditionStageInline]
+    fields = [
+        "policy",
+        "number",
+        "status",
+        "note",
+        "published_at",
+        "published_by",
+        "allow_auto_decisions",
+        ("working_days", "work_starts", "work_ends", "time_zone"),
+        "problems",
+        "running_processes",
+    ]
+
+    def has_add_permission(self, request):
+        return False  # a type's first draft comes with it; later ones are copies
+
+
+@admin.register(CatalogRequest)
+class CatalogRequestAdmin(admin.ModelAdmin):
+    list_display = ["pk", "subject", "process_type", "version", "requester", "status", "approved", "created"]
+    list_filter = ["process_type", "status", "approved"]
+    search_fields = ["subject", "correlation_id", "requester__username"]
+    readonly_fields = [
+        "correlation_id",
+        "process_type",
+        "version",
+        "requester",
+        "subject",
+        "values",
+        "amount",
+        "currency",
+        "status",
+        "approved",
+        "stage_order",
+        "created",
+        "finished",
+    ]
+    fields = list(readonly_fields)
+
+    def has_add_permission(self, request):
+        return False  # requests start in the portal, through the flow
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,98 @@
+"""What the core needs to know about catalog requests (processes/registry.py): one descriptor for
+every process type defined in the admin, which reads the type of each request from its row."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from processes.catalog import demo, selectors, services
+from processes.catalog.flows import CatalogFlow
+from processes.catalog.viewsets import CatalogAppViewset
+from processes.policies.sla import stage_due_at
+from processes.registry import MenuEntry, ProcessDescriptor, TaskColumns, register
+
+
+def _person(user: Any) -> str:
+    return (user.get_full_name() or user.get_username()) if user is not None else ""
+
+
+@register
+class CatalogDescriptor(ProcessDescriptor):
+    flow = CatalogFlow
+    icon = "dynamic_form"
+    viewset_class = CatalogAppViewset
+    # Managers of every catalog type; starting is per type (its starter groups) and deciding per
+    # stage (its candidate group), so no other role is needed.
+    roles = {"managers": ["catalog.view_catalogrequest", "catalog.manage_catalogrequest"]}
+    history_labels = {
+        "catalog.version_pinned": "Version pinned",
+        "catalog.stage_entered": "Stage reached",
+        "catalog.approved": "Approved",
+        "catalog.rejected": "Rejected",
+        "catalog.finished": "Finished",
+    }
+    decision_nodes = ("approve",)
+    decision_actions = ("catalog.approved", "catalog.rejected")
+    policy_field = "version"
+
+    def starter_id(self, process: Any) -> int | None:
+        return selectors.requester_id(process.pk)
+
+    def menu_entries(self, user: Any) -> list[MenuEntry]:
+        return [
+            MenuEntry(
+                title=process_type.name,
+                icon=process_type.icon,
+                url=CatalogFlow.instance.reverse("type", args=[process_type.slug]),
+            )
+            for process_type in selectors.types_startable_by(user)
+        ]
+
+    def summary(self, process: Any) -> str:
+        return str(process.subject)
+
+    def stage(self, task: Any, process: Any) -> Any:
+        return process.current_stage if task.flow_task.name == "approve" else None
+
+    def columns(self, task: Any, process: Any, stage: Any = None) -> TaskColumns:
+        node = task.flow_task
+        title = str(node.task_title or node.name)
+        if node.name == "approve":
+            stage = stage if stage is not None else process.current_stage
+            due = stage_due_at(stage, task.created)
+            stage_name = (task.data or {}).get("stage_name") or getattr(stage, "name", "") or title
+        else:
+            due, stage_name = None, title
+        return TaskColumns(
+            subject=process.subject,
+            requester=_person(process.requester),
+            amount=process.amount,
+            currency=process.currency,
+            stage_name=stage_name,
+            priority=process.priority,
+            due_at=due,
+        )
+
+    def stage_names(self) -> set[str]:
+        return set()  # the stages of every published type's chain are added by the core
+
+    def history_detail(self, action: str, details: Mapping[str, Any]) -> str:
+        if action == "catalog.version_pinned":
+            return f"{details.get('name')} v{details.get('version')}"
+        if action == "catalog.stage_entered":
+            return f"{details.get('stage')}. {details.get('name')} (group {details.get('group')})"
+        if action in ("catalog.approved", "catalog.rejected") and details.get("stage_name"):
+            return f"stage {details['stage']}. {details['stage_name']}"
+        if action == "catalog.finished":
+            return "approved" if details.get("approved") else "rejected"
+        return ""
+
+    def demo_load(self, users: Any, write: Any) -> None:
+        demo.demo_load(users, write)
+
+    def decide(self, *, task: Any, user: Any, approved: bool, comment: str) -> None:
+        services.catalog_task_decide(task=task, user=user, approved=approved, comment=comment)
+
+    def decide_automatically(self, *, activation: Any, approved: bool, comment: str) -> None:
+        services.catalog_decide(activation=activation, user=None, approved=approved, comment=comment)

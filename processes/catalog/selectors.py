@@ -1,0 +1,67 @@
+"""Read-side queries of the process catalog. Each reads the database at the time of asking: a
+type published a moment ago is in the next page's menu, on every web node and worker."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Exists, OuterRef, QuerySet
+
+from processes.catalog.models import CatalogRequest, FormField, ProcessType
+from processes.policies.models import PolicyVersion
+
+
+def version_fields(version_id: int) -> list[FormField]:
+    """A version's form fields, in order."""
+    return list(FormField.objects.filter(version_id=version_id).order_by("order", "pk"))
+
+
+def type_published_version(process_type: ProcessType) -> PolicyVersion | None:
+    """The version a new request of `process_type` pins (None: nothing is published)."""
+    return (
+        PolicyVersion.objects.filter(policy_id=process_type.policy_id, status=PolicyVersion.Status.PUBLISHED)
+        .select_related("policy")
+        .first()
+    )
+
+
+def types_startable_by(user: Any) -> QuerySet[ProcessType]:
+    """The types `user` may start: published, and one of their groups is a starter group
+    (superusers: every published type). One query."""
+    published = PolicyVersion.objects.filter(
+        policy_id=OuterRef("policy_id"), status=PolicyVersion.Status.PUBLISHED
+    )
+    types = ProcessType.objects.filter(Exists(published))
+    if not user.is_authenticated or not user.is_active:
+        return types.none()
+    if not user.is_superuser:
+        types = types.filter(starter_groups__in=user.groups.all()).distinct()
+    return types.order_by("name")
+
+
+def type_startable(*, process_type: ProcessType, user: Any) -> bool:
+    return types_startable_by(user).filter(pk=process_type.pk).exists()
+
+
+def requests_of(user: Any, process_type: ProcessType | None = None) -> QuerySet[CatalogRequest]:
+    """The requests `user` started (of one type, if given), newest first."""
+    requests = CatalogRequest.objects.filter(requester_id=user.pk)
+    if process_type is not None:
+        requests = requests.filter(process_type=process_type)
+    return requests.select_related("process_type", "version").order_by("-created")
+
+
+def request_rows(process: CatalogRequest) -> list[tuple[str, str]]:
+    """A request's values as (label, text), in its pinned version's order and words: a field
+    renamed or dropped by a later version still shows as it was asked."""
+    from processes.catalog.fields import value_text
+
+    return [
+        (field.label, value_text(field, process.values[field.name]))
+        for field in version_fields(process.version_id)
+        if field.name in process.values
+    ]
+
+
+def requester_id(process_pk: int) -> int | None:
+    return CatalogRequest.objects.filter(pk=process_pk).values_list("requester_id", flat=True).first()

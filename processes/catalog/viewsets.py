@@ -1,0 +1,13 @@
+"""The catalog's app on the site: the flow's pages, plus each type's page and start form."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from processes.catalog import views
+from processes.flowapp import GatedFlowAppViewset
+
+
+class CatalogAppViewset(GatedFlowAppViewset):
+    type_index_path = path("types/<slug:slug>/", views.TypeIndexView.as_view(), name="type")
+    type_start_path = path("types/<slug:slug>/new/", views.TypeStartView.as_view(), name="type_start")

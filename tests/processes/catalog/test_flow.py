@@ -1,0 +1,76 @@
+"""Requests of a process type defined as data run through the one generic flow: the pinned
+version's chain, stage by stage where its condition holds; the requester hears of the end."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
+from viewflow.workflow.status import STATUS
+
+from processes.catalog.models import CatalogRequest
+from processes.catalog.services import catalog_request_start, catalog_task_decide
+from processes.models import AuditEvent
+from processes.services import task_claim
+from tests.conftest import task_of
+
+pytestmark = pytest.mark.django_db
+
+
+def _decide(process, user, approved=True, comment="ok"):
+    task = task_of(process, "approve")
+    task_claim(task=task, user=user)
+    task.refresh_from_db()
+    return catalog_task_decide(task=task, user=user, approved=approved, comment=comment)
+
+
+def test_small_claim_needs_the_approvers_only(expense_type, alice, olivia):
+    process = catalog_request_start(
+        process_type=expense_type,
+        requester=alice,
+        values={"title": "Taxi", "amount": Decimal("42.50"), "category": "Travel"},
+    )
+    assert process.values == {
+        "title": "Taxi",
+        "amount": {"amount": "42.50", "currency": "EUR"},
+        "category": "Travel",
+    }
+    assert process.subject == "Expense claim: Taxi"
+    assert (process.amount, process.currency) == (Decimal("42.50"), "EUR")
+    assert [stage.name for stage in process.chain()] == ["Approval"]
+    _decide(process, olivia)
+    process.refresh_from_db()
+    assert process.status == STATUS.DONE
+    assert process.approved is True
+    actions = list(AuditEvent.objects.filter(process=process).values_list("action", flat=True))
+    assert "catalog.version_pinned" in actions
+    assert "catalog.finished" in actions
+
+
+def test_large_claim_goes_on_to_finance(expense_type, alice, olivia, frank):
+    process = catalog_request_start(
+        process_type=expense_type,
+        requester=alice,
+        values={"title": "Laptop", "amount": Decimal("1200"), "category": "Equipment"},
+    )
+    assert [stage.name for stage in process.chain()] == ["Approval", "Finance"]
+    _decide(process, olivia)
+    process = CatalogRequest.objects.get(pk=process.pk)
+    assert process.current_stage.name == "Finance"
+    _decide(process, frank, approved=False, comment="Not in budget")
+    process.refresh_from_db()
+    assert process.status == STATUS.DONE
+    assert process.approved is False
+
+
+def test_only_starter_groups_may_start(expense_type, olivia):
+    with pytest.raises(PermissionDenied):
+        catalog_request_start(process_type=expense_type, requester=olivia, values={"title": "x"})
+
+
+def test_unknown_values_are_refused(expense_type, alice):
+    with pytest.raises(ValidationError):
+        catalog_request_start(
+            process_type=expense_type, requester=alice, values={"title": "x", "hack": "2026-12-24"}
+        )
