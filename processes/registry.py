@@ -66,6 +66,9 @@ class TaskColumns:
     stage_name: str = ""
     priority: int = Priority.NORMAL
     due_at: datetime | None = None
+    #: The process type's own name when one flow runs several (the process catalog's types);
+    #: empty: the flow's title.
+    kind: str = ""
 
 
 @dataclass(frozen=True)
@@ -128,6 +131,11 @@ class ProcessDescriptor:
         defined as data lists one entry per type the user may start, read at each page."""
         return None
 
+    def start_entries(self, user: AbstractBaseUser | AnonymousUser) -> list[MenuEntry] | None:
+        """What `user` may start of this process type, as the task list's "New ..." buttons: None
+        (the default) for the flow's start nodes with a form that `user` may execute."""
+        return None
+
     # ------------------------------------------------------------------ words
 
     def summary(self, process: Process) -> str:
@@ -155,6 +163,11 @@ class ProcessDescriptor:
             stage_name=(task.data or {}).get("stage_name") or getattr(stage, "name", "") or title,
             due_at=stage_due_at(stage, task.created) if stage is not None else None,
         )
+
+    def kinds(self) -> list[str]:
+        """The names of the process types this flow runs when it runs several (TaskColumns.kind),
+        for the task list's process filter; [] (the default): the flow is one type."""
+        return []
 
     def stage_names(self) -> set[str]:
         """The stage names the task list's stage filter offers for this process type: each people's

@@ -49,6 +49,16 @@ class CatalogDescriptor(ProcessDescriptor):
             for process_type in selectors.types_startable_by(user)
         ]
 
+    def start_entries(self, user: Any) -> list[MenuEntry]:
+        return [
+            MenuEntry(
+                title=f"New {process_type.name}",
+                icon=process_type.icon,
+                url=CatalogFlow.instance.reverse("type_start", args=[process_type.slug]),
+            )
+            for process_type in selectors.types_startable_by(user)
+        ]
+
     def summary(self, process: Any) -> str:
         return str(process.subject)
 
@@ -72,7 +82,11 @@ class CatalogDescriptor(ProcessDescriptor):
             stage_name=stage_name,
             priority=process.priority,
             due_at=due,
+            kind=process.process_type.name,
         )
+
+    def kinds(self) -> list[str]:
+        return selectors.type_names()
 
     def stage_names(self) -> set[str]:
         return set()  # the stages of every published type's chain are added by the core

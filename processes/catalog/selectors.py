@@ -65,3 +65,8 @@ def request_rows(process: CatalogRequest) -> list[tuple[str, str]]:
 
 def requester_id(process_pk: int) -> int | None:
     return CatalogRequest.objects.filter(pk=process_pk).values_list("requester_id", flat=True).first()
+
+
+def type_names() -> list[str]:
+    """Every process type's name (the task list's process filter lists them one by one)."""
+    return list(ProcessType.objects.order_by("name").values_list("name", flat=True))

@@ -9,11 +9,25 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 from viewflow.workflow.fields import get_flow_ref
 
-from processes.tasklist.selectors import TaskFilter
+from processes.registry import registry
+from processes.tasklist.selectors import KIND_SEPARATOR, TaskFilter
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
     from django.db.models import QuerySet
+
+
+def process_choices(flows: list[Any]) -> list[tuple[str, str]]:
+    """The process filter's options: each flow by its title, or each process type a flow runs
+    (`<flow ref>#<type name>`) when it runs several (the process catalog's)."""
+    choices = []
+    for flow in flows:
+        kinds = registry.for_flow(flow).kinds()
+        if kinds:
+            choices += [(f"{get_flow_ref(flow)}{KIND_SEPARATOR}{kind}", kind) for kind in kinds]
+        else:
+            choices.append((get_flow_ref(flow), str(flow.process_title)))
+    return choices
 
 
 class TaskFilterForm(forms.Form):
@@ -44,10 +58,7 @@ class TaskFilterForm(forms.Form):
     def __init__(self, *args: Any, flows: list[type], stages: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # flows: viewflow Flow classes (untyped), each with its process_title
-        cast(forms.ChoiceField, self.fields["flow"]).choices = [
-            ("", _("All")),
-            *((get_flow_ref(f), f.process_title) for f in cast("list[Any]", flows)),
-        ]
+        cast(forms.ChoiceField, self.fields["flow"]).choices = [("", _("All")), *process_choices(flows)]
         cast(forms.ChoiceField, self.fields["stage"]).choices = [
             ("", _("All")),
             *((name, name) for name in stages),
@@ -65,8 +76,10 @@ class TaskFilterForm(forms.Form):
         if not self.is_bound or not self.is_valid():
             return TaskFilter(sort=default_sort)
         data = self.cleaned_data
+        flow, _sep, kind = data["flow"].partition(KIND_SEPARATOR)
         return TaskFilter(
-            flow=data["flow"],
+            flow=flow,
+            kind=kind,
             stage=data["stage"],
             overdue=data["overdue"],
             amount_min=data["amount_min"],

@@ -44,6 +44,8 @@ class TaskRow(models.Model):
     amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2, null=True, blank=True)
     currency = models.CharField(_("currency"), max_length=3, blank=True)
     stage_name = models.CharField(_("stage"), max_length=100, blank=True)
+    # The process type's own name when its flow runs several (TaskColumns.kind); empty otherwise.
+    kind = models.CharField(_("kind"), max_length=100, blank=True)
     owner_permission = models.CharField(max_length=255, blank=True)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,

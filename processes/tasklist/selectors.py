@@ -43,12 +43,17 @@ def flows_listed_for(user: Any) -> list[type]:
 
 
 def start_actions_for(user: Any) -> list[dict[str, str]]:
-    """The processes `user` may start from a form (title and URL), for the task list's header."""
+    """The processes `user` may start from a form (title and URL), for the task list's header:
+    each flow's start nodes with a form, or what its descriptor lists instead."""
     from django.urls import NoReverseMatch
 
     actions = []
-    for flow in registry.flows():
-        for node in flow.instance.get_start_nodes():
+    for descriptor in registry:
+        listed = descriptor.start_entries(user)
+        if listed is not None:
+            actions += [{"title": entry.title, "url": entry.url} for entry in listed]
+            continue
+        for node in descriptor.flow.instance.get_start_nodes():
             if not node.can_execute(user):
                 continue
             try:
@@ -113,11 +118,16 @@ def task_row_reachable(user: Any, task_pk: int) -> TaskRow | None:
     return None
 
 
+# The process filter's value for one of the types a flow runs: "<flow ref>#<type name>".
+KIND_SEPARATOR = "#"
+
+
 @dataclass(frozen=True)
 class TaskFilter:
     """The validated filters and sort of a task list page (from its GET form)."""
 
     flow: str = ""
+    kind: str = ""
     stage: str = ""
     overdue: bool = False
     amount_min: Decimal | None = None
@@ -140,6 +150,8 @@ def task_rows_filter(rows: QuerySet[TaskRow], spec: TaskFilter, *, now: datetime
     requester, case-insensitively (a trigram index serves it on PostgreSQL)."""
     if spec.flow:
         rows = rows.filter(flow_class=spec.flow)
+    if spec.kind:
+        rows = rows.filter(kind=spec.kind)
     if spec.stage:
         rows = rows.filter(stage_name=spec.stage)
     if spec.overdue:

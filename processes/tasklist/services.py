@@ -46,6 +46,7 @@ def _row_values(task: Task, process: Process, stage: PolicyStage | None = None) 
         "amount": described.amount,
         "currency": described.currency,
         "stage_name": described.stage_name[:100],
+        "kind": described.kind[:100],
         "owner_permission": task.owner_permission or "",
         "owner_id": task.owner_id,
         "status": task.status,

@@ -132,7 +132,7 @@ class TaskListView(View):
                     "row": row,
                     "url": task_page_url(row, pages),
                     "overdue": row.is_overdue(now),
-                    "flow_title": row.flow.process_title if row.flow else "",
+                    "flow_title": row.kind or (row.flow.process_title if row.flow else ""),
                     # a task the flow assigns (the requester's revise task) is never handed on
                     "personal": row.flow is not None
                     and getattr(getattr(row.flow, row.node, None), "_owner", None) is not None,
