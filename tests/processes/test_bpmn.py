@@ -1,6 +1,7 @@
 """The BPMN 2.0 export (processes/bpmn.py): every registered process type, and a hand-built graph
 with every construct, validate against the OMG BPMN 2.0 XSD, reference only what they define,
-give every node and flow its diagram interchange, and come out byte-identical each time.
+give every node and flow its diagram interchange, and come out byte-identical each time. The
+process type's diagram page serves it for `?format=bpmn`, behind the page's own gate.
 
 The XSDs come from SpiffWorkflow's wheel (a test-only dependency). lxml's XSD validation does not
 resolve IDREFs, so `_references` checks them. Whether bpmn.io opens the files:
@@ -387,3 +388,45 @@ def test_ncname_and_iso_duration():
     assert iso_duration(timedelta(0)) == "PT0S"
     with pytest.raises(ValueError, match="negative"):
         iso_duration(timedelta(seconds=-1))
+
+
+# ---------------------------------------------------------------- the diagram page
+
+
+@pytest.mark.django_db
+def test_the_diagram_page_serves_our_bpmn_as_a_download(client, olivia):
+    client.force_login(olivia)
+
+    response = client.get("/purchase/chart/?format=bpmn")
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/xml"
+    assert response["Content-Disposition"] == 'attachment; filename="purchase.bpmn"'
+    assert response.content == flow_bpmn(PurchaseFlow)
+    assert (
+        client.get("/purchase/chart/").headers["Content-Type"].startswith("image/svg+xml")
+    )  # the chart itself
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("persona", "status"), [("alice", 200), ("olivia", 200), ("frank", 403), ("ava", 403)]
+)
+def test_one_process_diagram_keeps_its_gate_for_bpmn(
+    client, request, purchase_policy, submit_request, persona, status
+):
+    process = submit_request()
+    client.force_login(request.getfixturevalue(persona))
+
+    response = client.get(f"/purchase/{process.pk}/chart/?format=bpmn")
+
+    assert response.status_code == status
+    if status == 200:
+        assert response.content == flow_bpmn(PurchaseFlow)
+
+
+@pytest.mark.django_db
+def test_a_process_types_bpmn_is_gated_like_its_chart(client, olivia):
+    assert client.get("/purchase/chart/?format=bpmn").status_code == 302  # to the login page
+    client.force_login(olivia)
+    assert client.get("/expense/chart/?format=bpmn").status_code == 403  # the matrix: only admins
