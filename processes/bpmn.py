@@ -288,6 +288,7 @@ COLUMN_GAP = 90
 ROW_HEIGHT = 140
 LABEL_WIDTH = 90  # bpmn.io wraps external labels at 90 px
 LABEL_HEIGHT = 28  # two lines
+LOOP_LANE = 12
 _SWEEPS = 12
 
 
@@ -597,7 +598,7 @@ class _Layout:
             below = self.center[chain[1]][1] > source.cy
             edge_y = source.bottom + 20 if below else source.y - 20
             points = [(source.cx, source.bottom if below else source.y), (source.cx, edge_y)]
-            points.append((self._gap_x(self.layer[chain[0]], False), edge_y))
+            points.append((self._gap_x(self.layer[chain[0]], False) - LOOP_LANE, edge_y))
         elif self.kind[flow.source] in GATEWAY_KINDS and self._clear_below_or_above(flow.source, chain[1]):
             # A gateway's branch to another row leaves from its top or bottom corner.
             next_y = self.center[chain[1]][1]
@@ -605,11 +606,13 @@ class _Layout:
         else:
             points = [(source.right, source.cy)]
             turn_here = False
+        # A loop turns a little left of the gaps' middles, where the forward flows turn.
+        loop_lane = LOOP_LANE if flow.id in self.backward and host is None else 0
         for step in range(1, len(chain)):
             previous, slot = chain[step - 1], chain[step]
             rightward = self.layer[slot] > self.layer[previous]
             x, y = points[-1]
-            bend = x if step == 1 and turn_here else self._gap_x(self.layer[previous], rightward)
+            bend = x if step == 1 and turn_here else self._gap_x(self.layer[previous], rightward) - loop_lane
             if slot != flow.target:
                 entry = self.center[slot]
                 if y != entry[1]:
@@ -627,14 +630,15 @@ class _Layout:
         return _simplify(points)
 
     def _clear_below_or_above(self, vertex: str, towards: str) -> bool:
-        """Whether a vertical line from `vertex` to the row of slot `towards` (in the next
-        layer) passes no other node of `vertex`'s column."""
+        """Whether a line from `vertex` straight up or down to the row of slot `towards` (in the
+        next layer), then right, meets no other slot of `vertex`'s column (a node, or a flow
+        passing through)."""
         y0, y1 = self.center[vertex][1], self.center[towards][1]
         if y0 == y1:
             return False
         low, high = min(y0, y1), max(y0, y1)
         return not any(
-            other != vertex and other in self.kind and low < self.center[other][1] <= high
+            other != vertex and low <= self.center[other][1] <= high
             for other in self.layers[self.layer[vertex]]
         )
 
