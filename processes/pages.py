@@ -11,10 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse
 from django.utils.safestring import SafeString, mark_safe
 from viewflow.workflow import chart
 from viewflow.workflow.flow.views import DetailProcessView, FlowChartView
 
+from processes.bpmn import flow_bpmn, flow_bpmn_filename
 from processes.gate import process_visible_to
 
 # Steps people care about on a process page: their own tasks, the start, and automated jobs.
@@ -55,7 +57,9 @@ class ProcessDetailView(DetailProcessView):
 
 class ProcessChartView(FlowChartView):
     """viewflow's chart; one process's chart only for people who may see that process
-    (processes.gate)."""
+    (processes.gate). With `?format=bpmn`, the process type's BPMN 2.0 file with diagram
+    interchange (processes.bpmn) instead of viewflow's export, as a download: the type's
+    definition, the same for the type's chart and for one process's (it carries no state)."""
 
     def dispatch(self, request, *args, **kwargs):
         process_pk = kwargs.get("process_pk")
@@ -64,3 +68,10 @@ class ProcessChartView(FlowChartView):
             if process is None or not process_visible_to(user=request.user, process=process):
                 raise PermissionDenied
         return super().dispatch(request, *args, **kwargs)
+
+    def get(self, request, *args, **kwargs):
+        if request.GET.get("format") == "bpmn":
+            response = HttpResponse(flow_bpmn(self.flow_class), content_type="application/xml")
+            response["Content-Disposition"] = f'attachment; filename="{flow_bpmn_filename(self.flow_class)}"'
+            return response
+        return super().get(request, *args, **kwargs)
