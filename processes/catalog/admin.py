@@ -100,8 +100,9 @@ class ProcessTypeAdmin(admin.ModelAdmin):
                 on_rejected=obj.on_rejected,
                 user=request.user,
             )
+        # The form's instance becomes the saved type (the admin saves its groups next, then logs it).
         obj.pk, obj.policy_id, obj.created_at = created.pk, created.policy_id, created.created_at
-        obj._state.adding = False
+        obj._state.adding, obj._state.db = False, created._state.db
 
     def get_exclude(self, request, obj=None):
         return ["policy"]

@@ -151,7 +151,7 @@ class PolicyVersionAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return (
-            policy_versions_with_running_counts()
+            policy_versions_with_running_counts(self.model._default_manager.all())
             .filter(policy__managed_by=self.managed_by)
             .select_related("policy", "published_by")
         )

@@ -46,7 +46,7 @@ def _running_key(descriptor: Any) -> str:
     return f"running_{opts.app_label}_{opts.model_name}"
 
 
-def policy_versions_with_running_counts() -> QuerySet[PolicyVersion]:
+def policy_versions_with_running_counts(versions: QuerySet[Any] | None = None) -> QuerySet[Any]:
     """Versions annotated with how many running processes of each pinning process type pinned
     them (read with `running_pinned`): one query for a page of versions, whatever the types."""
     annotations = {}
@@ -56,7 +56,7 @@ def policy_versions_with_running_counts() -> QuerySet[PolicyVersion]:
         annotations[_running_key(descriptor)] = Count(
             related, filter=Q(**{f"{related}__status": "NEW"}), distinct=True
         )
-    return PolicyVersion.objects.annotate(**annotations)
+    return (versions if versions is not None else PolicyVersion.objects.all()).annotate(**annotations)
 
 
 def running_pinned(version: PolicyVersion) -> list[tuple[Any, int]]:

@@ -78,10 +78,25 @@ def _graphs() -> list[tuple[str, BpmnGraph]]:
 
 
 def test_every_export_opens_in_bpmn_io(page, bpmn_viewer, shoot):
+    _open_each(page, bpmn_viewer, shoot, _graphs())
+
+
+@pytest.mark.django_db
+def test_a_catalog_type_s_version_opens_in_bpmn_io(page, bpmn_viewer, shoot, maria):
+    """A process type defined as data exports its own chain per version (processes/catalog/bpmn.py)."""
+    from processes.catalog.bpmn import version_graph
+    from processes.catalog.models import TypeVersion
+    from tests.processes.catalog.conftest import expense_type_define
+
+    version = TypeVersion.objects.get(policy=expense_type_define(maria).policy)
+    _open_each(page, bpmn_viewer, shoot, [("catalog-expense-claim-v1", version_graph(version))])
+
+
+def _open_each(page, bpmn_viewer, shoot, graphs: list[tuple[str, BpmnGraph]]) -> None:
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.set_viewport_size({"width": 1800, "height": 1000})
-    for name, graph in _graphs():
+    for name, graph in graphs:
         page.set_content(
             '<!doctype html><html><body style="margin:0">'
             '<div id="canvas" style="width:1800px;height:1000px"></div></body></html>'

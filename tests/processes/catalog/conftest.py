@@ -34,6 +34,11 @@ def _urls():
 @pytest.fixture
 def expense_type(roles, maria):
     """Expense claim v1, published: requesters start it; approvers decide, then finance over 500."""
+    return expense_type_define(maria)
+
+
+def expense_type_define(maria):
+    """Expense claim v1, published (the roles' groups must exist)."""
     groups = {group.name: group for group in Group.objects.all()}
     process_type = process_type_create(
         name="Expense claim", slug="expense-claim", icon="receipt_long", starter_groups=[groups["requesters"]]
