@@ -14,7 +14,7 @@ from processes.policies.selectors import policy_chain_stages
 
 
 def version_graph(version: PolicyVersion) -> BpmnGraph:
-    process_type = version.policy.process_type  # type: ignore[attr-defined]  # the catalog's reverse one-to-one
+    process_type = version.policy.process_type
     fields = ", ".join(f"{field.label} ({field.get_kind_display()})" for field in version_fields(version.pk))
     nodes = [
         BpmnNode("submitted", "startEvent", f"{process_type.name} submitted", documentation=f"Form: {fields}")
@@ -92,4 +92,4 @@ def version_bpmn(version: PolicyVersion) -> bytes:
 
 
 def version_bpmn_filename(version: PolicyVersion) -> str:
-    return f"{version.policy.process_type.slug}-v{version.number}.bpmn"  # type: ignore[attr-defined]  # the catalog's reverse one-to-one
+    return f"{version.policy.process_type.slug}-v{version.number}.bpmn"
