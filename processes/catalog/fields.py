@@ -41,6 +41,7 @@ from processes.policies.conditions import RESERVED_WORDS, FieldSpec
 
 DEFAULT_MAX_LENGTH: dict[str, int] = {FieldKind.TEXT: 200, FieldKind.LONG_TEXT: 4000}
 DATE_FORMAT = "%Y-%m-%d"
+CENTS = Decimal("0.01")  # decimals and money keep two places, as their form fields take them
 START, END = "__start", "__end"  # a date range's two inputs: <name>__start and <name>__end
 
 
@@ -221,9 +222,9 @@ def value_to_json(field: FormField, value: Any) -> Any:
     """One cleaned value as JSON (a file's value is written by the service, once stored)."""
     kind = field.kind
     if kind == FieldKind.DECIMAL:
-        return str(value)
+        return str(Decimal(value).quantize(CENTS))
     if kind == FieldKind.MONEY:
-        return {"amount": str(value), "currency": field.currency}
+        return {"amount": str(Decimal(value).quantize(CENTS)), "currency": field.currency}
     if kind == FieldKind.DATE:
         return value.isoformat()
     if kind == FieldKind.DATE_RANGE:
