@@ -6,10 +6,12 @@ from __future__ import annotations
 import copy
 import json
 from datetime import timedelta
+from io import StringIO
 
 import pytest
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
+from django.core.management import call_command
 
 from processes.catalog.definitions import (
     DefinitionError,
@@ -23,6 +25,7 @@ from processes.catalog.definitions import (
     duration_parse,
     duration_text,
 )
+from processes.catalog.demo import VACATION_DEFINITION
 from processes.catalog.models import FormField, ProcessType
 from processes.models import AuditEvent
 from processes.policies.models import ApprovalPolicy, EscalationLevel, PolicyStage, PolicyVersion
@@ -471,3 +474,10 @@ def test_documents_are_not_changed_by_validation(people):
     definition_import(doc)
 
     assert doc == kept
+
+
+def test_the_demo_vacation_request_comes_from_its_definition_and_exports_back():
+    call_command("demo_data", stdout=StringIO())
+
+    version = ProcessType.objects.get(slug="vacation-request").policy.versions.get()
+    assert definition_dumps(definition_export(version)) == VACATION_DEFINITION.read_text()
