@@ -1,18 +1,36 @@
 """Process types in the admin: a type's page (name, icon, who may start it, outcomes) lists its
 versions; a version's page holds its request form and its approval chain, validated before it
-can be published, read-only once published, copied to change it (like approval policies)."""
+can be published, read-only once published, copied to change it (like approval policies).
+
+A version downloads as a portable definition (processes/catalog/definitions.py), and the types'
+list imports one: both pages call the definitions' services and hold no logic of their own."""
 
 from __future__ import annotations
 
-from django.contrib import admin
-from django.core.exceptions import ValidationError
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.contrib.auth import get_permission_codename
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.urls import reverse
-from django.utils.html import format_html
+from django.http import Http404, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
 
+from processes.catalog.definitions import (
+    DefinitionError,
+    DefinitionInvalid,
+    definition_dumps,
+    definition_export,
+    definition_import,
+    definition_loads,
+    definition_notices,
+    definition_slug,
+)
 from processes.catalog.fields import field_specs
+from processes.catalog.forms import DefinitionImportForm
 from processes.catalog.models import MANAGED_BY, CatalogRequest, FormField, ProcessType, TypeVersion
-from processes.catalog.selectors import type_published_version, version_fields
+from processes.catalog.selectors import type_by_slug, type_published_version, version_fields
 from processes.catalog.services import catalog_rights_grant, process_type_create
 from processes.policies.admin import PolicyVersionAdmin, StageInline, _DraftOnly
 from processes.policies.conditions import condition_check
@@ -111,6 +129,50 @@ class ProcessTypeAdmin(admin.ModelAdmin):
         super().save_related(request, form, formsets, change)
         catalog_rights_grant(process_type=form.instance)  # new starter groups may open the catalog
 
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.import_view)
+        return [path("import/", view, name="catalog_processtype_import"), *super().get_urls()]
+
+    def import_view(self, request):
+        """Import a definition as a new type's v1 or an existing type's next draft; its problems
+        show by path, and nothing is written then. Needs the add permission (and the change
+        permission for an existing type); groups are created only by those who may add groups."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = DefinitionImportForm(request.POST or None, request.FILES or None)
+        errors: list[DefinitionError] = []
+        if request.method == "POST" and form.is_valid():
+            try:
+                doc = definition_loads(form.cleaned_data["file"].read())
+                existing = type_by_slug(definition_slug(doc))
+                if existing is not None and not self.has_change_permission(request, existing):
+                    message = "A process type with this address exists here, and you may not change it."
+                    raise DefinitionInvalid([DefinitionError("type.slug", message)])
+                notices = definition_notices(doc)
+                version = definition_import(
+                    doc, user=request.user, create_groups=request.user.has_perm("auth.add_group")
+                )
+            except DefinitionInvalid as invalid:
+                errors = invalid.errors
+            else:
+                for notice in notices:
+                    self.message_user(request, str(notice), messages.WARNING)
+                self.message_user(
+                    request,
+                    f"Imported {version.policy.process_type.name} v{version.number} as a draft: "
+                    "check it, then publish it from the versions' list.",
+                    messages.SUCCESS,
+                )
+                return HttpResponseRedirect(reverse("admin:catalog_typeversion_change", args=[version.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Import a definition",
+            "form": form,
+            "errors": errors,
+        }
+        return TemplateResponse(request, "admin/catalog/processtype/import.html", context)
+
 
 class FormFieldInline(_DraftOnly, admin.StackedInline):
     model = FormField
@@ -170,10 +232,59 @@ class TypeVersionAdmin(PolicyVersionAdmin):
         ("working_days", "work_starts", "work_ends", "time_zone"),
         "problems",
         "running_processes",
+        "downloads",
     ]
+    readonly_fields = [*PolicyVersionAdmin.readonly_fields, "downloads"]
+    #: A version's downloads: (format, link text); each has the view `export_<format>_view`.
+    #: "Export BPMN" (processes/bpmn.py, on its own branch) joins here as ("bpmn", "Export BPMN").
+    exports = [("json", "Export JSON")]
 
     def has_add_permission(self, request):
         return False  # a type's first draft comes with it; later ones are copies
+
+    def get_urls(self):
+        urls = [
+            path(
+                f"<path:object_id>/export/{fmt}/",
+                self.admin_site.admin_view(getattr(self, f"export_{fmt}_view")),
+                name=f"catalog_typeversion_export_{fmt}",
+            )
+            for fmt, _label in self.exports
+        ]
+        return [*urls, *super().get_urls()]
+
+    @admin.display(description="definition")
+    def downloads(self, obj):
+        if obj is None or obj.pk is None:
+            return "-"
+        return format_html_join(
+            " · ",
+            '<a href="{}">{}</a>',
+            (
+                (reverse(f"admin:catalog_typeversion_export_{fmt}", args=[obj.pk]), label)
+                for fmt, label in self.exports
+            ),
+        )
+
+    def _exported(self, request, object_id):
+        """The version to download: needs the view permission on process types and on it."""
+        view_types = f"catalog.{get_permission_codename('view', ProcessType._meta)}"
+        if not (request.user.has_perm(view_types) and self.has_view_permission(request)):
+            raise PermissionDenied
+        version = self.get_object(request, unquote(object_id))
+        if version is None:
+            raise Http404("No such process type version")
+        return version
+
+    def export_json_view(self, request, object_id):
+        """The version's portable definition, as a JSON download."""
+        version = self._exported(request, object_id)
+        response = HttpResponse(
+            definition_dumps(definition_export(version)), content_type="application/json; charset=utf-8"
+        )
+        filename = f"{version.policy.process_type.slug}-v{version.number}.json"
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response
 
 
 @admin.register(CatalogRequest)

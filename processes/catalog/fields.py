@@ -30,7 +30,7 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from viewflow.forms import Layout, Row
@@ -294,48 +294,60 @@ def field_problems(fields: Sequence[FormField]) -> list[str]:
         problems.append(f'Two fields are named "{name}".')
     for field in fields:
         label = f'Field "{field.name}" ({field.label})'
-        if field.name in RESERVED_WORDS:
-            problems.append(f'{label}: "{field.name}" is a word of conditions; choose another name.')
-        try:
-            field.full_clean(exclude=["version"], validate_unique=False, validate_constraints=False)
-        except ValidationError as exc:
-            problems += [f"{label}: {message}" for message in exc.messages]
-        kind = field.kind
-        if kind in (FieldKind.CHOICE, FieldKind.MULTI_CHOICE):
-            if len(field.options) < 2:
-                problems.append(f"{label}: a choice needs at least two options, one per line.")
-            elif len(set(field.options)) != len(field.options):
-                problems.append(f"{label}: an option appears twice.")
-        elif field.choices.strip():
-            problems.append(f"{label}: only choices have options.")
-        if kind == FieldKind.MONEY and not field.currency:
-            problems.append(f"{label}: money needs its currency, for example EUR.")
-        if kind != FieldKind.MONEY and field.currency:
-            problems.append(f"{label}: only money has a currency.")
-        has_length = field.min_length is not None or field.max_length is not None
-        if has_length and kind not in (FieldKind.TEXT, FieldKind.LONG_TEXT):
-            problems.append(f"{label}: only texts have a length; use the minimum and maximum.")
-        has_bounds = field.min_value is not None or field.max_value is not None
-        bounded = (
-            FieldKind.INTEGER,
-            FieldKind.DECIMAL,
-            FieldKind.MONEY,
-            FieldKind.DATE,
-            FieldKind.DATE_RANGE,
-        )
-        if has_bounds and kind not in bounded:
-            problems.append(f"{label}: a {field.get_kind_display().lower()} takes no minimum or maximum.")
-        if kind in (FieldKind.INTEGER, FieldKind.DATE, FieldKind.DATE_RANGE):
-            for bound in (field.min_value, field.max_value):
-                if bound is not None and bound != int(bound):
-                    problems.append(f"{label}: its bounds must be whole numbers.")
-                    break
-        for low, high, what in (
-            (field.min_length, field.max_length, "length"),
-            (field.min_value, field.max_value, "value"),
-        ):
-            if low is not None and high is not None and low > high:
-                problems.append(f"{label}: the minimum {what} is above the maximum.")
-        if kind == FieldKind.DATE_RANGE and field.min_value is not None and field.min_value < 1:
-            problems.append(f"{label}: a date range lasts at least 1 day.")
+        problems += [f"{label}: {message}" for _attribute, message in field_checks(field)]
+    return problems
+
+
+def field_checks(field: FormField) -> list[tuple[str, str]]:
+    """What is wrong with one field, as (the FormField attribute at fault, or "" for the field
+    as a whole; the problem in words): `field_problems` for a form, and a definition's
+    field-level errors (processes/catalog/definitions.py)."""
+    problems: list[tuple[str, str]] = []
+    if field.name in RESERVED_WORDS:
+        problems.append(("name", f'"{field.name}" is a word of conditions; choose another name.'))
+    try:
+        field.full_clean(exclude=["version"], validate_unique=False, validate_constraints=False)
+    except ValidationError as exc:
+        for attribute, messages in exc.message_dict.items():
+            attribute = "" if attribute == NON_FIELD_ERRORS else attribute
+            problems += [(attribute, message) for message in messages]
+    kind = field.kind
+    if kind in (FieldKind.CHOICE, FieldKind.MULTI_CHOICE):
+        if len(field.options) < 2:
+            problems.append(("choices", "a choice needs at least two options, one per line."))
+        elif len(set(field.options)) != len(field.options):
+            problems.append(("choices", "an option appears twice."))
+    elif field.choices.strip():
+        problems.append(("choices", "only choices have options."))
+    if kind == FieldKind.MONEY and not field.currency:
+        problems.append(("currency", "money needs its currency, for example EUR."))
+    if kind != FieldKind.MONEY and field.currency:
+        problems.append(("currency", "only money has a currency."))
+    has_length = field.min_length is not None or field.max_length is not None
+    if has_length and kind not in (FieldKind.TEXT, FieldKind.LONG_TEXT):
+        at = "min_length" if field.min_length is not None else "max_length"
+        problems.append((at, "only texts have a length; use the minimum and maximum."))
+    has_bounds = field.min_value is not None or field.max_value is not None
+    bounded = (
+        FieldKind.INTEGER,
+        FieldKind.DECIMAL,
+        FieldKind.MONEY,
+        FieldKind.DATE,
+        FieldKind.DATE_RANGE,
+    )
+    if has_bounds and kind not in bounded:
+        at = "min_value" if field.min_value is not None else "max_value"
+        problems.append((at, f"a {field.get_kind_display().lower()} takes no minimum or maximum."))
+    if kind in (FieldKind.INTEGER, FieldKind.DATE, FieldKind.DATE_RANGE):
+        for at in ("min_value", "max_value"):
+            bound = getattr(field, at)
+            if bound is not None and bound != int(bound):
+                problems.append((at, "its bounds must be whole numbers."))
+                break
+    for low, high, what in (("min_length", "max_length", "length"), ("min_value", "max_value", "value")):
+        low_value, high_value = getattr(field, low), getattr(field, high)
+        if low_value is not None and high_value is not None and low_value > high_value:
+            problems.append((low, f"the minimum {what} is above the maximum."))
+    if kind == FieldKind.DATE_RANGE and field.min_value is not None and field.min_value < 1:
+        problems.append(("min_value", "a date range lasts at least 1 day."))
     return problems

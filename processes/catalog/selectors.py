@@ -5,15 +5,49 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, Max, OuterRef, QuerySet
 
-from processes.catalog.models import CatalogRequest, FormField, ProcessType
-from processes.policies.models import PolicyVersion
+from processes.catalog.models import MANAGED_BY, CatalogRequest, FormField, ProcessType
+from processes.policies.models import PolicyStage, PolicyVersion
 
 
 def version_fields(version_id: int) -> list[FormField]:
     """A version's form fields, in order."""
     return list(FormField.objects.filter(version_id=version_id).order_by("order", "pk"))
+
+
+def type_by_slug(slug: str | None) -> ProcessType | None:
+    return ProcessType.objects.filter(slug=slug).first() if slug else None
+
+
+def version_chain(version_id: int) -> list[PolicyStage]:
+    """A version's stages in order, with their groups, escalation user and levels: three queries."""
+    return list(
+        PolicyStage.objects.filter(version_id=version_id)
+        .select_related("group", "escalation_group", "escalation_user")
+        .prefetch_related("levels")
+        .order_by("order")
+    )
+
+
+def type_version(slug: str, number: int | None = None) -> PolicyVersion | None:
+    """Version `number` of the type `slug`; without a number its published version, else its
+    newest. None when there is no such type or version."""
+    versions = PolicyVersion.objects.filter(
+        policy__process_type__slug=slug, policy__managed_by=MANAGED_BY
+    ).select_related("policy__process_type")
+    if number is not None:
+        return versions.filter(number=number).first()
+    published = versions.filter(status=PolicyVersion.Status.PUBLISHED).first()
+    return published or versions.order_by("-number").first()
+
+
+def type_next_version_number(slug: str) -> int:
+    """The number an import of the type `slug` gets: its next one, or 1 for a new type."""
+    latest = PolicyVersion.objects.filter(
+        policy__process_type__slug=slug, policy__managed_by=MANAGED_BY
+    ).aggregate(latest=Max("number"))["latest"]
+    return (latest or 0) + 1
 
 
 def type_published_version(process_type: ProcessType) -> PolicyVersion | None:

@@ -60,6 +60,38 @@ def process_type_create(
     return process_type
 
 
+@transaction.atomic
+def process_type_update(
+    *,
+    process_type: ProcessType,
+    name: str,
+    description: str,
+    icon: str,
+    starter_groups: list[Any],
+    on_approved: str,
+    on_rejected: str,
+    user: Any = None,
+) -> ProcessType:
+    """Change a type's own attributes (its slug, in its addresses, stays). They are not
+    versioned: the new name, starters and outcomes hold from now on, for the published version
+    too. New starter groups get the catalog's rights."""
+    process_type.name = name
+    process_type.description = description
+    process_type.icon = icon
+    process_type.on_approved = on_approved
+    process_type.on_rejected = on_rejected
+    process_type.full_clean(exclude=["policy"])
+    process_type.save(update_fields=["name", "description", "icon", "on_approved", "on_rejected"])
+    process_type.starter_groups.set(starter_groups)
+    catalog_rights_grant(process_type=process_type)
+    audit_record(
+        action="catalog.type_changed",
+        actor=user if getattr(user, "pk", None) else None,
+        details={"type": process_type.slug, "name": process_type.name},
+    )
+    return process_type
+
+
 def catalog_rights_grant(*, process_type: ProcessType) -> None:
     """Grant the catalog's view permission to the groups that take part in `process_type`: its
     starters, and the candidate and escalation groups of its published chain. The permission

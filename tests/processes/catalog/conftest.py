@@ -32,6 +32,12 @@ def _urls():
 
 
 @pytest.fixture
+def people(roles, maria):
+    """The groups and the people definitions name: the demo roles, and maria of the managers."""
+    return roles
+
+
+@pytest.fixture
 def expense_type(roles, maria):
     """Expense claim v1, published: requesters start it; approvers decide, then finance over 500."""
     return expense_type_define(maria)
