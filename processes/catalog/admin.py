@@ -17,6 +17,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from processes.catalog.bpmn import version_bpmn, version_bpmn_filename
 from processes.catalog.definitions import (
     DefinitionError,
     DefinitionInvalid,
@@ -93,16 +94,19 @@ class ProcessTypeAdmin(admin.ModelAdmin):
     def versions(self, obj):
         if obj is None or obj.pk is None:
             return "Save the type: its first draft version is created with it."
-        rows = [
-            format_html(
-                '<li><a href="{}">v{}</a> ({})</li>',
-                reverse("admin:catalog_typeversion_change", args=[version.pk]),
-                version.number,
-                version.get_status_display(),
-            )
-            for version in obj.policy.versions.order_by("-number")
-        ]
-        return format_html("<ul>{}</ul>", format_html("".join(rows)))
+        rows = format_html_join(
+            "",
+            '<li><a href="{}">v{}</a> ({})</li>',
+            (
+                (
+                    reverse("admin:catalog_typeversion_change", args=[version.pk]),
+                    version.number,
+                    version.get_status_display(),
+                )
+                for version in obj.policy.versions.order_by("-number")
+            ),
+        )
+        return format_html("<ul>{}</ul>", rows)
 
     def save_model(self, request, obj, form, change):
         if change:
@@ -236,8 +240,7 @@ class TypeVersionAdmin(PolicyVersionAdmin):
     ]
     readonly_fields = [*PolicyVersionAdmin.readonly_fields, "downloads"]
     #: A version's downloads: (format, link text); each has the view `export_<format>_view`.
-    #: "Export BPMN" (processes/bpmn.py, on its own branch) joins here as ("bpmn", "Export BPMN").
-    exports = [("json", "Export JSON")]
+    exports = [("json", "Export JSON"), ("bpmn", "Export BPMN")]
 
     def has_add_permission(self, request):
         return False  # a type's first draft comes with it; later ones are copies
@@ -284,6 +287,13 @@ class TypeVersionAdmin(PolicyVersionAdmin):
         )
         filename = f"{version.policy.process_type.slug}-v{version.number}.json"
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response
+
+    def export_bpmn_view(self, request, object_id):
+        """The version's chain as BPMN 2.0 with its diagram (processes/catalog/bpmn.py)."""
+        version = self._exported(request, object_id)
+        response = HttpResponse(version_bpmn(version), content_type="application/xml")
+        response["Content-Disposition"] = f'attachment; filename="{version_bpmn_filename(version)}"'
         return response
 
 

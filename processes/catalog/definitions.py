@@ -58,6 +58,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
 
 from processes.audit import audit_record
+from processes.bpmn import iso_duration
 from processes.catalog.fields import field_checks, field_specs
 from processes.catalog.models import MANAGED_BY, FieldKind, FormField, Outcome, ProcessType
 from processes.catalog.selectors import version_chain, version_fields
@@ -197,16 +198,14 @@ def _stage_export(stage: PolicyStage) -> dict[str, Any]:
         escalation = {
             "group": stage.escalation_group.name if stage.escalation_group is not None else None,
             "user": stage.escalation_user.get_username() if stage.escalation_user is not None else None,
-            "levels": [{"after": duration_text(level.after), "action": level.action} for level in levels],
+            "levels": [{"after": iso_duration(level.after), "action": level.action} for level in levels],
         }
     return {
         "name": stage.name,
         "group": stage.group.name,
         "condition": stage.condition,
-        "sla": duration_text(stage.sla),
-        "reminder_before": duration_text(stage.reminder_before)
-        if stage.reminder_before is not None
-        else None,
+        "sla": iso_duration(stage.sla),
+        "reminder_before": iso_duration(stage.reminder_before) if stage.reminder_before is not None else None,
         "escalation": escalation,
     }
 
@@ -219,21 +218,6 @@ def _time_text(value: time | None) -> str | None:
     if value is None:
         return None
     return value.strftime("%H:%M:%S" if value.second else "%H:%M")
-
-
-def duration_text(delta: timedelta) -> str:
-    """`delta` as an ISO 8601 duration: "P2D", "PT30M", "P1DT2H0.5S"; zero is "PT0S"."""
-    if delta < timedelta(0):
-        return "-" + duration_text(-delta)
-    hours, rest = divmod(delta.seconds, 3600)
-    minutes, seconds = divmod(rest, 60)
-    clock = (f"{hours}H" if hours else "") + (f"{minutes}M" if minutes else "")
-    if delta.microseconds:
-        clock += f"{seconds}.{delta.microseconds:06d}".rstrip("0") + "S"
-    elif seconds:
-        clock += f"{seconds}S"
-    text = "P" + (f"{delta.days}D" if delta.days else "") + (f"T{clock}" if clock else "")
-    return text if text != "P" else "PT0S"
 
 
 _DURATION = re.compile(

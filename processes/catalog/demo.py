@@ -21,7 +21,7 @@ from processes.services import task_claim
 
 VACATION = "vacation-request"
 VACATION_DEFINITION = Path(__file__).with_name("demo_definitions") / "vacation-request.json"
-# Who is in the demo's groups of this process type (the core's demo people, and Hana from HR).
+# Who is in the demo's groups of this process type (the core's demo people).
 EMPLOYEES = ["alice", "olivia", "frank", "maria", "fiona", "hana"]
 
 
@@ -40,18 +40,9 @@ def demo_load(users: dict[str, Any], write: Any) -> None:
 
 def _groups(users: dict[str, Any]) -> dict[str, Group]:
     groups = {name: Group.objects.get_or_create(name=name)[0] for name in ("employees", "team leads", "hr")}
-    User = get_user_model()
-    hana = User.objects.filter(username="hana").first()
-    if hana is None:
-        # The documented demo password, as alice has it (hashed once: the hasher is slow on purpose).
-        hana = User(
-            username="hana", first_name="Hana", email="hana@example.com", password=users["alice"].password
-        )
-        hana.save()
-    users.setdefault("hana", hana)
-    groups["employees"].user_set.add(*(users[name] for name in EMPLOYEES if name in users))
+    groups["employees"].user_set.add(*(users[name] for name in EMPLOYEES))
     groups["team leads"].user_set.add(users["olivia"])
-    groups["hr"].user_set.add(hana)
+    groups["hr"].user_set.add(users["hana"])
     return groups
 
 

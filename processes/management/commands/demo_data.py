@@ -22,6 +22,7 @@ USERS = [
     ("frank", "Frank", ["finance"], False),
     ("maria", "Maria", ["managers"], False),
     ("fiona", "Fiona", ["fraud"], False),
+    ("hana", "Hana", ["hr"], False),  # HR: the demo's Vacation request (processes/catalog/demo.py)
 ]
 
 

@@ -144,3 +144,15 @@ def test_groups_are_created_only_by_those_who_may_add_groups(client, people):
     assert "<code>type.starter_groups[0]</code>" in page
     assert "create it first" in page
     assert not ProcessType.objects.exists()
+
+
+def test_a_version_downloads_as_bpmn(admin_client, expense_type):
+    from processes.catalog.bpmn import version_bpmn
+    from processes.catalog.models import TypeVersion
+
+    version = TypeVersion.objects.get(policy=expense_type.policy)
+    response = admin_client.get(f"/admin/catalog/typeversion/{version.pk}/export/bpmn/")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/xml"
+    assert response["Content-Disposition"] == 'attachment; filename="expense-claim-v1.bpmn"'
+    assert response.content == version_bpmn(version)

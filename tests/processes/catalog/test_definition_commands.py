@@ -138,3 +138,16 @@ def test_a_file_that_is_not_json_or_not_there(tmp_path):
     assert err.getvalue() == "(document): Not JSON: Expecting value (line 1, column 1).\n"
     with pytest.raises(CommandError, match="Cannot read"):
         _run("process_import", str(tmp_path / "missing.json"))
+
+
+def test_export_bpmn_of_a_catalog_version_and_of_a_code_defined_flow(expense_type, tmp_path):
+    from lxml import etree
+
+    out = StringIO()
+    call_command("process_export", "expense-claim", "--format", "bpmn", stdout=out)
+    assert (
+        etree.fromstring(out.getvalue().encode()).find(".//{*}userTask").get("name") == "Approval (approvers)"
+    )
+    target = tmp_path / "purchase.bpmn"
+    call_command("process_export", "purchase", "--format", "bpmn", "--output", str(target), stdout=StringIO())
+    assert etree.fromstring(target.read_bytes()).find("{*}process").get("name") == "Purchase request"
