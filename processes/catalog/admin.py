@@ -35,26 +35,7 @@ from processes.catalog.selectors import type_by_slug, type_published_version, ve
 from processes.catalog.services import catalog_rights_grant, process_type_create
 from processes.policies.admin import PolicyVersionAdmin, StageInline, _DraftOnly
 from processes.policies.conditions import condition_check
-from processes.policies.models import PolicyVersion
-
-
-class TypeVersionInline(admin.TabularInline):
-    model = PolicyVersion
-    fk_name = "policy"
-    fields = ["link", "status", "note", "published_at", "published_by"]
-    readonly_fields = fields  # type: ignore[assignment]  # django-stubs types the two apart; names here
-    extra = 0
-    can_delete = False
-    verbose_name = "version"
-    verbose_name_plural = "versions"
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    @admin.display(description="version")
-    def link(self, obj):
-        url = reverse("admin:catalog_typeversion_change", args=[obj.pk])
-        return format_html('<a href="{}">v{}</a>', url, obj.number)
+from processes.policies.models import ApprovalPolicy
 
 
 @admin.register(ProcessType)
@@ -111,6 +92,8 @@ class ProcessTypeAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if change:
             super().save_model(request, obj, form, change)
+            # The chain's policy goes by the type's name (the version lists and messages).
+            ApprovalPolicy.objects.filter(pk=obj.policy_id).update(description=obj.name[:200])
             return
         with transaction.atomic():  # the type comes with its policy and first draft
             created = process_type_create(

@@ -4,12 +4,12 @@ every process type defined in the admin, which reads the type of each request fr
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from processes.catalog import demo, selectors, services
 from processes.catalog.flows import CatalogFlow
 from processes.catalog.viewsets import CatalogAppViewset
-from processes.policies.sla import stage_due_at
 from processes.registry import MenuEntry, ProcessDescriptor, TaskColumns, register
 
 
@@ -66,22 +66,13 @@ class CatalogDescriptor(ProcessDescriptor):
         return process.current_stage if task.flow_task.name == "approve" else None
 
     def columns(self, task: Any, process: Any, stage: Any = None) -> TaskColumns:
-        node = task.flow_task
-        title = str(node.task_title or node.name)
-        if node.name == "approve":
-            stage = stage if stage is not None else process.current_stage
-            due = stage_due_at(stage, task.created)
-            stage_name = (task.data or {}).get("stage_name") or getattr(stage, "name", "") or title
-        else:
-            due, stage_name = None, title
-        return TaskColumns(
+        return replace(
+            super().columns(task, process, stage),  # the stage's name and due time
             subject=process.subject,
             requester=_person(process.requester),
             amount=process.amount,
             currency=process.currency,
-            stage_name=stage_name,
             priority=process.priority,
-            due_at=due,
             kind=process.process_type.name,
         )
 

@@ -20,6 +20,7 @@ from django.utils.translation import gettext_lazy as _
 from viewflow.workflow.models import Process
 
 from processes.models import CorrelatedProcess
+from processes.policies.chain import StagedProcess
 from processes.policies.models import ApprovalPolicy, PolicyVersion
 from processes.tasklist.models import Priority
 
@@ -105,11 +106,6 @@ class TypeVersion(PolicyVersion):  # type: ignore[django-manager-missing]  # rev
         verbose_name = _("process type version")
         verbose_name_plural = _("process type versions")
 
-    def __str__(self) -> str:
-        process_type = getattr(self.policy, "process_type", None)
-        name = process_type.name if process_type is not None else self.policy.name
-        return f"{name} v{self.number} ({self.get_status_display()})"
-
 
 class FormField(models.Model):
     """One field of a version's request form, with its bounds.
@@ -159,7 +155,7 @@ class FormField(models.Model):
         return [line.strip() for line in self.choices.splitlines() if line.strip()]
 
 
-class CatalogRequest(CorrelatedProcess, Process):  # type: ignore[django-manager-missing]  # viewflow's manager is untyped
+class CatalogRequest(StagedProcess, CorrelatedProcess, Process):  # type: ignore[django-manager-missing]  # viewflow's manager is untyped
     """A request of a process type: its form's values under the version it pinned, and the
     decision on it."""
 
@@ -206,13 +202,3 @@ class CatalogRequest(CorrelatedProcess, Process):  # type: ignore[django-manager
             cached = [stage for stage in policy_chain_stages(self.version_id) if stage.holds_for(typed)]
             self.__dict__["_chain"] = cached
         return list(cached)
-
-    @property
-    def current_stage(self) -> Any:
-        if self.stage_order is None:
-            return None
-        return next((stage for stage in self.chain() if stage.order == self.stage_order), None)
-
-    @property
-    def has_stage(self) -> bool:
-        return self.stage_order is not None

@@ -17,6 +17,7 @@ from processes.catalog.models import MANAGED_BY, FieldKind, FormField, Outcome, 
 from processes.catalog.selectors import type_published_version, type_startable, version_fields
 from processes.catalog.signals import request_finished
 from processes.notifications.services import notify_request_decided
+from processes.policies.chain import chain_decision_is_final, chain_stage_next
 from processes.policies.models import ApprovalPolicy, EscalationLevel, PolicyStage, PolicyVersion
 from processes.policies.services import policy_version_publish
 from processes.services import decision_record, task_executing
@@ -82,6 +83,7 @@ def process_type_update(
     process_type.on_rejected = on_rejected
     process_type.full_clean(exclude=["policy"])
     process_type.save(update_fields=["name", "description", "icon", "on_approved", "on_rejected"])
+    ApprovalPolicy.objects.filter(pk=process_type.policy_id).update(description=name[:200])  # its label
     process_type.starter_groups.set(starter_groups)
     catalog_rights_grant(process_type=process_type)
     audit_record(
@@ -182,21 +184,8 @@ def catalog_request_start(*, process_type: ProcessType, requester: Any, values: 
 
 def catalog_stage_next(*, process: Any) -> Any:
     """Move the request to the next stage of its pinned chain whose condition holds, or past the
-    last one (stage None). Called by the flow's `route` step after the start and each approval."""
-    following = [
-        stage for stage in process.chain() if process.stage_order is None or stage.order > process.stage_order
-    ]
-    stage = following[0] if following else None
-    process.stage_order = stage.order if stage is not None else None
-    process.approved = None if stage is not None else process.approved
-    process.save(update_fields=["stage_order", "approved"])
-    if stage is not None:
-        audit_record(
-            action="catalog.stage_entered",
-            process=process,
-            details={"stage": stage.order, "name": stage.name, "group": stage.group_name},
-        )
-    return process
+    last one (the flow's `route` step, after the start and each approval)."""
+    return chain_stage_next(process=process, action="catalog.stage_entered")
 
 
 @transaction.atomic
@@ -211,8 +200,7 @@ def catalog_decide(*, activation: Any, user: Any, approved: bool, comment: str) 
     process.approved = approved
     process.save(update_fields=["approved"])
     stage = process.current_stage
-    final = not approved or not any(later.order > stage.order for later in process.chain()) if stage else True
-    if final:
+    if chain_decision_is_final(process=process, approved=approved):
         outcome = process.process_type.on_approved if approved else process.process_type.on_rejected
         notify_request_decided(
             process=process, approved=approved, actor=user, comment=comment, email=outcome == Outcome.EMAIL

@@ -43,7 +43,8 @@ class ApprovalPolicy(models.Model):
         ordering = ["name"]
 
     def __str__(self) -> str:
-        return self.name
+        # A managed policy goes by its owner's name (a process type's), kept in its description.
+        return self.description if self.managed_by and self.description else self.name
 
 
 class PolicyVersion(models.Model):  # type: ignore[django-manager-missing]  # the reverse manager of a plug-in's viewflow (untyped) Process

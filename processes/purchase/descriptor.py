@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
-from processes.policies.sla import stage_due_at
 from processes.purchase import demo, services
 from processes.purchase.flows import PurchaseFlow
 from processes.purchase.models import DEFAULT_STAGE
@@ -48,22 +48,13 @@ class PurchaseDescriptor(ProcessDescriptor):
         return process.current_stage if task.flow_task.name == "approve" else None
 
     def columns(self, task: Any, process: Any, stage: Any = None) -> TaskColumns:
-        node = task.flow_task
-        title = str(node.task_title or node.name)
-        if node.name == "approve":
-            stage = stage if stage is not None else process.current_stage
-            due = stage_due_at(stage, task.created)
-            stage_name = (task.data or {}).get("stage_name") or getattr(stage, "name", "") or title
-        else:
-            due, stage_name = None, title
-        return TaskColumns(
+        return replace(
+            super().columns(task, process, stage),  # the stage's name and due time
             subject=process.title,
             requester=_person(process.requester),
             amount=process.amount,
             currency=process.currency,
-            stage_name=stage_name,
             priority=process.priority,
-            due_at=due,
         )
 
     def stage_names(self) -> set[str]:

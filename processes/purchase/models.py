@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from viewflow.workflow.models import Process
 
 from processes.models import CorrelatedProcess
+from processes.policies.chain import StagedProcess
 from processes.tasklist.models import Priority
 
 # The approval policy purchase requests pin (processes/policies): its name.
@@ -28,7 +29,7 @@ class Currency(models.TextChoices):
     CHF = "CHF", "CHF"
 
 
-class PurchaseProcess(CorrelatedProcess, Process):  # type: ignore[django-manager-missing]  # viewflow's manager is untyped
+class PurchaseProcess(StagedProcess, CorrelatedProcess, Process):  # type: ignore[django-manager-missing]  # viewflow's manager is untyped
     """A purchase request: what a requester wants to buy, and the decision on it."""
 
     title = models.CharField(_("title"), max_length=200)
@@ -94,17 +95,6 @@ class PurchaseProcess(CorrelatedProcess, Process):  # type: ignore[django-manage
             ]
             self.__dict__["_chain"] = cached = (key, stages)
         return list(cached[1])
-
-    @property
-    def current_stage(self) -> Any:
-        """The stage in progress, or None before the first and after the last."""
-        if self.stage_order is None:
-            return None
-        return next((stage for stage in self.chain() if stage.order == self.stage_order), None)
-
-    @property
-    def has_stage(self) -> bool:
-        return self.stage_order is not None
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 from processes.attachments.services import attachments_add
 from processes.audit import audit_record
 from processes.notifications.services import notify_request_decided
+from processes.policies.chain import chain_decision_is_final, chain_stage_next
 from processes.policies.selectors import policy_version_published
 from processes.purchase.models import PURCHASE_POLICY, PurchaseOrder, PurchaseProcess
 from processes.services import decision_record, process_starting, task_executing
@@ -77,22 +78,8 @@ def purchase_currency_check(*, process: PurchaseProcess) -> None:
 
 def purchase_stage_next(*, process: PurchaseProcess) -> PurchaseProcess:
     """Move the request to the next stage of its pinned chain that applies to its amount, or past
-    the last one (stage None). Called by the flow's `route` step, after submission and after
-    each approval; a revision resets the stage, so the chain restarts from its first stage."""
-    following = [
-        stage for stage in process.chain() if process.stage_order is None or stage.order > process.stage_order
-    ]
-    stage = following[0] if following else None
-    process.stage_order = stage.order if stage is not None else None
-    process.approved = None if stage is not None else process.approved
-    process.save(update_fields=["stage_order", "approved"])
-    if stage is not None:
-        audit_record(
-            action="purchase.stage_entered",
-            process=process,
-            details={"stage": stage.order, "name": stage.name, "group": stage.group_name},
-        )
-    return process
+    the last one (the flow's `route` step); a revision resets the stage, so the chain restarts."""
+    return chain_stage_next(process=process, action="purchase.stage_entered")
 
 
 @transaction.atomic
@@ -105,8 +92,7 @@ def purchase_decide(*, activation: Any, user: Any, approved: bool, comment: str)
     process.approved = approved
     process.save(update_fields=["approved"])
     stage = process.current_stage
-    final = not approved or not any(later.order > stage.order for later in process.chain()) if stage else True
-    if final:  # the requester hears of a rejection, and of the last stage's approval
+    if chain_decision_is_final(process=process, approved=approved):  # the requester hears of it
         notify_request_decided(process=process, approved=approved, actor=user, comment=comment)
     decision_record(
         activation=activation,
