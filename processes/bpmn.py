@@ -29,8 +29,9 @@ integer coordinates).
 
 from __future__ import annotations
 
+import html
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from itertools import pairwise
@@ -750,14 +751,9 @@ def _documentation(parent: _Element, text: str) -> None:
         parent.add("bpmn:documentation", text=text)
 
 
-def bpmn_xml(graph: BpmnGraph) -> bytes:
-    """`graph` as a BPMN 2.0 file (UTF-8) with diagram interchange: valid against the OMG BPMN
-    2.0 XSD, the same bytes for the same graph. Raises ValueError for a graph that cannot be
-    valid (an id that is no NCName or is used twice, a flow to an unknown node, ...)."""
-    _check(graph)
-    nodes = {n.id: n for n in graph.nodes}
-    ids = _Ids([graph.process_id, *nodes, *(b.id for b in graph.boundaries)])
-
+def _flows(graph: BpmnGraph, ids: _Ids) -> list[_Flow]:
+    """The graph's sequence flows, and a flow (or, for compensation, an association) from each
+    boundary event with a target."""
     flows: list[_Flow] = []
     for edge in graph.edges:
         flows.append(
@@ -786,6 +782,18 @@ def bpmn_xml(graph: BpmnGraph) -> bytes:
                 association=association,
             )
         )
+    return flows
+
+
+def bpmn_xml(graph: BpmnGraph) -> bytes:
+    """`graph` as a BPMN 2.0 file (UTF-8) with diagram interchange: valid against the OMG BPMN
+    2.0 XSD, the same bytes for the same graph. Raises ValueError for a graph that cannot be
+    valid (an id that is no NCName or is used twice, a flow to an unknown node, ...)."""
+    _check(graph)
+    nodes = {n.id: n for n in graph.nodes}
+    ids = _Ids([graph.process_id, *nodes, *(b.id for b in graph.boundaries)])
+
+    flows = _flows(graph, ids)
     sequence = [f for f in flows if not f.association]
     incoming: dict[str, list[str]] = {}
     outgoing: dict[str, list[str]] = {}
@@ -899,6 +907,112 @@ def bpmn_xml(graph: BpmnGraph) -> bytes:
     out = ['<?xml version="1.0" encoding="UTF-8"?>\n']
     root.write(out)
     return "".join(out).encode("utf-8")
+
+
+# ---------------------------------------------------------------- the same layout as SVG
+
+# A node's state on a process's diagram (`bpmn_svg` marks) -> its fill: the colours of the
+# process page's legend (templates/processes/process_diagram.html).
+MARK_FILLS = {
+    "new": "rgba(66,165,245,.5)",
+    "assigned": "rgba(255,235,59,.5)",
+    "scheduled": "rgba(179,229,252,.5)",
+    "done": "rgba(200,230,201,.5)",
+    "error": "rgba(244,67,54,.5)",
+}
+_SVG_FONT = 'font-family="Roboto, sans-serif" font-size="11"'
+
+
+def _svg_lines(name: str, width: int) -> list[str]:
+    """`name` wrapped to lines that fit `width` pixels (about 6 pixels a character)."""
+    lines: list[str] = []
+    for word in name.split():
+        if lines and len(lines[-1]) + 1 + len(word) <= max(width // 6, 8):
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines[:4]
+
+
+def _svg_text(x: int, y: int, name: str, width: int, anchor: str = "middle") -> str:
+    lines = _svg_lines(name, width)
+    top = y - 7 * (len(lines) - 1)
+    spans = "".join(
+        f'<tspan x="{x}" y="{top + 14 * i}">{html.escape(line)}</tspan>' for i, line in enumerate(lines)
+    )
+    return f'<text {_SVG_FONT} text-anchor="{anchor}" dominant-baseline="middle">{spans}</text>'
+
+
+def bpmn_svg(graph: BpmnGraph, marks: Mapping[str, str] | None = None) -> str:
+    """`graph` drawn as inline SVG with the layout of its BPMN file's diagram: tasks as rounded
+    boxes, gateways as diamonds, events as circles, boundary events on their task's edge, flows
+    with arrows and their names. `marks` colours nodes by their state on one process (node id ->
+    a key of MARK_FILLS): the process page's "where it is"."""
+    _check(graph)
+    marks = marks or {}
+    nodes = {n.id: n for n in graph.nodes}
+    ids = _Ids([graph.process_id, *nodes, *(b.id for b in graph.boundaries)])
+    flows = _flows(graph, ids)
+    layout = _Layout(graph, flows)
+    boxes = [*layout.boxes.values(), *layout.labels.values()]
+    points = [point for waypoints in layout.waypoints.values() for point in waypoints]
+    width = max([box.right for box in boxes] + [x for x, _ in points]) + 20
+    height = max([box.bottom for box in boxes] + [y for _, y in points]) + 30
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" '
+        f'height="{height}" class="portal-bpmn">',
+        '<defs><marker id="portal-bpmn-arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" '
+        'markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#444"/></marker></defs>',
+    ]
+    for flow in flows:
+        points = " ".join(f"{x},{y}" for x, y in layout.waypoints[flow.id])
+        dash = ' stroke-dasharray="4 3"' if flow.association else ""
+        out.append(
+            f'<polyline points="{points}" fill="none" stroke="#444" stroke-width="1.2"{dash} '
+            'marker-end="url(#portal-bpmn-arrow)"/>'
+        )
+        if flow.id in layout.labels and flow.name:
+            label = layout.labels[flow.id]
+            out.append(_svg_text(label.x, label.cy, flow.name, label.width * 2, anchor="start"))
+    for node in graph.nodes:
+        box = layout.boxes[node.id]
+        fill = MARK_FILLS.get(marks.get(node.id, ""), "#fff")
+        if node.kind.endswith("Event"):
+            ring = 3 if node.kind == "endEvent" else 1.5
+            out.append(
+                f'<circle cx="{box.cx}" cy="{box.cy}" r="{box.width // 2}" fill="{fill}" stroke="#222" '
+                f'stroke-width="{ring}"/>'
+            )
+            out.append(_svg_text(box.cx, box.bottom + 14, node.name, 110))
+        elif node.kind.endswith("Gateway"):
+            diamond = f"{box.cx},{box.y} {box.right},{box.cy} {box.cx},{box.bottom} {box.x},{box.cy}"
+            out.append(f'<polygon points="{diamond}" fill="{fill}" stroke="#222" stroke-width="1.5"/>')
+            if node.kind == "exclusiveGateway":
+                x, y = box.cx, box.cy  # the exclusive gateway's X marker
+                out.append(
+                    f'<path d="M{x - 6},{y - 6} L{x + 6},{y + 6} M{x + 6},{y - 6} L{x - 6},{y + 6}" '
+                    'stroke="#222" stroke-width="2.5"/>'
+                )
+            if node.name:
+                out.append(_svg_text(box.cx, box.y - 10, node.name, 110))
+        else:
+            out.append(
+                f'<rect x="{box.x}" y="{box.y}" width="{box.width}" height="{box.height}" rx="8" '
+                f'fill="{fill}" stroke="#222" stroke-width="1.5"/>'
+            )
+            out.append(_svg_text(box.cx, box.cy, node.name, box.width - 8))
+    for boundary in graph.boundaries:
+        box = layout.boxes[boundary.id]
+        dash = "" if boundary.interrupting else ' stroke-dasharray="3 2"'
+        out.append(
+            f'<circle cx="{box.cx}" cy="{box.cy}" r="{box.width // 2}" fill="#fff" stroke="#222" '
+            f'stroke-width="1.2"{dash}/>'
+        )
+        if boundary.id in layout.labels and boundary.name:
+            label = layout.labels[boundary.id]
+            out.append(_svg_text(label.cx, label.cy, boundary.name, label.width))
+    out.append("</svg>")
+    return "".join(out)
 
 
 def _bounds(box: _Box) -> list[tuple[str, str | None]]:

@@ -18,6 +18,7 @@ from viewflow.workflow.flow.views import DetailProcessView, FlowChartView
 
 from processes.bpmn import flow_bpmn, flow_bpmn_filename
 from processes.gate import process_visible_to
+from processes.registry import registry
 
 # Steps people care about on a process page: their own tasks, the start, and automated jobs.
 # Routing steps (Function, If, Switch, Join) and ends are internal and left out.
@@ -25,7 +26,11 @@ SHOWN_TASK_TYPES = ("HUMAN_START", "START", "HUMAN", "JOB")
 
 
 def process_chart_svg(process: Any) -> SafeString:
-    """The flow's diagram as inline SVG, its nodes coloured by this process's tasks (one query)."""
+    """The flow's diagram as inline SVG, its nodes coloured by this process's tasks (one query),
+    or the one its descriptor draws (`diagram_svg`: the type's own steps)."""
+    own = registry.for_process(process).diagram_svg(process.coerced)
+    if own is not None:
+        return mark_safe(own)  # noqa: S308 - drawn by processes.bpmn, every text escaped
     flow_class = process.flow_class
     # Laid out on each call (about 5 ms): the grid holds the flow's nodes, which cannot be copied,
     # and the status pass writes into it, so a shared one would race between requests.

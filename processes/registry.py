@@ -136,6 +136,12 @@ class ProcessDescriptor:
         (the default) for the flow's start nodes with a form that `user` may execute."""
         return None
 
+    def diagram_svg(self, process: Process) -> str | None:
+        """The process page's diagram of `process` with where it is, as inline SVG; None (the
+        default) for the flow's own chart. A plug-in whose flow runs several types draws the
+        type's own steps (processes.bpmn.bpmn_svg)."""
+        return None
+
     # ------------------------------------------------------------------ words
 
     def summary(self, process: Process) -> str:

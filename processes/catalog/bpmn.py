@@ -7,13 +7,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from processes.bpmn import BpmnBoundary, BpmnEdge, BpmnGraph, BpmnNode, bpmn_xml, iso_duration
+from processes.bpmn import BpmnBoundary, BpmnEdge, BpmnGraph, BpmnNode, bpmn_svg, bpmn_xml, iso_duration
 from processes.catalog.selectors import version_fields
 from processes.policies.models import PolicyVersion
 from processes.policies.selectors import policy_chain_stages
 
 
-def version_graph(version: PolicyVersion) -> BpmnGraph:
+def version_graph(version: PolicyVersion, *, deadline_steps: bool = True) -> BpmnGraph:
+    """`deadline_steps`: draw what each reminder and escalation level does as a task of its own
+    (the export); without, the timers stay on their stage's task (a request's page)."""
     process_type = version.policy.process_type
     fields = ", ".join(f"{field.label} ({field.get_kind_display()})" for field in version_fields(version.pk))
     nodes = [
@@ -41,7 +43,7 @@ def version_graph(version: PolicyVersion) -> BpmnGraph:
             BpmnNode(decided, "exclusiveGateway", "Approved?"),
         ]
         edges += [BpmnEdge(task, decided), BpmnEdge(decided, "rejected", "no", condition="rejected")]
-        boundaries += _deadlines(stage, task, nodes)
+        boundaries += _deadlines(stage, task, nodes if deadline_steps else None)
         onward = [(decided, "yes", True)] + ([(entry, "no", True)] if condition else [])
     edges += [BpmnEdge(source, "approved", name, default=default) for source, name, default in onward]
     nodes += [BpmnNode("approved", "endEvent", "Approved"), BpmnNode("rejected", "endEvent", "Rejected")]
@@ -55,36 +57,56 @@ def version_graph(version: PolicyVersion) -> BpmnGraph:
     )
 
 
-def _deadlines(stage: Any, task: str, nodes: list[BpmnNode]) -> list[BpmnBoundary]:
-    """The stage's reminder and escalation levels: timers on its task, counted from its start."""
+def _deadlines(stage: Any, task: str, nodes: list[BpmnNode] | None) -> list[BpmnBoundary]:
+    """The stage's reminder and escalation levels: timers on its task, counted from its start,
+    each leading to a task saying what it does when `nodes` takes them (else no target)."""
     boundaries = []
     if stage.reminder_before is not None and stage.sla:
         reminder = f"{task}_remind"
-        nodes.append(BpmnNode(reminder, "task", "Remind"))
+        if nodes is not None:
+            nodes.append(BpmnNode(reminder, "task", "Remind"))
         boundaries.append(
             BpmnBoundary(
                 f"{task}_reminder",
                 task,
                 "Reminder",
-                target=reminder,
+                target=reminder if nodes is not None else None,
                 timer=iso_duration(stage.sla - stage.reminder_before),
             )
         )
     for level in sorted(stage.levels.all(), key=lambda level: level.order):
         action = f"{task}_level_{level.order}"
-        nodes.append(
-            BpmnNode(action, "task", f"Escalation level {level.order}: {level.get_action_display()}")
-        )
+        if nodes is not None:
+            nodes.append(
+                BpmnNode(action, "task", f"Escalation level {level.order}: {level.get_action_display()}")
+            )
         boundaries.append(
             BpmnBoundary(
                 f"{task}_escalation_{level.order}",
                 task,
                 f"Escalation level {level.order}",
-                target=action,
+                target=action if nodes is not None else None,
                 timer=iso_duration(stage.sla + level.after),
             )
         )
     return boundaries
+
+
+# A stage task's status -> its mark on the diagram (processes.bpmn.MARK_FILLS).
+_TASK_MARKS = {"NEW": "new", "ASSIGNED": "assigned", "STARTED": "assigned", "DONE": "done", "ERROR": "error"}
+
+
+def request_diagram_svg(process: Any) -> str:
+    """A request's "where it is": its pinned version's chain, the stages it reached coloured by
+    their tasks (one query), the end it reached marked done."""
+    marks = {"submitted": "done"}
+    tasks = process.task_set.filter(flow_task_type="HUMAN").order_by("pk").values_list("data", "status")
+    for data, status in tasks:
+        if (data or {}).get("stage"):
+            marks[f"stage_{data['stage']}"] = _TASK_MARKS.get(status, "")
+    if process.finished is not None and process.approved is not None:
+        marks["approved" if process.approved else "rejected"] = "done"
+    return bpmn_svg(version_graph(process.version, deadline_steps=False), marks)
 
 
 def version_bpmn(version: PolicyVersion) -> bytes:

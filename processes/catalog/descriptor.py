@@ -8,6 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 from processes.catalog import demo, selectors, services
+from processes.catalog.bpmn import request_diagram_svg
 from processes.catalog.flows import CatalogFlow
 from processes.catalog.viewsets import CatalogAppViewset
 from processes.registry import MenuEntry, ProcessDescriptor, TaskColumns, register
@@ -58,6 +59,9 @@ class CatalogDescriptor(ProcessDescriptor):
             )
             for process_type in selectors.types_startable_by(user)
         ]
+
+    def diagram_svg(self, process: Any) -> str:
+        return request_diagram_svg(process)
 
     def summary(self, process: Any) -> str:
         return str(process.subject)

@@ -34,3 +34,28 @@ def test_a_version_exports_its_chain_as_valid_bpmn(schema, expense_type):  # noq
     assert version_bpmn_filename(version) == "expense-claim-v1.bpmn"
     assert version_bpmn(version) == data  # the same bytes each time
     assert etree.QName(document).localname == "definitions"
+
+
+def test_a_request_s_page_draws_its_own_chain_with_where_it_is(client, expense_type, alice, olivia):
+    from decimal import Decimal
+
+    from processes.bpmn import MARK_FILLS
+    from processes.catalog.bpmn import request_diagram_svg
+    from processes.catalog.services import catalog_request_start
+
+    process = catalog_request_start(
+        process_type=expense_type,
+        requester=alice,
+        values={"title": "Laptop", "amount": Decimal("900"), "category": "Equipment"},
+    )
+    svg = request_diagram_svg(process)
+    document = etree.fromstring(svg.encode())
+    texts = " ".join(document.itertext())
+    assert "Approval (approvers)" in texts
+    assert "Finance (finance)" in texts
+    fills = [rect.get("fill") for rect in document.iterfind("{http://www.w3.org/2000/svg}rect")]
+    assert fills == [MARK_FILLS["new"], "#fff"]  # waiting at the first stage; finance not reached
+    client.force_login(alice)
+    page = client.get(f"/catalog/{process.pk}/").content.decode()
+    assert 'class="portal-bpmn"' in page
+    assert MARK_FILLS["new"] in page
