@@ -965,10 +965,10 @@ def bpmn_svg(graph: BpmnGraph, marks: Mapping[str, str] | None = None) -> str:
         'markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#444"/></marker></defs>',
     ]
     for flow in flows:
-        points = " ".join(f"{x},{y}" for x, y in layout.waypoints[flow.id])
+        line = " ".join(f"{x},{y}" for x, y in layout.waypoints[flow.id])
         dash = ' stroke-dasharray="4 3"' if flow.association else ""
         out.append(
-            f'<polyline points="{points}" fill="none" stroke="#444" stroke-width="1.2"{dash} '
+            f'<polyline points="{line}" fill="none" stroke="#444" stroke-width="1.2"{dash} '
             'marker-end="url(#portal-bpmn-arrow)"/>'
         )
         if flow.id in layout.labels and flow.name:
