@@ -17,7 +17,8 @@ class CatalogFlow(StageEscalationMixin, flow.Flow):
     The one flow of every process type defined in the admin (processes/catalog): the requester's
     form starts it (the type's own start page, or the API), then the stages of the version the
     request pinned decide in turn, each in its group's queue, those whose condition holds on the
-    request's values. A rejection ends the request; so does the last approval.
+    request's values. A rejection ends the request; so does the last approval (its decision runs
+    the type's outcome: services.catalog_decide).
     """
 
     process_class = CatalogRequest
@@ -31,7 +32,7 @@ class CatalogFlow(StageEscalationMixin, flow.Flow):
     route = (
         flow.Function(this.stage_next).Annotation(title=_("Next approval stage")).Next(this.has_next_stage)
     )
-    has_next_stage = flow.If(act.process.has_stage).Then(this.approve).Else(this.finish)
+    has_next_stage = flow.If(act.process.has_stage).Then(this.approve).Else(this.approved)
     # Its boundaries, by name: approve__timeout (reminder), approve__timeout_2, _3 and _4
     # (escalation levels 1 to 3). Armed timers store the names: only ever append new ones.
     approve = (
@@ -54,9 +55,7 @@ class CatalogFlow(StageEscalationMixin, flow.Flow):
     escalate_1 = flow.Function(this.task_escalate_1).Annotation(title=_("Escalate (level 1)"))
     escalate_2 = flow.Function(this.task_escalate_2).Annotation(title=_("Escalate (level 2)"))
     escalate_3 = flow.Function(this.task_escalate_3).Annotation(title=_("Escalate (level 3)"))
-    check_approved = flow.If(act.process.approved).Then(this.route).Else(this.finish)
-    finish = flow.Function(this.request_finish).Annotation(title=_("Outcome")).Next(this.decided)
-    decided = flow.If(act.process.approved).Then(this.approved).Else(this.rejected)
+    check_approved = flow.If(act.process.approved).Then(this.route).Else(this.rejected)
     approved = flow.End().Annotation(title=_("Approved"))
     rejected = flow.End().Annotation(title=_("Rejected"))
 
@@ -71,6 +70,3 @@ class CatalogFlow(StageEscalationMixin, flow.Flow):
 
     def stage_next(self, activation) -> None:
         services.catalog_stage_next(process=activation.process)
-
-    def request_finish(self, activation) -> None:
-        services.catalog_finish(process=activation.process)

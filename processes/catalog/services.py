@@ -200,11 +200,7 @@ def catalog_decide(*, activation: Any, user: Any, approved: bool, comment: str) 
     process.approved = approved
     process.save(update_fields=["approved"])
     stage = process.current_stage
-    if chain_decision_is_final(process=process, approved=approved):
-        outcome = process.process_type.on_approved if approved else process.process_type.on_rejected
-        notify_request_decided(
-            process=process, approved=approved, actor=user, comment=comment, email=outcome == Outcome.EMAIL
-        )
+    final = chain_decision_is_final(process=process, approved=approved)
     decision_record(
         activation=activation,
         user=user,
@@ -212,6 +208,8 @@ def catalog_decide(*, activation: Any, user: Any, approved: bool, comment: str) 
         comment=comment,
         details={"stage": stage.order, "stage_name": stage.name} if stage is not None else None,
     )
+    if final:  # the flow has ended meanwhile (same transaction): the type's outcome
+        catalog_finish(process=process, approved=approved, actor=user, comment=comment)
     return process
 
 
@@ -221,17 +219,21 @@ def catalog_task_decide(*, task: Any, user: Any, approved: bool, comment: str = 
         return catalog_decide(activation=activation, user=user, approved=approved, comment=comment)
 
 
-def catalog_finish(*, process: Any) -> None:
-    """The request's end (its decision was told to the requester): `request_finished` goes out
-    for the outbound webhook (the API's, once it has one: design.md 4.8), in the flow's
-    transaction, and the end is audited."""
+def catalog_finish(*, process: Any, approved: bool, actor: Any, comment: str) -> None:
+    """The request's last word (a rejection, or the last stage's approval), in the decision's
+    transaction: the requester hears of it (by email too when the type says so),
+    `request_finished` goes out for the outbound webhook (the API's, once it has one: design.md
+    4.8), and the outcome is audited."""
     process_type = process.process_type
-    approved = bool(process.approved)
     outcome = process_type.on_approved if approved else process_type.on_rejected
+    notify_request_decided(
+        process=process, approved=approved, actor=actor, comment=comment, email=outcome == Outcome.EMAIL
+    )
     request_finished.send(sender=type(process), process=process, approved=approved, outcome=outcome)
     audit_record(
         action="catalog.finished",
         process=process,
+        actor=actor,
         details={"approved": approved, "outcome": outcome, "type": process_type.slug},
     )
 

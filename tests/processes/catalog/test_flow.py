@@ -74,3 +74,30 @@ def test_unknown_values_are_refused(expense_type, alice):
         catalog_request_start(
             process_type=expense_type, requester=alice, values={"title": "x", "hack": "2026-12-24"}
         )
+
+
+def test_the_outcome_notifies_emails_and_signals_once(expense_type, alice, olivia):
+    from processes.catalog.signals import request_finished
+    from processes.mail.models import OutgoingEmail
+    from processes.models import Notification
+
+    expense_type.on_rejected = "email"
+    expense_type.save()
+    heard = []
+
+    def listener(sender, process, approved, outcome, **kwargs):
+        heard.append((process.pk, approved, outcome))
+
+    request_finished.connect(listener)
+    try:
+        process = catalog_request_start(
+            process_type=expense_type, requester=alice, values={"title": "Taxi", "amount": Decimal("9")}
+        )
+        _decide(process, olivia, approved=False, comment="Take the bus")
+    finally:
+        request_finished.disconnect(listener)
+    assert heard == [(process.pk, False, "email")]
+    assert Notification.objects.filter(user=alice, process=process, kind="request.rejected").count() == 1
+    (mail,) = OutgoingEmail.objects.filter(to_user=alice)
+    assert "rejected" in mail.subject
+    assert AuditEvent.objects.filter(process=process, action="catalog.finished").count() == 1
