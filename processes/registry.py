@@ -69,6 +69,9 @@ class TaskColumns:
     #: The process type's own name when one flow runs several (the process catalog's types);
     #: empty: the flow's title.
     kind: str = ""
+    #: More words the task list's search finds the task by (a catalog request's choices and
+    #: short texts), besides its subject and requester.
+    keywords: str = ""
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,7 @@ class CatalogDescriptor(ProcessDescriptor):
             currency=process.currency,
             priority=process.priority,
             kind=process.process_type.name,
+            keywords=selectors.request_keywords(process),
         )
 
     def kinds(self) -> list[str]:

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.db.models import Exists, Max, OuterRef, QuerySet
 
+from processes.catalog.fields import value_text
 from processes.catalog.models import MANAGED_BY, CatalogRequest, FormField, ProcessType
 from processes.policies.models import PolicyStage, PolicyVersion
 
@@ -88,8 +89,6 @@ def requests_of(user: Any, process_type: ProcessType | None = None) -> QuerySet[
 def request_rows(process: CatalogRequest) -> list[tuple[str, str]]:
     """A request's values as (label, text), in its pinned version's order and words: a field
     renamed or dropped by a later version still shows as it was asked."""
-    from processes.catalog.fields import value_text
-
     return [
         (field.label, value_text(field, process.values[field.name]))
         for field in version_fields(process.version_id)
@@ -104,3 +103,17 @@ def requester_id(process_pk: int) -> int | None:
 def type_names() -> list[str]:
     """Every process type's name (the task list's process filter lists them one by one)."""
     return list(ProcessType.objects.order_by("name").values_list("name", flat=True))
+
+
+# The kinds whose values the task list's search finds a request by (processes.registry.TaskColumns).
+SEARCHED_KINDS = ("text", "choice", "multi_choice", "user")
+
+
+def request_keywords(process: CatalogRequest) -> str:
+    """A request's short texts, choices and people, for the task list's search: the type's own
+    fields filter its tasks there (`q=Equipment`)."""
+    return " ".join(
+        value_text(field, process.values[field.name])
+        for field in version_fields(process.version_id)
+        if field.kind in SEARCHED_KINDS and field.name in process.values
+    )[:500]

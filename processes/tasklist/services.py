@@ -54,7 +54,9 @@ def _row_values(task: Task, process: Process, stage: PolicyStage | None = None) 
         "due_at": described.due_at,
         "created": task.created,
         "finished": task.finished,
-        "search": f"{described.subject} {described.requester}".lower(),
+        "search": " ".join(
+            filter(None, (described.subject, described.requester, described.keywords))
+        ).lower(),
     }
 
 

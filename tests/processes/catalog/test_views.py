@@ -98,3 +98,20 @@ def test_the_task_list_shows_and_filters_a_type_by_its_own_name(client, expense_
     assert "Expense claim: Taxi" in filtered
     other = client.get("/tasks/queue/", {"flow": "purchase/flows.PurchaseFlow"}).content.decode()
     assert "Expense claim: Taxi" not in other
+
+
+def test_the_task_list_search_finds_a_request_by_its_own_fields(client, expense_type, alice, olivia):
+    from processes.catalog.services import catalog_request_start
+
+    catalog_request_start(
+        process_type=expense_type, requester=alice, values={"title": "Cab", "amount": 5, "category": "Travel"}
+    )
+    catalog_request_start(
+        process_type=expense_type,
+        requester=alice,
+        values={"title": "Screen", "amount": 5, "category": "Equipment"},
+    )
+    client.force_login(olivia)
+    found = client.get("/tasks/queue/", {"q": "equipment"}).content.decode()
+    assert "Expense claim: Screen" in found
+    assert "Expense claim: Cab" not in found
