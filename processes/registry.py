@@ -139,6 +139,11 @@ class ProcessDescriptor:
         (the default) for the flow's start nodes with a form that `user` may execute."""
         return None
 
+    def type_title(self, process: Process) -> str:
+        """The name of `process`'s type, for its pages' titles and breadcrumbs and its email
+        links: the flow's title, or the type's own name when one flow runs several."""
+        return self.title
+
     def diagram_svg(self, process: Process) -> str | None:
         """The process page's diagram of `process` with where it is, as inline SVG; None (the
         default) for the flow's own chart. A plug-in whose flow runs several types draws the

@@ -152,7 +152,7 @@ def link_summary(*, task: Any) -> dict[str, Any]:
     due_at = columns.due_at
     return {
         "process": process,
-        "process_title": columns.kind or descriptor.title,  # a catalog type by its own name
+        "process_title": descriptor.type_title(process),
         "task": task,
         "title": columns.subject,
         "amount": columns.amount,

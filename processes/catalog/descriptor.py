@@ -60,6 +60,9 @@ class CatalogDescriptor(ProcessDescriptor):
             for process_type in selectors.types_startable_by(user)
         ]
 
+    def type_title(self, process: Any) -> str:
+        return str(process.process_type.name)
+
     def diagram_svg(self, process: Any) -> str:
         return request_diagram_svg(process)
 

@@ -7,6 +7,7 @@ from django.urls import reverse
 
 from processes.attachments.selectors import attachments_of
 from processes.pages import process_chart_svg
+from processes.registry import registry
 
 register = template.Library()
 
@@ -24,6 +25,13 @@ def process_attachments(process):
 @register.inclusion_tag("processes/process_diagram.html")
 def process_diagram(process):
     return {"svg": process_chart_svg(process), "process": process}
+
+
+@register.filter
+def type_title(process) -> str:
+    """The name of the process's type (a catalog type's own name, else the flow's title)."""
+    process = process.coerced if process.flow_class else process
+    return registry.for_process(process).type_title(process)
 
 
 @register.filter

@@ -115,3 +115,22 @@ def test_the_task_list_search_finds_a_request_by_its_own_fields(client, expense_
     found = client.get("/tasks/queue/", {"q": "equipment"}).content.decode()
     assert "Expense claim: Screen" in found
     assert "Expense claim: Cab" not in found
+
+
+def test_a_request_s_pages_are_titled_by_its_type(client, expense_type, alice, olivia):
+    from processes.catalog.services import catalog_request_start
+    from tests.conftest import task_of
+
+    process = catalog_request_start(
+        process_type=expense_type, requester=alice, values={"title": "Taxi", "amount": 5}
+    )
+    task = task_of(process, "approve")
+    client.force_login(olivia)
+    for url in (
+        f"/catalog/{process.pk}/",
+        f"/catalog/{process.pk}/approve/{task.pk}/detail/",
+        f"/catalog/{process.pk}/approve/{task.pk}/assign/",
+    ):
+        page = client.get(url).content.decode()
+        assert "Catalog request" not in page, url
+        assert page.count("Expense claim") >= 2, url  # the page's title and its breadcrumb
