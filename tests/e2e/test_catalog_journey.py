@@ -156,6 +156,13 @@ def test_an_admin_defines_expense_claim_and_it_runs_end_to_end(
     page.get_by_role("link", name="New Expense claim", exact=True).click()
     page.get_by_role("button", name="Submit").click()  # empty: the server's messages, per field
     expect(page.locator("body")).to_contain_text("This field is required.")
+    # Each error is tied to its input (static/portal/fields.js), as a screen reader needs.
+    title = page.locator("#id_title_control")
+    expect(title).to_have_attribute("aria-invalid", "true")
+    expect(page.locator(f"#{title.get_attribute('aria-describedby')}")).to_have_text(
+        "This field is required."
+    )
+    expect(title).to_have_accessible_name(re.compile(r"^What for"))
     shoot(page, "catalog-03-alice-form-errors")
     claim_id = _new_claim(page, "Laptop for the new hire", "1200.00", "Equipment")
     expect(page.locator(".portal-process-data")).to_contain_text("1200.00 EUR")
