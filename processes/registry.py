@@ -75,6 +75,16 @@ class TaskColumns:
 
 
 @dataclass(frozen=True)
+class KindFilter:
+    """A task list filter on one of a process type's own fields (a choice): its name, label and
+    options as (value, label) pairs."""
+
+    name: str
+    label: str
+    choices: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
 class MenuEntry:
     """One link in the site menu."""
 
@@ -182,6 +192,16 @@ class ProcessDescriptor:
         """The names of the process types this flow runs when it runs several (TaskColumns.kind),
         for the task list's process filter; [] (the default): the flow is one type."""
         return []
+
+    def kind_filters(self, kind: str) -> list[KindFilter]:
+        """The task list's filters on the own fields of the process type named `kind` (one of
+        `kinds()`), shown when the list is filtered to that type; [] (the default): none."""
+        return []
+
+    def kind_filter_processes(self, kind: str, values: Mapping[str, str]) -> Any:
+        """The ids of the processes of type `kind` whose fields hold `values` (filter name ->
+        chosen value, from `kind_filters`), as a queryset of primary keys."""
+        raise NotImplementedError(f"{type(self).__name__} offers no filters on its types' fields")
 
     def stage_names(self) -> set[str]:
         """The stage names the task list's stage filter offers for this process type: each people's

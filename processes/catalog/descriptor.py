@@ -11,7 +11,7 @@ from processes.catalog import demo, selectors, services
 from processes.catalog.bpmn import request_diagram_svg
 from processes.catalog.flows import CatalogFlow
 from processes.catalog.viewsets import CatalogAppViewset
-from processes.registry import MenuEntry, ProcessDescriptor, TaskColumns, register
+from processes.registry import KindFilter, MenuEntry, ProcessDescriptor, TaskColumns, register
 
 
 def _person(user: Any) -> str:
@@ -86,6 +86,12 @@ class CatalogDescriptor(ProcessDescriptor):
 
     def kinds(self) -> list[str]:
         return selectors.type_names()
+
+    def kind_filters(self, kind: str) -> list[KindFilter]:
+        return selectors.type_filters(kind)
+
+    def kind_filter_processes(self, kind: str, values: Mapping[str, str]) -> Any:
+        return selectors.requests_matching(kind, values)
 
     def stage_names(self) -> set[str]:
         return set()  # the stages of every published type's chain are added by the core

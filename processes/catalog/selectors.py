@@ -3,13 +3,17 @@ type published a moment ago is in the next page's menu, on every web node and wo
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.db.models import Exists, Max, OuterRef, QuerySet
+from django.db.models.fields.json import KeyTransform
+from django.utils.translation import gettext as _
 
 from processes.catalog.fields import value_text
-from processes.catalog.models import MANAGED_BY, CatalogRequest, FormField, ProcessType
+from processes.catalog.models import MANAGED_BY, CatalogRequest, FieldKind, FormField, ProcessType
 from processes.policies.models import PolicyStage, PolicyVersion
+from processes.registry import KindFilter
 
 
 def version_fields(version_id: int) -> list[FormField]:
@@ -117,3 +121,34 @@ def request_keywords(process: CatalogRequest) -> str:
         for field in version_fields(process.version_id)
         if field.kind in SEARCHED_KINDS and field.name in process.values
     )[:500]
+
+
+def type_filters(type_name: str) -> list[KindFilter]:
+    """The task list's filters on a type's own fields: its published version's single choices
+    and yes-or-no fields ([] for an unknown or unpublished type)."""
+    process_type = ProcessType.objects.filter(name=type_name).first()
+    version = type_published_version(process_type) if process_type is not None else None
+    if version is None:
+        return []
+    filters = []
+    for field in version_fields(version.pk):
+        if field.kind == FieldKind.CHOICE:
+            filters.append(KindFilter(field.name, field.label, tuple((o, o) for o in field.options)))
+        elif field.kind == FieldKind.YES_NO:
+            filters.append(
+                KindFilter(field.name, field.label, (("yes", str(_("Yes"))), ("no", str(_("No")))))
+            )
+    return filters
+
+
+def requests_matching(type_name: str, values: Mapping[str, str]) -> QuerySet[Any]:
+    """The ids of the requests of the type named `type_name` whose values match (filter name ->
+    an option, or "yes"/"no"), whatever version they pinned. The field's name is a JSON key,
+    never a lookup."""
+    requests = CatalogRequest.objects.filter(process_type__name=type_name)
+    kinds = {f.name: f.kind for f in FormField.objects.filter(version__policy__process_type__name=type_name)}
+    for index, (name, value) in enumerate(sorted(values.items())):
+        alias = f"_field_{index}"
+        wanted: Any = value == "yes" if kinds.get(name) == FieldKind.YES_NO else value
+        requests = requests.alias(**{alias: KeyTransform(name, "values")}).filter(**{alias: wanted})
+    return requests.values("pk")

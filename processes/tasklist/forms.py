@@ -63,6 +63,27 @@ class TaskFilterForm(forms.Form):
             ("", _("All")),
             *((name, name) for name in stages),
         ]
+        self.kind_fields = self._kind_fields_add(flows)
+
+    def _kind_fields_add(self, flows: list[Any]) -> list[str]:
+        """Filtered to a type a flow runs among several (`<flow ref>#<type>`): that type's own
+        filters (ProcessDescriptor.kind_filters) as more choice fields, `field_<name>`."""
+        chosen = str(self.data.get("flow", "")) if self.is_bound else ""
+        ref, separator, kind = chosen.partition(KIND_SEPARATOR)
+        flow = next((f for f in flows if get_flow_ref(f) == ref), None)
+        if not separator or flow is None or kind not in registry.for_flow(flow).kinds():
+            return []
+        names = []
+        for kind_filter in registry.for_flow(flow).kind_filters(kind):
+            name = f"field_{kind_filter.name}"
+            self.fields[name] = forms.ChoiceField(
+                label=kind_filter.label, required=False, choices=[("", _("All")), *kind_filter.choices]
+            )
+            names.append(name)
+        # The sort and the overdue box stay last, after the type's own filters.
+        for last in ("sort", "overdue"):
+            self.fields[last] = self.fields.pop(last)
+        return names
 
     def clean(self) -> dict[str, Any]:
         cleaned = cast("dict[str, Any]", super().clean())  # Form.clean returns cleaned_data
@@ -80,6 +101,9 @@ class TaskFilterForm(forms.Form):
         return TaskFilter(
             flow=flow,
             kind=kind,
+            fields=tuple(
+                (name.removeprefix("field_"), data[name]) for name in self.kind_fields if data.get(name)
+            ),
             stage=data["stage"],
             overdue=data["overdue"],
             amount_min=data["amount_min"],

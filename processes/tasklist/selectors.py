@@ -16,6 +16,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import F, QuerySet
 from django.db.models.expressions import Combinable
 from django.utils import timezone
+from viewflow.workflow.fields import get_flow_ref
 from viewflow.workflow.models import Task
 
 from processes.gate import hold_permissions, task_is_personal
@@ -128,6 +129,8 @@ class TaskFilter:
 
     flow: str = ""
     kind: str = ""
+    # Filters on the kind's own fields (ProcessDescriptor.kind_filters): (name, value) pairs.
+    fields: tuple[tuple[str, str], ...] = ()
     stage: str = ""
     overdue: bool = False
     amount_min: Decimal | None = None
@@ -152,6 +155,9 @@ def task_rows_filter(rows: QuerySet[TaskRow], spec: TaskFilter, *, now: datetime
         rows = rows.filter(flow_class=spec.flow)
     if spec.kind:
         rows = rows.filter(kind=spec.kind)
+    if spec.kind and spec.fields:
+        descriptor = next(d for d in registry if get_flow_ref(d.flow) == spec.flow)
+        rows = rows.filter(process_id__in=descriptor.kind_filter_processes(spec.kind, dict(spec.fields)))
     if spec.stage:
         rows = rows.filter(stage_name=spec.stage)
     if spec.overdue:

@@ -134,3 +134,28 @@ def test_a_request_s_pages_are_titled_by_its_type(client, expense_type, alice, o
         page = client.get(url).content.decode()
         assert "Catalog request" not in page, url
         assert page.count("Expense claim") >= 2, url  # the page's title and its breadcrumb
+
+
+def test_filtered_to_a_type_the_task_list_filters_on_its_own_choices(client, expense_type, alice, olivia):
+    from processes.catalog.services import catalog_request_start
+
+    for title, category in (("Cab", "Travel"), ("Screen", "Equipment"), ("Lunch", "Meals")):
+        catalog_request_start(
+            process_type=expense_type,
+            requester=alice,
+            values={"title": title, "amount": 5, "category": category},
+        )
+    client.force_login(olivia)
+    unfiltered = client.get("/tasks/queue/").content.decode()
+    assert 'name="field_category"' not in unfiltered  # only once the list is filtered to the type
+    flow = "catalog/flows.CatalogFlow#Expense claim"
+    page = client.get("/tasks/queue/", {"flow": flow}).content.decode()
+    assert 'name="field_category"' in page
+    assert '<option value="Equipment">' in page
+    found = client.get("/tasks/queue/", {"flow": flow, "field_category": "Equipment"}).content.decode()
+    assert "Expense claim: Screen" in found
+    assert "Expense claim: Cab" not in found
+    assert "Expense claim: Lunch" not in found
+    bogus = client.get("/tasks/queue/", {"flow": flow, "field_category": "Fax"})
+    assert bogus.status_code == 200
+    assert "Select a valid choice" in bogus.content.decode()
