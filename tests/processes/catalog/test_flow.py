@@ -101,3 +101,17 @@ def test_the_outcome_notifies_emails_and_signals_once(expense_type, alice, olivi
     (mail,) = OutgoingEmail.objects.filter(to_user=alice)
     assert "rejected" in mail.subject
     assert AuditEvent.objects.filter(process=process, action="catalog.finished").count() == 1
+
+
+def test_a_requester_never_decides_her_own_request(expense_type, alice, roles):
+    """Segregation of duties holds for catalog types too: the gate asks the descriptor who
+    started the request (its requester)."""
+    from processes.gate import GateDenied
+
+    alice.groups.add(roles["approvers"])
+    alice = type(alice).objects.get(pk=alice.pk)  # her rights afresh
+    process = catalog_request_start(
+        process_type=expense_type, requester=alice, values={"title": "Own", "amount": Decimal("9")}
+    )
+    with pytest.raises(GateDenied):
+        task_claim(task=task_of(process, "approve"), user=alice)
