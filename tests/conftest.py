@@ -1,13 +1,14 @@
 """Shared fixtures: personas from the demo roles, and the gate for the service-backed suites.
 
-Tests marked `services` or `e2e` need PostgreSQL, Redis, a real Celery worker, a live ASGI server
-or Chromium. They run only with PORTAL_TEST_SERVICES=1, and then a missing service fails the run
+Tests marked `services` or `e2e` need PostgreSQL, Redis, a real Celery worker, a live ASGI server,
+Chromium or Prometheus (`promtool`, `prometheus`). They run only with PORTAL_TEST_SERVICES=1, and then a missing service fails the run
 at start-up instead of skipping tests silently.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 from urllib.parse import urlsplit
 
@@ -42,6 +43,9 @@ def _services_missing() -> list[str]:
         missing.append(f"Redis is not reachable at {urlsplit(redis_url).hostname}")
     if not os.access(CHROMIUM, os.X_OK):  # the exact executable the browser tests launch
         missing.append(f"Chromium is not installed at {CHROMIUM} (apt-get install -y chromium)")
+    for tool in ("promtool", "prometheus"):  # the alert rules' tests and the real scrape
+        if shutil.which(tool) is None:
+            missing.append(f"{tool} is not installed (apt-get install -y prometheus)")
     return missing
 
 
