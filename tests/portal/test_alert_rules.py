@@ -59,7 +59,9 @@ def test_the_example_configuration_is_valid(tmp_path):
     token.write_text("s3cret-scrape-token\n")
     config = (DEPLOY / "prometheus.yml").read_text()
     assert "/etc/prometheus/portal-metrics-token" in config
-    (tmp_path / "prometheus.yml").write_text(config.replace("/etc/prometheus/portal-metrics-token", str(token)))
+    (tmp_path / "prometheus.yml").write_text(
+        config.replace("/etc/prometheus/portal-metrics-token", str(token))
+    )
     shutil.copy(DEPLOY / "alerts.yml", tmp_path / "alerts.yml")
 
     result = _promtool("check", "config", "prometheus.yml", cwd=tmp_path)
