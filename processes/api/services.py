@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from processes.api.models import ApiClient, ApiToken
@@ -90,13 +91,16 @@ def api_token_rotate(*, client: ApiClient, overlap: timedelta = timedelta(hours=
 
 @transaction.atomic
 def api_token_revoke(*, target: ApiClient | ApiToken, user: Any = None) -> int:
-    """Revoke one token, or every token of a client at once. Returns how many were revoked."""
+    """Revoke one token, or every token of a client at once. Returns how many that still worked
+    were revoked."""
     tokens = (
         ApiToken.objects.filter(client=target)
         if isinstance(target, ApiClient)
         else ApiToken.objects.filter(pk=target.pk)
     )
-    count = tokens.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+    now = timezone.now()
+    usable = tokens.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now), revoked_at__isnull=True)
+    count = usable.update(revoked_at=now)
     client = target if isinstance(target, ApiClient) else target.client
     audit_record(
         action="api.token_revoked",

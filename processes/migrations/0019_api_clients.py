@@ -2,9 +2,10 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import processes.api.models
 from django.conf import settings
 from django.db import migrations, models
+
+import processes.api.models
 
 
 class Migration(migrations.Migration):
