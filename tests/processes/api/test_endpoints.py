@@ -262,3 +262,27 @@ def test_the_token_never_reaches_the_logs(reader, caplog):
         bearer(token + "x").get("/api/v1/processes")
 
     assert token.split("_", 2)[2] not in caplog.text
+
+
+def test_a_catalog_request_names_its_own_type(reader, alice, maria):
+    """One flow runs every type defined in the admin: the type's name comes as `kind`."""
+    from decimal import Decimal
+
+    from processes.catalog.services import catalog_request_start
+    from tests.processes.catalog.conftest import expense_type_define
+
+    process = catalog_request_start(
+        process_type=expense_type_define(maria),
+        requester=alice,
+        values={"title": "Laptop", "amount": Decimal("900"), "category": "Equipment"},
+    )
+    _client, token = reader
+
+    body = bearer(token).get(f"/api/v1/processes/{process.pk}").json()
+
+    assert body["type"]["label"] == "catalog"
+    assert body["type"]["kind"] == "Expense claim"
+    assert [
+        item["type"]["label"]
+        for item in bearer(token).get("/api/v1/processes", {"type": "catalog"}).json()["items"]
+    ] == ["catalog"]
