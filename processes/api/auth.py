@@ -42,7 +42,3 @@ class PersonAuth(SessionAuth):
 
 def auth_for(scope: str) -> list[Any]:
     return [TokenAuth(scope), PersonAuth()]
-
-
-def is_client(caller: Any) -> bool:
-    return isinstance(caller, ApiClient)

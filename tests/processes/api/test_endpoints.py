@@ -286,3 +286,25 @@ def test_a_catalog_request_names_its_own_type(reader, alice, maria):
         item["type"]["label"]
         for item in bearer(token).get("/api/v1/processes", {"type": "catalog"}).json()["items"]
     ] == ["catalog"]
+
+
+@pytest.mark.parametrize("path", ["/api/v1/processes", "/api/v1/tasks"])
+def test_a_page_costs_the_same_queries_however_long(reader, alice, submit_request, path):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    _client, token = reader
+    as_alice = Client()
+    as_alice.force_login(alice)
+    submit_request(title="First")
+    bearer(token).get(path)  # the token's first use writes last_used_at; the next ones do not
+    counts = []
+    for more in (0, 6):
+        for n in range(more):
+            submit_request(title=f"More {n}")
+        for http in (bearer(token), as_alice):
+            with CaptureQueriesContext(connection) as queries:
+                assert http.get(path, {"limit": 100}).status_code == 200
+            counts.append(len(queries))
+
+    assert counts[:2] == counts[2:]
