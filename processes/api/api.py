@@ -13,6 +13,8 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_not_required
 from django.http import Http404, HttpRequest, HttpResponse
+from django.urls import URLPattern, path
+from django.views.decorators.csrf import csrf_exempt
 from ninja import Field, NinjaAPI, Query, Router, Schema
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError, ValidationError
 
@@ -192,9 +194,20 @@ def api_urls() -> tuple[list[Any], str, str]:
     the interactive docs are, for people."""
     patterns, app_name, namespace = api.urls
     for pattern in patterns:
-        if getattr(pattern, "name", "") != "openapi-view" and pattern.callback is not None:
+        if not isinstance(pattern, URLPattern):
+            continue
+        if pattern.name == "api-root":  # ninja's root only raises Http404 (it names the docs' URL)
+            pattern.callback = unknown_path
+        elif pattern.name != "openapi-view" and pattern.callback is not None:
             pattern.callback = login_not_required(_not_allowed_as_problem(pattern.callback))
-    return patterns, app_name, namespace
+    return [*patterns, path("<path:rest>", unknown_path, name="unknown")], app_name, namespace
+
+
+@login_not_required
+@csrf_exempt
+def unknown_path(request: HttpRequest, **kwargs: Any) -> HttpResponse:
+    """Any other path under /api/: a 404 problem, like every other API error."""
+    return problem_response(request, 404, "No such endpoint; see /api/openapi.json.")
 
 
 def _not_allowed_as_problem(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:

@@ -295,6 +295,7 @@ def build_scene() -> dict[str, Any]:
         "api_process_queued": {"process_id": queued.pk},
         "api_catalog_hr": {"process_id": catalog_hr.pk},
         "api_process_unknown": {"process_id": 999999},
+        "api_unknown": {"rest": "v1/nope"},
         "order_fraud": {"process_pk": fraud.pk},
         "incident": {"task_pk": incident.pk},
         "attachment": {"attachment_id": attachment.pk},

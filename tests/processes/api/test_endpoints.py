@@ -113,6 +113,11 @@ def test_a_person_sees_her_process_and_another_requester_gets_404(alice, ava, su
     assert hidden["detail"] == unknown["detail"]  # existence is not leaked
 
 
+@pytest.mark.parametrize("path", ["/api/", "/api/v1/nope", "/api/v2/processes"])
+def test_an_unknown_path_is_a_404_problem(db, path):
+    assert_problem(Client().get(path), 404, "not-found")
+
+
 def test_an_unknown_process_is_a_404_problem(reader):
     _client, token = reader
 
