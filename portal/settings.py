@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "django_structlog",
     "axes",
     "viewflow",
+    "ninja",  # the API docs page's Swagger UI files, served from our static files
     "viewflow.workflow",
     "processes",  # the core: it knows no process (processes/registry.py)
     # The process plug-ins: each registers its descriptor (processes/<name>/descriptor.py).

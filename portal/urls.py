@@ -3,6 +3,7 @@ from django.urls import include, path
 from viewflow.contrib.auth import AuthViewset
 
 from portal import views
+from processes.api.api import api_urls
 from processes.attachments.views import attachment_download
 from processes.branding import PRODUCT_NAME
 from processes.metrics import metrics_view
@@ -19,6 +20,7 @@ urlpatterns = [
     path("readyz", views.readyz, name="readyz"),
     path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
+    path("api/", api_urls()),
     path("notifications/", include("processes.notifications.urls")),
     path("links/", include("processes.actionlinks.urls")),
     path("attachments/<int:attachment_id>/", attachment_download, name="attachment_download"),

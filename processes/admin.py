@@ -9,6 +9,7 @@ from viewflow.workflow.status import STATUS
 
 from processes.actionlinks import admin as actionlinks_admin  # noqa: F401 - registers the action links' admin
 from processes.admin_base import ReadOnlyAdmin
+from processes.api import admin as api_admin  # noqa: F401 - registers the API clients' admin
 from processes.attachments import admin as attachments_admin  # noqa: F401 - registers the attachments' admin
 from processes.connectors import admin as connectors_admin  # noqa: F401 - registers the connectors' admin
 from processes.exceptions import IncidentError

@@ -85,3 +85,27 @@ def test_pages_raise_no_csp_violation_and_the_websocket_connects(
         _visit(page, path, live=False)
     shoot(page, "csp-02-admin")
     assert not [line for line in console if "Content Security Policy" in line]
+
+
+def test_the_api_docs_render_offline_without_a_csp_violation(live_server_url, browser, alice):
+    """Swagger UI at /api/docs: its script, styles and the schema come from this site only."""
+    context = browser.new_context(base_url=live_server_url, viewport={"width": 1280, "height": 860})
+    outside: list[str] = []
+    context.route(
+        re.compile(r"^(?!" + re.escape(live_server_url) + ").*"),
+        lambda route: (outside.append(route.request.url), route.abort()),
+    )
+    page = context.new_page()
+    page.add_init_script(LISTEN)
+    page.goto("/accounts/login/")
+    page.fill("#id_username_control", "alice")
+    page.fill("#id_password_control", "portal-demo")
+    page.click("button[type=submit]")
+    expect(page).not_to_have_url(re.compile(r"/accounts/login/"))
+
+    page.goto("/api/docs")
+    expect(page.locator(".opblock-summary-path", has_text="/api/v1/processes").first).to_be_visible()
+    page.wait_for_load_state("networkidle")
+
+    assert page.evaluate("window.__cspViolations") == []
+    assert outside == []

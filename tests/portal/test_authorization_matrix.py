@@ -192,6 +192,7 @@ def build_scene() -> dict[str, Any]:
     from viewflow.workflow.status import STATUS
 
     from processes.actionlinks.services import action_tokens_issue, action_tokens_mint
+    from processes.api.services import api_client_create
     from processes.attachments.checks import uploads_check
     from processes.attachments.services import attachments_add
     from processes.catalog.models import CatalogRequest
@@ -246,6 +247,8 @@ def build_scene() -> dict[str, Any]:
     AccessLog.objects.create(**seen, path_info="/accounts/login/")
     AccessFailureLog.objects.create(**seen, path_info="/accounts/login/")
 
+    api_client_create(name="fake shop", scopes=["processes:read"])  # tokens: tests/processes/api/
+
     (attachment,) = attachments_add(
         process=queued, uploads=uploads_check([upload("quote.pdf")]), user=users["alice"]
     )
@@ -289,6 +292,10 @@ def build_scene() -> dict[str, Any]:
         "process_queued": {"process_pk": queued.pk},
         "process_held": {"process_pk": held.pk},
         "process_finance": {"process_pk": at_finance.pk},
+        "api_process_queued": {"process_id": queued.pk},
+        "api_catalog_hr": {"process_id": catalog_hr.pk},
+        "api_process_unknown": {"process_id": 999999},
+        "api_unknown": {"rest": "v1/nope"},
         "order_fraud": {"process_pk": fraud.pk},
         "incident": {"task_pk": incident.pk},
         "attachment": {"attachment_id": attachment.pk},

@@ -1,0 +1,52 @@
+"""RFC 9457 problem details: every API error, one stable `type` URI per failure."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+
+PROBLEM_BASE = "https://approvals-portal.example/problems/"
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+#: status -> (type slug, title) for the failures the API answers.
+PROBLEMS: dict[int, tuple[str, str]] = {
+    400: ("bad-request", "Bad request"),
+    401: ("not-authenticated", "Authentication required"),
+    403: ("forbidden", "Forbidden"),
+    404: ("not-found", "Not found"),
+    405: ("method-not-allowed", "Method not allowed"),
+    422: ("validation", "Invalid request"),
+    429: ("throttled", "Too many requests"),
+}
+
+
+class Problem(Exception):
+    """Raise from an endpoint to answer with a problem: `status`, a `detail` for people, and
+    optional `errors` (a list of {loc, msg}) for validation failures."""
+
+    def __init__(self, status: int, detail: str, errors: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.errors = errors
+
+
+def problem_response(
+    request: HttpRequest, status: int, detail: str, errors: list[dict[str, Any]] | None = None
+) -> HttpResponse:
+    slug, title = PROBLEMS.get(status, ("error", "Error"))
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + slug,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": request.path,
+    }
+    if errors:
+        body["errors"] = errors
+    response = HttpResponse(json.dumps(body), status=status, content_type=PROBLEM_CONTENT_TYPE)
+    if status == 401:
+        response["WWW-Authenticate"] = 'Bearer realm="api"'
+    return response

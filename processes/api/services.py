@@ -1,0 +1,135 @@
+"""API clients and tokens: create, rotate, revoke (audited), and authenticate a token."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import timedelta
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from processes.api.models import ApiClient, ApiToken
+from processes.audit import audit_record
+
+TOKEN_PREFIX = "ap"  # noqa: S105 - the tokens' public marker, not a secret
+#: last_used_at is written at most this often per token: a busy client costs no write per call.
+LAST_USED_GRANULARITY = timedelta(minutes=1)
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _token_issue(client: ApiClient) -> str:
+    """A new token row for `client`; returns the token string (the only time it exists)."""
+    prefix = secrets.token_hex(6)  # 12 hex characters, public: it finds the row
+    secret = secrets.token_urlsafe(32)  # 32 bytes of randomness
+    ApiToken.objects.create(client=client, prefix=prefix, digest=_digest(secret))
+    return f"{TOKEN_PREFIX}_{prefix}_{secret}"
+
+
+@transaction.atomic
+def api_client_create(
+    *, name: str, scopes: list[str], allowed_addresses: str = "", description: str = "", user: Any = None
+) -> tuple[ApiClient, str]:
+    """A new API client and its first token (the token string is returned once, never stored)."""
+    client = ApiClient(
+        name=name,
+        scopes=sorted(set(scopes)),
+        allowed_addresses=allowed_addresses,
+        description=description,
+        created_by=user if getattr(user, "pk", None) else None,
+    )
+    client.full_clean()
+    client.save()
+    token = _token_issue(client)
+    audit_record(
+        action="api.client_created",
+        actor=user if getattr(user, "pk", None) else None,
+        details={"client": client.name, "scopes": client.scopes},
+    )
+    return client, token
+
+
+@transaction.atomic
+def api_token_issue_first(*, client: ApiClient, user: Any = None) -> str:
+    """The first token of a client made elsewhere (the admin's add form)."""
+    token = _token_issue(client)
+    audit_record(
+        action="api.token_issued",
+        actor=user if getattr(user, "pk", None) else None,
+        details={"client": client.name},
+    )
+    return token
+
+
+@transaction.atomic
+def api_token_rotate(*, client: ApiClient, overlap: timedelta = timedelta(hours=24), user: Any = None) -> str:
+    """A new token for `client`; its tokens that still work expire after `overlap` (so a system
+    can switch to the new one without downtime). Returns the new token string."""
+    if overlap < timedelta(0):
+        raise ValueError("the overlap must not be negative")
+    now = timezone.now()
+    until = now + overlap
+    old = ApiToken.objects.select_for_update().filter(client=client, revoked_at__isnull=True)
+    for token in old:
+        if token.expires_at is None or token.expires_at > until:
+            token.expires_at = until
+            token.save(update_fields=["expires_at"])
+    new = _token_issue(client)
+    audit_record(
+        action="api.token_rotated",
+        actor=user if getattr(user, "pk", None) else None,
+        details={"client": client.name, "old_tokens_expire_at": until.isoformat()},
+    )
+    return new
+
+
+@transaction.atomic
+def api_token_revoke(*, target: ApiClient | ApiToken, user: Any = None) -> int:
+    """Revoke one token, or every token of a client at once. Returns how many that still worked
+    were revoked."""
+    tokens = (
+        ApiToken.objects.filter(client=target)
+        if isinstance(target, ApiClient)
+        else ApiToken.objects.filter(pk=target.pk)
+    )
+    now = timezone.now()
+    usable = tokens.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now), revoked_at__isnull=True)
+    count = usable.update(revoked_at=now)
+    client = target if isinstance(target, ApiClient) else target.client
+    audit_record(
+        action="api.token_revoked",
+        actor=user if getattr(user, "pk", None) else None,
+        details={"client": client.name, "tokens": count},
+    )
+    return count
+
+
+def api_token_authenticate(token: str, remote_addr: str | None) -> ApiClient | None:
+    """The active client whose usable token this is, called from an allowed address; else None.
+
+    The prefix finds the row; the secret's digest is compared in constant time. Unknown, revoked
+    and expired tokens, inactive clients and addresses outside the allow-list all give None.
+    """
+    parts = token.split("_", 2) if token else []
+    if len(parts) != 3 or parts[0] != TOKEN_PREFIX or not parts[1] or not parts[2]:
+        return None
+    _, prefix, secret = parts
+    row = ApiToken.objects.select_related("client").filter(prefix=prefix).first()
+    digest = _digest(secret)
+    if row is None:
+        hmac.compare_digest(digest, digest)  # the same work as a known prefix
+        return None
+    if not hmac.compare_digest(row.digest, digest):
+        return None
+    now = timezone.now()
+    if not row.usable(now) or not row.client.active or not row.client.address_allowed(remote_addr):
+        return None
+    if row.last_used_at is None or now - row.last_used_at >= LAST_USED_GRANULARITY:
+        ApiToken.objects.filter(pk=row.pk).update(last_used_at=now)
+    return row.client
