@@ -315,3 +315,18 @@ def beat_process(stack_env, celery_worker_process):
     beat.wait_until(lambda: "maxinterval" in beat.output(), what="beat")  # its banner's last line
     yield beat
     beat.stop()
+
+
+def session_cookie(user) -> str:
+    """A logged-in session of `user` in the database, as the login view leaves it, as the
+    `Cookie` header's `name=key` (for clients that are not Django's test client)."""
+    from django.conf import settings
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+
+    store = SessionStore()
+    store[SESSION_KEY] = str(user.pk)
+    store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    store[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    store.create()
+    return f"{settings.SESSION_COOKIE_NAME}={store.session_key}"

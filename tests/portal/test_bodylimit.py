@@ -14,12 +14,11 @@ from urllib.parse import urlsplit
 
 import pytest
 from asgiref.sync import sync_to_async
-from django.conf import settings
 from django.contrib.sessions.backends.db import SessionStore
 from django.db import connections
 
 from portal.asgi import application
-from tests.stack import LOG_DIR
+from tests.stack import LOG_DIR, session_cookie
 
 KIB = 1024
 
@@ -83,15 +82,6 @@ async def _post(path: str, chunks: list[bytes], *, length: int | None = None, co
     return exchange
 
 
-def _session_cookie(user) -> str:
-    store = SessionStore()
-    store["_auth_user_id"] = str(user.pk)
-    store["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
-    store["_auth_user_hash"] = user.get_session_auth_hash()
-    store.create()
-    return f"{settings.SESSION_COOKIE_NAME}={store.session_key}"
-
-
 @pytest.mark.asyncio
 async def test_a_declared_oversized_anonymous_body_gets_413_before_anything_is_read():
     exchange = await _post("/healthz", [b"x" * KIB] * 100, length=100 * KIB)
@@ -123,7 +113,7 @@ async def test_a_small_anonymous_body_reaches_django():
 @pytest.mark.asyncio
 @pytest.mark.django_db(transaction=True)
 async def test_a_logged_in_session_may_send_a_large_body(olivia):
-    cookie = await sync_to_async(_session_cookie)(olivia)
+    cookie = await sync_to_async(session_cookie)(olivia)
 
     declared = await _post("/healthz", [b"x" * (256 * KIB)] * 4, length=1024 * KIB, cookie=cookie)
     streamed = await _post("/healthz", [b"x" * (256 * KIB)] * 4, cookie=cookie)
@@ -136,7 +126,7 @@ async def test_a_logged_in_session_may_send_a_large_body(olivia):
 @pytest.mark.django_db(transaction=True)
 async def test_a_logged_in_session_still_has_a_cap(olivia, settings):
     settings.REQUEST_MAX_BODY_BYTES = 512 * KIB
-    cookie = await sync_to_async(_session_cookie)(olivia)
+    cookie = await sync_to_async(session_cookie)(olivia)
 
     declared = await _post("/healthz", [b"x" * (256 * KIB)] * 4, length=1024 * KIB, cookie=cookie)
     streamed = await _post("/healthz", [b"x" * (256 * KIB)] * 4, cookie=cookie)

@@ -10,28 +10,16 @@ from urllib.request import HTTPCookieProcessor, Request, build_opener
 
 import pytest
 
-from tests.stack import Service, free_port
+from tests.stack import Service, free_port, session_cookie
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
 ENTRY = "/catalog/types/expense-claim/"
 
 
-def _session_of(user) -> str:
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-    from django.contrib.sessions.backends.db import SessionStore
-
-    store = SessionStore()
-    store[SESSION_KEY] = str(user.pk)
-    store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-    store[HASH_SESSION_KEY] = user.get_session_auth_hash()
-    store.save()
-    return store.session_key
-
-
-def _get(url: str, session: str) -> tuple[int, str]:
+def _get(url: str, cookie: str) -> tuple[int, str]:
     opener = build_opener(HTTPCookieProcessor(CookieJar()))
-    request = Request(url, headers={"Cookie": f"sessionid={session}"})  # noqa: S310 - our own servers
+    request = Request(url, headers={"Cookie": cookie})  # noqa: S310 - our own servers
     with opener.open(request, timeout=30) as response:
         return response.status, response.read().decode()
 
@@ -59,7 +47,7 @@ def second_server(stack_env):
 def test_a_published_type_is_live_on_every_web_process(live_server_url, second_server, roles, alice, maria):
     from tests.processes.catalog.conftest import expense_type_define
 
-    session = _session_of(alice)
+    session = session_cookie(alice)
     servers = [live_server_url, second_server]
     for server in servers:
         for _ in range(4):  # requests spread over the second server's two processes
