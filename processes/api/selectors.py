@@ -13,7 +13,7 @@ from processes.api.models import ApiClient
 from processes.api.problems import Problem
 from processes.audit import correlation_id_of
 from processes.gate import process_visible_to, processes_visible_ids
-from processes.registry import NotRegistered, registry
+from processes.registry import registry
 from processes.selectors import process_history, process_with_subclass
 
 CURSOR_SALT = "processes.api.cursor"
@@ -152,22 +152,17 @@ def task_data(task: Task) -> dict[str, Any]:
 
 
 def process_detail(process: Any) -> dict[str, Any]:
-    try:
-        descriptor = registry.for_process(process)
-    except NotRegistered:
-        descriptor = None
+    descriptor = registry.for_process(process)
     tasks = list(Task.objects.filter(process_id=process.pk).select_related("owner").order_by("pk"))
-    kind = ""
-    if descriptor is not None and tasks:
-        kind = descriptor.columns(tasks[0], process).kind
+    own = descriptor.type_title(process)  # a catalog type's own name (process_for_caller coerced it)
     return {
         "id": process.pk,
-        "type": process_type(process, kind),
+        "type": process_type(process, own if own != descriptor.title else ""),
         "status": process.status,
         "created": process.created,
         "finished": process.finished,
         "correlation_id": correlation_id_of(process),
-        "summary": descriptor.summary(process) if descriptor else f"#{process.pk}",
+        "summary": descriptor.summary(process),
         "tasks": [task_data(task) for task in tasks if task.status in OPEN_STATUSES],
         "history": [
             {key: value if key == "at" else str(value or "") for key, value in row.items()}

@@ -11,7 +11,6 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -32,10 +31,9 @@ from processes.catalog.fields import field_specs
 from processes.catalog.forms import DefinitionImportForm
 from processes.catalog.models import MANAGED_BY, CatalogRequest, FormField, ProcessType, TypeVersion
 from processes.catalog.selectors import type_by_slug, type_published_version, version_fields
-from processes.catalog.services import catalog_rights_grant, process_type_create
+from processes.catalog.services import process_type_create, process_type_update
 from processes.policies.admin import PolicyVersionAdmin, StageInline, _DraftOnly
 from processes.policies.conditions import condition_check
-from processes.policies.models import ApprovalPolicy
 
 
 @admin.register(ProcessType)
@@ -90,31 +88,23 @@ class ProcessTypeAdmin(admin.ModelAdmin):
         return format_html("<ul>{}</ul>", rows)
 
     def save_model(self, request, obj, form, change):
+        """The services write the type (with its policy and first draft, the starters' rights,
+        the policy's name and the audit), not the form."""
+        values = {
+            name: form.cleaned_data[name]
+            for name in ("name", "description", "icon", "on_approved", "on_rejected")
+        }
+        groups = list(form.cleaned_data["starter_groups"])
         if change:
-            super().save_model(request, obj, form, change)
-            # The chain's policy goes by the type's name (the version lists and messages).
-            ApprovalPolicy.objects.filter(pk=obj.policy_id).update(description=obj.name[:200])
+            process_type_update(process_type=obj, starter_groups=groups, user=request.user, **values)
             return
-        with transaction.atomic():  # the type comes with its policy and first draft
-            created = process_type_create(
-                name=obj.name,
-                slug=obj.slug,
-                description=obj.description,
-                icon=obj.icon,
-                on_approved=obj.on_approved,
-                on_rejected=obj.on_rejected,
-                user=request.user,
-            )
-        # The form's instance becomes the saved type (the admin saves its groups next, then logs it).
+        created = process_type_create(slug=obj.slug, starter_groups=groups, user=request.user, **values)
+        # The form's instance becomes the saved type (the admin then saves its groups again, and logs it).
         obj.pk, obj.policy_id, obj.created_at = created.pk, created.policy_id, created.created_at
         obj._state.adding, obj._state.db = False, created._state.db
 
     def get_exclude(self, request, obj=None):
         return ["policy"]
-
-    def save_related(self, request, form, formsets, change):
-        super().save_related(request, form, formsets, change)
-        catalog_rights_grant(process_type=form.instance)  # new starter groups may open the catalog
 
     def get_urls(self):
         view = self.admin_site.admin_view(self.import_view)

@@ -61,7 +61,7 @@ from processes.audit import audit_record
 from processes.bpmn import iso_duration
 from processes.catalog.fields import field_checks, field_specs
 from processes.catalog.models import MANAGED_BY, FieldKind, FormField, Outcome, ProcessType
-from processes.catalog.selectors import version_chain, version_fields
+from processes.catalog.selectors import version_fields
 from processes.catalog.services import process_type_create, process_type_update, type_version_fill
 from processes.policies.conditions import ConditionError, condition_check, condition_fields
 from processes.policies.models import (
@@ -70,6 +70,7 @@ from processes.policies.models import (
     PolicyStage,
     PolicyVersion,
 )
+from processes.policies.selectors import policy_chain_stages
 from processes.policies.services import policy_version_publish, policy_version_validate
 
 FORMAT = "approvals-portal/process-type"
@@ -154,7 +155,7 @@ def definition_export(version: PolicyVersion) -> dict[str, Any]:
             "calendar": _calendar_export(version),
         },
         "form": [_field_export(form_field) for form_field in version_fields(version.pk)],
-        "chain": [_stage_export(stage) for stage in version_chain(version.pk)],
+        "chain": [_stage_export(stage) for stage in policy_chain_stages(version.pk)],
     }
 
 

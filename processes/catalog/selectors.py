@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 
 from processes.catalog.fields import value_text
 from processes.catalog.models import MANAGED_BY, CatalogRequest, FieldKind, FormField, ProcessType
-from processes.policies.models import PolicyStage, PolicyVersion
+from processes.policies.models import PolicyVersion
 from processes.registry import KindFilter
 
 
@@ -23,16 +23,6 @@ def version_fields(version_id: int) -> list[FormField]:
 
 def type_by_slug(slug: str | None) -> ProcessType | None:
     return ProcessType.objects.filter(slug=slug).first() if slug else None
-
-
-def version_chain(version_id: int) -> list[PolicyStage]:
-    """A version's stages in order, with their groups, escalation user and levels: three queries."""
-    return list(
-        PolicyStage.objects.filter(version_id=version_id)
-        .select_related("group", "escalation_group", "escalation_user")
-        .prefetch_related("levels")
-        .order_by("order")
-    )
 
 
 def type_version(slug: str, number: int | None = None) -> PolicyVersion | None:

@@ -18,8 +18,8 @@ from processes.catalog.selectors import type_published_version, type_startable, 
 from processes.catalog.signals import request_finished
 from processes.notifications.services import notify_request_decided
 from processes.policies.chain import chain_decision_is_final, chain_stage_next
-from processes.policies.models import ApprovalPolicy, EscalationLevel, PolicyStage, PolicyVersion
-from processes.policies.services import policy_version_publish
+from processes.policies.models import ApprovalPolicy, PolicyVersion
+from processes.policies.services import policy_stages_add, policy_version_publish
 from processes.services import decision_record, task_executing
 
 
@@ -259,16 +259,7 @@ def type_version_fill(
         field = FormField(version=version, order=order, **values)
         field.full_clean(exclude=["version"])
         field.save()
-    for order, values in enumerate(stages, start=1):
-        values = dict(values)
-        levels = values.pop("levels", ())
-        stage = PolicyStage(version=version, order=order, **values)
-        stage.full_clean(exclude=["version"])
-        stage.save()
-        for level_order, (after, action) in enumerate(levels, start=1):
-            level = EscalationLevel(stage=stage, order=level_order, after=after, action=action)
-            level.full_clean(exclude=["stage"])
-            level.save()
+    policy_stages_add(version=version, stages=stages)
     if publish:
         version = policy_version_publish(version=version, user=user)
     return version

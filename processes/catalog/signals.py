@@ -2,9 +2,11 @@
 
 `request_finished(sender=CatalogRequest, process=..., approved=..., outcome=...)` is sent when a
 request is finally approved or rejected, in the flow's transaction. `outcome` is the type's
-`on_approved` or `on_rejected` (processes.catalog.models.Outcome). The API's outbound webhook
-connects here for the types whose outcome is "webhook"; until it does, such a type notifies the
-requester only.
+`on_approved` or `on_rejected` (processes.catalog.models.Outcome). A receiver that reaches
+outside the database (a webhook, a message) must wait for the commit (`transaction.on_commit`, or
+an outbox row written here and sent after it), like every other side effect of the portal. The
+API's outbound webhook connects here for the types whose outcome is "webhook"; until it does,
+such a type notifies the requester only.
 """
 
 from __future__ import annotations

@@ -21,11 +21,12 @@ def policy_version_published(*, policy_name: str) -> PolicyVersion | None:
 
 
 def policy_chain_stages(version_id: int) -> list[PolicyStage]:
-    """A version's stages in order, each with its version (the calendar), candidate group and
-    escalation levels at hand: two queries for a whole chain, however many stages and levels."""
+    """A version's stages in order, each with its version (the calendar), candidate group,
+    escalation target and levels at hand: two queries for a whole chain, however many stages and
+    levels."""
     return list(
         PolicyStage.objects.filter(version_id=version_id)
-        .select_related("version", "group")
+        .select_related("version", "group", "escalation_group", "escalation_user")
         .prefetch_related("levels")
         .order_by("order")
     )

@@ -287,6 +287,21 @@ def policy_version_copy(*, version: PolicyVersion, user: User | None = None) -> 
     return draft
 
 
+def policy_stages_add(*, version: PolicyVersion, stages: list[dict[str, Any]]) -> None:
+    """Append `stages` to a draft, in order: dicts of PolicyStage fields, each with an optional
+    "levels" list of (after, action) pairs. Each row is validated before it is written."""
+    for order, fields in enumerate(stages, start=1):
+        fields = dict(fields)
+        levels = fields.pop("levels", ())
+        stage = PolicyStage(version=version, order=order, **fields)
+        stage.full_clean()
+        stage.save()
+        for level_order, (after, action) in enumerate(levels, start=1):
+            level = EscalationLevel(stage=stage, order=level_order, after=after, action=action)
+            level.full_clean()
+            level.save()
+
+
 @transaction.atomic
 def policy_create(
     *,
@@ -305,16 +320,7 @@ def policy_create(
     version = PolicyVersion(policy=policy, number=number, **(version_fields or {}))
     version.full_clean()
     version.save()
-    for order, fields in enumerate(stages, start=1):
-        fields = dict(fields)
-        levels = fields.pop("levels", ())
-        stage = PolicyStage(version=version, order=order, **fields)
-        stage.full_clean()
-        stage.save()
-        for level_order, (after, action) in enumerate(levels, start=1):
-            level = EscalationLevel(stage=stage, order=level_order, after=after, action=action)
-            level.full_clean()
-            level.save()
+    policy_stages_add(version=version, stages=stages)
     if publish:
         version = policy_version_publish(version=version, user=user)
     return version
