@@ -82,7 +82,9 @@ def cluster(stack_env) -> Iterator[Cluster]:
         for name, service in services.items():
             if name.startswith("web"):
                 port = plan.web_ports[int(name[3:]) - 1]
-                service.wait_until(lambda port=port: answers(f"http://127.0.0.1:{port}"), what=f"{name} /readyz")
+                service.wait_until(
+                    lambda port=port: answers(f"http://127.0.0.1:{port}"), what=f"{name} /readyz"
+                )
             elif name.startswith("worker"):
                 service.wait_until(lambda s=service: " ready." in s.output(), what=f"the Celery {name}")
         wait_for(

@@ -20,6 +20,7 @@ class TcpProxy:
         self.loop = asyncio.new_event_loop()
         self.server: asyncio.base_events.Server | None = None
         self.writers: set[asyncio.StreamWriter] = set()
+        self.aborted = 0  # connections reset by cut()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
 
@@ -55,6 +56,7 @@ class TcpProxy:
         self.server.close()
         for writer in list(self.writers):
             writer.transport.abort()  # a reset, as from a server process that died
+            self.aborted += 1
         self.writers.clear()
         await self.server.wait_closed()
 
