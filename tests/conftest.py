@@ -46,6 +46,13 @@ def _services_missing() -> list[str]:
     for tool in ("promtool", "prometheus"):  # the alert rules' tests and the real scrape
         if shutil.which(tool) is None:
             missing.append(f"{tool} is not installed (apt-get install -y prometheus)")
+    rabbitmq_url = os.environ.get("PORTAL_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672")
+    if not _reachable(rabbitmq_url, 5672):  # the broker matrix (tests/services)
+        missing.append(
+            f"RabbitMQ is not reachable at {urlsplit(rabbitmq_url).hostname} (rabbitmq-server -detached)"
+        )
+    if shutil.which("rabbitmqctl") is None:
+        missing.append("rabbitmqctl is not installed (apt-get install -y rabbitmq-server)")
     if shutil.which("haproxy") is None and not os.access("/usr/sbin/haproxy", os.X_OK):  # tests/cluster
         missing.append("haproxy is not installed (apt-get install -y haproxy)")
     return missing

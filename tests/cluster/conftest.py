@@ -16,8 +16,8 @@ from urllib.request import urlopen
 import pytest
 
 from portal.cluster import ClusterPlan
-from tests.cluster.tcpproxy import TcpProxy
 from tests.stack import ROOT, PrivateRedis, Service, free_port, wait_for
+from tests.tcpproxy import TcpProxy
 
 
 def answers(url: str) -> bool:

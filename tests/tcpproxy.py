@@ -1,4 +1,4 @@
-"""A TCP forwarder the test controls, between the cluster and a shared server (PostgreSQL here).
+"""A TCP forwarder the test controls, between the portal and a shared server (PostgreSQL, RabbitMQ).
 
 `cut()` closes every forwarded connection and refuses new ones, as a server that went down does
 to its clients; `restore()` listens again on the same port, as the server back after a restart.
