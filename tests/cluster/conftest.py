@@ -8,6 +8,7 @@ touching the shared servers.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
@@ -98,3 +99,31 @@ def cluster(stack_env) -> Iterator[Cluster]:
             service.stop()
         database.close()
         redis.stop()
+
+
+@pytest.fixture(autouse=True)
+def cluster_quiet(cluster, transactional_db) -> Iterator[None]:
+    """Each test starts with the cluster's beat running and ends with the cluster idle, so the
+    test database's flush (a TRUNCATE of every table, right after this teardown) deadlocks with
+    no job, email or sweep: every job and pending email is finished first, then the beat is
+    stopped (its sweeps read and lock several tables every second) until the next test."""
+    from viewflow.workflow.models import Task
+    from viewflow.workflow.status import STATUS
+
+    from processes.mail.models import OutgoingEmail
+
+    beat = cluster.services["beat"]
+    if beat.process.poll() is not None:
+        beat.restart(
+            lambda: beat.output().count("maxinterval") >= beat.output().count("restarted -----") + 1, "beat"
+        )
+    yield
+
+    def idle() -> bool:
+        jobs = Task.objects.filter(flow_task_type="JOB", status__in=[STATUS.SCHEDULED, STATUS.STARTED])
+        return not jobs.exists() and not OutgoingEmail.objects.filter(status="pending").exists()
+
+    wait_for(idle, timeout=120, what="the cluster's jobs and emails to finish")
+    beat.process.terminate()
+    beat.process.wait(timeout=20)
+    time.sleep(0.5)  # a worker's last sweep message, if one was in flight
