@@ -19,6 +19,8 @@ import shutil
 import signal
 import socket
 import sys
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
@@ -156,6 +158,22 @@ def database_create_missing(database_url: str) -> None:
             print(f"cluster: created the database {name}")
 
 
+def wait_ready(url: str, stopping: threading.Event, timeout: float = 120) -> bool:
+    """True once `url`/readyz answers 200 (through the proxy), False if stopped or timed out."""
+    from urllib.request import urlopen
+
+    deadline = time.monotonic() + timeout
+    while not stopping.is_set() and time.monotonic() < deadline:
+        try:
+            with urlopen(f"{url}/readyz", timeout=2) as response:  # noqa: S310 - our own proxy
+                if response.status == 200:
+                    return True
+        except OSError:
+            pass
+        stopping.wait(0.5)
+    return False
+
+
 def main(argv: list[str]) -> int:
     from portal.devstack import Supervisor
 
@@ -184,11 +202,18 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     supervisor.start()
     broker = env.get("CELERY_BROKER_URL", "").split("://", 1)[0] or "redis"
-    supervisor.say(
-        "system",
-        f"the portal: {plan.url} (HAProxy -> {len(plan.web_ports)} web nodes on ports "
-        f"{', '.join(map(str, plan.web_ports))}; {plan.workers} workers and a beat on {broker}). Ctrl-C stops all.",
-    )
+    ports = ", ".join(map(str, plan.web_ports))
+    supervisor.say("system", f"starting: HAProxy on {plan.url} -> web nodes on ports {ports}")
+
+    def announce() -> None:  # once the proxy answers through a node that reaches every dependency
+        if wait_ready(plan.url, supervisor.stopping):
+            supervisor.say(
+                "system",
+                f"ready: {plan.url} ({len(plan.web_ports)} web nodes behind HAProxy, {plan.workers} workers "
+                f"and a beat on {broker}). Ctrl-C stops all.",
+            )
+
+    threading.Thread(target=announce, daemon=True).start()
     died = supervisor.wait()
     clean = supervisor.stop()
     if died is not None:
