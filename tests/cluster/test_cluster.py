@@ -247,7 +247,7 @@ def test_killing_a_web_node_mid_traffic_loses_and_doubles_no_approval(cluster, p
     process = driven[0]
     task = Task.objects.get(process_id=process, flow_task=PurchaseFlow.approve)
     status, _, body = Client(cluster.url, olivia).request(
-        "POST", f"/purchase/{process}/approve/{task.pk}/execute/", {**DECISION, "csrfmiddlewaretoken": CSRF}
+        "POST", f"/purchase/{process}/approve/{task.pk}/execute/", DECISION
     )
     assert refused_cleanly(status, body), status
     assert approvals(process) == 1
