@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 UV_VERSION := 0.13.9
 
-.PHONY: help install run test e2e lint fmt check bench clean
+.PHONY: help install run cluster test e2e lint fmt check bench clean
 
 help: ## list the recipes
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-8s %s\n", $$1, $$2}'
@@ -25,6 +25,18 @@ run: export DEBUG ?= 1
 run: install ## install, migrate, load demo data, start web + worker + beat (Ctrl-C stops all)
 	@$(PY) manage.py bootstrap
 	@exec $(PY) -m portal.devstack Procfile.dev
+
+# The cluster needs PostgreSQL and Redis: this machine's, unless the environment names others.
+# CELERY_BROKER_URL=amqp://guest:guest@127.0.0.1:5672// puts the workers on RabbitMQ instead.
+cluster: export DEBUG ?= 1
+cluster: export DATABASE_URL ?= postgres://root@127.0.0.1:5432/portal
+cluster: export REDIS_URL ?= redis://127.0.0.1:6379/0
+cluster: export CLUSTER_PORT ?= 8000
+cluster: export PORTAL_BASE_URL ?= http://127.0.0.1:$(CLUSTER_PORT)
+cluster: install ## HAProxy on :8000 (CLUSTER_PORT) in front of 2 web nodes, 2 workers and a beat (docs/deploy.md)
+	@$(PY) -m portal.cluster --create-database
+	@$(PY) manage.py bootstrap
+	@exec $(PY) -m portal.cluster $(ARGS)
 
 test: install ## run the tests (PORTAL_TEST_SERVICES=1 adds PostgreSQL, Redis, worker, ASGI and browser suites)
 	$(PY) -m pytest $(ARGS)

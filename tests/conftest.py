@@ -1,7 +1,7 @@
 """Shared fixtures: personas from the demo roles, and the gate for the service-backed suites.
 
-Tests marked `services` or `e2e` need PostgreSQL, Redis, a real Celery worker, a live ASGI server,
-Chromium or Prometheus (`promtool`, `prometheus`). They run only with PORTAL_TEST_SERVICES=1, and then a missing service fails the run
+Tests marked `services`, `cluster` or `e2e` need PostgreSQL, Redis, a real Celery worker, a live ASGI server,
+Chromium, Prometheus (`promtool`, `prometheus`) or HAProxy (tests/cluster). They run only with PORTAL_TEST_SERVICES=1, and then a missing service fails the run
 at start-up instead of skipping tests silently.
 """
 
@@ -46,6 +46,15 @@ def _services_missing() -> list[str]:
     for tool in ("promtool", "prometheus"):  # the alert rules' tests and the real scrape
         if shutil.which(tool) is None:
             missing.append(f"{tool} is not installed (apt-get install -y prometheus)")
+    rabbitmq_url = os.environ.get("PORTAL_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672")
+    if not _reachable(rabbitmq_url, 5672):  # the broker matrix (tests/services)
+        missing.append(
+            f"RabbitMQ is not reachable at {urlsplit(rabbitmq_url).hostname} (rabbitmq-server -detached)"
+        )
+    if shutil.which("rabbitmqctl") is None:
+        missing.append("rabbitmqctl is not installed (apt-get install -y rabbitmq-server)")
+    if shutil.which("haproxy") is None and not os.access("/usr/sbin/haproxy", os.X_OK):  # tests/cluster
+        missing.append("haproxy is not installed (apt-get install -y haproxy)")
     return missing
 
 
@@ -69,7 +78,7 @@ def pytest_collection_modifyitems(config, items):
         reason="needs PostgreSQL, Redis, a worker and Chromium: set PORTAL_TEST_SERVICES=1"
     )
     for item in items:
-        if "services" in item.keywords or "e2e" in item.keywords:
+        if "services" in item.keywords or "e2e" in item.keywords or "cluster" in item.keywords:
             item.add_marker(skip)
 
 

@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 from urllib.request import urlopen
 
 import pytest
@@ -148,6 +149,10 @@ def stack_env(django_db_setup, django_db_blocker, smtp_sink) -> dict[str, str]:
     from django.conf import settings
 
     redis.Redis.from_url(settings.REDIS_URL).flushdb()  # no message from an earlier run survives
+    if settings.CELERY_BROKER_URL.startswith("amqp://"):  # the broker matrix's RabbitMQ pass
+        from portal.celery import app
+
+        app.control.purge()
     with django_db_blocker.unblock():
         database_url = _test_database_url()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DJANGO_ALLOW"))}
@@ -266,6 +271,50 @@ class PrivateRedis:
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(timeout=15)
+
+
+RABBITMQ_URL = os.environ.get("PORTAL_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672")
+
+
+class PrivateVhost:
+    """A virtual host of the test's own on the shared RabbitMQ (created with rabbitmqctl): its
+    queues are nobody else's, and deleting it removes them. With `proxied`, the URL goes through
+    a TcpProxy the test can cut, as a broker going down would, leaving the shared one alone."""
+
+    def __init__(self, proxied: bool = False) -> None:
+        from tests.tcpproxy import TcpProxy
+
+        self.name = f"portal_test_{os.getpid()}_{free_port()}"
+        self._ctl("add_vhost", self.name)
+        self._ctl("set_permissions", "-p", self.name, "guest", ".*", ".*", ".*")
+        parts = urlsplit(RABBITMQ_URL)
+        self.proxy = None
+        netloc = parts.netloc
+        if proxied:
+            self.proxy = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5672)
+            self.proxy.start()
+            netloc = netloc.rsplit("@", 1)[0] + f"@127.0.0.1:{self.proxy.port}"
+        self.url = f"{parts.scheme}://{netloc}/{self.name}"
+
+    @staticmethod
+    def _ctl(*args: str) -> None:
+        subprocess.run(
+            [shutil.which("rabbitmqctl") or "rabbitmqctl", "-q", *args], check=True, capture_output=True
+        )
+
+    def delete(self) -> None:
+        if self.proxy is not None:
+            self.proxy.close()
+        self._ctl("delete_vhost", self.name)
+
+
+def unreachable_broker_url() -> str:
+    """A URL of the current broker's kind where nothing listens: publishing is refused at once."""
+    from django.conf import settings
+
+    if settings.CELERY_BROKER_URL.startswith("amqp://"):
+        return "amqp://guest:guest@127.0.0.1:1//"
+    return "redis://127.0.0.1:1/0"
 
 
 @contextlib.contextmanager

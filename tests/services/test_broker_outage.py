@@ -1,7 +1,9 @@
 """The broker goes down while a job is being enqueued: nothing is lost, and the sweep recovers it.
 
-A private redis-server (its own port, nothing shared) is the broker of this test's worker and
-of the test process's publisher, so stopping it disturbs nothing else.
+On both brokers. Redis: a private redis-server (its own port, nothing shared) is the broker of
+this test's worker and of the test process's publisher, stopped and started again. RabbitMQ: a
+private virtual host on the shared server, reached through a TCP forwarder that the test cuts
+(every connection reset, new ones refused) and restores, so the shared server is never stopped.
 """
 
 from __future__ import annotations
@@ -18,21 +20,45 @@ from processes import scheduler
 from processes.connectors.models import PaymentOperation
 from processes.orders.models import OrderProcess
 from tests.conftest import task_of
-from tests.stack import PrivateRedis, publisher, start_worker, wait_for
+from tests.stack import PrivateRedis, PrivateVhost, publisher, start_worker, wait_for
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture
-def private_broker(stack_env):
-    broker = PrivateRedis()
-    broker.start()
+class RabbitOutage:
+    """A private RabbitMQ virtual host behind a TcpProxy: stop() cuts it, start() restores it."""
+
+    def __init__(self) -> None:
+        self.vhost = PrivateVhost(proxied=True)
+        self.url = self.vhost.url
+
+    def stop(self) -> None:
+        self.vhost.proxy.cut()
+
+    def start(self) -> None:
+        self.vhost.proxy.restore()
+
+    def delete(self) -> None:
+        self.vhost.delete()
+
+
+@pytest.fixture(params=["redis", "amqp"])
+def private_broker(request, stack_env):
+    if request.param == "redis":
+        broker = PrivateRedis()
+        broker.start()
+    else:
+        broker = RabbitOutage()
     worker = start_worker(
-        "worker-private-broker", {**stack_env, "CELERY_BROKER_URL": broker.url}, concurrency=1
+        f"worker-private-broker-{request.param}",
+        {**stack_env, "CELERY_BROKER_URL": broker.url},
+        concurrency=1,
     )
     yield broker, worker
     worker.stop()
-    if broker.process.poll() is None:
+    if isinstance(broker, RabbitOutage):
+        broker.delete()
+    elif broker.process.poll() is None:
         broker.stop()
 
 
@@ -46,7 +72,7 @@ def test_an_order_placed_while_the_broker_is_down_completes_once_it_is_back(priv
 
         broker.start()  # back; the worker reconnects by itself
         wait_for(
-            lambda: "Connected to redis" in worker.output().rsplit("Cannot connect", 1)[-1],
+            lambda: "Connected to " in worker.output().rsplit("Cannot connect", 1)[-1],
             timeout=60,
             what="the worker to reconnect",
         )

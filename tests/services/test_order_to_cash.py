@@ -16,7 +16,7 @@ from processes.orders.models import OrderProcess
 from processes.orders.services import order_fraud_task_decide
 from processes.services import task_claim
 from tests.conftest import task_of
-from tests.stack import PrivateRedis, publisher, start_worker, wait_for
+from tests.stack import PrivateRedis, PrivateVhost, publisher, start_worker, wait_for
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
@@ -115,14 +115,18 @@ def test_an_always_failing_step_is_an_incident_retried_from_the_portal(
     assert AuditEvent.objects.filter(task=confirmation, action="incident.retried", actor=maria).exists()
 
 
-@pytest.fixture(params=["redis", "sqlite"])
+@pytest.fixture(params=["redis", "amqp", "sqlite"])
 def broker_and_worker(request, stack_env, tmp_path):
-    """A dedicated, killable worker on either broker: Redis (a private db) or the embedded SQLite one."""
-    broker = None
+    """A dedicated, killable worker on each broker: Redis (a private server), RabbitMQ (a private
+    virtual host) or the embedded SQLite one."""
+    broker = vhost = None
     if request.param == "redis":
         broker = PrivateRedis()
         broker.start()
         url = broker.url
+    elif request.param == "amqp":
+        vhost = PrivateVhost()
+        url = vhost.url
     else:
         url = f"sqla+sqlite:///{tmp_path / 'broker.sqlite3'}"
     worker = start_worker(f"worker-{request.param}", {**stack_env, "CELERY_BROKER_URL": url})
@@ -131,12 +135,16 @@ def broker_and_worker(request, stack_env, tmp_path):
     worker.stop()
     if broker is not None:
         broker.stop()
+    if vhost is not None:
+        vhost.delete()
 
 
 def test_a_worker_killed_mid_capture_recovers_with_exactly_one_capture(broker_and_worker, place_order):
     """SIGKILL while the gateway has captured but not answered. The SQLite broker never
     redelivers and Redis would only after its visibility timeout, so the scheduler's sweep (run
-    here as beat would) re-sends the job once its attempt outlived the time limit."""
+    here as beat would) re-sends the job once its attempt outlived the time limit. RabbitMQ
+    redelivers the unacknowledged message as soon as the worker's connection drops: the job then
+    meets its own STARTED attempt, and exactly one capture still holds."""
     worker = broker_and_worker
     ConnectorFaults.objects.create(connector="payment", latency_ms=4000)
     order = place_order()

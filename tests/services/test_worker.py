@@ -19,7 +19,7 @@ from processes.purchase.services import purchase_task_decide
 from processes.services import task_claim
 from processes.tasks import job_run
 from tests.conftest import task_of
-from tests.stack import wait_for
+from tests.stack import unreachable_broker_url, wait_for
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
@@ -101,7 +101,7 @@ def _publisher_broker(url: str):
 def test_a_job_enqueued_while_the_broker_is_down_is_recovered_by_the_sweep(
     celery_worker_process, submit_request, olivia
 ):
-    with _publisher_broker("redis://127.0.0.1:1/0"):  # nothing listens there: connection refused
+    with _publisher_broker(unreachable_broker_url()):  # nothing listens there: connection refused
         process = _approve(submit_request, olivia)
 
     job = task_of(process, "create_order")

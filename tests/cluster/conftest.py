@@ -1,0 +1,129 @@
+"""One cluster per test module, as `make cluster` runs it: HAProxy, two uvicorn web nodes, two
+Celery workers and a beat, started by portal/cluster.py's plan.
+
+Its Redis is a private redis-server (so a test may restart it), and it reaches the test database
+through a TCP forwarder (so a test may cut PostgreSQL off from it, as a restart would) without
+touching the shared servers.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+from urllib.request import urlopen
+
+import pytest
+
+from portal.cluster import ClusterPlan
+from tests.stack import ROOT, PrivateRedis, Service, free_port, wait_for
+from tests.tcpproxy import TcpProxy
+
+
+def answers(url: str) -> bool:
+    try:
+        with urlopen(f"{url}/readyz", timeout=5) as response:  # noqa: S310 - our own server
+            return response.status == 200
+    except OSError:
+        return False
+
+
+@dataclass
+class Cluster:
+    plan: ClusterPlan
+    services: dict[str, Service]
+    redis: PrivateRedis
+    database: TcpProxy
+
+    @property
+    def url(self) -> str:
+        return self.plan.url
+
+    def node_url(self, n: int) -> str:
+        return f"http://127.0.0.1:{self.plan.web_ports[n - 1]}"
+
+    def output(self, name: str) -> str:
+        return self.services[name].output()
+
+
+@pytest.fixture(scope="module")
+def cluster(stack_env) -> Iterator[Cluster]:
+    redis = PrivateRedis()
+    redis.start()
+    parts = urlsplit(stack_env["DATABASE_URL"])
+    database = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
+    database.start()
+    database_url = urlunsplit(parts._replace(netloc=f"{parts.username or 'root'}@127.0.0.1:{database.port}"))
+    plan = ClusterPlan(
+        port=free_port(),
+        web_ports=[free_port(), free_port()],
+        workers=2,
+        beats=1,
+        var_dir=ROOT / "var" / "test" / "cluster",
+    )
+    env = plan.environment(
+        {
+            **stack_env,
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis.url,
+            "PORTAL_BASE_URL": "",
+            "CSRF_TRUSTED_ORIGINS": "",
+            "JOB_SWEEP_INTERVAL": "2",
+            "DATABASE_CONNECT_TIMEOUT": "2",
+        }
+    )
+    env.pop("CELERY_BROKER_URL", None)  # the cluster's broker is its private Redis
+    for stale in plan.var_dir.glob("celerybeat-schedule-*"):
+        stale.unlink()
+    services: dict[str, Service] = {}
+    try:
+        for name, argv in plan.commands():
+            services[name] = Service(f"cluster-{name}", argv, env)
+        for name, service in services.items():
+            if name.startswith("web"):
+                port = plan.web_ports[int(name[3:]) - 1]
+                service.wait_until(
+                    lambda port=port: answers(f"http://127.0.0.1:{port}"), what=f"{name} /readyz"
+                )
+            elif name.startswith("worker"):
+                service.wait_until(lambda s=service: " ready." in s.output(), what=f"the Celery {name}")
+        wait_for(
+            lambda: services["proxy"].output().count("is UP") >= 2 or answers(plan.url),
+            timeout=30,
+            what="HAProxy to see the web nodes",
+        )
+        yield Cluster(plan, services, redis, database)
+    finally:
+        for service in services.values():
+            service.stop()
+        database.close()
+        redis.stop()
+
+
+@pytest.fixture(autouse=True)
+def cluster_quiet(cluster, transactional_db) -> Iterator[None]:
+    """Each test starts with the cluster's beat running and ends with the cluster idle, so the
+    test database's flush (a TRUNCATE of every table, right after this teardown) deadlocks with
+    no job, email or sweep: every job and pending email is finished first, then the beat is
+    stopped (its sweeps read and lock several tables every second) until the next test."""
+    from viewflow.workflow.models import Task
+    from viewflow.workflow.status import STATUS
+
+    from processes.mail.models import OutgoingEmail
+
+    beat = cluster.services["beat"]
+    if beat.process.poll() is not None:
+        beat.restart(
+            lambda: beat.output().count("maxinterval") >= beat.output().count("restarted -----") + 1, "beat"
+        )
+    yield
+
+    def idle() -> bool:
+        jobs = Task.objects.filter(flow_task_type="JOB", status__in=[STATUS.SCHEDULED, STATUS.STARTED])
+        return not jobs.exists() and not OutgoingEmail.objects.filter(status="pending").exists()
+
+    wait_for(idle, timeout=120, what="the cluster's jobs and emails to finish")
+    beat.process.terminate()
+    beat.process.wait(timeout=20)
+    time.sleep(0.5)  # a worker's last sweep message, if one was in flight
