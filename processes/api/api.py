@@ -18,7 +18,7 @@ from django.views.decorators.csrf import csrf_exempt
 from ninja import Field, NinjaAPI, Query, Router, Schema
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError, ValidationError
 
-from processes.api import selectors
+from processes.api import messages, selectors
 from processes.api.auth import auth_for
 from processes.api.models import Scope
 from processes.api.problems import Problem, problem_response
@@ -155,11 +155,12 @@ api = NinjaAPI(
     description="Processes and tasks for systems (bearer tokens of API clients) and people (session).",
 )
 api.add_router("/v1/", v1)
+api.add_router("/v1/", messages.router)  # POST /api/v1/messages/ (processes/api/messages.py)
 
 
 @api.exception_handler(Problem)
 def _problem(request: HttpRequest, exc: Problem) -> HttpResponse:
-    return problem_response(request, exc.status, exc.detail, exc.errors)
+    return problem_response(request, exc.status, exc.detail, exc.errors, slug=exc.slug)
 
 
 @api.exception_handler(AuthenticationError)
