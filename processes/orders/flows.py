@@ -151,7 +151,9 @@ class OrderFlow(flow.Flow):
         .Permission("orders.chase_carrier")
         .Next(this.chase_result)
     )
-    chase_result = flow.If(this.is_delivered).Then(this.completed).Else(this.lost)
+    chase_result = (
+        flow.If(this.is_delivered).Annotation(title=_("Delivered?")).Then(this.completed).Else(this.lost)
+    )
     lost = flow.End().Annotation(title=_("Lost in transit"))
 
     # -- fraud confirmed
