@@ -17,6 +17,7 @@ from typing import Any
 
 from django.http import HttpRequest
 from ninja import Field, Router, Schema
+from ninja.responses import Status
 from pydantic import BaseModel, ConfigDict, StrictStr, ValidationError
 
 from processes.api.auth import TokenAuth
@@ -93,7 +94,7 @@ _BODY_SCHEMA = {
     url_name="message_receive",
     openapi_extra=_BODY_SCHEMA,
 )
-def message_receive(request: HttpRequest) -> tuple[int, dict[str, Any]]:
+def message_receive(request: HttpRequest) -> Status[dict[str, Any]]:
     """Send a message to the process step waiting for it (signed, Standard Webhooks)."""
     client = request.auth  # type: ignore[attr-defined]
     body = request.body
@@ -130,4 +131,4 @@ def message_receive(request: HttpRequest) -> tuple[int, dict[str, Any]]:
         "task_id": receipt.task_id,
         "expires_at": receipt.message.expires_at if receipt.outcome == "kept" else None,
     }
-    return (200 if receipt.outcome == "consumed" else 202), out
+    return Status(200 if receipt.outcome == "consumed" else 202, out)
