@@ -223,9 +223,9 @@ def test_the_chased_carrier_decides_the_order(place_order, roles, django_user_mo
 def test_the_wait_node_rejects_bad_declarations():
     from processes.nodes.wait_message import WaitMessage
 
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="message name"):
         WaitMessage("", correlation=lambda p: "x")
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="callable"):
         WaitMessage("a.b", correlation="order_ref")
     node = WaitMessage("a.b", correlation=lambda p: "")
     node.name = "wait"
