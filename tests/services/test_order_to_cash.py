@@ -21,6 +21,11 @@ from tests.stack import PrivateRedis, publisher, start_worker, wait_for
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
 
+@pytest.fixture(autouse=True)
+def _carrier_calls_back(carrier):
+    """Shipped orders end with the fake carrier's signed callback to the live server."""
+
+
 def _order(order) -> OrderProcess:
     return OrderProcess.objects.get(pk=order.pk)
 
