@@ -20,6 +20,7 @@ from processes.nodes import celery_job
 from processes.nodes.celery_job import job_execute
 from processes.orders.models import OrderProcess
 from processes.scheduler import timers_fire
+from processes.selectors import process_history
 from tests.conftest import task_of
 from tests.processes.api.conftest import bearer
 from tests.processes.api.test_endpoints import assert_problem
@@ -142,6 +143,8 @@ def test_a_message_for_a_waiting_order_resumes_it_once(carrier, place_order):
     assert consumed.details["message_id"] == "msg_1"
     completed = AuditEvent.objects.get(task=wait, action="task.completed")
     assert completed.details["message_id"] == "msg_1"
+    history = {row["what"]: row["detail"] for row in process_history(order)}
+    assert history["Message received"] == "shipment.delivered msg_1 from carrier"
     # A second delivery of the same event under another id is kept, and changes nothing.
     assert send(carrier, delivered(order.order_ref), msg_id="msg_2").status_code == 202
     assert Task.objects.filter(process=order, flow_task=order.flow_class.record_delivery).count() == 1
