@@ -26,6 +26,7 @@ from typing import Any
 from django.utils import timezone
 from viewflow.workflow.activation import Activation, has_manage_permission
 from viewflow.workflow.base import Node
+from viewflow.workflow.context import Context
 from viewflow.workflow.flow import mixins as flow_mixins
 from viewflow.workflow.flow import views as flow_views
 from viewflow.workflow.nodes import mixins
@@ -61,9 +62,12 @@ class WaitMessageActivation(mixins.NextNodeActivationMixin, Activation):
 
     @Activation.status.transition(source=STATUS.SCHEDULED, conditions=[_message_taken])
     def execute(self) -> None:
-        """Go on after a message was taken (the caller holds the flow lock)."""
+        """Go on after a message was taken (the caller holds the flow lock). Like a timer, a
+        failure further on is recorded as that step's error (an incident), not raised: the
+        message was taken, and its sender gets its answer."""
         self.complete()
-        self.activate_next()
+        with Context(propagate_exception=False):
+            self.activate_next()
 
     @Activation.status.transition(
         source=[STATUS.NEW, STATUS.SCHEDULED], target=STATUS.CANCELED, permission=has_manage_permission

@@ -247,3 +247,15 @@ def test_the_schema_documents_the_endpoint(db):
         "webhook-signature",
     }
     assert "correlation_key" in json.dumps(operation["requestBody"])
+
+
+def test_a_failure_after_the_wait_is_an_incident_and_the_message_stays_consumed(carrier, place_order):
+    order = shipped_order(place_order)
+
+    with mock.patch("processes.orders.services.order_delivered", side_effect=RuntimeError("boom")):
+        response = send(carrier, delivered(order.order_ref))
+
+    assert response.status_code == 200, response.content
+    assert task_of(order, "await_delivery").status == STATUS.DONE
+    assert task_of(order, "record_delivery").status == STATUS.ERROR
+    assert ReceivedMessage.objects.get().status == ReceivedMessage.Status.CONSUMED
