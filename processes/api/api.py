@@ -15,15 +15,18 @@ from django.contrib.auth.decorators import login_not_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import URLPattern, path
 from django.views.decorators.csrf import csrf_exempt
-from ninja import Field, NinjaAPI, Query, Router, Schema
+from ninja import Field, Path, Query, Router, Schema
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError, ValidationError
 
 from processes.api import messages, selectors
 from processes.api.auth import auth_for
 from processes.api.models import Scope
-from processes.api.problems import Problem, problem_response
+from processes.api.problems import Problem, ProblemApi, problem_response
 
 # ---------------------------------------------------------------- schemas
+
+#: The largest id a row can have (a bigint): a bigger one is a 422, not a database error.
+MAX_ID = 2**63 - 1
 
 
 class ProblemOut(Schema):
@@ -97,7 +100,7 @@ class ProcessFilters(PageQuery):
 
 class TaskFilters(PageQuery):
     status: str | None = None
-    process: int | None = Field(None, description="A process's id")
+    process: int | None = Field(None, ge=1, le=MAX_ID, description="A process's id")
     type: str | None = Field(None, description="A process type's label")
 
 
@@ -124,7 +127,7 @@ def process_list(request: HttpRequest, filters: Query[ProcessFilters]) -> dict[s
 
 
 @v1.get("/processes/{process_id}", response={200: ProcessOut, **ERRORS}, auth=read, url_name="process_detail")
-def process_detail(request: HttpRequest, process_id: int) -> dict[str, Any]:
+def process_detail(request: HttpRequest, process_id: int = Path(..., ge=1, le=MAX_ID)) -> dict[str, Any]:
     """One process: its state, open tasks, history and correlation id."""
     process = selectors.process_for_caller(caller=request.auth, process_id=process_id)  # type: ignore[attr-defined]
     return selectors.process_detail(process)
@@ -146,7 +149,7 @@ def task_list(request: HttpRequest, filters: Query[TaskFilters]) -> dict[str, An
 
 # ---------------------------------------------------------------- the API
 
-api = NinjaAPI(
+api = ProblemApi(
     title="Approvals Portal API",
     version="1",
     urls_namespace="api",
