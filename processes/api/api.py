@@ -93,13 +93,18 @@ class PageQuery(Schema):
     limit: int = Field(50, ge=1, le=selectors.MAX_LIMIT)
 
 
+#: A status filter: viewflow's statuses are upper-case words (NEW, DONE, ...). Anything else is
+#: a 422, not a query (PostgreSQL refuses a NUL byte in a text parameter with an error).
+STATUS_FILTER = Field(None, pattern=r"^[A-Za-z_]{1,50}$", description="A status, e.g. NEW or DONE")
+
+
 class ProcessFilters(PageQuery):
     type: str | None = Field(None, description="A process type's label")
-    status: str | None = None
+    status: str | None = STATUS_FILTER
 
 
 class TaskFilters(PageQuery):
-    status: str | None = None
+    status: str | None = STATUS_FILTER
     process: int | None = Field(None, ge=1, le=MAX_ID, description="A process's id")
     type: str | None = Field(None, description="A process type's label")
 
