@@ -252,6 +252,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": schedule(float(env_str("EMAIL_SWEEP_INTERVAL", "5"))),
         "options": {"expires": 10},
     },
+    # Messages for wait nodes: kept ones handed to waits a busy lock delayed, expired, pruned.
+    "sweep-messages": {
+        "task": "processes.tasks.messages_sweep",
+        "schedule": schedule(float(env_str("MESSAGE_SWEEP_INTERVAL", "30"))),
+        "options": {"expires": 25},
+    },
     "housekeeping": {
         "task": "processes.tasks.housekeeping",
         "schedule": schedule(3600.0),
@@ -268,6 +274,20 @@ TIMER_SWEEP_GUARD_SECONDS = env_int("TIMER_SWEEP_GUARD_SECONDS", 10)
 # A job still SCHEDULED this long after its message was due is re-sent by the sweep; so is a
 # STARTED job whose attempt outlived its time limit by this long (its worker is gone).
 JOB_STUCK_AFTER_SECONDS = env_int("JOB_STUCK_AFTER_SECONDS", 60)
+
+# Messages for wait nodes (POST /api/v1/messages/, processes/messages/): one that arrives before
+# its step waits is kept this long (seconds); a message id is remembered at least this long
+# after it came (replays are refused: more than the signatures' 5-minute tolerance).
+API_MESSAGE_TTL = env_int("API_MESSAGE_TTL", 24 * 3600)
+API_MESSAGE_REPLAY_WINDOW = env_int("API_MESSAGE_REPLAY_WINDOW", 3600)
+# The fake carrier (processes/connectors/): it posts a signed "shipment.delivered" callback to
+# PORTAL_BASE_URL this many seconds after a shipment is booked, as the API client named
+# CARRIER_CLIENT_NAME with the token CARRIER_API_TOKEN (or the one `demo_data` wrote to
+# var/carrier-token). An order waits ORDER_DELIVERY_TIMEOUT seconds before a person chases it.
+CARRIER_DELIVERY_DELAY = env_int("CARRIER_DELIVERY_DELAY", 20)
+CARRIER_CLIENT_NAME = env_str("CARRIER_CLIENT_NAME", "carrier")
+CARRIER_API_TOKEN = env_str("CARRIER_API_TOKEN", "")
+ORDER_DELIVERY_TIMEOUT = env_int("ORDER_DELIVERY_TIMEOUT", 120)
 # Time limit of one job attempt, for nodes that set none (seconds).
 JOB_DEFAULT_TIME_LIMIT = env_int("JOB_DEFAULT_TIME_LIMIT", 120)
 

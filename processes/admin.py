@@ -15,6 +15,7 @@ from processes.connectors import admin as connectors_admin  # noqa: F401 - regis
 from processes.exceptions import IncidentError
 from processes.forms import IncidentSkipForm
 from processes.mail import admin as mail_admin  # noqa: F401 - registers the outbox admin
+from processes.messages import admin as messages_admin  # noqa: F401 - registers the received messages' admin
 from processes.models import (
     AuditEvent,
     Incident,

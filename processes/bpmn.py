@@ -1159,6 +1159,7 @@ def flow_graph(flow_class: Any) -> BpmnGraph:
             )
     # A compensation handler's id was reserved after the nodes': check it targets a known node.
     boundaries = [b for b in boundaries if b.event != "compensate" or b.target is not None]
+    nodes, edges, boundaries = _event_races(nodes, edges, boundaries, ids)
     return BpmnGraph(
         process_id=process_id,
         name=force_str(flow_class.process_title or ""),
@@ -1167,6 +1168,48 @@ def flow_graph(flow_class: Any) -> BpmnGraph:
         boundaries=tuple(boundaries),
         documentation=force_str(flow_class.process_description or ""),
     )
+
+
+def _event_races(
+    nodes: list[BpmnNode], edges: list[BpmnEdge], boundaries: list[BpmnBoundary], ids: _Ids
+) -> tuple[list[BpmnNode], list[BpmnEdge], list[BpmnBoundary]]:
+    """A catch event with timeouts (a WaitMessage with `.OnTimeout`) as BPMN draws it: BPMN
+    attaches boundary events to activities only, so the wait becomes an event-based gateway
+    whose first event wins: the message catch event, or an intermediate timer catch event per
+    timeout (keeping the boundary's id, its path and its expression)."""
+    kinds = {node.id: node.kind for node in nodes}
+    hosts = {b.attached_to for b in boundaries if kinds.get(b.attached_to) == "intermediateCatchEvent"}
+    if not hosts:
+        return nodes, edges, boundaries
+    gateway_of = {host: ids.new(f"{host}__gateway") for host in hosts}
+    out_nodes: list[BpmnNode] = []
+    for node in nodes:
+        if node.id in hosts:
+            out_nodes.append(BpmnNode(id=gateway_of[node.id], kind="eventBasedGateway", name=""))
+        out_nodes.append(node)
+    out_edges = [
+        BpmnEdge(e.source, gateway_of.get(e.target, e.target), e.name, e.condition, e.default) for e in edges
+    ]
+    out_edges += [BpmnEdge(gateway_of[host], host) for host in sorted(hosts)]
+    kept: list[BpmnBoundary] = []
+    for boundary in boundaries:
+        if boundary.attached_to not in hosts:
+            kept.append(boundary)
+            continue
+        out_nodes.append(
+            BpmnNode(
+                id=boundary.id,
+                kind="intermediateCatchEvent",
+                name=boundary.name,
+                documentation=boundary.documentation,
+                event=boundary.event,
+                timer=boundary.timer,
+            )
+        )
+        out_edges.append(BpmnEdge(gateway_of[boundary.attached_to], boundary.id))
+        if boundary.target is not None:
+            out_edges.append(BpmnEdge(boundary.id, boundary.target))
+    return out_nodes, out_edges, kept
 
 
 def _branches(node: Any) -> list[tuple[Any, str, str, bool]]:

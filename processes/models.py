@@ -199,10 +199,12 @@ from processes.connectors.models import (  # noqa: E402
     PaymentOperation,
     Product,
     SentEmail,
+    Shipment,
     ShippingQuote,
     StockReservation,
 )
 from processes.mail.models import OutgoingEmail  # noqa: E402
+from processes.messages.models import MessageSubscription, ReceivedMessage  # noqa: E402
 from processes.policies.models import ApprovalPolicy, PolicyStage, PolicyVersion  # noqa: E402
 from processes.tasklist.models import TaskRow  # noqa: E402
 
@@ -217,6 +219,7 @@ __all__ = [
     "CorrelatedProcess",
     "Delivery",
     "Incident",
+    "MessageSubscription",
     "Notification",
     "NotificationKind",
     "NotificationPreference",
@@ -226,7 +229,9 @@ __all__ = [
     "PolicyVersion",
     "ProcessComment",
     "Product",
+    "ReceivedMessage",
     "SentEmail",
+    "Shipment",
     "ShippingQuote",
     "StockReservation",
     "TaskRow",

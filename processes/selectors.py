@@ -68,10 +68,21 @@ _HISTORY_LABELS = {
     "actionlink.used": "Decided by email link",
     "actionlink.refused": "Email link refused",
     "attachment.added": "Attached",
+    "message.consumed": "Message received",
 }
 _HISTORY_NODE_TYPES = {"HUMAN", "JOB"}
 # Prefixes of the core's own audit actions: those without a label above are internal.
-_CORE_PREFIXES = ("process.", "task.", "incident.", "email.", "actionlink.", "attachment.", "job.", "policy.")
+_CORE_PREFIXES = (
+    "process.",
+    "task.",
+    "incident.",
+    "email.",
+    "actionlink.",
+    "attachment.",
+    "job.",
+    "policy.",
+    "message.",
+)
 
 
 def _history_label(action: str, labels: dict[str, str]) -> str | None:
@@ -116,6 +127,8 @@ def _history_detail(action: str, details: dict[str, Any]) -> str:
         return f"to {details['owner']}"
     if action == "attachment.added":
         return ", ".join(details.get("names") or [])
+    if action == "message.consumed":
+        return f"{details.get('name', '')} {details.get('message_id', '')} from {details.get('client') or 'the portal'}"
     if action == "task.failed":
         return details.get("error", "")
     if action.startswith(("email.", "actionlink.")):

@@ -51,3 +51,24 @@ def housekeeping() -> dict:
     from processes.scheduler import housekeeping as run
 
     return run()
+
+
+@shared_task(name="processes.tasks.messages_sweep", ignore_result=True)
+def messages_sweep() -> dict:
+    """Match, expire and prune received messages (processes/messages/services.py)."""
+    from processes.messages.services import messages_sweep as sweep
+
+    return sweep()
+
+
+@shared_task(
+    bind=True, name="processes.tasks.carrier_callback", acks_late=True, ignore_result=True, max_retries=12
+)
+def carrier_callback(self, shipment_ref: str) -> str:
+    """The fake carrier posts its signed delivery callback; retried while the portal is unreachable."""
+    from processes.connectors.services import CarrierCallbackFailed, carrier_callback_send
+
+    try:
+        return carrier_callback_send(shipment_ref)
+    except CarrierCallbackFailed as exc:
+        raise self.retry(exc=exc, countdown=min(60, 2**self.request.retries)) from exc

@@ -165,15 +165,19 @@ def stack_env(django_db_setup, django_db_blocker, smtp_sink) -> dict[str, str]:
         PYTHONUNBUFFERED="1",
         EMAIL_URL=smtp_sink.url,
     )
+    # The live server's address, known before it starts: workers post the fake carrier's
+    # callbacks to it (processes/connectors), a second after a shipment is booked.
+    url = f"http://127.0.0.1:{free_port()}"
+    env.update(PORTAL_BASE_URL=url, CSRF_TRUSTED_ORIGINS=url, CARRIER_DELIVERY_DELAY="1")
     return env
 
 
 @pytest.fixture(scope="session")
 def live_server_url(stack_env) -> Iterator[str]:
     """uvicorn serving portal.asgi, as in production (HTTP and websockets)."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {**stack_env, "PORTAL_BASE_URL": url, "CSRF_TRUSTED_ORIGINS": url}
+    url = stack_env["PORTAL_BASE_URL"]
+    port = int(url.rsplit(":", 1)[1])
+    env = stack_env
     web = Service(
         "web",
         [
@@ -202,6 +206,22 @@ def live_server_url(stack_env) -> Iterator[str]:
     web.wait_until(ready, what="uvicorn /readyz")
     yield url
     web.stop()
+
+
+@pytest.fixture
+def carrier(stack_env, live_server_url, transactional_db):
+    """The fake carrier's API client (webhooks:receive, a signing key), with its token where the
+    workers' fake carrier reads it (the live var dir), as `demo_data` makes it: (client, token)."""
+    from datetime import timedelta
+
+    from processes.api.services import api_client_create, signing_key_rotate
+
+    client, token = api_client_create(name="carrier", scopes=["webhooks:receive"])
+    signing_key_rotate(client=client, overlap=timedelta(0))
+    var_dir = Path(stack_env["PORTAL_VAR_DIR"])
+    var_dir.mkdir(parents=True, exist_ok=True)
+    (var_dir / "carrier-token").write_text(token)
+    return client, token
 
 
 def start_worker(name: str, env: dict[str, str], concurrency: int = 2) -> Service:

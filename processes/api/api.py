@@ -18,7 +18,7 @@ from django.views.decorators.csrf import csrf_exempt
 from ninja import Field, Path, Query, Router, Schema
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError, ValidationError
 
-from processes.api import selectors
+from processes.api import messages, selectors
 from processes.api.auth import auth_for
 from processes.api.models import Scope
 from processes.api.problems import Problem, ProblemApi, problem_response
@@ -93,13 +93,18 @@ class PageQuery(Schema):
     limit: int = Field(50, ge=1, le=selectors.MAX_LIMIT)
 
 
+#: A status filter: viewflow's statuses are upper-case words (NEW, DONE, ...). Anything else is
+#: a 422, not a query (PostgreSQL refuses a NUL byte in a text parameter with an error).
+STATUS_FILTER = Field(None, pattern=r"^[A-Za-z_]{1,50}$", description="A status, e.g. NEW or DONE")
+
+
 class ProcessFilters(PageQuery):
     type: str | None = Field(None, description="A process type's label")
-    status: str | None = None
+    status: str | None = STATUS_FILTER
 
 
 class TaskFilters(PageQuery):
-    status: str | None = None
+    status: str | None = STATUS_FILTER
     process: int | None = Field(None, ge=1, le=MAX_ID, description="A process's id")
     type: str | None = Field(None, description="A process type's label")
 
@@ -158,11 +163,12 @@ api = ProblemApi(
     description="Processes and tasks for systems (bearer tokens of API clients) and people (session).",
 )
 api.add_router("/v1/", v1)
+api.add_router("/v1/", messages.router)  # POST /api/v1/messages/ (processes/api/messages.py)
 
 
 @api.exception_handler(Problem)
 def _problem(request: HttpRequest, exc: Problem) -> HttpResponse:
-    return problem_response(request, exc.status, exc.detail, exc.errors)
+    return problem_response(request, exc.status, exc.detail, exc.errors, slug=exc.slug)
 
 
 @api.exception_handler(AuthenticationError)

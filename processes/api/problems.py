@@ -22,22 +22,45 @@ PROBLEMS: dict[int, tuple[str, str]] = {
     429: ("throttled", "Too many requests"),
 }
 
+#: Failures that share a status but need their own stable type: slug -> title (Problem(slug=...)).
+REASONS: dict[str, str] = {
+    # POST /api/v1/messages/ (processes/api/messages.py): why a callback was refused.
+    "signature-missing": "The message is not signed",
+    "signature-bad-timestamp": "The message's timestamp is not valid",
+    "signature-stale": "The message's timestamp is too far from the server's clock",
+    "signature-invalid": "The message's signature does not match",
+    "message-replayed": "This message was received before",
+    "message-unknown": "No process waits for messages of this name",
+}
+
 
 class Problem(Exception):
     """Raise from an endpoint to answer with a problem: `status`, a `detail` for people, and
     optional `errors` (a list of {loc, msg}) for validation failures."""
 
-    def __init__(self, status: int, detail: str, errors: list[dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self, status: int, detail: str, errors: list[dict[str, Any]] | None = None, *, slug: str = ""
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
         self.errors = errors
+        self.slug = slug
 
 
 def problem_response(
-    request: HttpRequest, status: int, detail: str, errors: list[dict[str, Any]] | None = None
+    request: HttpRequest,
+    status: int,
+    detail: str,
+    errors: list[dict[str, Any]] | None = None,
+    *,
+    slug: str = "",
 ) -> HttpResponse:
-    slug, title = PROBLEMS.get(status, ("error", "Error"))
+    """A problem+json answer; `slug` (one of REASONS) gives it a type of its own."""
+    if slug:
+        title = REASONS[slug]
+    else:
+        slug, title = PROBLEMS.get(status, ("error", "Error"))
     body: dict[str, Any] = {
         "type": PROBLEM_BASE + slug,
         "title": title,

@@ -6,6 +6,7 @@ from processes.connectors.models import (
     PaymentOperation,
     Product,
     SentEmail,
+    Shipment,
     ShippingQuote,
     StockReservation,
 )
@@ -15,8 +16,23 @@ from processes.connectors.models import (
 class ConnectorFaultsAdmin(admin.ModelAdmin):
     """Failure injection: make a fake system slow, flaky or down to show and test failure paths."""
 
-    list_display = ["connector", "error_rate", "refuse_next", "latency_ms", "timeout_rate", "timeout_seconds"]
-    list_editable = ["error_rate", "refuse_next", "latency_ms", "timeout_rate", "timeout_seconds"]
+    list_display = [
+        "connector",
+        "error_rate",
+        "refuse_next",
+        "latency_ms",
+        "timeout_rate",
+        "timeout_seconds",
+        "callback_drop_rate",
+    ]
+    list_editable = [
+        "error_rate",
+        "refuse_next",
+        "latency_ms",
+        "timeout_rate",
+        "timeout_seconds",
+        "callback_drop_rate",
+    ]
 
 
 @admin.register(Product)
@@ -46,6 +62,11 @@ class StockReservationAdmin(_RecordAdmin):
 @admin.register(ShippingQuote)
 class ShippingQuoteAdmin(_RecordAdmin):
     list_display = ["created_at", "order_ref", "carrier", "cost"]
+
+
+@admin.register(Shipment)
+class ShipmentAdmin(_RecordAdmin):
+    list_display = ["created_at", "order_ref", "reference", "status", "callback_dropped", "callback_sent_at"]
 
 
 @admin.register(SentEmail)

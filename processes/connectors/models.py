@@ -46,6 +46,14 @@ class ConnectorFaults(models.Model):
     timeout_seconds = models.PositiveIntegerField(
         default=10, help_text=_("How long a lost answer is waited for.")
     )
+    callback_drop_rate = models.FloatField(
+        default=0.0,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text=_(
+            "Share of callbacks (0-1) this system never sends: the carrier's delivery callbacks "
+            "(the order then waits for its timeout)."
+        ),
+    )
 
     class Meta:
         verbose_name = _("connector fault setting")
@@ -129,6 +137,29 @@ class ShippingQuote(models.Model):
 
     def __str__(self) -> str:
         return f"{self.carrier} {self.cost}"
+
+
+class Shipment(models.Model):
+    """A shipment the carrier booked (once per idempotency key); it calls back when delivered."""
+
+    class Status(models.TextChoices):
+        BOOKED = "booked"
+        DELIVERED = "delivered"
+
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    order_ref = models.CharField(max_length=64, db_index=True)
+    reference = models.CharField(max_length=40, unique=True)
+    address = models.TextField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.BOOKED)
+    callback_dropped = models.BooleanField(default=False)
+    callback_sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.reference} ({self.status})"
 
 
 class SentEmail(models.Model):

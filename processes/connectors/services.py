@@ -9,13 +9,17 @@ is why jobs pass a stable key.
 
 from __future__ import annotations
 
+import json
 import random
 import secrets
 import time
+import urllib.error
+import urllib.request
 from decimal import Decimal
 from typing import Any, TypeVar
 
 import structlog
+from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, models, transaction
 from django.db.models import F
@@ -27,6 +31,7 @@ from processes.connectors.models import (
     PaymentOperation,
     Product,
     SentEmail,
+    Shipment,
     ShippingQuote,
     StockReservation,
 )
@@ -208,3 +213,102 @@ def mail_send(*, key: str, to: str, subject: str, body: str) -> SentEmail:
             raise
     _after_call(Connector.MAILER, faults)
     return record
+
+
+# ---------------------------------------------------------------- the carrier (shipments, callbacks)
+
+
+class CarrierCallbackFailed(Exception):
+    """The portal did not take the carrier's callback (down, or an answer worth a retry)."""
+
+
+def shipment_book(*, key: str, order_ref: str, address: str) -> Shipment:
+    """Book a shipment once per key; the carrier calls back `CARRIER_DELIVERY_DELAY` seconds
+    later (a Celery task sent after commit), unless the shipping faults drop the callback."""
+    faults = _before_call(Connector.SHIPPING)
+    shipment, created = _once(
+        Shipment,
+        {"idempotency_key": key},
+        {"order_ref": order_ref, "reference": _reference("SHP"), "address": address},
+    )
+    if created:
+        if faults.callback_drop_rate and random.random() < faults.callback_drop_rate:
+            Shipment.objects.filter(pk=shipment.pk).update(callback_dropped=True)
+            logger.warning("connector.carrier_callback_dropped", reference=shipment.reference)
+        else:
+            reference = shipment.reference
+            transaction.on_commit(lambda: _carrier_callback_schedule(reference))
+    logger.info("connector.shipment_booked", reference=shipment.reference, repeated=not created)
+    _after_call(Connector.SHIPPING, faults)
+    return shipment
+
+
+def _carrier_callback_schedule(reference: str) -> None:
+    from processes.tasks import carrier_callback
+
+    carrier_callback.apply_async(args=[reference], countdown=settings.CARRIER_DELIVERY_DELAY)
+
+
+def carrier_token() -> str:
+    """The carrier's API token: CARRIER_API_TOKEN, or the file `demo_data` wrote (var/carrier-token)."""
+    if settings.CARRIER_API_TOKEN:
+        return settings.CARRIER_API_TOKEN
+    path = settings.VAR_DIR / "carrier-token"
+    return path.read_text().strip() if path.exists() else ""
+
+
+def carrier_callback_body(shipment: Shipment) -> bytes:
+    return json.dumps(
+        {
+            "name": "shipment.delivered",
+            "correlation_key": shipment.order_ref,
+            "payload": {"shipment_ref": shipment.reference, "delivered_at": timezone.now().isoformat()},
+        }
+    ).encode()
+
+
+def carrier_callback_send(shipment_ref: str) -> str:
+    """POST the carrier's signed "shipment.delivered" callback to the portal, over HTTP, as a
+    real carrier would (Standard Webhooks headers, signed with the carrier client's keys; our own
+    fake may derive them). The message id is stable, so a retry after a lost answer is refused
+    as a replay (409), which counts as delivered. Returns what happened."""
+    from processes.api.models import ApiClient
+    from processes.api.services import signing_keys_for_sending
+    from processes.api.signing import headers_sign
+
+    shipment = Shipment.objects.filter(reference=shipment_ref).first()
+    if shipment is None or shipment.callback_dropped:
+        return "dropped"
+    client = ApiClient.objects.filter(name=settings.CARRIER_CLIENT_NAME, active=True).first()
+    keys = signing_keys_for_sending(client) if client is not None else []
+    token = carrier_token()
+    if not keys or not token:
+        logger.error(
+            "connector.carrier_not_configured", reference=shipment_ref, client=settings.CARRIER_CLIENT_NAME
+        )
+        return "not-configured"
+    body = carrier_callback_body(shipment)
+    headers = {
+        **headers_sign(keys, f"msg_{shipment.reference}", body),
+        "Authorization": f"Bearer {token}",
+        "Content-Type": "application/json",
+    }
+    url = settings.PORTAL_BASE_URL.rstrip("/") + "/api/v1/messages/"
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310 - our setting
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            status = response.status
+    except urllib.error.HTTPError as exc:
+        status = exc.code
+    except OSError as exc:
+        raise CarrierCallbackFailed(f"{url}: {exc}") from exc
+    if status in (200, 202, 409):
+        Shipment.objects.filter(pk=shipment.pk).update(
+            status=Shipment.Status.DELIVERED, callback_sent_at=timezone.now()
+        )
+        logger.info("connector.carrier_callback_sent", reference=shipment_ref, status=status)
+        return "sent" if status != 409 else "sent-before"
+    if status >= 500 or status == 429:
+        raise CarrierCallbackFailed(f"{url} answered {status}")
+    logger.error("connector.carrier_callback_refused", reference=shipment_ref, status=status)
+    return f"refused-{status}"

@@ -7,10 +7,13 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from viewflow.workflow.models import Task
 from viewflow.workflow.status import STATUS
 
+from processes.api.models import ApiClient, Scope
+from processes.api.services import api_client_create, signing_key_rotate
 from processes.connectors.models import Connector, ConnectorFaults, Product
 from processes.nodes.celery_job import job_execute
 from processes.orders.models import OrderPolicy, OrderProcess
@@ -38,6 +41,7 @@ ORDERS = [
 
 
 def demo_load(users: dict[str, Any], write: Any) -> None:
+    _carrier_client(write)
     with transaction.atomic():
         _order_policy(write)
         for sku, name, price, stock in PRODUCTS:
@@ -49,6 +53,25 @@ def demo_load(users: dict[str, Any], write: Any) -> None:
             continue
         _order(customer, email, lines, shows)
         write(f"demo order: {customer} ({shows})")
+
+
+def _carrier_client(write: Any) -> None:
+    """The fake carrier's API client (scope webhooks:receive) and signing key: it signs its
+    delivery callbacks with the key, and sends the token, which is written to var/carrier-token
+    (the fake carrier's own configuration; the database keeps only its hash)."""
+    name = settings.CARRIER_CLIENT_NAME
+    if ApiClient.objects.filter(name=name).exists():
+        return
+    client, token = api_client_create(
+        name=name,
+        scopes=[Scope.WEBHOOKS_RECEIVE],
+        description="The fake carrier: posts signed shipment.delivered callbacks (processes/connectors).",
+    )
+    signing_key_rotate(client=client, overlap=timedelta(0))
+    path = settings.VAR_DIR / "carrier-token"
+    path.write_text(token + "\n")
+    path.chmod(0o600)
+    write(f"demo API client: {name} (webhooks:receive, signing key; token in {path})")
 
 
 def _order_policy(write: Any) -> None:

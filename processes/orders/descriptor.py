@@ -16,8 +16,8 @@ class OrderDescriptor(ProcessDescriptor):
     flow = OrderFlow
     icon = "local_shipping"
     roles = {
-        "managers": ["orders.view_orderprocess", "orders.manage_orderprocess"],
-        "sales": ["orders.view_orderprocess", "orders.start_order"],
+        "managers": ["orders.view_orderprocess", "orders.manage_orderprocess", "orders.chase_carrier"],
+        "sales": ["orders.view_orderprocess", "orders.start_order", "orders.chase_carrier"],
         "fraud": ["orders.view_orderprocess", "orders.review_fraud"],
     }
     # Sales and fraud reviewers work on every order, not only the ones they entered or reviewed.
@@ -28,6 +28,9 @@ class OrderDescriptor(ProcessDescriptor):
         "order.refunded": "Payment refunded",
         "order.stock_released": "Stock released",
         "order.authorization_voided": "Payment authorization voided",
+        "order.delivered": "Delivered (carrier's callback)",
+        "order.delivery_confirmed": "Carrier chased: delivered",
+        "order.delivery_lost": "Carrier chased: lost in transit",
     }
 
     def summary(self, process: Any) -> str:

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 from viewflow import this
 from viewflow.workflow import act, flow
@@ -11,6 +12,7 @@ from processes import locks
 from processes.escalation import services as escalation_services
 from processes.nodes import CeleryJob, DeadlineView, JobCall, deadline_host_task, deadline_path_host
 from processes.nodes.celery_job import RetryPolicy
+from processes.nodes.wait_message import WaitMessage
 from processes.orders import services, views
 from processes.orders.models import OrderProcess
 
@@ -36,12 +38,24 @@ def review_due(activation):
     return fraud_review_due_at(activation.process, deadline_host_task(activation).created)
 
 
+def order_ref_of(process: Any) -> str:
+    """The correlation key of an order's waits: its ref (the carrier knows it)."""
+    return process.order_ref
+
+
+def delivery_timeout(activation: Any) -> timedelta:
+    """How long an order waits for the carrier's callback before a person chases it."""
+    return timedelta(seconds=settings.ORDER_DELIVERY_TIMEOUT)
+
+
 class OrderFlow(flow.Flow):
     """Order to cash
 
     An order is paid, checked for fraud (a person reviews the suspicious ones), captured,
-    reserved, priced for shipping and confirmed. When a step after the payment fails for good,
-    the flow compensates: it refunds, releases the stock and tells the customer.
+    reserved, priced for shipping, confirmed and shipped; then it waits for the carrier's
+    delivery callback (a person chases the carrier when none comes in time). When a step after
+    the payment fails for good, the flow compensates: it refunds, releases the stock and tells
+    the customer.
     """
 
     process_class = OrderProcess
@@ -111,9 +125,36 @@ class OrderFlow(flow.Flow):
     send_confirmation = (
         CeleryJob(this.confirmation_send, retry=MAIL_RETRY)
         .Annotation(title=_("Send confirmation"))
-        .Next(this.completed)
+        .Next(this.ship_order)
+    )
+    # -- shipping: book it, then wait for the carrier's signed "delivered" callback
+    # (POST /api/v1/messages/). Its boundary, by name: await_delivery__timeout.
+    ship_order = (
+        CeleryJob(this.shipment_book, retry=PAYMENT_RETRY)
+        .Annotation(title=_("Book shipment"))
+        .Next(this.await_delivery)
+    )
+    await_delivery = (
+        WaitMessage("shipment.delivered", correlation=order_ref_of)
+        .Annotation(title=_("Wait for delivery"))
+        .OnTimeout(delivery_timeout, this.chase_carrier, title=_("No delivery news"))
+        .Next(this.record_delivery)
+    )
+    record_delivery = (
+        flow.Function(this.delivered).Annotation(title=_("Record delivery")).Next(this.completed)
     )
     completed = flow.End().Annotation(title=_("Completed"))
+    # -- no callback in time: a person asks the carrier
+    chase_carrier = (
+        flow.View(views.ChaseCarrierView.as_view())
+        .Annotation(title=_("Chase the carrier"))
+        .Permission("orders.chase_carrier")
+        .Next(this.chase_result)
+    )
+    chase_result = (
+        flow.If(this.is_delivered).Annotation(title=_("Delivered?")).Then(this.completed).Else(this.lost)
+    )
+    lost = flow.End().Annotation(title=_("Lost in transit"))
 
     # -- fraud confirmed
     cancel_order = CeleryJob(this.order_cancel).Annotation(title=_("Cancel order")).Next(this.canceled)
@@ -171,6 +212,15 @@ class OrderFlow(flow.Flow):
 
     def confirmation_send(self, call: JobCall) -> None:
         services.order_confirmation_send(call)
+
+    def shipment_book(self, call: JobCall) -> None:
+        services.order_ship(call)
+
+    def is_delivered(self, activation) -> bool:
+        return activation.process.delivery == OrderProcess.Delivery.DELIVERED
+
+    def delivered(self, activation) -> None:
+        services.order_delivered(activation)
 
     def order_cancel(self, call: JobCall) -> None:
         services.order_cancel(call)

@@ -64,3 +64,10 @@ class FraudReviewForm(TaskDecisionForm):
 
     choices = [("release", _("Not fraud: continue")), ("cancel", _("Fraud: cancel the order"))]
     reason_required = _("Say why the order is cancelled.")
+
+
+class ChaseCarrierForm(TaskDecisionForm):
+    """No delivery callback came: after asking the carrier, a person says what happened."""
+
+    choices = [("delivered", _("The carrier says it was delivered")), ("lost", _("The parcel is lost"))]
+    reason_required = _("Say what the carrier said about the lost parcel.")

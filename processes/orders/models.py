@@ -80,6 +80,12 @@ class OrderProcess(CorrelatedProcess, Process):  # type: ignore[django-manager-m
         COMPLETED = "completed", _("Completed")
         CANCELED = "canceled", _("Canceled after fraud review")
         COMPENSATED = "compensated", _("Compensated: payment refunded")
+        LOST = "lost", _("Shipped, lost in transit")
+
+    class Delivery(models.TextChoices):
+        OPEN = "", _("Not delivered yet")
+        DELIVERED = "delivered", _("Delivered")
+        LOST = "lost", _("Lost in transit")
 
     customer_name = models.CharField(_("customer"), max_length=200)
     customer_email = models.EmailField(_("customer email"))
@@ -103,6 +109,11 @@ class OrderProcess(CorrelatedProcess, Process):  # type: ignore[django-manager-m
     outcome = models.CharField(
         _("outcome"), max_length=12, choices=Outcome.choices, default=Outcome.OPEN, blank=True
     )
+    shipment_ref = models.CharField(_("shipment"), max_length=40, blank=True)
+    delivery = models.CharField(
+        _("delivery"), max_length=10, choices=Delivery.choices, default=Delivery.OPEN, blank=True
+    )
+    delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
 
     class Meta:
         db_table = "processes_orderprocess"  # its name under the `processes` label (ADR 0012)
@@ -111,6 +122,7 @@ class OrderProcess(CorrelatedProcess, Process):  # type: ignore[django-manager-m
         permissions = [
             ("start_order", "Can enter orders"),
             ("review_fraud", "Can review orders suspected of fraud"),
+            ("chase_carrier", "Can chase the carrier about an undelivered order"),
         ]
 
     def __str__(self) -> str:

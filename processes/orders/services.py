@@ -10,6 +10,7 @@ from typing import Any
 
 from django import forms
 from django.db import transaction
+from django.utils import timezone
 
 from processes.audit import audit_record
 from processes.connectors import services as connectors
@@ -154,6 +155,62 @@ def order_cancel(call: JobCall) -> None:
         f"Dear {order.customer_name},\n\nwe could not accept your order {order.order_ref}.",
     )
     call.save_process(outcome=OrderProcess.Outcome.CANCELED)
+
+
+def order_ship(call: JobCall) -> None:
+    """Book the shipment with the carrier (once per key); it calls back when delivered."""
+    order = call.process
+    shipment = connectors.shipment_book(
+        key=call.idempotency_key, order_ref=order.order_ref, address=order.shipping_address
+    )
+    call.save_process(shipment_ref=shipment.reference)
+
+
+def order_delivered(activation: Any) -> None:
+    """The carrier's "shipment.delivered" message was taken by the wait: note the delivery."""
+    order: OrderProcess = activation.process
+    wait = activation.task.previous.get()
+    message = (wait.data or {}).get("message") or {}
+    order.delivery = OrderProcess.Delivery.DELIVERED
+    order.delivered_at = timezone.now()
+    order.save(update_fields=["delivery", "delivered_at"])
+    audit_record(
+        action="order.delivered",
+        process=order,
+        details={"message_id": message.get("id", ""), "shipment": order.shipment_ref},
+    )
+
+
+@transaction.atomic
+def order_delivery_chased(*, activation: Any, user: Any, delivered: bool, comment: str) -> OrderProcess:
+    """No callback came in time; a person asked the carrier: delivered, or lost (with a reason)."""
+    order: OrderProcess = activation.process
+    comment = comment.strip()
+    if not delivered and not comment:
+        raise ValueError("A lost parcel needs a comment")
+    order.delivery = OrderProcess.Delivery.DELIVERED if delivered else OrderProcess.Delivery.LOST
+    fields = ["delivery"]
+    if delivered:
+        order.delivered_at = timezone.now()
+        fields.append("delivered_at")
+    else:
+        order.outcome = OrderProcess.Outcome.LOST
+        fields.append("outcome")
+    order.save(update_fields=fields)
+    decision_record(
+        activation=activation,
+        user=user,
+        action="order.delivery_confirmed" if delivered else "order.delivery_lost",
+        comment=comment,
+        details={"shipment": order.shipment_ref},
+    )
+    return order
+
+
+def order_chase_task_decide(*, task: Any, user: Any, delivered: bool, comment: str = "") -> OrderProcess:
+    """The same decision without the web form (tests, later the API)."""
+    with task_executing(task=task, user=user) as activation:
+        return order_delivery_chased(activation=activation, user=user, delivered=delivered, comment=comment)
 
 
 # ---------------------------------------------------------------- compensation (worker)

@@ -6,7 +6,7 @@ from django.http import HttpResponseRedirect
 from viewflow.workflow.flow.views import CreateProcessView
 
 from processes.orders import services
-from processes.orders.forms import FraudReviewForm, OrderForm
+from processes.orders.forms import ChaseCarrierForm, FraudReviewForm, OrderForm
 from processes.views import TaskDecisionView
 
 
@@ -27,5 +27,17 @@ class FraudReviewView(TaskDecisionView):
             activation=self.activation,
             user=self.request.user,
             cleared=form.is_yes(),
+            comment=form.cleaned_data["comment"],
+        )
+
+
+class ChaseCarrierView(TaskDecisionView):
+    form_class = ChaseCarrierForm
+
+    def decide(self, form) -> None:
+        services.order_delivery_chased(
+            activation=self.activation,
+            user=self.request.user,
+            delivered=form.is_yes(),
             comment=form.cleaned_data["comment"],
         )

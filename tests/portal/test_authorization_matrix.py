@@ -29,6 +29,9 @@ from django.db import transaction
 from django.test import Client
 from django.urls import URLPattern, URLResolver, converters, get_resolver
 
+from processes.messages.services import message_receive
+from processes.scheduler import timers_fire
+
 TABLE = Path(__file__).with_name("authorization_matrix.csv")
 ROLES = ("anonymous", "requester", "other_requester", "approver", "finance", "manager", "admin")
 USERNAMES = {
@@ -248,6 +251,22 @@ def build_scene() -> dict[str, Any]:
     AccessFailureLog.objects.create(**seen, path_info="/accounts/login/")
 
     api_client_create(name="fake shop", scopes=["processes:read"])  # tokens: tests/processes/api/
+    # A message kept for an order nobody waits for, and a demo order whose delivery callback never
+    # came: its timeout fired, so a person chases the carrier.
+    message_receive(
+        client=None,
+        message_id="matrix-1",
+        name="shipment.delivered",
+        correlation_key="ORD-999999",
+        payload={},
+    )
+    waiting = Task.objects.filter(flow_task_type="WAIT", status=STATUS.SCHEDULED).order_by("pk").first()
+    timers_fire(
+        task_ids=list(
+            Task.objects.filter(previous=waiting, flow_task_type="TIMER").values_list("pk", flat=True)
+        )
+    )
+    chase = Task.objects.get(process_id=waiting.process_id, flow_task_type="HUMAN", status=STATUS.NEW)
 
     (attachment,) = attachments_add(
         process=queued, uploads=uploads_check([upload("quote.pdf")]), user=users["alice"]
@@ -280,6 +299,7 @@ def build_scene() -> dict[str, Any]:
         "approve_finance": task_params(approve_finance),
         "revise_held": task_params(revise_held),
         "review_fraud": task_params(review_fraud),
+        "chase_carrier": task_params(chase),
         # a task at another step's URL: the revise task under the approve node (gate check 1)
         "revise_as_approve": task_params(revise_held),
         "task_queued": {"task_pk": approve_queued.pk},

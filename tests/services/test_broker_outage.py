@@ -62,7 +62,9 @@ def private_broker(request, stack_env):
         broker.stop()
 
 
-def test_an_order_placed_while_the_broker_is_down_completes_once_it_is_back(private_broker, place_order):
+def test_an_order_placed_while_the_broker_is_down_completes_once_it_is_back(
+    private_broker, place_order, carrier
+):
     broker, worker = private_broker
     with publisher(broker.url):
         broker.stop()  # the broker is down as the order commits and its first job is enqueued

@@ -53,14 +53,21 @@ def _fresh_redis(url: str) -> str:
 
 
 def _purchase_orders(env: dict[str, str]) -> int:
+    return _count(
+        env, "from processes.purchase.models import PurchaseOrder; print(PurchaseOrder.objects.count())"
+    )
+
+
+def _delivered_orders(env: dict[str, str]) -> int:
+    return _count(
+        env,
+        "from processes.orders.models import OrderProcess; print(OrderProcess.objects.filter(delivery='delivered').count())",
+    )
+
+
+def _count(env: dict[str, str], code: str) -> int:
     result = subprocess.run(
-        [
-            str(ROOT / ".venv/bin/python"),
-            "manage.py",
-            "shell",
-            "-c",
-            "from processes.purchase.models import PurchaseOrder; print(PurchaseOrder.objects.count())",
-        ],
+        [str(ROOT / ".venv/bin/python"), "manage.py", "shell", "-c", code],
         cwd=ROOT,
         env={**env, "DEBUG": "1"},
         capture_output=True,
@@ -80,7 +87,7 @@ def test_make_run_serves_the_demo_and_stops_cleanly_on_ctrl_c(tmp_path, backend)
             "DATABASE_URL": _fresh_postgres_database(),
             "REDIS_URL": _fresh_redis(SMOKE_REDIS_URL),
         }
-    env = _env(tmp_path / "var", port, **extra)
+    env = _env(tmp_path / "var", port, CARRIER_DELIVERY_DELAY="1", **extra)
     log_path = tmp_path / "run.log"
     with log_path.open("w") as log:
         run = subprocess.Popen(
@@ -102,6 +109,8 @@ def test_make_run_serves_the_demo_and_stops_cleanly_on_ctrl_c(tmp_path, backend)
         # The demo's approved request is finished by the worker through the broker.
         wait_for(lambda: _purchase_orders(env) == 1, timeout=60, what="the worker to create the demo order")
         assert '"event": "job.done"' in log_path.read_text()
+        # The demo's completed order waits for its carrier, whose signed callback comes over HTTP.
+        wait_for(lambda: _delivered_orders(env) == 1, timeout=60, what="the carrier's callback")
     finally:
         os.killpg(run.pid, signal.SIGINT)  # what Ctrl-C in the terminal does: the foreground group
         run.wait(timeout=60)

@@ -18,6 +18,7 @@ from processes.connectors.models import (
     SentEmail,
     StockReservation,
 )
+from processes.messages.services import message_receive
 from processes.models import AuditEvent
 from processes.nodes import celery_job
 from processes.nodes.celery_job import job_execute
@@ -75,9 +76,20 @@ def test_a_clean_order_runs_to_completion(place_order):
         ("reserve_inventory", "done"),
         ("calculate_shipping", "done"),
         ("send_confirmation", "done"),
+        ("ship_order", "done"),
     ]
     order = _reloaded(order)
+    assert task_of(order, "await_delivery").status == STATUS.SCHEDULED  # waits for the carrier
+    message_receive(
+        client=None,
+        message_id="msg-1",
+        name="shipment.delivered",
+        correlation_key=order.order_ref,
+        payload={},
+    )
+    order = _reloaded(order)
     assert order.status == PROCESS.DONE
+    assert order.delivery == OrderProcess.Delivery.DELIVERED
     assert order.outcome == OrderProcess.Outcome.COMPLETED
     assert order.fraud_score <= order.fraud_threshold
     assert list(PaymentOperation.objects.values_list("kind", flat=True).order_by("pk")) == [
