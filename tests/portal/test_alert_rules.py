@@ -29,7 +29,7 @@ def _promtool(*args: str, cwd: Path = DEPLOY) -> subprocess.CompletedProcess:
 def test_the_rules_file_is_valid():
     result = _promtool("check", "rules", "alerts.yml")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 7 rules found" in result.stdout
+    assert "SUCCESS: 8 rules found" in result.stdout
 
 
 def test_the_rules_unit_tests_pass():
