@@ -2,61 +2,154 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import processes.webhooks.models
 from django.db import migrations, models
+
+import processes.webhooks.models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('processes', '0020_signing_keys'),
+        ("processes", "0020_signing_keys"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='WebhookEndpoint',
+            name="WebhookEndpoint",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('url', models.URLField(help_text='https:// (or http://) address the events are POSTed to', max_length=500, verbose_name='URL')),
-                ('events', models.JSONField(default=list, validators=[processes.webhooks.models.events_validate])),
-                ('description', models.CharField(blank=True, max_length=200)),
-                ('active', models.BooleanField(default=True)),
-                ('disabled_at', models.DateTimeField(blank=True, null=True)),
-                ('disabled_reason', models.CharField(blank=True, max_length=200)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('client', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='webhook_endpoints', to='processes.apiclient')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "url",
+                    models.URLField(
+                        help_text="https:// (or http://) address the events are POSTed to",
+                        max_length=500,
+                        verbose_name="URL",
+                    ),
+                ),
+                (
+                    "events",
+                    models.JSONField(default=list, validators=[processes.webhooks.models.events_validate]),
+                ),
+                ("description", models.CharField(blank=True, max_length=200)),
+                ("active", models.BooleanField(default=True)),
+                ("disabled_at", models.DateTimeField(blank=True, null=True)),
+                ("disabled_reason", models.CharField(blank=True, max_length=200)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "client",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="webhook_endpoints",
+                        to="processes.apiclient",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'webhook endpoint',
-                'verbose_name_plural': 'webhook endpoints',
-                'ordering': ['client__name', 'url', 'id'],
+                "verbose_name": "webhook endpoint",
+                "verbose_name_plural": "webhook endpoints",
+                "ordering": ["client__name", "url", "id"],
             },
         ),
         migrations.CreateModel(
-            name='WebhookDelivery',
+            name="WebhookDelivery",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('event_type', models.CharField(choices=[('process.started', 'Process started'), ('task.created', "Task created (people's tasks)"), ('task.decided', 'Task decided'), ('process.completed', 'Process completed'), ('process.compensated', 'Process compensated'), ('incident.opened', 'Incident opened (an automated step failed)')], max_length=40, verbose_name='event')),
-                ('msg_id', models.CharField(db_index=True, default=processes.webhooks.models.msg_id_new, max_length=64, verbose_name='webhook-id')),
-                ('payload', models.JSONField()),
-                ('process_id', models.BigIntegerField(blank=True, db_index=True, null=True)),
-                ('task_id', models.BigIntegerField(blank=True, null=True)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('delivered', 'Delivered'), ('failed', 'Failed'), ('canceled', 'Canceled (endpoint disabled)')], default='pending', max_length=16, verbose_name='status')),
-                ('attempts', models.PositiveSmallIntegerField(default=0, verbose_name='attempts')),
-                ('last_status_code', models.PositiveSmallIntegerField(blank=True, null=True, verbose_name='last status code')),
-                ('last_error', models.CharField(blank=True, max_length=300, verbose_name='last error')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='created')),
-                ('next_attempt_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='next attempt')),
-                ('last_attempt_at', models.DateTimeField(blank=True, null=True, verbose_name='last attempt')),
-                ('delivered_at', models.DateTimeField(blank=True, null=True, verbose_name='delivered')),
-                ('replay_of', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='replays', to='processes.webhookdelivery')),
-                ('endpoint', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='deliveries', to='processes.webhookendpoint')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "event_type",
+                    models.CharField(
+                        choices=[
+                            ("process.started", "Process started"),
+                            ("task.created", "Task created (people's tasks)"),
+                            ("task.decided", "Task decided"),
+                            ("process.completed", "Process completed"),
+                            ("process.compensated", "Process compensated"),
+                            ("incident.opened", "Incident opened (an automated step failed)"),
+                        ],
+                        max_length=40,
+                        verbose_name="event",
+                    ),
+                ),
+                (
+                    "msg_id",
+                    models.CharField(
+                        db_index=True,
+                        default=processes.webhooks.models.msg_id_new,
+                        max_length=64,
+                        verbose_name="webhook-id",
+                    ),
+                ),
+                ("payload", models.JSONField()),
+                ("process_id", models.BigIntegerField(blank=True, db_index=True, null=True)),
+                ("task_id", models.BigIntegerField(blank=True, null=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("delivered", "Delivered"),
+                            ("failed", "Failed"),
+                            ("canceled", "Canceled (endpoint disabled)"),
+                        ],
+                        default="pending",
+                        max_length=16,
+                        verbose_name="status",
+                    ),
+                ),
+                ("attempts", models.PositiveSmallIntegerField(default=0, verbose_name="attempts")),
+                (
+                    "last_status_code",
+                    models.PositiveSmallIntegerField(blank=True, null=True, verbose_name="last status code"),
+                ),
+                ("last_error", models.CharField(blank=True, max_length=300, verbose_name="last error")),
+                (
+                    "created_at",
+                    models.DateTimeField(default=django.utils.timezone.now, verbose_name="created"),
+                ),
+                (
+                    "next_attempt_at",
+                    models.DateTimeField(default=django.utils.timezone.now, verbose_name="next attempt"),
+                ),
+                ("last_attempt_at", models.DateTimeField(blank=True, null=True, verbose_name="last attempt")),
+                ("delivered_at", models.DateTimeField(blank=True, null=True, verbose_name="delivered")),
+                (
+                    "replay_of",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="replays",
+                        to="processes.webhookdelivery",
+                    ),
+                ),
+                (
+                    "endpoint",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="deliveries",
+                        to="processes.webhookendpoint",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'webhook delivery',
-                'verbose_name_plural': 'webhook deliveries',
-                'ordering': ['-created_at', '-id'],
-                'indexes': [models.Index(condition=models.Q(('status', 'pending')), fields=['next_attempt_at'], name='webhook_pending_due')],
+                "verbose_name": "webhook delivery",
+                "verbose_name_plural": "webhook deliveries",
+                "ordering": ["-created_at", "-id"],
+                "indexes": [
+                    models.Index(
+                        condition=models.Q(("status", "pending")),
+                        fields=["next_attempt_at"],
+                        name="webhook_pending_due",
+                    )
+                ],
             },
         ),
     ]

@@ -27,6 +27,12 @@ from processes.webhooks.services import (
 
 
 class WebhookEndpointForm(forms.ModelForm):
+    url = forms.URLField(
+        label="URL",
+        max_length=500,
+        assume_scheme="https",
+        help_text="Where the events are POSTed (https:// or http://)",
+    )
     events = forms.MultipleChoiceField(choices=EventType.choices, widget=forms.CheckboxSelectMultiple)
     client = forms.ModelChoiceField(
         queryset=ApiClient.objects.all(),
@@ -39,7 +45,7 @@ class WebhookEndpointForm(forms.ModelForm):
         fields = ["client", "url", "events", "description"]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         if data.get("url") and data.get("client"):
             for field, message in endpoint_problems(client=data["client"], url=data["url"]).items():
                 self.add_error(field, ValidationError(message))
@@ -72,10 +78,15 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
             webhook_endpoint_enable(endpoint=endpoint, user=request.user)
         messages.success(request, f"{queryset.count()} endpoint(s) enabled.")
 
-    @admin.action(description="Disable the selected endpoints (cancels their pending deliveries)", permissions=["change"])
+    @admin.action(
+        description="Disable the selected endpoints (cancels their pending deliveries)",
+        permissions=["change"],
+    )
     def disable(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> None:
         canceled = sum(
-            webhook_endpoint_disable(endpoint=endpoint, reason=f"disabled by {request.user}", user=request.user)
+            webhook_endpoint_disable(
+                endpoint=endpoint, reason=f"disabled by {request.user}", user=request.user
+            )
             for endpoint in queryset.filter(active=True)
         )
         messages.success(request, f"Endpoint(s) disabled; {canceled} pending deliveries canceled.")
@@ -115,7 +126,7 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
         "replay_of",
         "payload_pretty",
     ]
-    readonly_fields = fields
+    readonly_fields = fields  # type: ignore[assignment]  # django-stubs types the two apart; names here
     actions = ["replay", "retry_now"]
 
     @admin.display(description="payload")

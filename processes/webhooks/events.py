@@ -9,9 +9,9 @@ goes through `processes.services.decision_record`. So the events come from there
 | `process.started`     | the audit event `process.started` (a start node completed)        |
 | `task.created`        | `task.created` of a people's task (HUMAN node)                    |
 | `task.decided`        | `decision_record` (every plug-in's decisions)                      |
-| `process.completed`   | `process.finished` (an End node); plug-ins may add to its data     |
+| `process.completed`   | `process.finished` that left the process DONE; plug-ins may add    |
 | `process.compensated` | `task.completed` of a compensation throw (viewflow CompensateThrow)|
-| `incident.opened`     | `task.failed` of an automated step (JOB node)                      |
+| `incident.opened`     | `task.failed` of an automated step (JOB) no `.OnError` catches     |
 
 The envelope is `{"type", "timestamp", "data"}`; `data` holds ids, the type's label and title
 (from the registry: the core knows no process), the step, the decision and the correlation id,
@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.utils import timezone
 from viewflow.workflow.nodes import CompensateThrow
+from viewflow.workflow.status import PROCESS
 
 from processes.audit import correlation_id_of
 from processes.registry import registry
@@ -80,7 +81,8 @@ def events_of_audit(event: AuditEvent) -> list[tuple[str, dict[str, Any]]]:
         return [(EventType.PROCESS_STARTED, event_data(process=process, task=task))]
     if event.action == "task.created" and node_type == "HUMAN" and task is not None:
         return [(EventType.TASK_CREATED, event_data(process=process, task=task))]
-    if event.action == "process.finished":
+    if event.action == "process.finished" and process.status == PROCESS.DONE:
+        # An End node finished the process (a compensation handler's End leaves it running).
         return [
             (
                 EventType.PROCESS_COMPLETED,
@@ -89,9 +91,18 @@ def events_of_audit(event: AuditEvent) -> list[tuple[str, dict[str, Any]]]:
         ]
     if event.action == "task.completed" and task is not None and isinstance(task.flow_task, CompensateThrow):
         return [(EventType.PROCESS_COMPENSATED, event_data(process=process, task=task))]
-    if event.action == "task.failed" and node_type == "JOB" and task is not None:
+    if event.action == "task.failed" and node_type == "JOB" and task is not None and not _caught(task):
         return [(EventType.INCIDENT_OPENED, event_data(process=process, task=task))]
     return []
+
+
+def _caught(task: Task) -> bool:
+    """Does an error boundary without a code (`.OnError(...)`) take the step's failure over (the
+    flow goes on, no incident is left)? viewflow keeps a node's boundaries in `_boundary_specs`."""
+    return any(
+        kind == "error" and getattr(boundary, "_code", None) is None
+        for kind, boundary in getattr(task.flow_task, "_boundary_specs", ())
+    )
 
 
 def decision_name(process: Process, action: str) -> str:

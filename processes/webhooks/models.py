@@ -43,8 +43,12 @@ class WebhookEndpoint(models.Model):
     A receiver answering 410 Gone disables it (`disabled_at`, `disabled_reason`) and stops its
     pending deliveries; an admin enables it again."""
 
-    client = models.ForeignKey("processes.ApiClient", on_delete=models.CASCADE, related_name="webhook_endpoints")
-    url = models.URLField(_("URL"), max_length=500, help_text=_("https:// (or http://) address the events are POSTed to"))
+    client = models.ForeignKey(
+        "processes.ApiClient", on_delete=models.CASCADE, related_name="webhook_endpoints"
+    )
+    url = models.URLField(
+        _("URL"), max_length=500, help_text=_("https:// (or http://) address the events are POSTed to")
+    )
     events = models.JSONField(default=list, validators=[events_validate])
     description = models.CharField(max_length=200, blank=True)
     active = models.BooleanField(default=True)

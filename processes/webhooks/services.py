@@ -110,9 +110,9 @@ def webhook_endpoint_disable(*, endpoint: WebhookEndpoint, reason: str, user: An
         endpoint.disabled_at = timezone.now()
         endpoint.disabled_reason = reason[:200]
         endpoint.save(update_fields=["active", "disabled_at", "disabled_reason"])
-    canceled = WebhookDelivery.objects.filter(endpoint=endpoint, status=WebhookDelivery.Status.PENDING).update(
-        status=WebhookDelivery.Status.CANCELED, last_error=f"endpoint disabled: {reason}"[:300]
-    )
+    canceled = WebhookDelivery.objects.filter(
+        endpoint=endpoint, status=WebhookDelivery.Status.PENDING
+    ).update(status=WebhookDelivery.Status.CANCELED, last_error=f"endpoint disabled: {reason}"[:300])
     audit_record(
         action="webhook.endpoint_disabled",
         actor=_actor(user),
@@ -186,9 +186,9 @@ def webhook_emit(
     )
     if any(delivery.pk is None for delivery in deliveries):  # a backend without RETURNING ids
         deliveries = list(
-            WebhookDelivery.objects.filter(
-                msg_id__in=[delivery.msg_id for delivery in deliveries]
-            ).order_by("pk")
+            WebhookDelivery.objects.filter(msg_id__in=[delivery.msg_id for delivery in deliveries]).order_by(
+                "pk"
+            )
         )
     _enqueue_on_commit([delivery.pk for delivery in deliveries])
     logger.info("webhook.queued", event_type=event_type, deliveries=len(deliveries))
@@ -236,11 +236,11 @@ def webhook_process_completed_amend(*, process: Process, **extra: Any) -> int:
 
 
 def backoff_delay(attempts: int, *, jitter: float | None = None) -> timedelta:
-    """The wait after the `attempts`-th failed attempt: WEBHOOK_RETRY_BASE_SECONDS × 4^(n-1), at
+    """The wait after the `attempts`-th failed attempt: WEBHOOK_RETRY_BASE_SECONDS * 4^(n-1), at
     most WEBHOOK_RETRY_MAX_SECONDS, ±20 % jitter (`jitter` in [-1, 1] pins it, for tests)."""
     base = settings.WEBHOOK_RETRY_BASE_SECONDS
     delay = min(base * 4 ** max(attempts - 1, 0), settings.WEBHOOK_RETRY_MAX_SECONDS)
-    spread = random.uniform(-1.0, 1.0) if jitter is None else jitter  # noqa: S311 - not a secret
+    spread = random.uniform(-1.0, 1.0) if jitter is None else jitter
     return timedelta(seconds=delay * (1 + 0.2 * spread))
 
 
@@ -297,7 +297,9 @@ def webhook_deliver(*, delivery_id: int, now: datetime | None = None) -> str:
             .first()
         )
         if delivery is None:
-            exists = WebhookDelivery.objects.filter(pk=delivery_id, status=WebhookDelivery.Status.PENDING).exists()
+            exists = WebhookDelivery.objects.filter(
+                pk=delivery_id, status=WebhookDelivery.Status.PENDING
+            ).exists()
             return "busy" if exists else "gone"
         endpoint = delivery.endpoint
         if not endpoint.active or not endpoint.client.active:
@@ -416,7 +418,11 @@ def webhook_retry_now(*, deliveries: Any, user: Any = None) -> int:
     )
     now = timezone.now()
     for row in rows:
-        row.status, row.attempts, row.next_attempt_at = WebhookDelivery.Status.PENDING, 0, _first_attempt_at(now)
+        row.status, row.attempts, row.next_attempt_at = (
+            WebhookDelivery.Status.PENDING,
+            0,
+            _first_attempt_at(now),
+        )
         row.save(update_fields=["status", "attempts", "next_attempt_at"])
     if rows:
         audit_record(

@@ -32,7 +32,7 @@ class DestinationRefused(Exception):
 
 
 def _embedded_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
-    embedded = [address.ipv4_mapped, address.sixtofour]
+    embedded = [address.sixtofour]
     if address.teredo:
         embedded.extend(address.teredo)
     if address in _NAT64:
@@ -43,7 +43,9 @@ def _embedded_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address
 def address_refused(address: IPAddress) -> str:
     """Why `address` is not a public one ('' when it is)."""
     candidates: list[IPAddress] = [address]
-    if isinstance(address, ipaddress.IPv6Address):
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        candidates = [address.ipv4_mapped]  # ::ffff:0:0/96 is "reserved" itself: judge the IPv4
+    elif isinstance(address, ipaddress.IPv6Address):
         candidates.extend(_embedded_ipv4(address))
     for ip in candidates:
         for flag in ("loopback", "private", "link_local", "multicast", "reserved", "unspecified"):
@@ -139,7 +141,9 @@ class Response:
     body: bytes  # at most the first KiB, for the delivery log
 
 
-def post_pinned(destination: Destination, *, headers: dict[str, str], body: bytes, timeout: float) -> Response:
+def post_pinned(
+    destination: Destination, *, headers: dict[str, str], body: bytes, timeout: float
+) -> Response:
     """POST `body` to the destination's first reachable checked address (the next one only when a
     connection cannot be made). Raises OSError (http.client's errors included) when none answers."""
     connection_class = _PinnedHTTPSConnection if destination.scheme == "https" else _PinnedHTTPConnection

@@ -31,7 +31,9 @@ class Command(BaseCommand):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--client", default="shop", help="verify with this API client's signing keys")
         parser.add_argument("--secret", action="append", default=[], help="verify with this whsec_… secret")
-        parser.add_argument("--gone", action="store_true", help="answer 410 Gone (the portal disables the endpoint)")
+        parser.add_argument(
+            "--gone", action="store_true", help="answer 410 Gone (the portal disables the endpoint)"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -57,7 +59,7 @@ class Command(BaseCommand):
             def do_POST(self) -> None:  # http.server's hook name
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 try:
-                    msg_id, _ = signing.verify(keys(), self.headers, body)
+                    msg_id, _ = signing.verify(keys(), dict(self.headers.items()), body)
                 except signing.SignatureInvalid as exc:
                     write(f"REJECTED ({exc.reason}): {exc.detail}")
                     self._answer(401)
@@ -79,7 +81,7 @@ class Command(BaseCommand):
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's name
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
         server = ThreadingHTTPServer((options["host"], options["port"]), Handler)
