@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -29,12 +30,14 @@ class Received:
 
 
 class Receiver:
-    """`url` takes POSTs; `status` is what it answers; `received` what it got (in order)."""
+    """`url` takes POSTs; `status` is what it answers (after `delay` seconds); `received` what it
+    got, in order."""
 
     def __init__(self, path: str = "/hooks") -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}{path}"
         self.status = 200
+        self.delay = 0.0  # seconds before answering (a slow receiver)
         self.received: list[Received] = []
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -45,6 +48,8 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # http.server's hook name
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if receiver.delay:
+                    time.sleep(receiver.delay)
                 with receiver._lock:
                     receiver.received.append(
                         Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
