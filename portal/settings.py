@@ -313,6 +313,9 @@ WEBHOOK_RETRY_MAX_SECONDS = env_int("WEBHOOK_RETRY_MAX_SECONDS", 12 * 3600)
 WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 12)
 # Delivered rows are forgotten after this many days (failed ones stay, for the admin).
 WEBHOOK_KEEP_DAYS = env_int("WEBHOOK_KEEP_DAYS", 30)
+# The demo's receiver (`manage.py webhook_receiver`, started by `make run`) listens on this port
+# of 127.0.0.1, and the demo data subscribes the `shop` client there.
+WEBHOOK_RECEIVER_PORT = env_int("WEBHOOK_RECEIVER_PORT", 8765)
 
 # ---------------------------------------------------------------- EMAIL ACTION LINKS
 # How long an Approve/Reject link in an escalation email works (docs/architecture.md).

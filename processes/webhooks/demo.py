@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
@@ -15,7 +16,10 @@ from processes.webhooks.models import EventType, WebhookEndpoint
 from processes.webhooks.services import webhook_endpoint_create
 
 DEMO_CLIENT = "shop"
-DEMO_RECEIVER_URL = "http://127.0.0.1:8765/webhooks"
+
+
+def demo_receiver_url() -> str:
+    return f"http://127.0.0.1:{settings.WEBHOOK_RECEIVER_PORT}/webhooks"
 
 
 @transaction.atomic
@@ -31,16 +35,16 @@ def webhooks_demo_load(write: Callable[[str], Any]) -> None:
     client.save()
     if not signing_keys(client):
         signing_key_rotate(client=client)
-    if WebhookEndpoint.objects.filter(client=client, url=DEMO_RECEIVER_URL).exists():
+    if WebhookEndpoint.objects.filter(client=client, url=demo_receiver_url()).exists():
         return
     try:
         webhook_endpoint_create(
             client=client,
-            url=DEMO_RECEIVER_URL,
+            url=demo_receiver_url(),
             events=list(EventType.values),
             description="The demo receiver: manage.py webhook_receiver --port 8765",
         )
     except ValidationError as exc:  # loopback refused: WEBHOOK_ALLOW_PRIVATE_NETWORKS is off
         write(f"Demo webhook endpoint not created: {'; '.join(exc.messages)}")
         return
-    write(f"Demo webhooks: client {DEMO_CLIENT!r} subscribed at {DEMO_RECEIVER_URL}")
+    write(f"Demo webhooks: client {DEMO_CLIENT!r} subscribed at {demo_receiver_url()}")

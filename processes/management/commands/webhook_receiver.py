@@ -1,4 +1,4 @@
-"""`manage.py webhook_receiver --port 8765`: a webhook receiver to watch in the demo.
+"""`manage.py webhook_receiver [--port 8765]`: a webhook receiver to watch in the demo.
 
 It accepts POSTs on any path, verifies each Standard Webhooks signature with the keys of the API
 client `--client` (default `shop`, read from the database at each request, so a key rotation is
@@ -15,6 +15,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import close_old_connections
 
@@ -27,7 +28,7 @@ class Command(BaseCommand):
     help = "Receive the portal's webhooks on 127.0.0.1:PORT and print each verified delivery."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--port", type=int, default=8765)
+        parser.add_argument("--port", type=int, default=None, help="default: WEBHOOK_RECEIVER_PORT (8765)")
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--client", default="shop", help="verify with this API client's signing keys")
         parser.add_argument("--secret", action="append", default=[], help="verify with this whsec_… secret")
@@ -84,9 +85,15 @@ class Command(BaseCommand):
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        server = ThreadingHTTPServer((options["host"], options["port"]), Handler)
+        port = options["port"] or settings.WEBHOOK_RECEIVER_PORT
+        try:
+            server = ThreadingHTTPServer((options["host"], port), Handler)
+        except OSError as exc:
+            raise CommandError(
+                f"cannot listen on {options['host']}:{port} ({exc}); set WEBHOOK_RECEIVER_PORT"
+            ) from None
         who = "the given secrets" if secrets else f"client {client_name!r}"
-        write(f"Webhook receiver on http://{options['host']}:{options['port']}/ verifying with {who}")
+        write(f"Webhook receiver on http://{options['host']}:{port}/ verifying with {who}")
         try:
             server.serve_forever()
         except KeyboardInterrupt:

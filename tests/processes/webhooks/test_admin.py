@@ -15,7 +15,7 @@ from processes.api import signing
 from processes.api.models import ApiClient
 from processes.api.services import api_client_create, signing_keys_for_sending
 from processes.models import AuditEvent
-from processes.webhooks.demo import DEMO_RECEIVER_URL, webhooks_demo_load
+from processes.webhooks.demo import demo_receiver_url, webhooks_demo_load
 from processes.webhooks.models import WebhookDelivery, WebhookEndpoint
 from processes.webhooks.services import webhook_emit
 from tests.stack import ROOT, free_port, wait_for
@@ -134,7 +134,7 @@ def test_the_demo_subscribes_the_shop_at_the_demo_receiver(db):
     shop = ApiClient.objects.get(name="shop")
     assert shop.has_scope("webhooks:receive")
     [endpoint] = WebhookEndpoint.objects.filter(client=shop)
-    assert endpoint.url == DEMO_RECEIVER_URL
+    assert endpoint.url == demo_receiver_url() == "http://127.0.0.1:8765/webhooks"
     assert len(endpoint.events) == 6
     assert len(lines) == 1
 
