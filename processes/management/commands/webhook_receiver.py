@@ -44,7 +44,11 @@ class Command(BaseCommand):
         client_name = options["client"]
         seen: set[str] = set()
         lock = threading.Lock()
-        write = self.stdout.write
+
+        def write(line: str) -> None:
+            self.stdout.write(line)
+            self.stdout.flush()  # a line at a time, also when stdout is a pipe (make run)
+
         gone = options["gone"]
 
         def keys() -> list[bytes]:
