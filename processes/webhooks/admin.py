@@ -20,7 +20,7 @@ from processes.webhooks.services import (
     endpoint_problems,
     webhook_endpoint_disable,
     webhook_endpoint_enable,
-    webhook_endpoint_saved,
+    webhook_endpoint_save,
     webhook_replay,
     webhook_retry_now,
 )
@@ -68,9 +68,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
         return ", ".join(obj.events or [])
 
     def save_model(self, request: HttpRequest, obj: WebhookEndpoint, form: Any, change: bool) -> None:
-        obj.events = sorted(set(obj.events or []))
-        super().save_model(request, obj, form, change)
-        webhook_endpoint_saved(endpoint=obj, created=not change, user=request.user)
+        webhook_endpoint_save(endpoint=obj, user=request.user)
 
     @admin.action(description="Enable the selected endpoints", permissions=["change"])
     def enable(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> None:

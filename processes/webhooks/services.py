@@ -90,13 +90,18 @@ def webhook_endpoint_create(
 
 
 @transaction.atomic
-def webhook_endpoint_saved(*, endpoint: WebhookEndpoint, created: bool, user: Any = None) -> None:
-    """Audit a subscription the admin's form created or changed (the form checked it)."""
+def webhook_endpoint_save(*, endpoint: WebhookEndpoint, user: Any = None) -> WebhookEndpoint:
+    """Save a subscription the admin's form made or changed (checked like a new one), audited."""
+    created = endpoint.pk is None
+    endpoint.events = sorted(set(endpoint.events or []))
+    endpoint_check(endpoint)
+    endpoint.save()
     audit_record(
         action="webhook.endpoint_created" if created else "webhook.endpoint_changed",
         actor=_actor(user),
         details={"client": endpoint.client.name, "url": endpoint.url, "events": endpoint.events},
     )
+    return endpoint
 
 
 @transaction.atomic

@@ -71,6 +71,20 @@ def test_the_client_needs_the_scope_and_a_signing_key(admin_client, receiver):
     assert "process.exploded" in str(response.context["adminform"].form.errors["events"])
 
 
+def test_a_change_is_checked_and_audited(admin_client, endpoint, settings):
+    change = reverse("admin:processes_webhookendpoint_change", args=[endpoint.pk])
+    form = _form(endpoint.client, endpoint.url, ["task.decided"])
+
+    assert admin_client.post(change, form).status_code == 302
+    endpoint.refresh_from_db()
+    assert endpoint.events == ["task.decided"]
+    assert AuditEvent.objects.filter(action="webhook.endpoint_changed").count() == 1
+
+    settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = False
+    assert admin_client.post(change, form).status_code == 200  # loopback is refused now
+    assert AuditEvent.objects.filter(action="webhook.endpoint_changed").count() == 1
+
+
 def test_disable_then_enable(admin_client, endpoint):
     webhook_emit(event_type="process.started", data={"process_id": 1})
     changelist = reverse("admin:processes_webhookendpoint_changelist")
