@@ -92,7 +92,7 @@ def test_the_certificate_is_checked_against_the_urls_host(tls_receiver):
     port, _seen = tls_receiver
     wrong = ssrf.Destination("https", "portal-hooks.example", port, "/hooks", ("127.0.0.1",))
 
-    with pytest.raises(ssl.SSLCertVerificationError, match="portal-hooks.example"):
+    with pytest.raises(ssl.SSLCertVerificationError, match=r"portal-hooks\.example"):
         ssrf.post_pinned(wrong, headers={}, body=b"{}", timeout=5)
 
 
@@ -112,7 +112,7 @@ def test_a_rebinding_answer_after_the_check_changes_nothing(tls_receiver):
 
 
 def test_the_next_checked_address_is_tried_when_one_refuses(tls_receiver):
-    port, seen = tls_receiver
+    port, _seen = tls_receiver
     # Nothing listens on 127.0.0.2 (the receiver binds 127.0.0.1 only).
     destination = ssrf.Destination("https", "localhost", port, "/hooks", ("127.0.0.2", "127.0.0.1"))
     with mock.patch.object(ssrf.socket, "create_connection", wraps=ssrf.socket.create_connection) as connect:
