@@ -258,6 +258,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": schedule(float(env_str("MESSAGE_SWEEP_INTERVAL", "30"))),
         "options": {"expires": 25},
     },
+    # Webhook deliveries that are due (processes/webhooks/): retries, and lost first attempts.
+    "retry-webhooks": {
+        "task": "processes.tasks.webhooks_retry_due",
+        "schedule": schedule(float(env_str("WEBHOOK_SWEEP_INTERVAL", "5"))),
+        "options": {"expires": 10},
+    },
     "housekeeping": {
         "task": "processes.tasks.housekeeping",
         "schedule": schedule(3600.0),
@@ -312,6 +318,24 @@ EMAIL_RETRY_BASE_SECONDS = env_int("EMAIL_RETRY_BASE_SECONDS", 10)
 EMAIL_KEEP_DAYS = env_int("EMAIL_KEEP_DAYS", 30)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Approvals Portal <portal@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# ---------------------------------------------------------------- WEBHOOKS OUT (processes/webhooks/)
+# https://www.standardwebhooks.com/ - the schedule is in docs/architecture.md ("Webhooks out").
+# Whether a webhook may go to loopback, private, link-local or other non-public addresses (the
+# SSRF guard). Default: off, on with DEBUG (`make run`'s demo); the tests turn it on.
+WEBHOOK_ALLOW_PRIVATE_NETWORKS = env_flag("WEBHOOK_ALLOW_PRIVATE_NETWORKS", DEBUG)
+# Seconds a receiver has to connect and answer each read.
+WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10)
+# The first retry's delay; each next one waits 4 times longer (±20 % jitter), at most
+# WEBHOOK_RETRY_MAX_SECONDS; after WEBHOOK_MAX_ATTEMPTS attempts (about 3 days) it is failed.
+WEBHOOK_RETRY_BASE_SECONDS = env_int("WEBHOOK_RETRY_BASE_SECONDS", 30)
+WEBHOOK_RETRY_MAX_SECONDS = env_int("WEBHOOK_RETRY_MAX_SECONDS", 12 * 3600)
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 12)
+# Delivered rows are forgotten after this many days (failed ones stay, for the admin).
+WEBHOOK_KEEP_DAYS = env_int("WEBHOOK_KEEP_DAYS", 30)
+# The demo's receiver (`manage.py webhook_receiver`, started by `make run`) listens on this port
+# of 127.0.0.1, and the demo data subscribes the `shop` client there.
+WEBHOOK_RECEIVER_PORT = env_int("WEBHOOK_RECEIVER_PORT", 8765)
 
 # ---------------------------------------------------------------- EMAIL ACTION LINKS
 # How long an Approve/Reject link in an escalation email works (docs/architecture.md).

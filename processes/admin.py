@@ -24,6 +24,7 @@ from processes.models import (
 from processes.policies import admin as policies_admin  # noqa: F401 - registers the policies' admin
 from processes.services import incident_retry, incident_skip
 from processes.tasklist import admin as tasklist_admin  # noqa: F401 - registers the task list rows' admin
+from processes.webhooks import admin as webhooks_admin  # noqa: F401 - registers the webhooks' admin
 
 
 @admin.register(AuditEvent)

@@ -23,11 +23,12 @@ class ProcessesConfig(AppConfig):
         autodiscover()
         from processes.actionlinks import checks  # noqa: F401 - registers the deploy check
         from processes.actionlinks.services import escalation_email_finish
-        from processes.audit import audit_transition
+        from processes.audit import audit_observer_register, audit_transition
         from processes.mail.services import mail_finisher_register
         from processes.notifications import signals as notification_signals
         from processes.notifications.services import notify_transition
         from processes.tasklist.services import task_row_on_save, task_row_transition
+        from processes.webhooks.services import webhook_events_from_audit
 
         # Every task state change passes through viewflow's transition state machine; one hook
         # there writes the audit trail for views, bulk actions, timers and jobs alike. The state
@@ -40,6 +41,8 @@ class ProcessesConfig(AppConfig):
             task_row_transition(*args, **kwargs)
 
         Activation.status.on_success()(on_transition)
+        # Webhooks out: the audited changes subscribers hear of, queued in their transaction.
+        audit_observer_register(webhook_events_from_audit)
         # Escalation emails are stored with link placeholders; their secrets are minted on delivery.
         mail_finisher_register("escalation", escalation_email_finish)
         # Live notifications: a logout or a deactivation closes the sockets it ends; a task

@@ -12,7 +12,7 @@ are not transitions (a comment, a decision) with `audit_record` directly.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +54,16 @@ _NOT_PERSISTED = {("HUMAN", "start"), ("HUMAN_START", "start")}
 # reassign transition serves a holder's delegation and a manager's reassignment alike, and only
 # the caller knows which one it is.
 _transition_details: ContextVar[dict[str, Any] | None] = ContextVar("audit_transition_details", default=None)
+
+# Called with each audit event right after it is written, in its transaction (the webhooks'
+# outbox: processes/webhooks/). Registered once at start-up (processes/apps.py).
+_observers: list[Callable[[AuditEvent], None]] = []
+
+
+def audit_observer_register(observer: Callable[[AuditEvent], None]) -> None:
+    """Let `observer` see every audit event, in the transaction that writes it."""
+    if observer not in _observers:
+        _observers.append(observer)
 
 
 @contextlib.contextmanager
@@ -142,6 +152,8 @@ def audit_record(
         actor=event.actor_name or "system",
         **(details or {}),
     )
+    for observer in _observers:
+        observer(event)
     return event
 
 

@@ -7,7 +7,9 @@ web process answers the same and nothing is counted twice however many processes
   held by someone (ASSIGNED);
 - `portal_tasks_overdue{process_type, stage}`: open tasks past their due time (the SLA);
 - `portal_incidents_open{process_type}`: failed automated steps waiting for a retry or a skip;
-- `portal_emails_pending`, `portal_emails_failed`: the email outbox.
+- `portal_emails_pending`, `portal_emails_failed`: the email outbox;
+- `portal_webhooks_pending`, `portal_webhooks_delivered`, `portal_webhooks_failed`: the webhook
+  outbox (processes/webhooks/; delivered rows are kept WEBHOOK_KEEP_DAYS).
 
 Process types are labelled by their flow reference (`purchase/flows.PurchaseFlow`, the task list's
 `?flow=`), from the registry: a new process type needs no metrics code. The task gauges are one
@@ -43,6 +45,7 @@ from viewflow.workflow.status import STATUS
 from processes.mail.models import OutgoingEmail
 from processes.registry import registry
 from processes.tasklist.models import OPEN_STATUSES, TaskRow
+from processes.webhooks.models import WebhookDelivery
 
 
 class PortalCollector(Collector):
@@ -113,6 +116,23 @@ class PortalCollector(Collector):
             "portal_emails_failed",
             "Emails the outbox gave up on.",
             value=by_status.get(OutgoingEmail.Status.FAILED, 0),
+        )
+
+        hooks = dict(WebhookDelivery.objects.values_list("status").annotate(n=Count("pk")).order_by())
+        yield GaugeMetricFamily(
+            "portal_webhooks_pending",
+            "Webhook deliveries not delivered yet (retried with backoff for about 3 days).",
+            value=hooks.get(WebhookDelivery.Status.PENDING, 0),
+        )
+        yield GaugeMetricFamily(
+            "portal_webhooks_delivered",
+            "Webhook deliveries a receiver accepted (kept WEBHOOK_KEEP_DAYS).",
+            value=hooks.get(WebhookDelivery.Status.DELIVERED, 0),
+        )
+        yield GaugeMetricFamily(
+            "portal_webhooks_failed",
+            "Webhook deliveries given up on (every attempt failed, or the receiver answered 410).",
+            value=hooks.get(WebhookDelivery.Status.FAILED, 0),
         )
 
 

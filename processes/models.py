@@ -207,6 +207,7 @@ from processes.mail.models import OutgoingEmail  # noqa: E402
 from processes.messages.models import MessageSubscription, ReceivedMessage  # noqa: E402
 from processes.policies.models import ApprovalPolicy, PolicyStage, PolicyVersion  # noqa: E402
 from processes.tasklist.models import TaskRow  # noqa: E402
+from processes.webhooks.models import WebhookDelivery, WebhookEndpoint  # noqa: E402
 
 __all__ = [
     "ActionToken",
@@ -235,4 +236,6 @@ __all__ = [
     "ShippingQuote",
     "StockReservation",
     "TaskRow",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]

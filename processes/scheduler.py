@@ -169,9 +169,11 @@ def housekeeping() -> dict:
     from processes.actionlinks.services import action_tokens_prune
     from processes.attachments.services import attachments_sweep_orphans
     from processes.mail.services import mails_prune
+    from processes.webhooks.services import webhooks_prune
 
     done = {
         "pruned_emails": mails_prune(),
+        "pruned_webhook_deliveries": webhooks_prune(),
         "pruned_link_tokens": action_tokens_prune(),
         "deleted_attachment_files": attachments_sweep_orphans(),
     }

@@ -18,6 +18,7 @@ from processes.exceptions import IncidentError
 from processes.gate import TaskAction, execute_action, task_authorize
 from processes.models import ProcessComment
 from processes.tasklist.exceptions import TaskUnavailable
+from processes.webhooks.services import webhook_task_decided
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser, User
@@ -76,6 +77,7 @@ def decision_record(
         )
     details = {**({"comment": comment} if comment else {}), **(details or {})}
     audit_record(action=action, process=activation.process, task=activation.task, actor=user, details=details)
+    webhook_task_decided(process=activation.process, task=activation.task, action=action)
     activation.execute()
 
 

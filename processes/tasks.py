@@ -45,6 +45,22 @@ def mails_retry_due() -> int:
     return retry()
 
 
+@shared_task(name="processes.tasks.webhook_deliver", ignore_result=True, acks_late=True)
+def webhook_deliver(delivery_id: int) -> str:
+    """Send one webhook delivery, right after the commit that queued it (processes/webhooks/)."""
+    from processes.webhooks.services import webhook_deliver as deliver
+
+    return deliver(delivery_id=delivery_id)
+
+
+@shared_task(name="processes.tasks.webhooks_retry_due", ignore_result=True)
+def webhooks_retry_due() -> int:
+    """Send webhook deliveries that are due: retries, and first attempts whose message was lost."""
+    from processes.webhooks.services import webhooks_retry_due as retry
+
+    return retry()
+
+
 @shared_task(name="processes.tasks.housekeeping", ignore_result=True)
 def housekeeping() -> dict:
     """Delete acknowledged messages from the embedded broker's table."""

@@ -1,5 +1,6 @@
 """The catalog's part in the core's policy version life cycle (processes/policies/signals.py):
-a version of a process type's chain has the type's request form beside it."""
+a version of a process type's chain has the type's request form beside it. And its part in the
+webhooks out (processes/webhooks/): a request's outcome in its `process.completed` event."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from processes.catalog.fields import field_problems, field_specs
 from processes.catalog.models import MANAGED_BY, FormField
 from processes.catalog.selectors import version_fields
 from processes.catalog.services import catalog_rights_grant
+from processes.catalog.signals import request_finished
 from processes.policies.models import PolicyVersion
 from processes.policies.signals import (
     version_checking,
@@ -18,6 +20,7 @@ from processes.policies.signals import (
     version_form_fields,
     version_published,
 )
+from processes.webhooks.services import webhook_process_completed_amend
 
 
 def _ours(version: PolicyVersion) -> bool:
@@ -49,3 +52,15 @@ def catalog_form_copy(sender: Any, source: PolicyVersion, draft: PolicyVersion, 
 def catalog_published(sender: Any, version: PolicyVersion, **kwargs: Any) -> None:
     if _ours(version):
         catalog_rights_grant(process_type=version.policy.process_type)
+
+
+@receiver(request_finished, dispatch_uid="processes.catalog.webhook_outcome")
+def catalog_webhook_outcome(sender: Any, process: Any, approved: bool, outcome: str, **kwargs: Any) -> None:
+    """The request's outcome in the `process.completed` webhook event (processes/webhooks/),
+    queued in the decision's transaction like the event itself."""
+    webhook_process_completed_amend(
+        process=process,
+        outcome="approved" if approved else "rejected",
+        on_finish=outcome,
+        type_slug=process.process_type.slug,
+    )

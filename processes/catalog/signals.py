@@ -5,8 +5,8 @@ request is finally approved or rejected, in the flow's transaction. `outcome` is
 `on_approved` or `on_rejected` (processes.catalog.models.Outcome). A receiver that reaches
 outside the database (a webhook, a message) must wait for the commit (`transaction.on_commit`, or
 an outbox row written here and sent after it), like every other side effect of the portal. The
-API's outbound webhook connects here for the types whose outcome is "webhook"; until it does,
-such a type notifies the requester only.
+webhooks out connect here (receivers.py): the `process.completed` event of every catalog request
+carries its outcome (`approved` / `rejected`) and the type's `on_finish` choice.
 """
 
 from __future__ import annotations

@@ -267,6 +267,7 @@ def build_scene() -> dict[str, Any]:
         )
     )
     chase = Task.objects.get(process_id=waiting.process_id, flow_task_type="HUMAN", status=STATUS.NEW)
+    webhooks_scene()  # a subscription and a delivery, for the admin rows
 
     (attachment,) = attachments_add(
         process=queued, uploads=uploads_check([upload("quote.pdf")]), user=users["alice"]
@@ -345,6 +346,16 @@ def build_scene() -> dict[str, Any]:
     params["obj:processes.incident"] = {"object_id": incident.pk}  # the admin lists failed steps only
     assert not empty, f"the scene has no {empty}: the admin rows need one of each"
     return {"users": users, "params": params}
+
+
+def webhooks_scene() -> None:
+    from processes.api.services import api_client_create, signing_key_rotate
+    from processes.webhooks.services import webhook_emit, webhook_endpoint_create
+
+    hooks, _ = api_client_create(name="hooks", scopes=["webhooks:receive"])
+    signing_key_rotate(client=hooks)
+    webhook_endpoint_create(client=hooks, url="http://127.0.0.1:9/hooks", events=["process.started"])
+    webhook_emit(event_type="process.started", data={"process_id": 0})
 
 
 def row_params(scene: dict[str, Any], row: Row, role: str) -> dict[str, Any]:

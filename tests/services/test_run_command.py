@@ -27,7 +27,11 @@ def _env(var_dir: Path, port: int, **extra: str) -> dict[str, str]:
     keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR")
     env = {k: v for k, v in os.environ.items() if k in keep}
     env.update(
-        PORTAL_VAR_DIR=str(var_dir), WEB_PORT=str(port), PORTAL_BASE_URL=f"http://127.0.0.1:{port}", **extra
+        PORTAL_VAR_DIR=str(var_dir),
+        WEB_PORT=str(port),
+        PORTAL_BASE_URL=f"http://127.0.0.1:{port}",
+        WEBHOOK_RECEIVER_PORT=str(free_port()),  # the demo's webhook receiver (Procfile.dev)
+        **extra,
     )
     return env
 

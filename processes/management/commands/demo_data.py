@@ -11,6 +11,7 @@ from django.db import transaction
 
 from processes.registry import registry
 from processes.roles import roles_sync
+from processes.webhooks.demo import webhooks_demo_load
 
 DEMO_PASSWORD = "portal-demo"  # noqa: S105 - the documented demo password (design.md section 5)
 
@@ -34,6 +35,7 @@ class Command(BaseCommand):
             users = self._users()
         for descriptor in registry:
             descriptor.demo_load(users, self.stdout.write)
+        webhooks_demo_load(self.stdout.write)
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
 
     def _users(self):
