@@ -192,7 +192,7 @@ class NotificationPreference(models.Model):
 
 
 from processes.actionlinks.models import ActionToken  # noqa: E402
-from processes.api.models import ApiClient, ApiToken  # noqa: E402
+from processes.api.models import ApiClient, ApiToken, IdempotencyRecord  # noqa: E402
 from processes.attachments.models import Attachment  # noqa: E402
 from processes.connectors.models import (  # noqa: E402
     ConnectorFaults,
@@ -209,6 +209,7 @@ from processes.tasklist.models import TaskRow  # noqa: E402
 __all__ = [
     "ActionToken",
     "ApiClient",
+    "IdempotencyRecord",
     "ApiToken",
     "ApprovalPolicy",
     "Attachment",

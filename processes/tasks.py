@@ -51,3 +51,11 @@ def housekeeping() -> dict:
     from processes.scheduler import housekeeping as run
 
     return run()
+
+
+@shared_task(name="processes.tasks.idempotency_records_prune", ignore_result=True)
+def idempotency_records_prune() -> int:
+    """Delete the API's Idempotency-Keys past their keeping time (API_IDEMPOTENCY_TTL)."""
+    from processes.api.idempotency import idempotency_records_prune as prune
+
+    return prune()

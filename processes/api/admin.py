@@ -25,7 +25,7 @@ class ApiClientForm(forms.ModelForm):
 
     class Meta:
         model = ApiClient
-        fields = ["name", "description", "scopes", "allowed_addresses", "active"]
+        fields = ["name", "description", "scopes", "allowed_addresses", "acts_as", "active"]
 
 
 class ApiTokenInline(admin.TabularInline):

@@ -18,7 +18,21 @@ PROBLEMS: dict[int, tuple[str, str]] = {
     404: ("not-found", "Not found"),
     405: ("method-not-allowed", "Method not allowed"),
     422: ("validation", "Invalid request"),
+    409: ("conflict", "Conflict"),
+    413: ("payload-too-large", "Request body too large"),
     429: ("throttled", "Too many requests"),
+}
+
+#: Failures that share a status with others get their own type: slug -> (status, title).
+TYPED_PROBLEMS: dict[str, tuple[int, str]] = {
+    "idempotency-key-invalid": (400, "Invalid Idempotency-Key"),
+    "idempotency-key-reused": (422, "Idempotency-Key reused with another request"),
+    "idempotency-key-in-flight": (409, "A request with this Idempotency-Key is in progress"),
+    "task-already-decided": (409, "Task already decided"),
+    "task-unavailable": (409, "Task not available"),
+    "no-acting-user": (403, "The client acts as nobody"),
+    "process-type-unknown": (422, "Unknown process type"),
+    "permission-denied": (403, "Not allowed by the authorization gate"),
 }
 
 
@@ -26,17 +40,38 @@ class Problem(Exception):
     """Raise from an endpoint to answer with a problem: `status`, a `detail` for people, and
     optional `errors` (a list of {loc, msg}) for validation failures."""
 
-    def __init__(self, status: int, detail: str, errors: list[dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        errors: list[dict[str, Any]] | None = None,
+        *,
+        slug: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(detail)
+        if slug is not None and TYPED_PROBLEMS[slug][0] != status:
+            raise ValueError(f"the problem {slug} is a {TYPED_PROBLEMS[slug][0]}, not a {status}")
         self.status = status
         self.detail = detail
         self.errors = errors
+        self.slug = slug
+        self.headers = headers or {}
 
 
 def problem_response(
-    request: HttpRequest, status: int, detail: str, errors: list[dict[str, Any]] | None = None
+    request: HttpRequest,
+    status: int,
+    detail: str,
+    errors: list[dict[str, Any]] | None = None,
+    *,
+    slug: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> HttpResponse:
-    slug, title = PROBLEMS.get(status, ("error", "Error"))
+    if slug is not None:
+        title = TYPED_PROBLEMS[slug][1]
+    else:
+        slug, title = PROBLEMS.get(status, ("error", "Error"))
     body: dict[str, Any] = {
         "type": PROBLEM_BASE + slug,
         "title": title,
@@ -49,4 +84,10 @@ def problem_response(
     response = HttpResponse(json.dumps(body), status=status, content_type=PROBLEM_CONTENT_TYPE)
     if status == 401:
         response["WWW-Authenticate"] = 'Bearer realm="api"'
+    for name, value in (headers or {}).items():
+        response[name] = value
     return response
+
+
+def problem_of(request: HttpRequest, exc: Problem) -> HttpResponse:
+    return problem_response(request, exc.status, exc.detail, exc.errors, slug=exc.slug, headers=exc.headers)
