@@ -209,7 +209,6 @@ from processes.tasklist.models import TaskRow  # noqa: E402
 __all__ = [
     "ActionToken",
     "ApiClient",
-    "IdempotencyRecord",
     "ApiToken",
     "ApprovalPolicy",
     "Attachment",
@@ -217,6 +216,7 @@ __all__ = [
     "ConnectorFaults",
     "CorrelatedProcess",
     "Delivery",
+    "IdempotencyRecord",
     "Incident",
     "Notification",
     "NotificationKind",

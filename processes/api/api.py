@@ -109,8 +109,12 @@ class TaskFilters(PageQuery):
 
 class StartIn(Schema):
     type: str = Field(description="The process type's label (`order`, `purchase`, `catalog`)")
-    kind: str = Field("", description="The type's own name when one flow runs several (a catalog type's slug)")
-    data: dict[str, Any] = Field(description="The start's fields: see the type's `schema` in GET /process-types")
+    kind: str = Field(
+        "", description="The type's own name when one flow runs several (a catalog type's slug)"
+    )
+    data: dict[str, Any] = Field(
+        description="The start's fields: see the type's `schema` in GET /process-types"
+    )
 
 
 class StartTypeOut(Schema):
@@ -208,6 +212,7 @@ def process_types(request: HttpRequest) -> list[dict[str, Any]]:
     "/processes",
     response={201: ProcessOut, **WRITE_ERRORS},
     auth=start,
+    url_name="process_start",
     description="Start a process of a type the caller may start (GET /process-types), its `data` "
     "validated against the version it pins; 201 with the process and its Location." + IDEMPOTENCY_DOC,
 )
@@ -219,7 +224,9 @@ def process_start(request: HttpRequest, payload: Body[StartIn]) -> HttpResponse:
         kind=payload.kind,
         data=payload.data,
     )
-    response = json_response(request, 201, ProcessOut, selectors.process_detail(process_with_subclass(process.pk)))
+    response = json_response(
+        request, 201, ProcessOut, selectors.process_detail(process_with_subclass(process.pk))
+    )
     response["Location"] = f"/api/v1/processes/{process.pk}"
     return response
 

@@ -105,7 +105,9 @@ def _replay(record: IdempotencyRecord) -> HttpResponse:
     return response
 
 
-def _claim(*, caller: str, key: str, request: HttpRequest, fingerprint: str) -> IdempotencyRecord | HttpResponse:
+def _claim(
+    *, caller: str, key: str, request: HttpRequest, fingerprint: str
+) -> IdempotencyRecord | HttpResponse:
     """Insert the in-flight row (committed at once), or answer from the row another request made."""
     for _attempt in range(2):
         now = timezone.now()
@@ -165,7 +167,9 @@ def _forget(record: IdempotencyRecord) -> None:
     IdempotencyRecord.objects.filter(pk=record.pk, state=IdempotencyRecord.State.IN_FLIGHT).delete()
 
 
-def idempotent_with(respond: ErrorResponder) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+def idempotent_with(
+    respond: ErrorResponder,
+) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
     """The `idempotent` decorator of one API: `respond` turns an exception into the API's answer
     (its exception handlers), re-raising what none handles."""
 

@@ -46,9 +46,13 @@ def flow_by_label(label: str, loc: str = "query") -> type:
     for flow in registry.flows():
         if flow.instance.flow_label == label:
             return flow
-    where = ["query", "type"] if loc == "query" else ["body", "payload", "type"]
+    if loc == "query":  # a filter: an invalid query like any other
+        raise Problem(422, f"Unknown process type {label!r}.", [{"loc": ["query", "type"], "msg": "unknown"}])
     raise Problem(
-        422, f"Unknown process type {label!r}.", [{"loc": where, "msg": "unknown"}], slug="process-type-unknown"
+        422,
+        f"Unknown process type {label!r}.",
+        [{"loc": ["body", "payload", "type"], "msg": "unknown"}],
+        slug="process-type-unknown",
     )
 
 
@@ -68,7 +72,9 @@ def process_types_for(caller: Any) -> list[dict[str, Any]]:
     for descriptor in registry:
         label = descriptor.flow.instance.flow_label
         for entry in descriptor.api_start_types(user=user, system=system):
-            types.append({"type": label, "kind": entry.kind, "title": str(entry.title), "schema": dict(entry.schema)})
+            types.append(
+                {"type": label, "kind": entry.kind, "title": str(entry.title), "schema": dict(entry.schema)}
+            )
     return types
 
 

@@ -16,9 +16,9 @@ from viewflow.workflow.models import Task
 from viewflow.workflow.status import STATUS
 
 from processes.api import selectors
-from processes.api.selectors import caller_user
 from processes.api.models import ApiClient, ApiToken
 from processes.api.problems import Problem
+from processes.api.selectors import caller_user
 from processes.audit import acting_as, audit_record, transition_details
 from processes.gate import GateDenied, process_visible_to
 from processes.registry import ApiStartInvalid, registry
@@ -230,7 +230,7 @@ def _refused(task: Task, user: Any, exc: PermissionDenied, *, deciding: bool = F
     if isinstance(exc, GateDenied) and exc.reason == "not_visible":
         return Problem(404, "No such task.")
     reason = getattr(exc, "reason", "")
-    errors = [{"loc": [], "msg": reason}] if reason else None
+    errors: list[dict[str, Any]] | None = [{"loc": [], "msg": reason}] if reason else None
     return Problem(403, str(exc) or "You may not do this.", errors, slug="permission-denied")
 
 

@@ -104,7 +104,9 @@ def start_types(user: Any) -> list[ApiStartType]:
     return types
 
 
-def _form_data(fields: Sequence[FormField], data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, list[str]]]:
+def _form_data(
+    fields: Sequence[FormField], data: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, list[str]]]:
     """The form's input for `data`, and the errors of values whose JSON shape is wrong."""
     by_name = {field.name: field for field in fields}
     errors: dict[str, list[str]] = {name: [_("Unknown field.")] for name in data if name not in by_name}
@@ -156,7 +158,9 @@ def start(*, slug: str, data: Mapping[str, Any], user: Any) -> Any:
     if not form.is_valid() or errors:
         for name, messages in form.errors.items():
             name = name.removesuffix(START).removesuffix(END)
-            errors.setdefault("" if name == "__all__" else name, []).extend(messages)
+            errors.setdefault("" if name == "__all__" else name, []).extend(
+                str(message) for message in messages
+            )
         raise ApiStartInvalid(errors)
     try:
         return services.catalog_request_start(

@@ -7,39 +7,59 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('processes', '0019_api_clients'),
+        ("processes", "0019_api_clients"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='apiclient',
-            name='acts_as',
-            field=models.ForeignKey(blank=True, help_text='The service account whose rights the client uses where a person is needed: acting on tasks (the authorization gate) and starting requests that have a requester. Empty: the client only starts process types a system may start (orders) and reads.', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='api_clients', to=settings.AUTH_USER_MODEL),
+            model_name="apiclient",
+            name="acts_as",
+            field=models.ForeignKey(
+                blank=True,
+                help_text="The service account whose rights the client uses where a person is needed: acting on tasks (the authorization gate) and starting requests that have a requester. Empty: the client only starts process types a system may start (orders) and reads.",
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="api_clients",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.CreateModel(
-            name='IdempotencyRecord',
+            name="IdempotencyRecord",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('caller', models.CharField(max_length=40)),
-                ('key', models.CharField(max_length=255)),
-                ('method', models.CharField(max_length=10)),
-                ('path', models.CharField(max_length=500)),
-                ('fingerprint', models.CharField(max_length=64)),
-                ('state', models.CharField(choices=[('in_flight', 'In flight'), ('done', 'Done')], default='in_flight', max_length=10)),
-                ('status', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('content_type', models.CharField(blank=True, max_length=100)),
-                ('body', models.TextField(blank=True)),
-                ('location', models.CharField(blank=True, max_length=500)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('expires_at', models.DateTimeField(db_index=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("caller", models.CharField(max_length=40)),
+                ("key", models.CharField(max_length=255)),
+                ("method", models.CharField(max_length=10)),
+                ("path", models.CharField(max_length=500)),
+                ("fingerprint", models.CharField(max_length=64)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[("in_flight", "In flight"), ("done", "Done")],
+                        default="in_flight",
+                        max_length=10,
+                    ),
+                ),
+                ("status", models.PositiveSmallIntegerField(blank=True, null=True)),
+                ("content_type", models.CharField(blank=True, max_length=100)),
+                ("body", models.TextField(blank=True)),
+                ("location", models.CharField(blank=True, max_length=500)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("expires_at", models.DateTimeField(db_index=True)),
             ],
             options={
-                'verbose_name': 'idempotency record',
-                'verbose_name_plural': 'idempotency records',
-                'constraints': [models.UniqueConstraint(fields=('caller', 'key'), name='idempotency_caller_key_unique')],
+                "verbose_name": "idempotency record",
+                "verbose_name_plural": "idempotency records",
+                "constraints": [
+                    models.UniqueConstraint(fields=("caller", "key"), name="idempotency_caller_key_unique")
+                ],
             },
         ),
     ]

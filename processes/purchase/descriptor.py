@@ -102,7 +102,9 @@ class PurchaseDescriptor(ProcessDescriptor):
             raise ApiStartInvalid({name: ["Unknown field."] for name in unknown})
         form = PurchaseRequestForm(data={key: _form_value(value) for key, value in data.items()})
         if not form.is_valid():
-            raise ApiStartInvalid(form.errors)
+            raise ApiStartInvalid(
+                {field: [str(m) for m in messages] for field, messages in form.errors.items()}
+            )
         try:
             return services.purchase_request_start(requester=user, data=form.cleaned_data)
         except ValidationError as exc:

@@ -296,6 +296,8 @@ def build_scene() -> dict[str, Any]:
         "api_catalog_hr": {"process_id": catalog_hr.pk},
         "api_process_unknown": {"process_id": 999999},
         "api_unknown": {"rest": "v1/nope"},
+        "api_task_queued": {"task_id": approve_queued.pk},
+        "api_task_held": {"task_id": approve_held.pk},
         "order_fraud": {"process_pk": fraud.pk},
         "incident": {"task_pk": incident.pk},
         "attachment": {"attachment_id": attachment.pk},

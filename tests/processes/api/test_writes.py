@@ -146,13 +146,17 @@ def test_a_client_starts_a_purchase_request_as_its_service_account(make_client, 
 def test_a_client_without_a_service_account_may_not_start_a_purchase_request(shop, purchase_policy):
     _client, token = shop
 
-    assert_problem(post(bearer(token), "/api/v1/processes", start_body("purchase", PURCHASE)), 403, "forbidden")
+    assert_problem(
+        post(bearer(token), "/api/v1/processes", start_body("purchase", PURCHASE)), 403, "forbidden"
+    )
     types = bearer(token).get("/api/v1/process-types").json()
     assert [(t["type"], t["kind"]) for t in types] == [("order", "")]
 
 
 def test_a_person_without_the_right_may_not_start(frank, purchase_policy):
-    assert_problem(post(session(frank), "/api/v1/processes", start_body("purchase", PURCHASE)), 403, "forbidden")
+    assert_problem(
+        post(session(frank), "/api/v1/processes", start_body("purchase", PURCHASE)), 403, "forbidden"
+    )
 
 
 def test_an_unknown_type_is_a_422(shop):
@@ -208,7 +212,9 @@ def test_a_catalog_start_validates_against_the_pinned_version(alice, vacation):
     }
 
     body = assert_problem(
-        post(session(alice), "/api/v1/processes", start_body("catalog", data, kind=vacation)), 422, "validation"
+        post(session(alice), "/api/v1/processes", start_body("catalog", data, kind=vacation)),
+        422,
+        "validation",
     )
 
     fields = {error["loc"][-1] for error in body["errors"]}
@@ -217,7 +223,9 @@ def test_a_catalog_start_validates_against_the_pinned_version(alice, vacation):
 
 def test_a_catalog_type_the_person_may_not_start_is_403(ava, vacation):
     assert_problem(
-        post(session(ava), "/api/v1/processes", start_body("catalog", {"days": 1}, kind=vacation)), 403, "forbidden"
+        post(session(ava), "/api/v1/processes", start_body("catalog", {"days": 1}, kind=vacation)),
+        403,
+        "forbidden",
     )
 
 
@@ -238,7 +246,9 @@ def test_task_actions_need_tasks_act(make_client, submit_request, purchase_polic
     task = task_of(submit_request(), "approve")
     _client, token = make_client(scopes=[scope])
 
-    assert_problem(post(bearer(token), f"/api/v1/tasks/{task.pk}/{action}", {"decision": "approve"}), 403, "forbidden")
+    assert_problem(
+        post(bearer(token), f"/api/v1/tasks/{task.pk}/{action}", {"decision": "approve"}), 403, "forbidden"
+    )
 
 
 def test_without_credentials_a_post_is_a_401(db):
@@ -293,7 +303,9 @@ def test_a_client_that_acts_as_nobody_may_not_act(make_client, submit_request, p
 def test_segregation_of_duties_holds_for_the_api(alice_approves, submit_request, purchase_policy):
     task = task_of(submit_request(), "approve")  # alice's own request
 
-    body = assert_problem(post(session(alice_approves), f"/api/v1/tasks/{task.pk}/claim"), 403, "permission-denied")
+    body = assert_problem(
+        post(session(alice_approves), f"/api/v1/tasks/{task.pk}/claim"), 403, "permission-denied"
+    )
 
     assert body["errors"] == [{"loc": [], "msg": "own_request"}]
     task.refresh_from_db()
@@ -311,7 +323,9 @@ def test_deciding_a_task_not_claimed_is_a_409(olivia, submit_request, purchase_p
     task = task_of(submit_request(), "approve")
 
     assert_problem(
-        post(session(olivia), f"/api/v1/tasks/{task.pk}/decide", {"decision": "approve"}), 409, "task-unavailable"
+        post(session(olivia), f"/api/v1/tasks/{task.pk}/decide", {"decision": "approve"}),
+        409,
+        "task-unavailable",
     )
 
 
@@ -336,7 +350,9 @@ def test_a_rejection_needs_a_comment(olivia, submit_request, purchase_policy):
     )
 
 
-def test_deciding_twice_is_a_409_or_with_the_same_key_the_first_answer(olivia, submit_request, purchase_policy):
+def test_deciding_twice_is_a_409_or_with_the_same_key_the_first_answer(
+    olivia, submit_request, purchase_policy
+):
     task = task_of(submit_request(), "approve")
     api = session(olivia)
     post(api, f"/api/v1/tasks/{task.pk}/claim")
@@ -344,7 +360,9 @@ def test_deciding_twice_is_a_409_or_with_the_same_key_the_first_answer(olivia, s
 
     again = post(api, f"/api/v1/tasks/{task.pk}/decide", {"decision": "approve"}, key="decide-1")
     without_key = post(api, f"/api/v1/tasks/{task.pk}/decide", {"decision": "approve"})
-    other_key = post(api, f"/api/v1/tasks/{task.pk}/decide", {"decision": "reject", "comment": "no"}, key="d-2")
+    other_key = post(
+        api, f"/api/v1/tasks/{task.pk}/decide", {"decision": "reject", "comment": "no"}, key="d-2"
+    )
 
     assert first.status_code == 200
     assert (again.status_code, again.content) == (200, first.content)
@@ -381,9 +399,13 @@ def test_the_same_key_with_another_body_is_a_422(shop):
     post(api, "/api/v1/processes", start_body(), key="order-1")
 
     other = {**ORDER, "customer_name": "Charles Babbage"}
-    assert_problem(post(api, "/api/v1/processes", start_body(data=other), key="order-1"), 422, "idempotency-key-reused")
+    assert_problem(
+        post(api, "/api/v1/processes", start_body(data=other), key="order-1"), 422, "idempotency-key-reused"
+    )
     # ... and on another endpoint too: a key names one request.
-    assert_problem(post(api, "/api/v1/tasks/1/claim", key="order-1"), 403, "forbidden")  # no tasks:act: auth first
+    assert_problem(
+        post(api, "/api/v1/tasks/1/claim", key="order-1"), 403, "forbidden"
+    )  # no tasks:act: auth first
     assert Process.objects.count() == 1
 
 
@@ -408,7 +430,9 @@ def test_a_retry_while_the_first_is_in_flight_is_a_409(shop):
     assert not Process.objects.exists()
 
 
-@pytest.mark.parametrize(("key", "ok"), [("", False), ('""', False), ("k" * 256, False), ("k" * 255, True), ('"abc"', True)])
+@pytest.mark.parametrize(
+    ("key", "ok"), [("", False), ('""', False), ("k" * 256, False), ("k" * 255, True), ('"abc"', True)]
+)
 def test_a_key_is_1_to_255_characters(shop, key, ok):
     _client, token = shop
 
@@ -492,7 +516,8 @@ def test_an_expired_key_runs_again_and_the_prune_deletes_expired_keys(shop, sett
         caller="user:1", key="gone", method="POST", path="/", fingerprint="x", expires_at=timezone.now()
     )
 
-    assert again.status_code == 201 and "Idempotent-Replayed" not in again
+    assert again.status_code == 201
+    assert "Idempotent-Replayed" not in again
     assert Process.objects.count() == 2
     assert idempotency_records_prune() == 1
     assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["old"]
