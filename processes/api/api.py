@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from functools import wraps
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
@@ -18,6 +18,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import URLPattern, path
 from django.views.decorators.csrf import csrf_exempt
 from ninja import Body, Field, NinjaAPI, Query, Router, Schema
+from ninja import Path as PathEx
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError, Throttled, ValidationError
 from viewflow.workflow.exceptions import FlowLockFailed
 
@@ -32,12 +33,24 @@ from processes.selectors import process_with_subclass
 # ---------------------------------------------------------------- schemas
 
 
+class ProblemErrorOut(Schema):
+    loc: list[str | int]
+    msg: str
+
+
 class ProblemOut(Schema):
     type: str
     title: str
     status: int
     detail: str
     instance: str = ""
+    errors: list[ProblemErrorOut] | None = Field(
+        None, description="Per field (validation) or the gate's reason"
+    )
+
+
+#: A database id in a path: a bigger number is a 422, not a database error.
+Id = Annotated[int, PathEx(ge=1, le=2**63 - 1)]
 
 
 class ProcessTypeOut(Schema):
@@ -160,7 +173,7 @@ def process_list(request: HttpRequest, filters: Query[ProcessFilters]) -> dict[s
 
 
 @v1.get("/processes/{process_id}", response={200: ProcessOut, **ERRORS}, auth=read, url_name="process_detail")
-def process_detail(request: HttpRequest, process_id: int) -> dict[str, Any]:
+def process_detail(request: HttpRequest, process_id: Id) -> dict[str, Any]:
     """One process: its state, open tasks, history and correlation id."""
     process = selectors.process_for_caller(caller=request.auth, process_id=process_id)  # type: ignore[attr-defined]
     return selectors.process_detail(process)
@@ -239,7 +252,7 @@ def process_start(request: HttpRequest, payload: Body[StartIn]) -> HttpResponse:
     description="Claim a queued task, through the authorization gate." + IDEMPOTENCY_DOC,
 )
 @idempotent
-def task_claim(request: HttpRequest, task_id: int) -> HttpResponse:
+def task_claim(request: HttpRequest, task_id: Id) -> HttpResponse:
     task = services.api_task_claim(caller=request.auth, task_id=task_id)  # type: ignore[attr-defined]
     return json_response(request, 200, TaskOut, selectors.task_data(task))
 
@@ -252,7 +265,7 @@ def task_claim(request: HttpRequest, task_id: int) -> HttpResponse:
     description="Put a claimed task back in its queue (its holder or a manager)." + IDEMPOTENCY_DOC,
 )
 @idempotent
-def task_release(request: HttpRequest, task_id: int) -> HttpResponse:
+def task_release(request: HttpRequest, task_id: Id) -> HttpResponse:
     task = services.api_task_release(caller=request.auth, task_id=task_id)  # type: ignore[attr-defined]
     return json_response(request, 200, TaskOut, selectors.task_data(task))
 
@@ -267,7 +280,7 @@ def task_release(request: HttpRequest, task_id: int) -> HttpResponse:
     "its response again." + IDEMPOTENCY_DOC,
 )
 @idempotent
-def task_decide(request: HttpRequest, task_id: int, payload: Body[DecideIn]) -> HttpResponse:
+def task_decide(request: HttpRequest, task_id: Id, payload: Body[DecideIn]) -> HttpResponse:
     task = services.api_task_decide(
         caller=request.auth,  # type: ignore[attr-defined]
         task_id=task_id,

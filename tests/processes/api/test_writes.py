@@ -568,3 +568,35 @@ def test_no_task_row_is_left_half_done_by_a_refused_start(shop):
     post(bearer(token), "/api/v1/processes", start_body(data={**ORDER, "lines": "DESK-01 1"}))
 
     assert not Task.objects.exists()
+
+
+def test_an_id_out_of_range_is_a_422_not_a_database_error(olivia):
+    assert_problem(post(session(olivia), f"/api/v1/tasks/{2**63}/claim"), 422, "validation")
+    assert_problem(post(session(olivia), "/api/v1/tasks/0/claim"), 422, "validation")
+    assert_problem(session(olivia).get(f"/api/v1/processes/{2**64}"), 422, "validation")
+
+
+def test_a_clients_start_is_audited_with_its_name(shop):
+    from processes.models import AuditEvent
+
+    _client, token = shop
+    started = post(bearer(token), "/api/v1/processes", start_body()).json()
+
+    event = AuditEvent.objects.get(action="api.process_started")
+    assert event.process_id == started["id"]
+    assert event.actor is None  # a system started it
+    assert event.details == {"type": "order", "kind": "", "api_client": "shop"}
+    assert "Started through the API" in [row["what"] for row in started["history"]]
+
+
+def test_a_claim_by_a_client_names_it_in_the_audit(actor, submit_request):
+    from processes.models import AuditEvent
+
+    task = task_of(submit_request(), "approve")
+    _client, token = actor
+
+    post(bearer(token), f"/api/v1/tasks/{task.pk}/claim")
+
+    event = AuditEvent.objects.get(action="task.assigned", task=task)
+    assert event.actor.username == "olivia"
+    assert event.details["api_client"] == "bot"
