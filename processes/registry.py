@@ -155,10 +155,11 @@ class ProcessDescriptor:
 
     def starter_id(self, process: Process) -> int | None:
         """Who started `process` (segregation of duties: she never decides it). Default: the
-        owner of its start task (None when a system started it). The gate asks on every check,
+        owner of its start task, a form's or a StartHandle's a person started through the API
+        (None when a system started it). The gate asks on every check,
         with viewflow's base row: an override reads `process.coerced` for its own fields."""
         return (
-            Task.objects.filter(process_id=process.pk, flow_task_type="HUMAN_START")
+            Task.objects.filter(process_id=process.pk, flow_task_type__in=("HUMAN_START", "START"))
             .order_by("pk")
             .values_list("owner_id", flat=True)
             .first()

@@ -600,3 +600,23 @@ def test_a_claim_by_a_client_names_it_in_the_audit(actor, submit_request):
     event = AuditEvent.objects.get(action="task.assigned", task=task)
     assert event.actor.username == "olivia"
     assert event.details["api_client"] == "bot"
+
+
+def test_a_person_who_enters_an_order_through_the_api_never_reviews_it(alice, roles, catalogue):
+    """Her session's start makes her the order's starter (its StartHandle task is hers), so
+    segregation of duties keeps its fraud review from her even in the fraud group."""
+    from processes.gate import GateDenied, TaskAction, task_authorize
+    from tests.conftest import fraud_review_of
+
+    alice.groups.add(roles["fraud"])
+    risky = {**ORDER, "customer_email": "mallory@mailinator.com"}
+    response = post(session(alice), "/api/v1/processes", start_body(data=risky))
+    assert response.status_code == 201, response.content
+    order = Process.objects.get(pk=response.json()["id"]).coerced
+    review = fraud_review_of(order)
+    alice = type(alice).objects.get(pk=alice.pk)  # her new group's rights
+
+    with pytest.raises(GateDenied) as refused:
+        task_authorize(user=alice, task=review, action=TaskAction.CLAIM)
+    assert refused.value.reason == "own_request"
+    assert Task.objects.get(process=order, flow_task_type="START").owner == alice
