@@ -14,8 +14,13 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
-from processes.api.models import ApiClient, ApiToken, Scope
-from processes.api.services import api_token_issue_first, api_token_revoke, api_token_rotate
+from processes.api.models import ApiClient, ApiToken, Scope, SigningKey
+from processes.api.services import (
+    api_token_issue_first,
+    api_token_revoke,
+    api_token_rotate,
+    signing_key_rotate,
+)
 
 
 class ApiClientForm(forms.ModelForm):
@@ -43,7 +48,25 @@ class ApiTokenInline(admin.TabularInline):
         return False
 
 
-def token_page(request: HttpRequest, client: ApiClient, token: str, what: str) -> HttpResponse:
+class SigningKeyInline(admin.TabularInline):
+    model = SigningKey
+    fields = ("created_at", "expires_at", "revoked_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = False
+    verbose_name_plural = "Signing keys (Standard Webhooks: callbacks in, webhooks out)"
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+def token_page(
+    request: HttpRequest, client: ApiClient, token: str, what: str, *, signing: bool = False
+) -> HttpResponse:
     response = TemplateResponse(
         request,
         "admin/processes/apiclient/token.html",
@@ -52,6 +75,7 @@ def token_page(request: HttpRequest, client: ApiClient, token: str, what: str) -
             "title": f"{what}: {client.name}",
             "client": client,
             "token": token,
+            "signing": signing,
             "opts": ApiClient._meta,
         },
     )
@@ -66,8 +90,12 @@ class ApiClientAdmin(admin.ModelAdmin):
     list_filter = ["active"]
     search_fields = ["name", "description"]
     readonly_fields = ["created_at", "created_by"]
-    inlines = [ApiTokenInline]
-    actions = ["rotate_token", "revoke_tokens"]
+    inlines = [ApiTokenInline, SigningKeyInline]
+    actions = ["rotate_token", "revoke_tokens", "rotate_signing_key"]
+
+    def get_inlines(self, request: HttpRequest, obj: ApiClient | None) -> list[Any]:
+        # A new client has no token or key yet (its first token is made on save).
+        return list(self.inlines) if obj is not None else []
 
     def save_model(self, request: HttpRequest, obj: ApiClient, form: Any, change: bool) -> None:
         if not change:
@@ -100,3 +128,19 @@ class ApiClientAdmin(admin.ModelAdmin):
     def revoke_tokens(self, request: HttpRequest, queryset: QuerySet[ApiClient]) -> None:
         count = sum(api_token_revoke(target=client, user=request.user) for client in queryset)
         self.message_user(request, f"{count} token(s) revoked.", messages.SUCCESS)
+
+    @admin.action(description="Rotate signing secret (old keys keep working for 24 hours)")
+    def rotate_signing_key(self, request: HttpRequest, queryset: QuerySet[ApiClient]) -> HttpResponse | None:
+        if queryset.count() != 1:
+            self.message_user(
+                request, "Rotate one client at a time: its new secret is shown once.", messages.ERROR
+            )
+            return None
+        client = queryset.get()
+        return token_page(
+            request,
+            client,
+            signing_key_rotate(client=client, user=request.user),
+            "Signing secret rotated",
+            signing=True,
+        )

@@ -17,8 +17,7 @@ from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import URLPattern, path
 from django.views.decorators.csrf import csrf_exempt
-from ninja import Body, Field, NinjaAPI, Query, Router, Schema
-from ninja import Path as PathEx
+from ninja import Body, Field, Path, Query, Router, Schema
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError, Throttled, ValidationError
 from viewflow.workflow.exceptions import FlowLockFailed
 
@@ -26,11 +25,14 @@ from processes.api import selectors, services
 from processes.api.auth import auth_for
 from processes.api.idempotency import idempotent_with
 from processes.api.models import Scope
-from processes.api.problems import Problem, problem_of, problem_response
+from processes.api.problems import Problem, ProblemApi, problem_of, problem_response
 from processes.api.throttle import CallerRateThrottle
 from processes.selectors import process_with_subclass
 
 # ---------------------------------------------------------------- schemas
+
+#: The largest id a row can have (a bigint): a bigger one is a 422, not a database error.
+MAX_ID = 2**63 - 1
 
 
 class ProblemErrorOut(Schema):
@@ -50,7 +52,7 @@ class ProblemOut(Schema):
 
 
 #: A database id in a path: a bigger number is a 422, not a database error.
-Id = Annotated[int, PathEx(ge=1, le=2**63 - 1)]
+Id = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 class ProcessTypeOut(Schema):
@@ -116,7 +118,7 @@ class ProcessFilters(PageQuery):
 
 class TaskFilters(PageQuery):
     status: str | None = None
-    process: int | None = Field(None, description="A process's id")
+    process: int | None = Field(None, ge=1, le=MAX_ID, description="A process's id")
     type: str | None = Field(None, description="A process type's label")
 
 
@@ -173,7 +175,7 @@ def process_list(request: HttpRequest, filters: Query[ProcessFilters]) -> dict[s
 
 
 @v1.get("/processes/{process_id}", response={200: ProcessOut, **ERRORS}, auth=read, url_name="process_detail")
-def process_detail(request: HttpRequest, process_id: Id) -> dict[str, Any]:
+def process_detail(request: HttpRequest, process_id: int = Path(..., ge=1, le=MAX_ID)) -> dict[str, Any]:
     """One process: its state, open tasks, history and correlation id."""
     process = selectors.process_for_caller(caller=request.auth, process_id=process_id)  # type: ignore[attr-defined]
     return selectors.process_detail(process)
@@ -292,7 +294,7 @@ def task_decide(request: HttpRequest, task_id: Id, payload: Body[DecideIn]) -> H
 
 # ---------------------------------------------------------------- the API
 
-api = NinjaAPI(
+api = ProblemApi(
     title="Approvals Portal API",
     version="1",
     urls_namespace="api",

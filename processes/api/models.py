@@ -166,3 +166,28 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.caller} {self.key} ({self.state})"
+
+
+class SigningKey(models.Model):
+    """A client's key for Standard Webhooks signatures: the callbacks it sends us are verified
+    with it, and the webhooks we send it are signed with it (processes/api/signing.py). Only a
+    random salt is stored; the key is derived from it under SECRET_KEY. A rotation gives the old
+    keys an `expires_at` (the overlap), when both sign and both verify."""
+
+    client = models.ForeignKey(ApiClient, on_delete=models.CASCADE, related_name="signing_keys")
+    salt = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("signing key")
+        verbose_name_plural = _("signing keys")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.client} key {self.created_at:%Y-%m-%d %H:%M}"
+
+    def usable(self, now=None) -> bool:
+        now = now or timezone.now()
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
+from ninja import NinjaAPI
 
 PROBLEM_BASE = "https://approvals-portal.example/problems/"
 PROBLEM_CONTENT_TYPE = "application/problem+json"
@@ -91,3 +92,20 @@ def problem_response(
 
 def problem_of(request: HttpRequest, exc: Problem) -> HttpResponse:
     return problem_response(request, exc.status, exc.detail, exc.errors, slug=exc.slug, headers=exc.headers)
+
+
+class ProblemApi(NinjaAPI):
+    """A NinjaAPI whose schema says what it sends: every error response (4xx, 5xx) is
+    `application/problem+json`, not the `application/json` that ninja writes for every status."""
+
+    def get_openapi_schema(
+        self, *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None
+    ) -> Any:
+        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                for status, response in operation.get("responses", {}).items():
+                    content = response.get("content", {})
+                    if str(status)[:1] in "45" and "application/json" in content:
+                        content[PROBLEM_CONTENT_TYPE] = content.pop("application/json")
+        return schema

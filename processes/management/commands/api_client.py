@@ -1,6 +1,6 @@
-"""`manage.py api_client create|rotate|revoke`: API clients for scripts.
+"""`manage.py api_client create|rotate|secret|revoke`: API clients for scripts.
 
-`create` and `rotate` print only the new token on stdout (so `TOKEN=$(manage.py api_client …)`
+`create` and `rotate` print only the new token (`secret` only the new signing secret) on stdout (so `TOKEN=$(manage.py api_client …)`
 works); everything else goes to stderr. Bad input is a CommandError: a message and exit status 1.
 """
 
@@ -14,7 +14,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from processes.api.models import ApiClient, Scope
-from processes.api.services import api_client_create, api_token_revoke, api_token_rotate
+from processes.api.services import api_client_create, api_token_revoke, api_token_rotate, signing_key_rotate
 
 
 def _client(name: str) -> ApiClient:
@@ -50,6 +50,11 @@ class Command(BaseCommand):
         )
         rotate.add_argument("name")
         rotate.add_argument("--overlap-hours", type=float, default=24.0)
+        secret = actions.add_parser(
+            "secret", help="a new signing secret (whsec_…); prints it; old keys expire after the overlap"
+        )
+        secret.add_argument("name")
+        secret.add_argument("--overlap-hours", type=float, default=24.0)
         revoke = actions.add_parser("revoke", help="revoke every token of the client")
         revoke.add_argument("name")
 
@@ -74,13 +79,12 @@ class Command(BaseCommand):
             except ValidationError as error:
                 raise CommandError(_messages(error)) from None
             self.stdout.write(token)
-        elif action == "rotate":
+        elif action in ("rotate", "secret"):
             if options["overlap_hours"] < 0:
                 raise CommandError("--overlap-hours must not be negative")
             client = _client(options["name"])
-            self.stdout.write(
-                api_token_rotate(client=client, overlap=timedelta(hours=options["overlap_hours"]))
-            )
+            rotate = api_token_rotate if action == "rotate" else signing_key_rotate
+            self.stdout.write(rotate(client=client, overlap=timedelta(hours=options["overlap_hours"])))
         else:
             count = api_token_revoke(target=_client(options["name"]))
             self.stderr.write(f"{count} token(s) revoked")

@@ -1,0 +1,63 @@
+"""The approval path's query budget (issue 16): submit, claim and decide through HTTP, as a
+person does, each held to the number of statements it takes today. A change that adds queries to
+the hot path fails here and must either pay them back or raise the budget on purpose (and say
+why in its commit), with bench/approvals.py's figures beside it."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import get_resolver
+
+from processes.purchase.flows import PurchaseFlow
+from processes.purchase.models import PurchaseProcess
+from tests.conftest import task_of
+
+pytestmark = pytest.mark.django_db
+
+#: Statements per step, measured on 2026-12-02 on PostgreSQL (SQLite takes two fewer a step: no
+#: row locks). A step may take up to SLACK fewer before the budget must come down with it.
+BUDGET = {"submit": 54, "claim": 25, "decide": 61}
+SLACK = 5
+
+
+def _counted(step: str, counts: dict[str, int], call):
+    with CaptureQueriesContext(connection) as captured:
+        response = call()
+    counts[step] = len(captured)
+    return response
+
+
+def test_submit_claim_and_decide_stay_within_their_query_budget(purchase_policy, alice, olivia):
+    assert get_resolver().url_patterns  # viewflow reverses only once the URLconf is loaded
+    requester, approver = Client(), Client()
+    requester.force_login(alice)
+    approver.force_login(olivia)
+    counts: dict[str, int] = {}
+
+    response = _counted(
+        "submit",
+        counts,
+        lambda: requester.post(
+            PurchaseFlow.start.reverse("execute"),
+            {"title": "Standing desk", "amount": "640.00", "currency": "EUR", "justification": "Back pain."},
+        ),
+    )
+    assert response.status_code == 302
+    process = PurchaseProcess.objects.get(title="Standing desk")
+    assert process.amount == Decimal("640.00")
+    approve = task_of(process, "approve")
+    assert _counted("claim", counts, lambda: approver.post(approve.reverse("assign"))).status_code == 302
+    response = _counted(
+        "decide",
+        counts,
+        lambda: approver.post(approve.reverse("execute"), {"decision": "approve", "comment": ""}),
+    )
+    assert response.status_code == 302
+    for step, count in counts.items():
+        assert count <= BUDGET[step], f"{step} takes {count} statements, over its budget of {BUDGET[step]}"
+        assert count >= BUDGET[step] - SLACK, f"{step} takes only {count} statements: lower its budget"
