@@ -17,7 +17,7 @@ from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import URLPattern, path
 from django.views.decorators.csrf import csrf_exempt
-from ninja import Body, Field, Path, Query, Router, Schema
+from ninja import Body, Field, Header, Path, Query, Router, Schema
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError, Throttled, ValidationError
 from viewflow.workflow.exceptions import FlowLockFailed
 
@@ -33,6 +33,9 @@ from processes.selectors import process_with_subclass
 
 #: The largest id a row can have (a bigint): a bigger one is a 422, not a database error.
 MAX_ID = 2**63 - 1
+#: viewflow's statuses are upper-case words: anything else (a NUL byte that PostgreSQL refuses in
+#: a query, say) is a 422.
+STATUS_PATTERN = r"^[A-Z_]{1,50}$"
 
 
 class ProblemErrorOut(Schema):
@@ -113,11 +116,11 @@ class PageQuery(Schema):
 
 class ProcessFilters(PageQuery):
     type: str | None = Field(None, description="A process type's label")
-    status: str | None = None
+    status: str | None = Field(None, pattern=STATUS_PATTERN, description="A status, e.g. `NEW`, `DONE`")
 
 
 class TaskFilters(PageQuery):
-    status: str | None = None
+    status: str | None = Field(None, pattern=STATUS_PATTERN, description="A status, e.g. `NEW`, `DONE`")
     process: int | None = Field(None, ge=1, le=MAX_ID, description="A process's id")
     type: str | None = Field(None, description="A process type's label")
 
@@ -148,6 +151,15 @@ ERRORS: dict[int | tuple[int, ...], Any] = {(401, 403, 404, 422, 429): ProblemOu
 #: What every POST may answer besides its success: bad Idempotency-Key (400), key in flight or
 #: task conflicts (409), key reused or invalid body (422), body over the cap (413).
 WRITE_ERRORS: dict[int | tuple[int, ...], Any] = {(400, 401, 403, 404, 409, 413, 422, 429): ProblemOut}
+#: The `Idempotency-Key` header, declared for the schema (processes/api/idempotency.py reads it).
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        None,
+        alias="Idempotency-Key",
+        description='Optional; 1 to 255 printable ASCII characters, as an sf-string (`"abc"`) or bare',
+    ),
+]
 IDEMPOTENCY_DOC = (
     " Send an `Idempotency-Key` header (optional, at most 255 characters) to make a retry safe: "
     "the same key and body replay the first response (`Idempotent-Replayed: true`), another body "
@@ -232,7 +244,9 @@ def process_types(request: HttpRequest) -> list[dict[str, Any]]:
     "validated against the version it pins; 201 with the process and its Location." + IDEMPOTENCY_DOC,
 )
 @idempotent
-def process_start(request: HttpRequest, payload: Body[StartIn]) -> HttpResponse:
+def process_start(
+    request: HttpRequest, payload: Body[StartIn], idempotency_key: IdempotencyKey = None
+) -> HttpResponse:
     process = services.api_process_start(
         caller=request.auth,  # type: ignore[attr-defined]
         type_label=payload.type,
@@ -254,7 +268,7 @@ def process_start(request: HttpRequest, payload: Body[StartIn]) -> HttpResponse:
     description="Claim a queued task, through the authorization gate." + IDEMPOTENCY_DOC,
 )
 @idempotent
-def task_claim(request: HttpRequest, task_id: Id) -> HttpResponse:
+def task_claim(request: HttpRequest, task_id: Id, idempotency_key: IdempotencyKey = None) -> HttpResponse:
     task = services.api_task_claim(caller=request.auth, task_id=task_id)  # type: ignore[attr-defined]
     return json_response(request, 200, TaskOut, selectors.task_data(task))
 
@@ -267,7 +281,7 @@ def task_claim(request: HttpRequest, task_id: Id) -> HttpResponse:
     description="Put a claimed task back in its queue (its holder or a manager)." + IDEMPOTENCY_DOC,
 )
 @idempotent
-def task_release(request: HttpRequest, task_id: Id) -> HttpResponse:
+def task_release(request: HttpRequest, task_id: Id, idempotency_key: IdempotencyKey = None) -> HttpResponse:
     task = services.api_task_release(caller=request.auth, task_id=task_id)  # type: ignore[attr-defined]
     return json_response(request, 200, TaskOut, selectors.task_data(task))
 
@@ -282,7 +296,9 @@ def task_release(request: HttpRequest, task_id: Id) -> HttpResponse:
     "its response again." + IDEMPOTENCY_DOC,
 )
 @idempotent
-def task_decide(request: HttpRequest, task_id: Id, payload: Body[DecideIn]) -> HttpResponse:
+def task_decide(
+    request: HttpRequest, task_id: Id, payload: Body[DecideIn], idempotency_key: IdempotencyKey = None
+) -> HttpResponse:
     task = services.api_task_decide(
         caller=request.auth,  # type: ignore[attr-defined]
         task_id=task_id,

@@ -8,7 +8,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("processes", "0019_api_clients"),
+        ("processes", "0020_signing_keys"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
