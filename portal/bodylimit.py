@@ -12,10 +12,14 @@ Two caps: REQUEST_MAX_BODY_BYTES for requests carrying a valid authenticated ses
 with attachments), and REQUEST_MAX_ANON_BODY_BYTES for everyone else (the login form, the
 email link confirmations). The session is only looked up when a body passes the anonymous cap,
 so an ordinary request costs nothing extra.
+
+Under /api/ one cap holds for every caller, session or bearer token: API_MAX_BODY_BYTES (the
+API takes JSON, never files), answered with a 413 problem (application/problem+json).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from http.cookies import CookieError, SimpleCookie
 from importlib import import_module
@@ -25,6 +29,8 @@ import structlog
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
+from processes.api.problems import PROBLEM_BASE, PROBLEM_CONTENT_TYPE
+
 logger = structlog.get_logger(__name__)
 
 Scope = dict[str, Any]
@@ -33,6 +39,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 BODY_413 = b"Request body too large.\n"
+API_PREFIX = "/api/"
 
 
 def _header(scope: Scope, name: bytes) -> list[bytes]:
@@ -74,6 +81,8 @@ class BodySizeLimitMiddleware:
             return await self.app(scope, receive, send)
         anon_cap = settings.REQUEST_MAX_ANON_BODY_BYTES
         user_cap = settings.REQUEST_MAX_BODY_BYTES
+        if scope.get("path", "").startswith(API_PREFIX):
+            anon_cap = user_cap = settings.API_MAX_BODY_BYTES
         lengths = _header(scope, b"content-length")
         declared: int | None = None
         if lengths:
@@ -128,15 +137,26 @@ class BodySizeLimitMiddleware:
             streamed=streamed,
             client=(scope.get("client") or ("", 0))[0],
         )
+        body, content_type = BODY_413, b"text/plain; charset=utf-8"
+        path = scope.get("path", "")
+        if path.startswith(API_PREFIX):
+            problem = {
+                "type": PROBLEM_BASE + "payload-too-large",
+                "title": "Request body too large",
+                "status": 413,
+                "detail": f"The API takes bodies of at most {settings.API_MAX_BODY_BYTES} bytes.",
+                "instance": path,
+            }
+            body, content_type = json.dumps(problem).encode(), PROBLEM_CONTENT_TYPE.encode()
         await send(
             {
                 "type": "http.response.start",
                 "status": 413,
                 "headers": [
-                    (b"content-type", b"text/plain; charset=utf-8"),
-                    (b"content-length", str(len(BODY_413)).encode()),
+                    (b"content-type", content_type),
+                    (b"content-length", str(len(body)).encode()),
                     (b"connection", b"close"),
                 ],
             }
         )
-        await send({"type": "http.response.body", "body": BODY_413})
+        await send({"type": "http.response.body", "body": body})

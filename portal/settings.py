@@ -264,6 +264,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": schedule(float(env_str("WEBHOOK_SWEEP_INTERVAL", "5"))),
         "options": {"expires": 10},
     },
+    # Idempotency-Keys past API_IDEMPOTENCY_TTL (processes/api/idempotency.py).
+    "prune-idempotency-keys": {
+        "task": "processes.tasks.idempotency_records_prune",
+        "schedule": schedule(float(env_str("API_IDEMPOTENCY_PRUNE_INTERVAL", "600"))),
+        "options": {"expires": 300},
+    },
     "housekeeping": {
         "task": "processes.tasks.housekeeping",
         "schedule": schedule(3600.0),
@@ -483,6 +489,17 @@ DATA_UPLOAD_MAX_NUMBER_FILES = env_int("DATA_UPLOAD_MAX_NUMBER_FILES", ATTACHMEN
 # Files without a row (a request that failed after writing them) are deleted by housekeeping
 # once older than this; younger ones may belong to a transaction still running.
 ATTACHMENTS_ORPHAN_GRACE_SECONDS = env_int("ATTACHMENTS_ORPHAN_GRACE_SECONDS", 3600)
+
+# ---------------------------------------------------------------- API WRITES (processes/api/)
+# How long an Idempotency-Key and its response are kept (seconds; draft-ietf-httpapi-idempotency-
+# key-header): a retry within this time replays the first response. Beat prunes older keys.
+API_IDEMPOTENCY_TTL = env_int("API_IDEMPOTENCY_TTL", 24 * 3600)
+# Beat's prune of expired keys runs every API_IDEMPOTENCY_PRUNE_INTERVAL seconds (CELERY_BEAT_SCHEDULE).
+# Requests per caller (API client or person) per window of API_RATE_WINDOW seconds; 0: no limit.
+API_RATE_LIMIT = env_int("API_RATE_LIMIT", 600)
+API_RATE_WINDOW = env_int("API_RATE_WINDOW", 60)
+# Request bodies under /api/ (portal/bodylimit.py), whoever sends them: JSON, no files.
+API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 64 * 1024)
 
 # ---------------------------------------------------------------- VIEWFLOW
 VIEWFLOW = {"AUTOREGISTER": True}

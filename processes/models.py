@@ -192,7 +192,7 @@ class NotificationPreference(models.Model):
 
 
 from processes.actionlinks.models import ActionToken  # noqa: E402
-from processes.api.models import ApiClient, ApiToken  # noqa: E402
+from processes.api.models import ApiClient, ApiToken, IdempotencyRecord  # noqa: E402
 from processes.attachments.models import Attachment  # noqa: E402
 from processes.connectors.models import (  # noqa: E402
     ConnectorFaults,
@@ -219,6 +219,7 @@ __all__ = [
     "ConnectorFaults",
     "CorrelatedProcess",
     "Delivery",
+    "IdempotencyRecord",
     "Incident",
     "MessageSubscription",
     "Notification",

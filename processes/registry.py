@@ -85,6 +85,32 @@ class KindFilter:
 
 
 @dataclass(frozen=True)
+class ApiStartType:
+    """A process type a caller may start through the API (`POST /api/v1/processes`): its `kind`
+    (the type's own name when one flow runs several, a catalog type's slug; "" otherwise), its
+    title, and the JSON Schema of the `data` its start takes."""
+
+    kind: str
+    title: str
+    schema: Mapping[str, Any]
+
+
+class ApiStartInvalid(Exception):
+    """The data of an API start is not valid: messages by field name ("" for the whole)."""
+
+    def __init__(self, errors: Mapping[str, Sequence[str]]) -> None:
+        super().__init__("; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in errors.items()))
+        self.errors = {field: [str(msg) for msg in msgs] for field, msgs in errors.items()}
+
+
+def validation_errors(exc: Any) -> dict[str, list[str]]:
+    """A Django ValidationError's messages by field ("" for those of no field)."""
+    if hasattr(exc, "error_dict"):
+        return {("" if field == "__all__" else field): list(msgs) for field, msgs in exc.message_dict.items()}
+    return {"": list(exc.messages)}
+
+
+@dataclass(frozen=True)
 class MenuEntry:
     """One link in the site menu."""
 
@@ -129,10 +155,11 @@ class ProcessDescriptor:
 
     def starter_id(self, process: Process) -> int | None:
         """Who started `process` (segregation of duties: she never decides it). Default: the
-        owner of its start task (None when a system started it). The gate asks on every check,
+        owner of its start task, a form's or a StartHandle's a person started through the API
+        (None when a system started it). The gate asks on every check,
         with viewflow's base row: an override reads `process.coerced` for its own fields."""
         return (
-            Task.objects.filter(process_id=process.pk, flow_task_type="HUMAN_START")
+            Task.objects.filter(process_id=process.pk, flow_task_type__in=("HUMAN_START", "START"))
             .order_by("pk")
             .values_list("owner_id", flat=True)
             .first()
@@ -229,6 +256,20 @@ class ProcessDescriptor:
         """The system approves or rejects the started task of `activation` (an escalation level's
         automatic decision); the flow goes on as after a person's decision."""
         raise NotImplementedError(f"{type(self).__name__} takes no automatic decisions")
+
+    # ------------------------------------------------------------------ the API
+
+    def api_start_types(self, *, user: Any, system: bool) -> list[ApiStartType]:
+        """What the caller may start of this process type through the API. `user` is the person
+        calling (her session) or the service account an API client acts as (None if it has
+        none); `system` says an API client calls. Default: nothing (not startable by the API)."""
+        return []
+
+    def api_start(self, *, kind: str, data: Mapping[str, Any], user: Any, system: bool) -> Process:
+        """Start the type `kind` (one of `api_start_types`, which the core checked) with `data`,
+        validated against the version the new process pins; runs inside the caller's
+        transaction. Raises ApiStartInvalid with messages by field, or PermissionDenied."""
+        raise NotImplementedError(f"{type(self).__name__} cannot be started through the API")
 
     # ------------------------------------------------------------------ demo
 

@@ -69,6 +69,7 @@ _HISTORY_LABELS = {
     "actionlink.refused": "Email link refused",
     "attachment.added": "Attached",
     "message.consumed": "Message received",
+    "api.process_started": "Started through the API",
 }
 _HISTORY_NODE_TYPES = {"HUMAN", "JOB"}
 # Prefixes of the core's own audit actions: those without a label above are internal.

@@ -88,3 +88,11 @@ def carrier_callback(self, shipment_ref: str) -> str:
         return carrier_callback_send(shipment_ref)
     except CarrierCallbackFailed as exc:
         raise self.retry(exc=exc, countdown=min(60, 2**self.request.retries)) from exc
+
+
+@shared_task(name="processes.tasks.idempotency_records_prune", ignore_result=True)
+def idempotency_records_prune() -> int:
+    """Delete the API's Idempotency-Keys past their keeping time (API_IDEMPOTENCY_TTL)."""
+    from processes.api.idempotency import idempotency_records_prune as prune
+
+    return prune()

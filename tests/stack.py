@@ -164,6 +164,8 @@ def stack_env(django_db_setup, django_db_blocker, smtp_sink) -> dict[str, str]:
         JOB_STUCK_AFTER_SECONDS="5",
         PYTHONUNBUFFERED="1",
         EMAIL_URL=smtp_sink.url,
+        # The live suites send bursts (schemathesis); the API's rate limit has its own tests.
+        API_RATE_LIMIT="0",
     )
     # The live server's address, known before it starts: workers post the fake carrier's
     # callbacks to it (processes/connectors), a second after a shipment is booked.
@@ -214,7 +216,8 @@ def carrier(stack_env, live_server_url, transactional_db):
     workers' fake carrier reads it (the live var dir), as `demo_data` makes it: (client, token)."""
     from datetime import timedelta
 
-    from processes.api.services import api_client_create, signing_key_rotate
+    from processes.api.keys import signing_key_rotate
+    from processes.api.services import api_client_create
 
     client, token = api_client_create(name="carrier", scopes=["webhooks:receive"])
     signing_key_rotate(client=client, overlap=timedelta(0))

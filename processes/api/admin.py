@@ -14,13 +14,9 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
+from processes.api.keys import signing_key_rotate
 from processes.api.models import ApiClient, ApiToken, Scope, SigningKey
-from processes.api.services import (
-    api_token_issue_first,
-    api_token_revoke,
-    api_token_rotate,
-    signing_key_rotate,
-)
+from processes.api.services import api_token_issue_first, api_token_revoke, api_token_rotate
 
 
 class ApiClientForm(forms.ModelForm):
@@ -30,7 +26,7 @@ class ApiClientForm(forms.ModelForm):
 
     class Meta:
         model = ApiClient
-        fields = ["name", "description", "scopes", "allowed_addresses", "active"]
+        fields = ["name", "description", "scopes", "allowed_addresses", "acts_as", "active"]
 
 
 class ApiTokenInline(admin.TabularInline):

@@ -21,9 +21,9 @@ from ninja.responses import Status
 from pydantic import BaseModel, ConfigDict, StrictStr, ValidationError
 
 from processes.api.auth import TokenAuth
+from processes.api.keys import signed_message_verify
 from processes.api.models import Scope
 from processes.api.problems import Problem
-from processes.api.services import signed_message_verify
 from processes.api.signing import SignatureInvalid
 from processes.messages import services
 from processes.nodes.wait_message import CORRELATION_MAX_LENGTH, NAME_MAX_LENGTH

@@ -64,6 +64,18 @@ class ApiClient(models.Model):
         help_text=_("One IP address or network (CIDR) per line; empty: any address."),
     )
     active = models.BooleanField(default=True)
+    acts_as = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="api_clients",
+        help_text=_(
+            "The service account whose rights the client uses where a person is needed: acting on "
+            "tasks (the authorization gate) and starting requests that have a requester. Empty: the "
+            "client only starts process types a system may start (orders) and reads."
+        ),
+    )
     created_at = models.DateTimeField(default=timezone.now)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -116,6 +128,44 @@ class ApiToken(models.Model):
     def usable(self, now=None) -> bool:
         now = now or timezone.now()
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+class IdempotencyRecord(models.Model):
+    """One `Idempotency-Key` of one caller (IETF draft-ietf-httpapi-idempotency-key-header): the
+    request it was first used with (method, path and the SHA-256 of its canonical body) and, once
+    that request finished, its response, replayed to every retry until `expires_at`.
+
+    The row is inserted, and committed, before the request does its work: the unique (caller, key)
+    lets exactly one of two concurrent requests with one key run (processes/api/idempotency.py).
+    """
+
+    class State(models.TextChoices):
+        IN_FLIGHT = "in_flight", _("In flight")
+        DONE = "done", _("Done")
+
+    #: `client:<id>` or `user:<id>`: keys are scoped per caller.
+    caller = models.CharField(max_length=40)
+    key = models.CharField(max_length=255)
+    method = models.CharField(max_length=10)
+    path = models.CharField(max_length=500)
+    fingerprint = models.CharField(max_length=64)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.IN_FLIGHT)
+    status = models.PositiveSmallIntegerField(null=True, blank=True)
+    content_type = models.CharField(max_length=100, blank=True)
+    body = models.TextField(blank=True)
+    location = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        verbose_name = _("idempotency record")
+        verbose_name_plural = _("idempotency records")
+        constraints = [
+            models.UniqueConstraint(fields=["caller", "key"], name="idempotency_caller_key_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.caller} {self.key} ({self.state})"
 
 
 class SigningKey(models.Model):

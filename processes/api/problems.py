@@ -19,18 +19,28 @@ PROBLEMS: dict[int, tuple[str, str]] = {
     404: ("not-found", "Not found"),
     405: ("method-not-allowed", "Method not allowed"),
     422: ("validation", "Invalid request"),
+    409: ("conflict", "Conflict"),
+    413: ("payload-too-large", "Request body too large"),
     429: ("throttled", "Too many requests"),
 }
 
-#: Failures that share a status but need their own stable type: slug -> title (Problem(slug=...)).
-REASONS: dict[str, str] = {
+#: Failures that share a status with others get their own type: slug -> (status, title).
+TYPED_PROBLEMS: dict[str, tuple[int, str]] = {
+    "idempotency-key-invalid": (400, "Invalid Idempotency-Key"),
+    "idempotency-key-reused": (422, "Idempotency-Key reused with another request"),
+    "idempotency-key-in-flight": (409, "A request with this Idempotency-Key is in progress"),
+    "task-already-decided": (409, "Task already decided"),
+    "task-unavailable": (409, "Task not available"),
+    "no-acting-user": (403, "The client acts as nobody"),
+    "process-type-unknown": (422, "Unknown process type"),
+    "permission-denied": (403, "Not allowed by the authorization gate"),
     # POST /api/v1/messages/ (processes/api/messages.py): why a callback was refused.
-    "signature-missing": "The message is not signed",
-    "signature-bad-timestamp": "The message's timestamp is not valid",
-    "signature-stale": "The message's timestamp is too far from the server's clock",
-    "signature-invalid": "The message's signature does not match",
-    "message-replayed": "This message was received before",
-    "message-unknown": "No process waits for messages of this name",
+    "signature-missing": (400, "The message is not signed"),
+    "signature-bad-timestamp": (400, "The message's timestamp is not valid"),
+    "signature-stale": (401, "The message's timestamp is too far from the server's clock"),
+    "signature-invalid": (401, "The message's signature does not match"),
+    "message-replayed": (409, "This message was received before"),
+    "message-unknown": (422, "No process waits for messages of this name"),
 }
 
 
@@ -39,13 +49,22 @@ class Problem(Exception):
     optional `errors` (a list of {loc, msg}) for validation failures."""
 
     def __init__(
-        self, status: int, detail: str, errors: list[dict[str, Any]] | None = None, *, slug: str = ""
+        self,
+        status: int,
+        detail: str,
+        errors: list[dict[str, Any]] | None = None,
+        *,
+        slug: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(detail)
+        if slug is not None and TYPED_PROBLEMS[slug][0] != status:
+            raise ValueError(f"the problem {slug} is a {TYPED_PROBLEMS[slug][0]}, not a {status}")
         self.status = status
         self.detail = detail
         self.errors = errors
         self.slug = slug
+        self.headers = headers or {}
 
 
 def problem_response(
@@ -54,11 +73,11 @@ def problem_response(
     detail: str,
     errors: list[dict[str, Any]] | None = None,
     *,
-    slug: str = "",
+    slug: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> HttpResponse:
-    """A problem+json answer; `slug` (one of REASONS) gives it a type of its own."""
-    if slug:
-        title = REASONS[slug]
+    if slug is not None:
+        title = TYPED_PROBLEMS[slug][1]
     else:
         slug, title = PROBLEMS.get(status, ("error", "Error"))
     body: dict[str, Any] = {
@@ -73,7 +92,13 @@ def problem_response(
     response = HttpResponse(json.dumps(body), status=status, content_type=PROBLEM_CONTENT_TYPE)
     if status == 401:
         response["WWW-Authenticate"] = 'Bearer realm="api"'
+    for name, value in (headers or {}).items():
+        response[name] = value
     return response
+
+
+def problem_of(request: HttpRequest, exc: Problem) -> HttpResponse:
+    return problem_response(request, exc.status, exc.detail, exc.errors, slug=exc.slug, headers=exc.headers)
 
 
 class ProblemApi(NinjaAPI):

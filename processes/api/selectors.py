@@ -42,11 +42,40 @@ def cursor_decode(cursor: str | None) -> int:
     return after
 
 
-def flow_by_label(label: str) -> type:
+def flow_by_label(label: str, loc: str = "query") -> type:
     for flow in registry.flows():
         if flow.instance.flow_label == label:
             return flow
-    raise Problem(422, f"Unknown process type {label!r}.", [{"loc": ["query", "type"], "msg": "unknown"}])
+    if loc == "query":  # a filter: an invalid query like any other
+        raise Problem(422, f"Unknown process type {label!r}.", [{"loc": ["query", "type"], "msg": "unknown"}])
+    raise Problem(
+        422,
+        f"Unknown process type {label!r}.",
+        [{"loc": ["body", "payload", "type"], "msg": "unknown"}],
+        slug="process-type-unknown",
+    )
+
+
+def caller_user(caller: Any) -> Any:
+    """Whose rights a caller acts with: the person herself, or the active service account an API
+    client acts as (None: the client acts as nobody)."""
+    if isinstance(caller, ApiClient):
+        user = caller.acts_as
+        return user if user is not None and user.is_active else None
+    return caller
+
+
+def process_types_for(caller: Any) -> list[dict[str, Any]]:
+    """What the caller may start through the API, each type with the JSON Schema of its data."""
+    user, system = caller_user(caller), isinstance(caller, ApiClient)
+    types = []
+    for descriptor in registry:
+        label = descriptor.flow.instance.flow_label
+        for entry in descriptor.api_start_types(user=user, system=system):
+            types.append(
+                {"type": label, "kind": entry.kind, "title": str(entry.title), "schema": dict(entry.schema)}
+            )
+    return types
 
 
 def process_type(process: Any, kind: str = "") -> dict[str, str]:

@@ -8,13 +8,22 @@ import secrets
 from datetime import timedelta
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from viewflow.workflow.models import Task
+from viewflow.workflow.status import STATUS
 
-from processes.api import signing
-from processes.api.models import ApiClient, ApiToken, SigningKey
-from processes.audit import audit_record
+from processes.api import selectors
+from processes.api.models import ApiClient, ApiToken
+from processes.api.problems import Problem
+from processes.api.selectors import caller_user
+from processes.audit import acting_as, audit_record, transition_details
+from processes.gate import GateDenied, process_visible_to
+from processes.registry import ApiStartInvalid, registry
+from processes.services import task_claim, task_unclaim
+from processes.tasklist.exceptions import TaskUnavailable
 
 TOKEN_PREFIX = "ap"  # noqa: S105 - the tokens' public marker, not a secret
 #: last_used_at is written at most this often per token: a busy client costs no write per call.
@@ -35,11 +44,19 @@ def _token_issue(client: ApiClient) -> str:
 
 @transaction.atomic
 def api_client_create(
-    *, name: str, scopes: list[str], allowed_addresses: str = "", description: str = "", user: Any = None
+    *,
+    name: str,
+    scopes: list[str],
+    allowed_addresses: str = "",
+    description: str = "",
+    user: Any = None,
+    acts_as: Any = None,
 ) -> tuple[ApiClient, str]:
-    """A new API client and its first token (the token string is returned once, never stored)."""
+    """A new API client and its first token (the token string is returned once, never stored);
+    `acts_as`: the service account whose rights it uses on tasks and requests."""
     client = ApiClient(
         name=name,
+        acts_as=acts_as,
         scopes=sorted(set(scopes)),
         allowed_addresses=allowed_addresses,
         description=description,
@@ -51,7 +68,11 @@ def api_client_create(
     audit_record(
         action="api.client_created",
         actor=user if getattr(user, "pk", None) else None,
-        details={"client": client.name, "scopes": client.scopes},
+        details={
+            "client": client.name,
+            "scopes": client.scopes,
+            **({"acts_as": acts_as.get_username()} if acts_as is not None else {}),
+        },
     )
     return client, token
 
@@ -136,59 +157,130 @@ def api_token_authenticate(token: str, remote_addr: str | None) -> ApiClient | N
     return row.client
 
 
-# ---------------------------------------------------------------- signing keys (Standard Webhooks)
+# ---------------------------------------------------------------- writes through the API
 
 
-def _signing_key_issue(client: ApiClient) -> str:
-    row = SigningKey.objects.create(client=client, salt=secrets.token_hex(32))
-    return signing.secret_text(signing.key_derive(row.salt))
-
-
-@transaction.atomic
-def signing_key_rotate(
-    *, client: ApiClient, overlap: timedelta = timedelta(hours=24), user: Any = None
-) -> str:
-    """A new signing key for `client`, returned as `whsec_…` text (shown once; only its salt is
-    stored). The keys that still work expire after `overlap`: until then a webhook carries a
-    signature of each, and a callback signed with either is accepted. The first key of a client
-    is made the same way (with nothing to expire)."""
-    if overlap < timedelta(0):
-        raise ValueError("the overlap must not be negative")
-    until = timezone.now() + overlap
-    for key in SigningKey.objects.select_for_update().filter(client=client, revoked_at__isnull=True):
-        if key.expires_at is None or key.expires_at > until:
-            key.expires_at = until
-            key.save(update_fields=["expires_at"])
-    text = _signing_key_issue(client)
-    audit_record(
-        action="api.signing_key_rotated",
-        actor=user if getattr(user, "pk", None) else None,
-        details={"client": client.name, "old_keys_expire_at": until.isoformat()},
-    )
-    return text
-
-
-def signing_keys(client: ApiClient) -> list[SigningKey]:
-    """The client's usable signing keys, newest first."""
-    now = timezone.now()
-    return [
-        key
-        for key in SigningKey.objects.filter(client=client, revoked_at__isnull=True).order_by(
-            "-created_at", "-id"
+def _acting_user(caller: Any) -> Any:
+    user = caller_user(caller)
+    if user is None:
+        raise Problem(
+            403,
+            "This API client acts as no user: an admin sets its service account (acts as) to let "
+            "it act on tasks.",
+            slug="no-acting-user",
         )
-        if key.usable(now)
-    ]
+    return user
 
 
-def signing_keys_for_sending(client: ApiClient) -> list[bytes]:
-    """The keys a webhook to `client` is signed with (each usable key, under SECRET_KEY)."""
-    return [signing.key_derive(key.salt) for key in signing_keys(client)]
+def _client_details(caller: Any) -> dict[str, Any]:
+    return {"api_client": caller.name} if isinstance(caller, ApiClient) else {}
 
 
-def signed_message_verify(*, client: ApiClient, headers: Any, body: bytes) -> tuple[str, int]:
-    """(id, timestamp) of a message `client` signed; raises signing.SignatureInvalid (also when
-    the client has no usable key)."""
-    keys = signing.keys_for_verifying(key.salt for key in signing_keys(client))
-    if not keys:
-        raise signing.SignatureInvalid("bad-signature", "This client has no signing key; rotate one first.")
-    return signing.verify(keys, headers, body)
+def api_process_start(*, caller: Any, type_label: str, kind: str, data: dict[str, Any]) -> Any:
+    """Start a process of the type (`type_label`, `kind`) the caller may start, with `data`
+    validated against the version it pins (the descriptor's `api_start`). Runs in the caller's
+    transaction. Problems: 403 when the caller may not start it, 422 with errors by field."""
+    flow = selectors.flow_by_label(type_label, loc="type")
+    descriptor = registry.for_flow(flow)
+    user, system = caller_user(caller), isinstance(caller, ApiClient)
+    kinds = {entry.kind for entry in descriptor.api_start_types(user=user, system=system)}
+    if kind not in kinds:
+        raise Problem(
+            403,
+            "You may not start this process type through the API; GET /api/v1/process-types lists "
+            "what you may start.",
+        )
+    try:
+        with acting_as(None if system else user), transition_details(**_client_details(caller)):
+            process = descriptor.api_start(kind=kind, data=data, user=user, system=system)
+    except ApiStartInvalid as exc:
+        errors = [
+            {"loc": ["body", "payload", "data", *([field] if field else [])], "msg": msg}
+            for field, msgs in exc.errors.items()
+            for msg in msgs
+        ]
+        raise Problem(422, "The process's data is not valid.", errors) from None
+    except PermissionDenied:
+        raise Problem(403, "You may not start this process type.") from None
+    audit_record(
+        action="api.process_started",
+        process=process,
+        actor=None if system else user,
+        details={"type": type_label, "kind": kind, **_client_details(caller)},
+    )
+    return process
+
+
+def _task_for(*, caller: Any, user: Any, task_id: int) -> Task:
+    """The task, or a 404 problem when it does not exist or its process is hidden from `user`
+    (a client reading with processes:read sees every process, but acts with its user's rights)."""
+    task = Task.objects.select_related("process", "owner").filter(pk=task_id).first()
+    if task is None or not process_visible_to(user=user, process=task.process):
+        raise Problem(404, "No such task.")
+    return task
+
+
+def _refused(task: Task, user: Any, exc: PermissionDenied, *, deciding: bool = False) -> Problem:
+    """A refusal of the gate, or a task that changed meanwhile, as a problem."""
+    task.refresh_from_db()
+    if deciding and task.status == STATUS.DONE:
+        return Problem(409, f"Task #{task.pk} is already decided.", slug="task-already-decided")
+    if isinstance(exc, TaskUnavailable):
+        return Problem(409, str(exc), slug="task-unavailable")
+    if isinstance(exc, GateDenied) and exc.reason == "not_visible":
+        return Problem(404, "No such task.")
+    reason = getattr(exc, "reason", "")
+    errors: list[dict[str, Any]] | None = [{"loc": [], "msg": reason}] if reason else None
+    return Problem(403, str(exc) or "You may not do this.", errors, slug="permission-denied")
+
+
+def api_task_claim(*, caller: Any, task_id: int) -> Task:
+    """Claim a queued task as the caller (a person, or the client's service account): the gate."""
+    user = _acting_user(caller)
+    task = _task_for(caller=caller, user=user, task_id=task_id)
+    try:
+        with transition_details(**_client_details(caller)):
+            task_claim(task=task, user=user)
+    except PermissionDenied as exc:
+        raise _refused(task, user, exc) from None
+    task.refresh_from_db()
+    return task
+
+
+def api_task_release(*, caller: Any, task_id: int) -> Task:
+    """Put a claimed task back in its queue (its holder, or a process manager): the gate."""
+    user = _acting_user(caller)
+    task = _task_for(caller=caller, user=user, task_id=task_id)
+    try:
+        with transition_details(**_client_details(caller)):
+            task_unclaim(task=task, user=user)
+    except PermissionDenied as exc:
+        raise _refused(task, user, exc) from None
+    task.refresh_from_db()
+    return task
+
+
+def api_task_decide(*, caller: Any, task_id: int, approved: bool, comment: str) -> Task:
+    """Approve or reject a task the caller holds, with the descriptor's `decide` (the gate,
+    segregation of duties included). A task decided already is a 409 `task-already-decided`."""
+    user = _acting_user(caller)
+    task = _task_for(caller=caller, user=user, task_id=task_id)
+    descriptor = registry.for_task(task)
+    if not descriptor.decides(task):
+        raise Problem(422, f"Task #{task.pk} is not decided with approve or reject.")
+    if task.status == STATUS.DONE:
+        raise Problem(409, f"Task #{task.pk} is already decided.", slug="task-already-decided")
+    comment = comment.strip()
+    if not approved and not comment:
+        raise Problem(
+            422,
+            "A rejection needs a comment.",
+            [{"loc": ["body", "payload", "comment"], "msg": "Say why the request is rejected."}],
+        )
+    try:
+        with transition_details(**_client_details(caller)):
+            descriptor.decide(task=task, user=user, approved=approved, comment=comment)
+    except PermissionDenied as exc:
+        raise _refused(task, user, exc, deciding=True) from None
+    task.refresh_from_db()
+    return task

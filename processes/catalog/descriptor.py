@@ -7,11 +7,18 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from processes.catalog import demo, selectors, services
+from processes.catalog import api, demo, selectors, services
 from processes.catalog.bpmn import request_diagram_svg
 from processes.catalog.flows import CatalogFlow
 from processes.catalog.viewsets import CatalogAppViewset
-from processes.registry import KindFilter, MenuEntry, ProcessDescriptor, TaskColumns, register
+from processes.registry import (
+    ApiStartType,
+    KindFilter,
+    MenuEntry,
+    ProcessDescriptor,
+    TaskColumns,
+    register,
+)
 
 
 def _person(user: Any) -> str:
@@ -109,6 +116,12 @@ class CatalogDescriptor(ProcessDescriptor):
 
     def demo_load(self, users: Any, write: Any) -> None:
         demo.demo_load(users, write)
+
+    def api_start_types(self, *, user: Any, system: bool) -> list[ApiStartType]:
+        return api.start_types(user)  # per type, as its starter groups say (the service account's)
+
+    def api_start(self, *, kind: str, data: Mapping[str, Any], user: Any, system: bool) -> Any:
+        return api.start(slug=kind, data=data, user=user)
 
     def decide(self, *, task: Any, user: Any, approved: bool, comment: str) -> None:
         services.catalog_task_decide(task=task, user=user, approved=approved, comment=comment)

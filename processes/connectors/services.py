@@ -272,8 +272,8 @@ def carrier_callback_send(shipment_ref: str) -> str:
     real carrier would (Standard Webhooks headers, signed with the carrier client's keys; our own
     fake may derive them). The message id is stable, so a retry after a lost answer is refused
     as a replay (409), which counts as delivered. Returns what happened."""
+    from processes.api.keys import signing_keys_for_sending
     from processes.api.models import ApiClient
-    from processes.api.services import signing_keys_for_sending
     from processes.api.signing import headers_sign
 
     shipment = Shipment.objects.filter(reference=shipment_ref).first()

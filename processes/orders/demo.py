@@ -12,8 +12,9 @@ from django.db import transaction
 from viewflow.workflow.models import Task
 from viewflow.workflow.status import STATUS
 
+from processes.api.keys import signing_key_rotate
 from processes.api.models import ApiClient, Scope
-from processes.api.services import api_client_create, signing_key_rotate
+from processes.api.services import api_client_create
 from processes.connectors.models import Connector, ConnectorFaults, Product
 from processes.nodes.celery_job import job_execute
 from processes.orders.models import OrderPolicy, OrderProcess

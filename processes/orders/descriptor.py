@@ -5,9 +5,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from django import forms
+
 from processes.orders import demo
 from processes.orders.flows import OrderFlow, fraud_review_due_at
-from processes.registry import ProcessDescriptor, TaskColumns, register
+from processes.orders.forms import MAX_LINES
+from processes.orders.models import OrderProcess
+from processes.orders.services import order_start_api
+from processes.registry import (
+    ApiStartInvalid,
+    ApiStartType,
+    ProcessDescriptor,
+    TaskColumns,
+    register,
+    validation_errors,
+)
 from processes.tasklist.models import Priority
 
 
@@ -50,6 +62,19 @@ class OrderDescriptor(ProcessDescriptor):
             due_at=due,
         )
 
+    def api_start_types(self, *, user: Any, system: bool) -> list[ApiStartType]:
+        # An order is what an outside system (the shop) sends: any client with processes:start;
+        # a person needs the right to enter orders.
+        if system or (user is not None and user.has_perm("orders.start_order")):
+            return [ApiStartType(kind="", title=self.title, schema=ORDER_SCHEMA)]
+        return []
+
+    def api_start(self, *, kind: str, data: Mapping[str, Any], user: Any, system: bool) -> Any:
+        try:
+            return order_start_api(order=dict(data), starter=None if system else user)
+        except forms.ValidationError as exc:
+            raise ApiStartInvalid(validation_errors(exc)) from None
+
     def demo_load(self, users: Any, write: Any) -> None:
         demo.demo_load(users, write)
 
@@ -57,3 +82,25 @@ class OrderDescriptor(ProcessDescriptor):
         if action == "order.refunded":
             return str(details.get("amount", ""))
         return ""
+
+
+ORDER_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "customer_name": {"type": "string", "maxLength": 200},
+        "customer_email": {"type": "string", "format": "email"},
+        "payment_method": {"type": "string", "enum": list(OrderProcess.PaymentMethod.values)},
+        "shipping_address": {"type": "string"},
+        "lines": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": MAX_LINES,
+            "items": {
+                "type": "object",
+                "properties": {"sku": {"type": "string"}, "qty": {"type": "integer", "minimum": 1}},
+                "required": ["sku", "qty"],
+            },
+        },
+    },
+    "required": ["customer_name", "customer_email", "payment_method", "shipping_address", "lines"],
+}

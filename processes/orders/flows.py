@@ -186,8 +186,8 @@ class OrderFlow(flow.Flow):
     voided = flow.End().Annotation(title=_("Authorization voided"))
 
     # -- wiring to services (the flow stays declarative)
-    def start_from_api(self, activation, data) -> OrderProcess:
-        return services.order_start_handle(activation, data)
+    def start_from_api(self, activation, data, starter=None) -> OrderProcess:
+        return services.order_start_handle(activation, data, starter=starter)
 
     def needs_review(self, activation) -> bool:
         return services.order_needs_review(activation)

@@ -51,27 +51,40 @@ def order_submit(*, activation: Any, data: dict[str, Any]) -> OrderProcess:
     return activation.process
 
 
-def order_start_api(*, order: dict[str, Any]) -> OrderProcess:
+def order_start_api(*, order: dict[str, Any], starter: Any = None) -> OrderProcess:
     """Start an order sent by an external system: validated like the form, then started headless.
 
     `order` has customer_name, customer_email, payment_method, shipping_address and lines as
-    [{"sku", "qty"}]. Raises django.forms.ValidationError on bad input.
+    [{"sku", "qty"}]; `starter` is the person who entered it (None: a system). Raises
+    django.forms.ValidationError with the form's messages by field (`lines` for the lines).
     """
     from processes.orders.flows import OrderFlow
 
+    lines = order.get("lines")
+    if not isinstance(lines, list) or not all(
+        isinstance(line, dict) and isinstance(line.get("sku"), str) and isinstance(line.get("qty"), int)
+        for line in lines
+    ):
+        raise forms.ValidationError({"lines": ['A list of {"sku": "DESK-01", "qty": 2}.']})
     form = OrderForm(
         data={
             **order,
-            "order_lines": "\n".join(f"{line['sku']} {line['qty']}" for line in order.get("lines", [])),
+            "order_lines": "\n".join(f"{line['sku']} {line['qty']}" for line in lines),
         }
     )
     if not form.is_valid():
-        raise forms.ValidationError(form.errors.as_json())
-    return OrderFlow.start_api.run(data={**form.cleaned_data, "lines": form.cleaned_data["order_lines"]})
+        errors = {("lines" if field == "order_lines" else field): msgs for field, msgs in form.errors.items()}
+        raise forms.ValidationError(errors)
+    return OrderFlow.start_api.run(
+        data={**form.cleaned_data, "lines": form.cleaned_data["order_lines"]}, starter=starter
+    )
 
 
-def order_start_handle(activation: Any, data: dict[str, Any]) -> OrderProcess:
-    """The StartHandle's body: fill the new process (viewflow saves it and continues)."""
+def order_start_handle(activation: Any, data: dict[str, Any], starter: Any = None) -> OrderProcess:
+    """The StartHandle's body: fill the new process (viewflow saves it and continues); the start
+    task's owner is the person who entered it, if one did."""
+    if starter is not None:
+        activation.task.owner = starter
     return _fill(activation.process, data)
 
 

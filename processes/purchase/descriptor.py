@@ -6,11 +6,22 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+from django.core.exceptions import ValidationError
+
 from processes.purchase import demo, services
 from processes.purchase.flows import PurchaseFlow
-from processes.purchase.models import DEFAULT_STAGE
+from processes.purchase.forms import PurchaseRequestForm
+from processes.purchase.models import DEFAULT_STAGE, Currency
 from processes.purchase.viewsets import PurchaseAppViewset
-from processes.registry import ProcessDescriptor, TaskColumns, register
+from processes.registry import (
+    ApiStartInvalid,
+    ApiStartType,
+    ProcessDescriptor,
+    TaskColumns,
+    register,
+    validation_errors,
+)
+from processes.tasklist.models import Priority
 
 
 def _person(user: Any) -> str:
@@ -79,8 +90,46 @@ class PurchaseDescriptor(ProcessDescriptor):
     def demo_load(self, users: Any, write: Any) -> None:
         demo.demo_load(users, write)
 
+    def api_start_types(self, *, user: Any, system: bool) -> list[ApiStartType]:
+        # A request has a requester: a client starts one as the service account it acts as.
+        if user is None or not PurchaseFlow.start.can_execute(user, None):
+            return []
+        return [ApiStartType(kind="", title=self.title, schema=PURCHASE_SCHEMA)]
+
+    def api_start(self, *, kind: str, data: Mapping[str, Any], user: Any, system: bool) -> Any:
+        unknown = sorted(set(data) - set(PURCHASE_SCHEMA["properties"]))
+        if unknown:
+            raise ApiStartInvalid({name: ["Unknown field."] for name in unknown})
+        form = PurchaseRequestForm(data={key: _form_value(value) for key, value in data.items()})
+        if not form.is_valid():
+            raise ApiStartInvalid(
+                {field: [str(m) for m in messages] for field, messages in form.errors.items()}
+            )
+        try:
+            return services.purchase_request_start(requester=user, data=form.cleaned_data)
+        except ValidationError as exc:
+            raise ApiStartInvalid(validation_errors(exc)) from None
+
     def decide(self, *, task: Any, user: Any, approved: bool, comment: str) -> None:
         services.purchase_task_decide(task=task, user=user, approved=approved, comment=comment)
 
     def decide_automatically(self, *, activation: Any, approved: bool, comment: str) -> None:
         services.purchase_decide(activation=activation, user=None, approved=approved, comment=comment)
+
+
+def _form_value(value: Any) -> Any:
+    return "" if value is None else str(value)
+
+
+PURCHASE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "title": {"type": "string", "maxLength": 200},
+        "amount": {"type": ["string", "number"], "description": "Greater than 0, two decimal places"},
+        "currency": {"type": "string", "enum": list(Currency.values)},
+        "priority": {"type": "integer", "enum": list(Priority.values)},
+        "justification": {"type": "string"},
+    },
+    "required": ["title", "amount", "currency", "justification"],
+    "additionalProperties": False,
+}

@@ -10,8 +10,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from processes.api.keys import signing_key_rotate, signing_keys
 from processes.api.models import ApiClient, Scope
-from processes.api.services import signing_key_rotate, signing_keys
 from processes.webhooks.models import EventType, WebhookEndpoint
 from processes.webhooks.services import webhook_endpoint_create
 

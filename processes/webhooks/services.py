@@ -28,8 +28,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from processes.api import signing
+from processes.api.keys import signing_keys, signing_keys_for_sending
 from processes.api.models import ApiClient, Scope
-from processes.api.services import signing_keys, signing_keys_for_sending
 from processes.audit import audit_record
 from processes.webhooks import events, ssrf
 from processes.webhooks.models import WebhookDelivery, WebhookEndpoint

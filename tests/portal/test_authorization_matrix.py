@@ -317,6 +317,8 @@ def build_scene() -> dict[str, Any]:
         "api_catalog_hr": {"process_id": catalog_hr.pk},
         "api_process_unknown": {"process_id": 999999},
         "api_unknown": {"rest": "v1/nope"},
+        "api_task_queued": {"task_id": approve_queued.pk},
+        "api_task_held": {"task_id": approve_held.pk},
         "order_fraud": {"process_pk": fraud.pk},
         "incident": {"task_pk": incident.pk},
         "attachment": {"attachment_id": attachment.pk},
@@ -349,7 +351,8 @@ def build_scene() -> dict[str, Any]:
 
 
 def webhooks_scene() -> None:
-    from processes.api.services import api_client_create, signing_key_rotate
+    from processes.api.keys import signing_key_rotate
+    from processes.api.services import api_client_create
     from processes.webhooks.services import webhook_emit, webhook_endpoint_create
 
     hooks, _ = api_client_create(name="hooks", scopes=["webhooks:receive"])

@@ -236,3 +236,24 @@ def test_uvicorn_answers_413_to_an_oversized_anonymous_post_without_running_the_
     assert token not in log
     token_hash = re.escape(__import__("hashlib").sha256(token.encode()).hexdigest()[:12])
     assert not re.search(token_hash, log)  # the link view never saw the token
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_the_api_has_one_cap_for_every_caller_and_answers_a_problem(olivia, settings):
+    """Under /api/ a session gets no more than a token (JSON, no files): API_MAX_BODY_BYTES."""
+    settings.API_MAX_BODY_BYTES = 8 * KIB
+    cookie = await sync_to_async(session_cookie)(olivia)
+
+    declared = await _post("/api/v1/processes", [b"x" * (16 * KIB)], length=16 * KIB, cookie=cookie)
+    streamed = await _post("/api/v1/processes", [b"x" * (4 * KIB)] * 4)
+
+    assert declared.status == 413
+    assert declared.read == 0
+    problem = json.loads(declared.body)
+    assert problem["type"] == "https://approvals-portal.example/problems/payload-too-large"
+    assert problem["status"] == 413
+    headers = dict(next(m for m in declared.sent if m["type"] == "http.response.start")["headers"])
+    assert headers[b"content-type"] == b"application/problem+json"
+    assert streamed.status == 413
+    assert streamed.read == 3

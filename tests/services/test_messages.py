@@ -21,7 +21,7 @@ from viewflow.workflow.models import Task
 from viewflow.workflow.status import PROCESS, STATUS
 
 from processes import scheduler
-from processes.api.services import signing_keys_for_sending
+from processes.api.keys import signing_keys_for_sending
 from processes.api.signing import headers_sign
 from processes.connectors.models import ConnectorFaults, Shipment
 from processes.messages.models import ReceivedMessage

@@ -22,7 +22,8 @@ from django.utils import timezone
 from portal.celery import app
 from processes.actionlinks.services import action_tokens_issue, action_tokens_mint
 from processes.api import signing
-from processes.api.services import api_client_create, signing_key_rotate, signing_keys
+from processes.api.keys import signing_key_rotate, signing_keys
+from processes.api.services import api_client_create
 from processes.webhooks.events import envelope
 from processes.webhooks.models import EventType, WebhookDelivery, WebhookEndpoint
 from processes.webhooks.services import webhook_emit, webhook_endpoint_create, webhooks_retry_due

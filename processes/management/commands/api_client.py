@@ -9,11 +9,13 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from processes.api.keys import signing_key_rotate
 from processes.api.models import ApiClient, Scope
-from processes.api.services import api_client_create, api_token_revoke, api_token_rotate, signing_key_rotate
+from processes.api.services import api_client_create, api_token_revoke, api_token_rotate
 
 
 def _client(name: str) -> ApiClient:
@@ -41,6 +43,9 @@ class Command(BaseCommand):
         )
         create.add_argument("--address", action="append", default=[], dest="addresses", help="an IP or CIDR")
         create.add_argument("--description", default="")
+        create.add_argument(
+            "--acts-as", default="", help="the username of the service account it acts with (tasks, requests)"
+        )
         rotate = actions.add_parser(
             "rotate", help="a new token; prints it; old tokens expire after the overlap"
         )
@@ -59,12 +64,18 @@ class Command(BaseCommand):
         if action == "create":
             if not options["scopes"]:
                 raise CommandError(f"give at least one --scope ({', '.join(Scope.values)})")
+            acts_as = None
+            if options["acts_as"]:
+                acts_as = get_user_model().objects.filter(username=options["acts_as"]).first()
+                if acts_as is None:
+                    raise CommandError(f"no user named {options['acts_as']!r}")
             try:
                 _client_obj, token = api_client_create(
                     name=options["name"],
                     scopes=options["scopes"],
                     allowed_addresses="\n".join(options["addresses"]),
                     description=options["description"],
+                    acts_as=acts_as,
                 )
             except ValidationError as error:
                 raise CommandError(_messages(error)) from None

@@ -16,8 +16,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from processes.api.keys import signing_keys_for_sending
 from processes.api.models import ApiClient
-from processes.api.services import signing_keys_for_sending
 from processes.api.signing import headers_sign, secret_parse
 
 

@@ -20,8 +20,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import close_old_connections
 
 from processes.api import signing
+from processes.api.keys import signing_keys
 from processes.api.models import ApiClient
-from processes.api.services import signing_keys
 
 
 class Command(BaseCommand):

@@ -88,3 +88,12 @@ def test_manage_py_exits_with_status_1_on_a_bad_scope(db, capsys, monkeypatch):
     assert out == ""
     assert "CommandError: scopes: Unknown scope nope; the scopes are processes:start" in err
     assert not ApiClient.objects.exists()
+
+
+def test_create_with_a_service_account(olivia):
+    run("create", "bot", "--scope", "tasks:act", "--acts-as", "olivia")
+
+    assert ApiClient.objects.get(name="bot").acts_as == olivia
+    with pytest.raises(CommandError, match="no user named 'nobody'"):
+        run("create", "bot2", "--scope", "tasks:act", "--acts-as", "nobody")
+    assert not ApiClient.objects.filter(name="bot2").exists()

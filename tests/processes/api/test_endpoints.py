@@ -248,15 +248,18 @@ def test_the_docs_page_needs_a_login(db):
     assert response["Location"].startswith("/accounts/login/")
 
 
-def test_an_unsafe_method_on_a_read_endpoint_is_a_405_problem(alice):
-    """No unsafe endpoint exists yet (writes come with the next part): a POST is refused."""
+def test_a_method_an_endpoint_does_not_take_is_a_405_problem(alice):
+    """A method no endpoint of the path takes is refused with the methods it does take."""
     http = Client(enforce_csrf_checks=True)
     http.force_login(alice)
 
-    response = http.post("/api/v1/processes", {})
+    response = http.put("/api/v1/processes", {})
+    read_only = http.post("/api/v1/tasks", {})
 
     assert_problem(response, 405, "method-not-allowed")
-    assert response["Allow"] == "GET"
+    assert sorted(response["Allow"].split(", ")) == ["GET", "POST"]
+    assert_problem(read_only, 405, "method-not-allowed")
+    assert read_only["Allow"] == "GET"
 
 
 def test_the_token_never_reaches_the_logs(reader, caplog):

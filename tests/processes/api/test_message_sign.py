@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from processes.api.services import signing_key_rotate
+from processes.api.keys import signing_key_rotate
 from tests.processes.api.conftest import bearer
 
 pytestmark = pytest.mark.django_db

@@ -11,7 +11,7 @@ import pytest
 from viewflow.workflow.models import Task
 from viewflow.workflow.status import PROCESS, STATUS
 
-from processes.api.services import signing_key_rotate, signing_keys_for_sending
+from processes.api.keys import signing_key_rotate, signing_keys_for_sending
 from processes.api.signing import headers_sign
 from processes.messages.models import MessageSubscription, ReceivedMessage
 from processes.messages.services import messages_sweep

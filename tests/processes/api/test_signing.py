@@ -13,12 +13,8 @@ from django.test import override_settings
 from django.utils import timezone
 
 from processes.api import signing
+from processes.api.keys import signed_message_verify, signing_key_rotate, signing_keys_for_sending
 from processes.api.models import SigningKey
-from processes.api.services import (
-    signed_message_verify,
-    signing_key_rotate,
-    signing_keys_for_sending,
-)
 from processes.models import AuditEvent
 
 # The example of the Standard Webhooks spec (its reference libraries test against it).

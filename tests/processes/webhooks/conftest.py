@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from processes.api.services import api_client_create, signing_key_rotate
+from processes.api.keys import signing_key_rotate
+from processes.api.services import api_client_create
 from processes.webhooks.models import EventType
 from processes.webhooks.services import webhook_endpoint_create
 from tests.webhook_receiver import Receiver

@@ -12,8 +12,9 @@ import pytest
 from django.urls import reverse
 
 from processes.api import signing
+from processes.api.keys import signing_keys_for_sending
 from processes.api.models import ApiClient
-from processes.api.services import api_client_create, signing_keys_for_sending
+from processes.api.services import api_client_create
 from processes.models import AuditEvent
 from processes.webhooks.demo import demo_receiver_url, webhooks_demo_load
 from processes.webhooks.models import WebhookDelivery, WebhookEndpoint

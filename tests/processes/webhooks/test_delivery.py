@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from processes.api import signing
-from processes.api.services import signing_key_rotate, signing_keys
+from processes.api.keys import signing_key_rotate, signing_keys
 from processes.models import AuditEvent
 from processes.nodes import celery_job
 from processes.purchase.services import purchase_task_decide
