@@ -6,21 +6,24 @@ tolerance, every usable key of the client). The checks, in order, each with its 
 token (401/403), signature (400 `signature-missing` / `signature-bad-timestamp`, 401
 `signature-stale` / `signature-invalid`), body (422 `validation`), message name (422
 `message-unknown`), replayed id (409 `message-replayed`). Then the message is handed to the step
-waiting for it (200, `consumed`) or kept for its time to live (202, `kept`).
+waiting for it (200, `consumed`) or kept for its time to live (202, `kept`). As on every POST,
+an `Idempotency-Key` makes a retry replay the first answer (a sender may re-sign the message under
+a new webhook-id); without one, a reused webhook-id is the 409.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from ninja import Field, Router, Schema
-from ninja.responses import Status
 from pydantic import BaseModel, ConfigDict, StrictStr, ValidationError
 
 from processes.api.auth import TokenAuth
+from processes.api.idempotency import idempotent_with
 from processes.api.keys import signed_message_verify
 from processes.api.models import Scope
 from processes.api.problems import Problem
@@ -83,8 +86,30 @@ _BODY_SCHEMA = {
             ("webhook-timestamp", "Seconds since the epoch, within 5 minutes of the server's clock"),
             ("webhook-signature", "v1,<base64 HMAC-SHA256 of id.timestamp.body> (space-separated)"),
         )
+    ]
+    + [
+        {
+            "in": "header",
+            "name": "Idempotency-Key",
+            "required": False,
+            "schema": {"type": "string"},
+            "description": "Optional, as on every POST: the same key and body replay the first answer "
+            "(a sender that lost it may re-sign and retry); without it a reused webhook-id is a 409.",
+        }
     ],
 }
+
+
+def _idempotent(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """The API's Idempotency-Key handling (processes/api/api.py mounts this router, so the API
+    and its exception handlers are looked up when a request comes, not at import)."""
+
+    def respond(request: HttpRequest, exc: Exception) -> HttpResponse:
+        from processes.api.api import api
+
+        return api.on_exception(request, exc)
+
+    return idempotent_with(respond)(view)
 
 
 @router.post(
@@ -94,7 +119,8 @@ _BODY_SCHEMA = {
     url_name="message_receive",
     openapi_extra=_BODY_SCHEMA,
 )
-def message_receive(request: HttpRequest) -> Status[dict[str, Any]]:
+@_idempotent
+def message_receive(request: HttpRequest) -> HttpResponse:
     """Send a message to the process step waiting for it (signed, Standard Webhooks)."""
     client = request.auth  # type: ignore[attr-defined]
     body = request.body
@@ -131,4 +157,6 @@ def message_receive(request: HttpRequest) -> Status[dict[str, Any]]:
         "task_id": receipt.task_id,
         "expires_at": receipt.message.expires_at if receipt.outcome == "kept" else None,
     }
-    return Status(200 if receipt.outcome == "consumed" else 202, out)
+    from processes.api.api import json_response
+
+    return json_response(request, 200 if receipt.outcome == "consumed" else 202, MessageOut, out)

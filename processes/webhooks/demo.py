@@ -24,13 +24,16 @@ def demo_receiver_url() -> str:
 
 @transaction.atomic
 def webhooks_demo_load(write: Callable[[str], Any]) -> None:
-    """Give the demo client `shop` the webhooks:receive scope and a signing key, and subscribe it
-    to every event at the demo receiver (idempotent)."""
+    """Give the demo client `shop` its scopes (start and read processes, receive webhooks) and a
+    signing key, and subscribe it to every event at the demo receiver (idempotent). Its token is
+    made by `manage.py api_client rotate shop`: the database keeps only tokens' hashes."""
     client = ApiClient.objects.filter(name=DEMO_CLIENT).first()
     if client is None:
         client = ApiClient(name=DEMO_CLIENT, description="The fake shop of the demo (issue 14).", scopes=[])
-    if not client.has_scope(Scope.WEBHOOKS_RECEIVE):
-        client.scopes = sorted({*(client.scopes or []), Scope.WEBHOOKS_RECEIVE})
+    # The shop starts orders and reads them (README: "API"), and hears of every event.
+    wanted = {Scope.PROCESSES_START, Scope.PROCESSES_READ, Scope.WEBHOOKS_RECEIVE}
+    if not wanted <= set(client.scopes or []):
+        client.scopes = sorted({*(client.scopes or []), *wanted})
     client.full_clean()
     client.save()
     if not signing_keys(client):

@@ -43,14 +43,16 @@ def carrier(make_client):
     return client, token
 
 
-def send(carrier, body: dict | bytes, *, msg_id: str = "msg_1", timestamp: int | None = None, sign=True):
+def send(
+    carrier, body: dict | bytes, *, msg_id: str = "msg_1", timestamp: int | None = None, sign=True, **extra
+):
     client, token = carrier
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
     headers = {}
     if sign:
         signed = headers_sign(signing_keys_for_sending(client), msg_id, raw, timestamp=timestamp)
         headers = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in signed.items()}
-    return bearer(token).post(URL, raw, content_type="application/json", **headers)
+    return bearer(token).post(URL, raw, content_type="application/json", **headers, **extra)
 
 
 def delivered(ref: str, **payload) -> dict:
@@ -121,6 +123,21 @@ def test_a_replayed_id_is_refused(carrier):
 
 
 # ---------------------------------------------------------------- kept and consumed
+
+
+def test_an_idempotency_key_replays_the_first_answer_to_a_resent_message(carrier):
+    """A sender that lost the answer may re-sign the same message (a new webhook-id) and retry
+    with its Idempotency-Key: it gets the first answer, and nothing is received twice."""
+    body = delivered("ORD-000123")
+    first = send(carrier, body, msg_id="msg_a", HTTP_IDEMPOTENCY_KEY="delivery-123")
+    again = send(carrier, body, msg_id="msg_b", HTTP_IDEMPOTENCY_KEY="delivery-123")
+    other = send(carrier, delivered("ORD-000124"), msg_id="msg_c", HTTP_IDEMPOTENCY_KEY="delivery-123")
+
+    assert first.status_code == 202
+    assert (again.status_code, again.json()) == (202, first.json())
+    assert again["Idempotent-Replayed"] == "true"
+    assert_problem(other, 422, "idempotency-key-reused")
+    assert ReceivedMessage.objects.count() == 1
 
 
 def test_a_message_for_a_waiting_order_resumes_it_once(carrier, place_order):

@@ -147,7 +147,7 @@ def test_the_demo_subscribes_the_shop_at_the_demo_receiver(db):
     webhooks_demo_load(lines.append)  # idempotent
 
     shop = ApiClient.objects.get(name="shop")
-    assert shop.has_scope("webhooks:receive")
+    assert shop.scopes == ["processes:read", "processes:start", "webhooks:receive"]  # README: "API"
     [endpoint] = WebhookEndpoint.objects.filter(client=shop)
     assert endpoint.url == demo_receiver_url() == "http://127.0.0.1:8765/webhooks"
     assert len(endpoint.events) == 6
