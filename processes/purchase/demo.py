@@ -30,7 +30,13 @@ REQUESTS = [
     ("Ergonomic chairs for support", "450.00", "queued urgent"),
     ("Second monitor for accounting", "279.00", "queued"),
     ("Noise-cancelling headsets", "380.00", "queued high"),
+    # submitted 40 minutes before the demo starts: past its 30-minute SLA, so the queue shows an
+    # overdue task at once, and the escalation (email to maria) follows within seconds of `make run`
+    ("Printer toner for the second floor", "95.00", "queued overdue"),
 ]
+
+# How long ago the overdue request was submitted (the Team approval SLA is 30 minutes).
+OVERDUE_BY = timedelta(minutes=40)
 
 
 def demo_load(users: dict[str, Any], write: Any) -> None:
@@ -97,6 +103,8 @@ def _request(users: dict[str, Any], title: str, amount: Decimal, outcome: str) -
             "priority": {"queued urgent": 4, "queued high": 3}.get(outcome, 2),
         },
     )
+    if outcome == "queued overdue":
+        _submitted_ago(process, OVERDUE_BY)
     if outcome.startswith("queued"):
         return
     task = Task.objects.get(process=process, flow_task=process.flow_class.approve)
@@ -112,3 +120,19 @@ def _request(users: dict[str, Any], title: str, amount: Decimal, outcome: str) -
             approved=False,
             comment="Not a business need; ask facilities.",
         )
+
+
+def _submitted_ago(process: PurchaseProcess, ago: timedelta) -> None:
+    """Move a fresh request back in time, as if it had been submitted `ago` earlier: its process,
+    tasks, timers (the SLA's reminder and escalations) and task list rows. Its history keeps the
+    real time (the audit log is append-only). Demo data only: a real request's times are never
+    rewritten."""
+    from django.db.models import F
+    from viewflow.workflow.models import Process
+
+    from processes.tasklist.models import TaskRow
+
+    Process.objects.filter(pk=process.pk).update(created=F("created") - ago)
+    Task.objects.filter(process=process).update(created=F("created") - ago)
+    Task.objects.filter(process=process, scheduled__isnull=False).update(scheduled=F("scheduled") - ago)
+    TaskRow.objects.filter(process_id=process.pk).update(created=F("created") - ago, due_at=F("due_at") - ago)
