@@ -10,7 +10,8 @@ from typing import Any
 
 from django.contrib.auth.models import Group
 from django.db import transaction
-from viewflow.workflow.models import Task
+from django.db.models import F
+from viewflow.workflow.models import Process, Task
 
 from processes.policies.models import EscalationAction
 from processes.policies.selectors import policy_version_published
@@ -18,6 +19,7 @@ from processes.policies.services import policy_create
 from processes.purchase.models import PURCHASE_POLICY, PurchaseProcess
 from processes.purchase.services import purchase_request_start, purchase_task_decide
 from processes.services import task_claim
+from processes.tasklist.models import TaskRow
 
 # title, amount, what happens after submission
 REQUESTS = [
@@ -127,11 +129,6 @@ def _submitted_ago(process: PurchaseProcess, ago: timedelta) -> None:
     tasks, timers (the SLA's reminder and escalations) and task list rows. Its history keeps the
     real time (the audit log is append-only). Demo data only: a real request's times are never
     rewritten."""
-    from django.db.models import F
-    from viewflow.workflow.models import Process
-
-    from processes.tasklist.models import TaskRow
-
     Process.objects.filter(pk=process.pk).update(created=F("created") - ago)
     Task.objects.filter(process=process).update(created=F("created") - ago)
     Task.objects.filter(process=process, scheduled__isnull=False).update(scheduled=F("scheduled") - ago)
