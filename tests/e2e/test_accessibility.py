@@ -256,7 +256,7 @@ def test_empty_state_every_page_for_every_role(live_server_url, auditor):
     _finish(auditor, "empty", started)
 
 
-def test_full_state_every_page_for_every_role(live_server_url, auditor):
+def test_full_state_every_page_for_every_role(live_server_url, auditor, shoot):
     """The demo data (and what the matrix test adds to it): every page. A page the matrix says a
     role is refused is skipped once that role's refusal page has been audited."""
     started = time.monotonic()
@@ -279,6 +279,14 @@ def test_full_state_every_page_for_every_role(live_server_url, auditor):
                 continue
             visited.add(url)
             auditor.visit(username, url, row.route)
+    # The demo's overdue request is in olivia's queue from the start, marked so.
+    page = auditor.page("olivia")
+    page.goto("/tasks/queue/?overdue=on")
+    overdue = page.locator(
+        "#live-rows tbody tr.portal-overdue", has_text="Printer toner for the second floor"
+    )
+    expect(overdue.locator(".portal-overdue__label")).to_have_text(re.compile("overdue", re.IGNORECASE))
+    shoot(page, "a11y-olivia-queue-overdue")
     _finish(auditor, "full", started)
 
 
