@@ -181,3 +181,38 @@ def menu_task_counts(user: Any) -> dict[str, int]:
         counts[flow.reverse("inbox")] = Task.objects.inbox([flow_class], user).count()
         counts[flow.reverse("queue")] = Task.objects.queue([flow_class], user).count()
     return counts
+
+
+def process_stage_durations(process: Any, *, now: Any = None) -> list[dict[str, Any]]:
+    """How long each stage of a process took, in order: one entry per human or automated step
+    (a stage that ran twice, after a revision, is listed twice), with when it started and ended
+    and its duration; a step still open counts up to `now`. Stages are named as the task lists
+    name them (a policy's stage name), else by their step's title."""
+    from django.utils import timezone
+
+    from processes.tasklist.models import TaskRow
+
+    now = now or timezone.now()
+    tasks = list(
+        Task.objects.filter(process_id=process.pk, flow_task_type__in=_HISTORY_NODE_TYPES)
+        .exclude(status=STATUS.CANCELED)
+        .order_by("created", "pk")
+    )
+    names = dict(
+        TaskRow.objects.filter(task_id__in=[task.pk for task in tasks])
+        .exclude(stage_name="")
+        .values_list("task_id", "stage_name")
+    )
+    stages = []
+    for task in tasks:
+        end = task.finished
+        stages.append(
+            {
+                "name": names.get(task.pk) or str(task.flow_task.task_title),
+                "started": task.created,
+                "finished": end,
+                "duration": (end or now) - task.created,
+                "open": end is None,
+            }
+        )
+    return stages

@@ -10,7 +10,8 @@ from typing import Any
 
 from django.contrib.auth.models import Group
 from django.db import transaction
-from viewflow.workflow.models import Task
+from django.db.models import F
+from viewflow.workflow.models import Process, Task
 
 from processes.policies.models import EscalationAction
 from processes.policies.selectors import policy_version_published
@@ -18,6 +19,7 @@ from processes.policies.services import policy_create
 from processes.purchase.models import PURCHASE_POLICY, PurchaseProcess
 from processes.purchase.services import purchase_request_start, purchase_task_decide
 from processes.services import task_claim
+from processes.tasklist.models import TaskRow
 
 # title, amount, what happens after submission
 REQUESTS = [
@@ -30,7 +32,13 @@ REQUESTS = [
     ("Ergonomic chairs for support", "450.00", "queued urgent"),
     ("Second monitor for accounting", "279.00", "queued"),
     ("Noise-cancelling headsets", "380.00", "queued high"),
+    # submitted 40 minutes before the demo starts: past its 30-minute SLA, so the queue shows an
+    # overdue task at once, and the escalation (email to maria) follows within seconds of `make run`
+    ("Printer toner for the second floor", "95.00", "queued overdue"),
 ]
+
+# How long ago the overdue request was submitted (the Team approval SLA is 30 minutes).
+OVERDUE_BY = timedelta(minutes=40)
 
 
 def demo_load(users: dict[str, Any], write: Any) -> None:
@@ -97,6 +105,8 @@ def _request(users: dict[str, Any], title: str, amount: Decimal, outcome: str) -
             "priority": {"queued urgent": 4, "queued high": 3}.get(outcome, 2),
         },
     )
+    if outcome == "queued overdue":
+        _submitted_ago(process, OVERDUE_BY)
     if outcome.startswith("queued"):
         return
     task = Task.objects.get(process=process, flow_task=process.flow_class.approve)
@@ -112,3 +122,14 @@ def _request(users: dict[str, Any], title: str, amount: Decimal, outcome: str) -
             approved=False,
             comment="Not a business need; ask facilities.",
         )
+
+
+def _submitted_ago(process: PurchaseProcess, ago: timedelta) -> None:
+    """Move a fresh request back in time, as if it had been submitted `ago` earlier: its process,
+    tasks, timers (the SLA's reminder and escalations) and task list rows. Its history keeps the
+    real time (the audit log is append-only). Demo data only: a real request's times are never
+    rewritten."""
+    Process.objects.filter(pk=process.pk).update(created=F("created") - ago)
+    Task.objects.filter(process=process).update(created=F("created") - ago)
+    Task.objects.filter(process=process, scheduled__isnull=False).update(scheduled=F("scheduled") - ago)
+    TaskRow.objects.filter(process_id=process.pk).update(created=F("created") - ago, due_at=F("due_at") - ago)

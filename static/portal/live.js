@@ -94,6 +94,7 @@
     if (!box) {
       box = document.createElement("div");
       box.className = "portal-toasts";
+      box.setAttribute("role", "status"); // read politely, never focused
       box.setAttribute("aria-live", "polite");
       document.body.appendChild(box);
     }
@@ -152,7 +153,41 @@
     if (window.Turbo && window.Turbo.renderStreamMessage) window.Turbo.renderStreamMessage(message.html);
   });
 
-  // A live update re-renders rows; the boxes someone ticked (bulk claim) stay ticked.
+  // Screen readers hear list updates through a polite live region; focus never moves for them.
+  function announce(text) {
+    var region = document.getElementById("portal-announcer");
+    if (!region) {
+      region = document.createElement("div");
+      region.id = "portal-announcer";
+      region.className = "portal-announcer";
+      region.setAttribute("role", "status");
+      region.setAttribute("aria-live", "polite");
+      document.body.appendChild(region);
+    }
+    region.textContent = "";
+    window.setTimeout(function () { region.textContent = text; }, 50); // a change, even for the same words
+  }
+
+  // Where the focus is, as something that survives a re-render of rows: the row's id and the
+  // control's position among the row's focusable controls.
+  function focusMark() {
+    var active = document.activeElement;
+    var row = active && active.closest && active.closest("tr[id]");
+    if (!row) return null;
+    var controls = Array.prototype.slice.call(row.querySelectorAll("a, button, input, select"));
+    return { row: row.id, index: controls.indexOf(active) };
+  }
+
+  function focusRestore(mark) {
+    if (!mark || (document.activeElement && document.activeElement !== document.body)) return;
+    var row = document.getElementById(mark.row);
+    if (!row) return;
+    var target = row.querySelectorAll("a, button, input, select")[mark.index];
+    if (target) target.focus({ preventScroll: true });
+  }
+
+  // A live update re-renders rows; the boxes someone ticked (bulk claim) stay ticked, the focus
+  // stays where it was, and the new count is announced.
   document.addEventListener("turbo:before-stream-render", function (event) {
     var render = event.detail.render;
     event.detail.render = function (stream) {
@@ -160,11 +195,18 @@
         document.querySelectorAll("input[type=checkbox][name]:checked"),
         function (box) { return [box.name, box.value]; }
       );
+      var mark = focusMark();
       var done = render(stream);
       ticked.forEach(function (pair) {
         document.querySelectorAll("input[type=checkbox][name]").forEach(function (box) {
           if (box.name === pair[0] && box.value === pair[1]) box.checked = true;
         });
+      });
+      Promise.resolve(done).then(function () {
+        focusRestore(mark);
+        var count = document.querySelector("#live-count h2");
+        if (count && stream.getAttribute("target") === "live-count") announce(count.textContent.trim());
+        document.dispatchEvent(new CustomEvent("portal:rows-updated"));
       });
       return done;
     };
@@ -193,7 +235,7 @@
   on("notification", countsRefresh);
   on("stream", countsRefresh);
 
-  window.portalLive = { on: on, socket: function () { return socket; } };
+  window.portalLive = { on: on, announce: announce, socket: function () { return socket; } };
   root.setAttribute("data-live", "off");
   // Turbo Drive keeps this script (and the socket) across visits: tell the server each new page.
   document.addEventListener("turbo:load", watch);

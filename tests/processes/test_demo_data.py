@@ -79,3 +79,23 @@ def test_the_demo_defines_the_vacation_request_once_with_two_requests():
         ("Long weekend", "DONE", None),
         ("Summer trip", "NEW", 2),
     ]
+
+
+def test_the_demo_shows_an_overdue_task_in_the_approvers_queue_at_once():
+    """Right after loading, olivia's queue holds a request past its SLA, marked overdue, and its
+    escalation timers are due (beat fires them within seconds of `make run`)."""
+    from django.utils import timezone
+
+    from processes.tasklist.selectors import task_rows_queue
+
+    call_command("demo_data", stdout=StringIO())
+    now = timezone.now()
+    olivia = get_user_model().objects.get(username="olivia")
+
+    overdue = [row for row in task_rows_queue(olivia) if row.is_overdue(now)]
+
+    assert [row.subject for row in overdue] == ["Printer toner for the second floor"]
+    process = PurchaseProcess.objects.get(title="Printer toner for the second floor")
+    assert Task.objects.filter(
+        process=process, flow_task_type="TIMER", status="SCHEDULED", scheduled__lte=now
+    ).exists()
