@@ -10,7 +10,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,14 +20,26 @@ from urllib.request import urlopen
 
 import pytest
 
+from portal.cluster import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 LOG_DIR = ROOT / "var" / "test" / "logs"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def beat_argv(schedule: str) -> list[str]:
+    """`celery -A portal beat` with its schedule file at `schedule`."""
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "portal",
+        "beat",
+        "--loglevel",
+        "INFO",
+        "--schedule",
+        schedule,
+    ]
 
 
 def wait_for(
@@ -368,22 +379,7 @@ def publisher(url: str):
 def beat_process(stack_env, celery_worker_process):
     """A real `celery -A portal beat`, sending the timer sweep every second to the worker."""
     schedule = stack_env["PORTAL_VAR_DIR"] + "/celerybeat-schedule-escalation"
-    beat = Service(
-        "beat",
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "portal",
-            "beat",
-            "--loglevel",
-            "INFO",
-            "--schedule",
-            schedule,
-        ],
-        stack_env,
-    )
+    beat = Service("beat", beat_argv(schedule), stack_env)
     beat.wait_until(lambda: "maxinterval" in beat.output(), what="beat")  # its banner's last line
     yield beat
     beat.stop()

@@ -4,10 +4,11 @@ with (processes/api/signing.py). Only a random salt per key is stored."""
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from processes.api import signing
@@ -20,6 +21,19 @@ def _signing_key_issue(client: ApiClient) -> str:
     return signing.secret_text(signing.key_derive(row.salt))
 
 
+def credentials_expire(credentials: QuerySet[Any], overlap: timedelta) -> datetime:
+    """Make the credentials (tokens or signing keys of a client) that still work end after
+    `overlap` from now, in the caller's transaction; returns that moment."""
+    if overlap < timedelta(0):
+        raise ValueError("the overlap must not be negative")
+    until = timezone.now() + overlap
+    for credential in credentials.select_for_update().filter(revoked_at__isnull=True):
+        if credential.expires_at is None or credential.expires_at > until:
+            credential.expires_at = until
+            credential.save(update_fields=["expires_at"])
+    return until
+
+
 @transaction.atomic
 def signing_key_rotate(
     *, client: ApiClient, overlap: timedelta = timedelta(hours=24), user: Any = None
@@ -28,13 +42,7 @@ def signing_key_rotate(
     stored). The keys that still work expire after `overlap`: until then a webhook carries a
     signature of each, and a callback signed with either is accepted. The first key of a client
     is made the same way (with nothing to expire)."""
-    if overlap < timedelta(0):
-        raise ValueError("the overlap must not be negative")
-    until = timezone.now() + overlap
-    for key in SigningKey.objects.select_for_update().filter(client=client, revoked_at__isnull=True):
-        if key.expires_at is None or key.expires_at > until:
-            key.expires_at = until
-            key.save(update_fields=["expires_at"])
+    until = credentials_expire(SigningKey.objects.filter(client=client), overlap)
     text = _signing_key_issue(client)
     audit_record(
         action="api.signing_key_rotated",

@@ -105,16 +105,29 @@ class ApiClient(models.Model):
         return any(address.version == network.version and address in network for network in networks)
 
 
-class ApiToken(models.Model):
+class Expiring(models.Model):
+    """A credential of a client that works until it is revoked or, after a rotation, until its
+    overlap ends (`expires_at`)."""
+
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+    def usable(self, now=None) -> bool:
+        now = now or timezone.now()
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+class ApiToken(Expiring):
     """One token of a client, `ap_<prefix>_<secret>`: the prefix finds the row, the secret's
     SHA-256 (`digest`) proves it. A rotation gives the old tokens an `expires_at` (the overlap)."""
 
     client = models.ForeignKey(ApiClient, on_delete=models.CASCADE, related_name="tokens")
     prefix = models.CharField(max_length=16, unique=True, editable=False)
     digest = models.CharField(max_length=64, editable=False)
-    created_at = models.DateTimeField(default=timezone.now)
-    expires_at = models.DateTimeField(null=True, blank=True)
-    revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -124,10 +137,6 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"ap_{self.prefix}_…"
-
-    def usable(self, now=None) -> bool:
-        now = now or timezone.now()
-        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
 
 
 class IdempotencyRecord(models.Model):
@@ -168,7 +177,7 @@ class IdempotencyRecord(models.Model):
         return f"{self.caller} {self.key} ({self.state})"
 
 
-class SigningKey(models.Model):
+class SigningKey(Expiring):
     """A client's key for Standard Webhooks signatures: the callbacks it sends us are verified
     with it, and the webhooks we send it are signed with it (processes/api/signing.py). Only a
     random salt is stored; the key is derived from it under SECRET_KEY. A rotation gives the old
@@ -176,9 +185,6 @@ class SigningKey(models.Model):
 
     client = models.ForeignKey(ApiClient, on_delete=models.CASCADE, related_name="signing_keys")
     salt = models.CharField(max_length=64, unique=True, editable=False)
-    created_at = models.DateTimeField(default=timezone.now)
-    expires_at = models.DateTimeField(null=True, blank=True)
-    revoked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("signing key")
@@ -187,7 +193,3 @@ class SigningKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.client} key {self.created_at:%Y-%m-%d %H:%M}"
-
-    def usable(self, now=None) -> bool:
-        now = now or timezone.now()
-        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)

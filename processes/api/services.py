@@ -16,6 +16,7 @@ from viewflow.workflow.models import Task
 from viewflow.workflow.status import STATUS
 
 from processes.api import selectors
+from processes.api.keys import credentials_expire
 from processes.api.models import ApiClient, ApiToken
 from processes.api.problems import Problem
 from processes.api.selectors import caller_user
@@ -93,15 +94,7 @@ def api_token_issue_first(*, client: ApiClient, user: Any = None) -> str:
 def api_token_rotate(*, client: ApiClient, overlap: timedelta = timedelta(hours=24), user: Any = None) -> str:
     """A new token for `client`; its tokens that still work expire after `overlap` (so a system
     can switch to the new one without downtime). Returns the new token string."""
-    if overlap < timedelta(0):
-        raise ValueError("the overlap must not be negative")
-    now = timezone.now()
-    until = now + overlap
-    old = ApiToken.objects.select_for_update().filter(client=client, revoked_at__isnull=True)
-    for token in old:
-        if token.expires_at is None or token.expires_at > until:
-            token.expires_at = until
-            token.save(update_fields=["expires_at"])
+    until = credentials_expire(ApiToken.objects.filter(client=client), overlap)
     new = _token_issue(client)
     audit_record(
         action="api.token_rotated",

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -9,6 +12,33 @@ import pytest
 from tests.conftest import CHROMIUM
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "test" / "screenshots"
+
+
+def npm_package(name: str, version: str, node_dir: Path, entry: str) -> Path:
+    """`entry` (a path inside the package) of the npm package `name@version`, installed with npm
+    into `node_dir` when it is missing or another version. Each package has its own `node_dir`:
+    an install with --no-save prunes what another one put there."""
+    package = node_dir / "node_modules" / name
+    path = package / entry
+    package_json = package / "package.json"
+    if path.exists() and json.loads(package_json.read_text())["version"] == version:
+        return path
+    npm = shutil.which("npm")
+    if npm is None:
+        pytest.fail(f"npm is missing (apt-get install -y npm): the browser tests install {name} with it")
+    node_dir.mkdir(parents=True, exist_ok=True)
+    command = [
+        npm, "install", "--prefix", str(node_dir), "--no-save", "--no-audit", "--no-fund",
+        "--ignore-scripts", "--omit=dev", f"{name}@{version}",
+    ]  # fmt: skip
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"{' '.join(command)} took longer than 5 minutes: is the npm registry reachable?\n{exc}")
+    if result.returncode or not path.exists():
+        pytest.fail(f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return path
+
 
 # Flags that keep Chromium off the network this machine does not have (it would retry forever).
 CHROMIUM_ARGS = [

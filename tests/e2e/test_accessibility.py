@@ -14,11 +14,8 @@ context per role, the session's live uvicorn.
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import shutil
-import subprocess
 import time
 from pathlib import Path
 
@@ -26,6 +23,7 @@ import pytest
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 
+from tests.e2e.conftest import npm_package
 from tests.portal.test_authorization_matrix import (
     USERNAMES,
     build_scene,
@@ -40,7 +38,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.services, pytest.mark.django_db(trans
 AXE_VERSION = "4.11.0"
 PROGRESS = os.environ.get("PORTAL_A11Y_PROGRESS") == "1"  # print each audit as it runs (with -s)
 NODE_DIR = Path(__file__).resolve().parents[2] / "var" / "node-axe"  # not var/node: npm prunes
-AXE = NODE_DIR / "node_modules" / "axe-core" / "axe.min.js"
 
 # The demo's people (processes/management/commands/demo_data.py), one browser context each.
 ROLES = ("alice", "olivia", "frank", "maria", "fiona", "hana", "admin")
@@ -78,29 +75,7 @@ async () => {
 @pytest.fixture(scope="session")
 def axe_source() -> str:
     """axe-core's bundle: installed with npm into var/node-axe/ when missing or another version."""
-    package_json = AXE.parent / "package.json"
-    if not (AXE.exists() and json.loads(package_json.read_text())["version"] == AXE_VERSION):
-        npm = shutil.which("npm")
-        if npm is None:
-            pytest.fail(
-                "npm is missing (apt-get install -y npm): the accessibility check installs axe-core with it"
-            )
-        NODE_DIR.mkdir(parents=True, exist_ok=True)
-        command = [
-            npm, "install", "--prefix", str(NODE_DIR), "--no-save", "--no-audit", "--no-fund",
-            "--ignore-scripts", "--omit=dev", f"axe-core@{AXE_VERSION}",
-        ]  # fmt: skip
-        try:
-            result = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
-        except subprocess.TimeoutExpired as exc:
-            pytest.fail(
-                f"{' '.join(command)} took longer than 5 minutes: is the npm registry reachable?\n{exc}"
-            )
-        if result.returncode or not AXE.exists():
-            pytest.fail(
-                f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
-            )
-    return AXE.read_text()
+    return npm_package("axe-core", AXE_VERSION, NODE_DIR, "axe.min.js").read_text()
 
 
 class Auditor:

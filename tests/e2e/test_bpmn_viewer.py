@@ -9,15 +9,13 @@ PORTAL_TEST_SERVICES it is skipped like every browser test, before the install).
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from processes.bpmn import BpmnGraph, bpmn_xml, flow_graph
 from processes.registry import registry
+from tests.e2e.conftest import npm_package
 from tests.processes.bpmn_samples import handmade_graph
 
 pytestmark = [pytest.mark.e2e, pytest.mark.services]
@@ -25,7 +23,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.services]
 BPMN_JS_VERSION = "18.31.1"
 NODE_DIR = Path(__file__).resolve().parents[2] / "var" / "node"
 PACKAGE = NODE_DIR / "node_modules" / "bpmn-js"
-VIEWER = PACKAGE / "dist" / "bpmn-viewer.production.min.js"
 
 IMPORT = """
 async (xml) => {
@@ -51,24 +48,7 @@ async (xml) => {
 def bpmn_viewer() -> Path:
     """bpmn-js's viewer bundle: installed with npm into var/node/ when it is missing or another
     version, else used as it is."""
-    package_json = PACKAGE / "package.json"
-    if VIEWER.exists() and json.loads(package_json.read_text())["version"] == BPMN_JS_VERSION:
-        return VIEWER
-    npm = shutil.which("npm")
-    if npm is None:
-        pytest.fail("npm is missing (apt-get install -y npm): the bpmn.io check installs bpmn-js with it")
-    NODE_DIR.mkdir(parents=True, exist_ok=True)
-    command = [
-        npm, "install", "--prefix", str(NODE_DIR), "--no-save", "--no-audit", "--no-fund",
-        "--ignore-scripts", "--omit=dev", f"bpmn-js@{BPMN_JS_VERSION}",
-    ]  # fmt: skip
-    try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
-    except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"{' '.join(command)} took longer than 5 minutes: is the npm registry reachable?\n{exc}")
-    if result.returncode or not VIEWER.exists():
-        pytest.fail(f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
-    return VIEWER
+    return npm_package("bpmn-js", BPMN_JS_VERSION, NODE_DIR, "dist/bpmn-viewer.production.min.js")
 
 
 def _graphs() -> list[tuple[str, BpmnGraph]]:

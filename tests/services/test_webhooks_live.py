@@ -10,7 +10,6 @@ the sweep every second), so a retry takes seconds, not minutes.
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from datetime import timedelta
@@ -29,7 +28,7 @@ from processes.webhooks.models import EventType, WebhookDelivery, WebhookEndpoin
 from processes.webhooks.services import webhook_emit, webhook_endpoint_create, webhooks_retry_due
 from tests.conftest import task_of
 from tests.services.test_actionlinks_race import _csrf, _opener, _post
-from tests.stack import Service, start_worker, wait_for
+from tests.stack import Service, beat_argv, start_worker, wait_for
 from tests.webhook_receiver import Receiver
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
@@ -57,22 +56,7 @@ def hooks_worker(hooks_env):
 @pytest.fixture(scope="module")
 def hooks_beat(hooks_env, hooks_worker):
     schedule = hooks_env["PORTAL_VAR_DIR"] + "/celerybeat-schedule-webhooks"
-    beat = Service(
-        "webhooks-beat",
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "portal",
-            "beat",
-            "--loglevel",
-            "INFO",
-            "--schedule",
-            schedule,
-        ],
-        hooks_env,
-    )
+    beat = Service("webhooks-beat", beat_argv(schedule), hooks_env)
     beat.wait_until(lambda: "maxinterval" in beat.output(), what="beat")
     yield beat
     beat.stop()
