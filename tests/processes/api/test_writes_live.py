@@ -212,3 +212,23 @@ def test_scopes_per_endpoint(live_server_url, submit_request, purchase_policy):
                 assert (reply.status, problem_type(reply)) == (403, "forbidden"), (method, path, scope)
             else:
                 assert reply.status != 403 or problem_type(reply) != "forbidden", (method, path, scope)
+
+
+def test_a_rotated_token_overlaps_and_a_revoked_one_stops_over_http(live_server_url, shop):
+    from processes.api.models import ApiClient
+    from processes.api.services import api_token_revoke, api_token_rotate
+
+    client = ApiClient.objects.get(name="shop")
+    url = f"{live_server_url}/api/v1/process-types"
+    new = api_token_rotate(client=client, overlap=timedelta(hours=1))
+    assert call(url, shop, method="GET").status == 200  # the old token, during the overlap
+    assert call(url, new, method="GET").status == 200
+
+    newest = api_token_rotate(client=client, overlap=timedelta(0))
+    assert problem_type(call(url, shop, method="GET")) == "not-authenticated"  # overlap over
+    assert problem_type(call(url, new, method="GET")) == "not-authenticated"
+    assert call(url, newest, method="GET").status == 200
+
+    api_token_revoke(target=client)
+    reply = call(url, newest, method="GET")
+    assert (reply.status, problem_type(reply)) == (401, "not-authenticated")
