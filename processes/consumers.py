@@ -13,6 +13,8 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.urls import reverse
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from processes import live
 from processes.models import Notification
@@ -124,7 +126,7 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
         self.watch_location = ""
         self.joined = await _db(_channels_for)(self.user_id, self.session_key)
         for channel in self.joined:
-            await self.channel_layer.group_add(channel, self.channel_name)
+            await self._group_add(channel)
         await self.accept()
         after = catchup_after(self.scope.get("query_string", b""))
         truncated = False
@@ -138,6 +140,20 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
         await self.sync()
         interval = settings.NOTIFICATIONS_POLL_SECONDS
         self.poller = asyncio.create_task(self.poll(interval)) if interval > 0 else None
+
+    async def _group_add(self, channel: str) -> None:
+        """Join a group, trying again twice when the channel layer's connection fails: after a
+        Redis restart, the pool's first command on an old connection fails and the next one
+        reconnects. A third failure is the caller's (the socket is refused; the page retries)."""
+        for attempt in range(3):
+            try:
+                await self.channel_layer.group_add(channel, self.channel_name)
+                return
+            except (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError):
+                if attempt == 2:
+                    raise
+                logger.warning("live.group_add_retry", channel=channel, attempt=attempt + 1)
+                await asyncio.sleep(0.2 * (attempt + 1))
 
     async def disconnect(self, code: int) -> None:
         poller = getattr(self, "poller", None)

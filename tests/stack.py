@@ -173,6 +173,12 @@ def stack_env(django_db_setup, django_db_blocker, smtp_sink) -> dict[str, str]:
         PORTAL_VAR_DIR=str(ROOT / "var" / "test" / "live"),
         LOG_LEVEL="INFO",
         JOB_STUCK_AFTER_SECONDS="5",
+        # Every live worker retries webhooks fast, not only tests/services/test_webhooks_live.py's:
+        # a worker of the session may take a delivery's message, and must not push its next
+        # attempt 30 s (then 2 min) away.
+        WEBHOOK_RETRY_BASE_SECONDS="1",
+        WEBHOOK_RETRY_MAX_SECONDS="2",
+        WEBHOOK_SWEEP_INTERVAL="1",
         PYTHONUNBUFFERED="1",
         EMAIL_URL=smtp_sink.url,
         # The live suites send bursts (schemathesis); the API's rate limit has its own tests.

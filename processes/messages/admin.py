@@ -17,8 +17,10 @@ class ReceivedMessageAdmin(ReadOnlyAdmin):
         "expires_at",
         "consumed_by",
     ]
-    list_filter = ["status", "name", "client_name"]
-    search_fields = ["message_id", "correlation_key"]
+    # Not filtered by client: a message the portal made itself has no client name, and the
+    # admin's filter would show it as a link without text. Search finds a client's messages.
+    list_filter = ["status", "name"]
+    search_fields = ["message_id", "correlation_key", "client_name"]
     readonly_fields = [field.name for field in ReceivedMessage._meta.fields]
 
 

@@ -42,7 +42,9 @@
   }
 
   function repair(root) {
-    root.querySelectorAll("input:not([type=hidden]), select, textarea").forEach(function (control) {
+    // Buttons (submit, reset, button, image) are named by their value or alt: never renamed here.
+    var fields = "input:not([type=hidden]):not([type=submit]):not([type=reset]):not([type=button]):not([type=image]), select, textarea";
+    root.querySelectorAll(fields).forEach(function (control) {
       if (control.hidden || named(control)) return;
       var name = nameFor(control);
       if (name) control.setAttribute("aria-label", name);
