@@ -125,6 +125,9 @@ def pg_cluster(stack_env) -> Iterator[PgCluster]:
                 "CSRF_TRUSTED_ORIGINS": "",
                 "JOB_SWEEP_INTERVAL": "2",
                 "DATABASE_CONNECT_TIMEOUT": "2",
+                # A job whose worker lost the database mid-attempt stays STARTED until the sweep
+                # sees its time limit (+ margin) pass: 10 s (the order job takes milliseconds).
+                "JOB_DEFAULT_TIME_LIMIT": "10",
             }
         )
         env.pop("CELERY_BROKER_URL", None)  # the broker is the private Redis
