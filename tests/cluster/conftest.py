@@ -92,6 +92,9 @@ def cluster(stack_env) -> Iterator[Cluster]:
             "CSRF_TRUSTED_ORIGINS": "",
             "JOB_SWEEP_INTERVAL": "2",
             "DATABASE_CONNECT_TIMEOUT": "2",
+            # A job cut off from the database mid-attempt stays STARTED until the sweep sees its
+            # time limit (+ margin) pass: 10 s, not 120 s (longer than cluster_quiet's wait).
+            "JOB_DEFAULT_TIME_LIMIT": "10",
         }
     )
     env.pop("CELERY_BROKER_URL", None)  # the cluster's broker is its private Redis
