@@ -55,6 +55,12 @@ def _services_missing() -> list[str]:
         missing.append("rabbitmqctl is not installed (apt-get install -y rabbitmq-server)")
     if shutil.which("haproxy") is None and not os.access("/usr/sbin/haproxy", os.X_OK):  # tests/cluster
         missing.append("haproxy is not installed (apt-get install -y haproxy)")
+    from tests.pgserver import postgres_bin_dir  # a private server a cluster test restarts
+
+    if postgres_bin_dir() is None:
+        missing.append("PostgreSQL's initdb and pg_ctl are not installed (apt-get install -y postgresql)")
+    elif os.geteuid() == 0 and shutil.which("runuser") is None:
+        missing.append("runuser is not installed: as root, the private PostgreSQL runs as the postgres user")
     return missing
 
 

@@ -47,6 +47,27 @@ class Cluster:
         return self.services[name].output()
 
 
+def services_start(
+    plan: ClusterPlan, env: dict[str, str], services: dict[str, Service], prefix: str = "cluster"
+) -> None:
+    """Start every process of `plan` into `services` (filled as they start, so the caller stops
+    the ones started even if a later one fails), and wait until the web nodes answer /readyz,
+    the workers are ready and HAProxy sees the nodes."""
+    for name, argv in plan.commands():
+        services[name] = Service(f"{prefix}-{name}", argv, env)
+    for name, service in services.items():
+        if name.startswith("web"):
+            port = plan.web_ports[int(name[3:]) - 1]
+            service.wait_until(lambda port=port: answers(f"http://127.0.0.1:{port}"), what=f"{name} /readyz")
+        elif name.startswith("worker"):
+            service.wait_until(lambda s=service: " ready." in s.output(), what=f"the Celery {name}")
+    wait_for(
+        lambda: services["proxy"].output().count("is UP") >= len(plan.web_ports) or answers(plan.url),
+        timeout=30,
+        what="HAProxy to see the web nodes",
+    )
+
+
 @pytest.fixture(scope="module")
 def cluster(stack_env) -> Iterator[Cluster]:
     redis = PrivateRedis()
@@ -71,6 +92,9 @@ def cluster(stack_env) -> Iterator[Cluster]:
             "CSRF_TRUSTED_ORIGINS": "",
             "JOB_SWEEP_INTERVAL": "2",
             "DATABASE_CONNECT_TIMEOUT": "2",
+            # A job cut off from the database mid-attempt stays STARTED until the sweep sees its
+            # time limit (+ margin) pass: 10 s, not 120 s (longer than cluster_quiet's wait).
+            "JOB_DEFAULT_TIME_LIMIT": "10",
         }
     )
     env.pop("CELERY_BROKER_URL", None)  # the cluster's broker is its private Redis
@@ -78,21 +102,7 @@ def cluster(stack_env) -> Iterator[Cluster]:
         stale.unlink()
     services: dict[str, Service] = {}
     try:
-        for name, argv in plan.commands():
-            services[name] = Service(f"cluster-{name}", argv, env)
-        for name, service in services.items():
-            if name.startswith("web"):
-                port = plan.web_ports[int(name[3:]) - 1]
-                service.wait_until(
-                    lambda port=port: answers(f"http://127.0.0.1:{port}"), what=f"{name} /readyz"
-                )
-            elif name.startswith("worker"):
-                service.wait_until(lambda s=service: " ready." in s.output(), what=f"the Celery {name}")
-        wait_for(
-            lambda: services["proxy"].output().count("is UP") >= 2 or answers(plan.url),
-            timeout=30,
-            what="HAProxy to see the web nodes",
-        )
+        services_start(plan, env, services)
         yield Cluster(plan, services, redis, database)
     finally:
         for service in services.values():

@@ -43,12 +43,13 @@ class Refused(Exception):
 
 class Client:
     """One person's browser against one base URL: their session, the CSRF cookie, and a retry
-    (a reload) when the proxy answers 502/503 or the connection breaks, up to `patience` s."""
+    (a reload) when the proxy answers 502/503 or the connection breaks, up to `patience` s.
+    `session` (a `name=key` cookie) replaces `user` for a session made in another database."""
 
-    def __init__(self, base_url: str, user, patience: float = 30) -> None:
+    def __init__(self, base_url: str, user=None, patience: float = 30, session: str | None = None) -> None:
         parts = urlsplit(base_url)
         self.host, self.port = parts.hostname, parts.port
-        self.cookie = f"{session_cookie(user)}; csrftoken={CSRF}"
+        self.cookie = f"{session or session_cookie(user)}; csrftoken={CSRF}"
         self.patience = patience
         self.retries = 0
 
