@@ -203,7 +203,7 @@ def live_server_url(stack_env) -> Iterator[str]:
             sys.executable,
             "-m",
             "uvicorn",
-            "portal.asgi:application",
+            "tests.live_asgi:application",
             "--host",
             "127.0.0.1",
             "--port",
