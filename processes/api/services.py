@@ -227,30 +227,28 @@ def _refused(task: Task, user: Any, exc: PermissionDenied, *, deciding: bool = F
     return Problem(403, str(exc) or "You may not do this.", errors, slug="permission-denied")
 
 
-def api_task_claim(*, caller: Any, task_id: int) -> Task:
-    """Claim a queued task as the caller (a person, or the client's service account): the gate."""
+def _task_transition(*, caller: Any, task_id: int, transition: Any) -> Task:
+    """Run `transition` (task_claim or task_unclaim) on the task as the caller (a person, or the
+    client's service account), through the gate; the task as it is afterwards."""
     user = _acting_user(caller)
     task = _task_for(caller=caller, user=user, task_id=task_id)
     try:
         with transition_details(**_client_details(caller)):
-            task_claim(task=task, user=user)
+            transition(task=task, user=user)
     except PermissionDenied as exc:
         raise _refused(task, user, exc) from None
     task.refresh_from_db()
     return task
+
+
+def api_task_claim(*, caller: Any, task_id: int) -> Task:
+    """Claim a queued task as the caller (a person, or the client's service account): the gate."""
+    return _task_transition(caller=caller, task_id=task_id, transition=task_claim)
 
 
 def api_task_release(*, caller: Any, task_id: int) -> Task:
     """Put a claimed task back in its queue (its holder, or a process manager): the gate."""
-    user = _acting_user(caller)
-    task = _task_for(caller=caller, user=user, task_id=task_id)
-    try:
-        with transition_details(**_client_details(caller)):
-            task_unclaim(task=task, user=user)
-    except PermissionDenied as exc:
-        raise _refused(task, user, exc) from None
-    task.refresh_from_db()
-    return task
+    return _task_transition(caller=caller, task_id=task_id, transition=task_unclaim)
 
 
 def api_task_decide(*, caller: Any, task_id: int, approved: bool, comment: str) -> Task:
