@@ -47,6 +47,27 @@ class Cluster:
         return self.services[name].output()
 
 
+def cluster_environment(plan: ClusterPlan, stack_env: dict, *, database_url: str, redis_url: str) -> dict:
+    """The environment of a test cluster's processes: the test stack's, on its own database URL
+    and private Redis (also its broker), with fast sweeps and short connect timeouts. A job cut
+    off from the database mid-attempt stays STARTED until the sweep sees its time limit (+
+    margin) pass: 10 s, not 120 s (longer than cluster_quiet's wait)."""
+    env = plan.environment(
+        {
+            **stack_env,
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "PORTAL_BASE_URL": "",
+            "CSRF_TRUSTED_ORIGINS": "",
+            "JOB_SWEEP_INTERVAL": "2",
+            "DATABASE_CONNECT_TIMEOUT": "2",
+            "JOB_DEFAULT_TIME_LIMIT": "10",
+        }
+    )
+    env.pop("CELERY_BROKER_URL", None)
+    return env
+
+
 def services_start(
     plan: ClusterPlan, env: dict[str, str], services: dict[str, Service], prefix: str = "cluster"
 ) -> None:
@@ -83,21 +104,7 @@ def cluster(stack_env) -> Iterator[Cluster]:
         beats=1,
         var_dir=ROOT / "var" / "test" / "cluster",
     )
-    env = plan.environment(
-        {
-            **stack_env,
-            "DATABASE_URL": database_url,
-            "REDIS_URL": redis.url,
-            "PORTAL_BASE_URL": "",
-            "CSRF_TRUSTED_ORIGINS": "",
-            "JOB_SWEEP_INTERVAL": "2",
-            "DATABASE_CONNECT_TIMEOUT": "2",
-            # A job cut off from the database mid-attempt stays STARTED until the sweep sees its
-            # time limit (+ margin) pass: 10 s, not 120 s (longer than cluster_quiet's wait).
-            "JOB_DEFAULT_TIME_LIMIT": "10",
-        }
-    )
-    env.pop("CELERY_BROKER_URL", None)  # the cluster's broker is its private Redis
+    env = cluster_environment(plan, stack_env, database_url=database_url, redis_url=redis.url)
     for stale in plan.var_dir.glob("celerybeat-schedule-*"):
         stale.unlink()
     services: dict[str, Service] = {}

@@ -28,7 +28,7 @@ from portal.cluster import ClusterPlan
 from processes.models import AuditEvent
 from processes.purchase.flows import PurchaseFlow
 from processes.purchase.models import PurchaseOrder, PurchaseProcess
-from tests.cluster.conftest import answers, services_start
+from tests.cluster.conftest import answers, cluster_environment, services_start
 from tests.cluster.test_cluster import DECISION, Client, Refused, submit
 from tests.pgserver import PrivatePostgres
 from tests.stack import ROOT, PrivateRedis, Service, free_port, wait_for
@@ -116,21 +116,7 @@ def pg_cluster(stack_env) -> Iterator[PgCluster]:
             beats=1,
             var_dir=ROOT / "var" / "test" / "pgrestart",
         )
-        env = plan.environment(
-            {
-                **stack_env,
-                "DATABASE_URL": database_url,
-                "REDIS_URL": redis.url,
-                "PORTAL_BASE_URL": "",
-                "CSRF_TRUSTED_ORIGINS": "",
-                "JOB_SWEEP_INTERVAL": "2",
-                "DATABASE_CONNECT_TIMEOUT": "2",
-                # A job whose worker lost the database mid-attempt stays STARTED until the sweep
-                # sees its time limit (+ margin) pass: 10 s (the order job takes milliseconds).
-                "JOB_DEFAULT_TIME_LIMIT": "10",
-            }
-        )
-        env.pop("CELERY_BROKER_URL", None)  # the broker is the private Redis
+        env = cluster_environment(plan, stack_env, database_url=database_url, redis_url=redis.url)
         setup = subprocess.run(
             [sys.executable, "manage.py", "shell", "-c", SETUP],
             cwd=ROOT,
