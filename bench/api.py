@@ -39,25 +39,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import database_recreate, free_port  # noqa: E402
+from bench.common import database_recreate, free_port, server_env  # noqa: E402
 
 DATABASE_URL = os.environ.get("BENCH_API_DATABASE_URL", "postgres://root@127.0.0.1:5432/portal_bench_api")
 REDIS_URL = os.environ.get("BENCH_API_REDIS_URL", "redis://127.0.0.1:6379/12")
 ENV = {
-    "DATABASE_URL": DATABASE_URL,
-    "REDIS_URL": REDIS_URL,
-    "DEBUG": "0",
-    "SECRET_KEY": "bench-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFGHIJ",
-    "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
-    "PORTAL_BASE_URL": "http://127.0.0.1",
-    "SECURE_SSL_REDIRECT": "0",
-    "SESSION_COOKIE_SECURE": "0",
-    "CSRF_COOKIE_SECURE": "0",
-    "SECURE_HSTS_SECONDS": "0",
-    "STATIC_MANIFEST": "0",
-    "STATIC_USE_FINDERS": "1",
-    "LOG_LEVEL": "WARNING",
-    "PORTAL_VAR_DIR": str(ROOT / "var" / "bench-api"),
+    **server_env(DATABASE_URL, REDIS_URL, ROOT / "var" / "bench-api"),
     "API_RATE_LIMIT": "0",  # the benchmark's one client would hit any real limit at once
 }
 SERVER_POOL = os.environ.get("BENCH_DATABASE_POOL_MAX_SIZE", "16")

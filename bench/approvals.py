@@ -49,28 +49,13 @@ from urllib.parse import urlencode
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import database_recreate, free_port  # noqa: E402
+from bench.common import database_recreate, free_port, server_env  # noqa: E402
 
 DATABASE_URL = os.environ.get(
     "BENCH_APPROVALS_DATABASE_URL", "postgres://root@127.0.0.1:5432/portal_bench_approvals"
 )
 REDIS_URL = os.environ.get("BENCH_APPROVALS_REDIS_URL", "redis://127.0.0.1:6379/8")
-ENV = {
-    "DATABASE_URL": DATABASE_URL,
-    "REDIS_URL": REDIS_URL,
-    "DEBUG": "0",
-    "SECRET_KEY": "bench-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFGHIJ",
-    "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
-    "PORTAL_BASE_URL": "http://127.0.0.1",
-    "SECURE_SSL_REDIRECT": "0",
-    "SESSION_COOKIE_SECURE": "0",
-    "CSRF_COOKIE_SECURE": "0",
-    "SECURE_HSTS_SECONDS": "0",
-    "STATIC_MANIFEST": "0",
-    "STATIC_USE_FINDERS": "1",
-    "LOG_LEVEL": "WARNING",
-    "PORTAL_VAR_DIR": str(ROOT / "var" / "bench-approvals"),
-}
+ENV = server_env(DATABASE_URL, REDIS_URL, ROOT / "var" / "bench-approvals")
 # The server's psycopg pool per worker process: a pooled connection per concurrent request instead
 # of a new one per request (see docs/benchmarks.md). The bench process itself keeps one plain
 # connection per client thread.

@@ -1,8 +1,10 @@
-"""What several benchmarks share: a free port, and a fresh database (migrated) and Redis db."""
+"""What several benchmarks share: a free port, a fresh database (migrated) and Redis db, and the
+portal server's environment."""
 
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 from urllib.parse import urlsplit
 
 
@@ -29,3 +31,24 @@ def database_recreate(database_url: str, redis_url: str) -> None:
     import redis
 
     redis.Redis.from_url(redis_url).flushdb()
+
+
+def server_env(database_url: str, redis_url: str, var_dir: Path) -> dict[str, str]:
+    """The environment of a benchmark's portal: production settings (DEBUG off) served over plain
+    HTTP on loopback, static files from the finders (no collectstatic), warnings only in the log."""
+    return {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "DEBUG": "0",
+        "SECRET_KEY": "bench-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFGHIJ",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
+        "PORTAL_BASE_URL": "http://127.0.0.1",
+        "SECURE_SSL_REDIRECT": "0",
+        "SESSION_COOKIE_SECURE": "0",
+        "CSRF_COOKIE_SECURE": "0",
+        "SECURE_HSTS_SECONDS": "0",
+        "STATIC_MANIFEST": "0",
+        "STATIC_USE_FINDERS": "1",
+        "LOG_LEVEL": "WARNING",
+        "PORTAL_VAR_DIR": str(var_dir),
+    }
