@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
 from viewflow.workflow.models import Task
 from viewflow.workflow.status import STATUS
 
@@ -72,6 +73,8 @@ _HISTORY_LABELS = {
     "api.process_started": "Started through the API",
 }
 _HISTORY_NODE_TYPES = {"HUMAN", "JOB"}
+# The time per stage also shows a wait for an outside event (processes/nodes/wait_message.py).
+_STAGE_NODE_TYPES = _HISTORY_NODE_TYPES | {"WAIT"}
 # Prefixes of the core's own audit actions: those without a label above are internal.
 _CORE_PREFIXES = (
     "process.",
@@ -185,16 +188,17 @@ def menu_task_counts(user: Any) -> dict[str, int]:
 
 def process_stage_durations(process: Any, *, now: Any = None) -> list[dict[str, Any]]:
     """How long each stage of a process took, in order: one entry per human or automated step
-    (a stage that ran twice, after a revision, is listed twice), with when it started and ended
-    and its duration; a step still open counts up to `now`. Stages are named as the task lists
-    name them (a policy's stage name), else by their step's title."""
+    and per wait for an outside event, with when it started and ended and its duration; a step
+    still open counts up to `now`. Stages are named as the task lists name them (a policy's
+    stage name), else by their step's title. A stage that ran again (after a revision) is a new
+    entry named with its round, "Team approval (round 2)", so the two are told apart."""
     from django.utils import timezone
 
     from processes.tasklist.models import TaskRow
 
     now = now or timezone.now()
     tasks = list(
-        Task.objects.filter(process_id=process.pk, flow_task_type__in=_HISTORY_NODE_TYPES)
+        Task.objects.filter(process_id=process.pk, flow_task_type__in=_STAGE_NODE_TYPES)
         .exclude(status=STATUS.CANCELED)
         .order_by("created", "pk")
     )
@@ -204,11 +208,16 @@ def process_stage_durations(process: Any, *, now: Any = None) -> list[dict[str, 
         .values_list("task_id", "stage_name")
     )
     stages = []
+    rounds: dict[str, int] = {}
     for task in tasks:
         end = task.finished
+        name = names.get(task.pk) or str(task.flow_task.task_title)
+        rounds[name] = rounds.get(name, 0) + 1
+        if rounds[name] > 1:
+            name = _("%(stage)s (round %(round)d)") % {"stage": name, "round": rounds[name]}
         stages.append(
             {
-                "name": names.get(task.pk) or str(task.flow_task.task_title),
+                "name": name,
                 "started": task.created,
                 "finished": end,
                 "duration": (end or now) - task.created,

@@ -4,11 +4,12 @@ one up to now), named as the task lists name it; and the process page shows them
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 import time_machine
 
-from processes.purchase.services import purchase_task_decide
+from processes.purchase.services import purchase_task_decide, purchase_task_revise
 from processes.selectors import process_stage_durations
 from processes.services import task_claim
 from processes.templatetags.process_history import duration
@@ -57,3 +58,25 @@ def test_the_process_page_shows_the_time_per_stage(client, purchase_policy, subm
     assert "Time per stage" in body
     assert "Team approval" in body
     assert "so far" in body
+
+
+def test_a_stage_that_runs_again_after_a_revision_is_named_with_its_round(
+    purchase_policy, submit_request, alice, olivia
+):
+    process = submit_request(amount="400.00")
+    approve = task_of(process, "approve")
+    task_claim(task=approve, user=olivia)
+    purchase_task_decide(task=approve, user=olivia, approved=False, comment="Cheaper, please.")
+    purchase_task_revise(
+        task=task_of(process, "revise"),
+        user=alice,
+        withdraw=False,
+        comment="Found one for 300.",
+        data={"title": "Desk", "amount": Decimal("300.00"), "currency": "EUR", "justification": "x"},
+    )
+
+    names = [stage["name"] for stage in process_stage_durations(process)]
+
+    assert names[0] == "Team approval"
+    assert names[-1] == "Team approval (round 2)"
+    assert names.count("Team approval") == 1

@@ -24,6 +24,7 @@ from processes.nodes import celery_job
 from processes.nodes.celery_job import job_execute
 from processes.orders.models import OrderPolicy, OrderProcess
 from processes.orders.services import order_fraud_task_decide
+from processes.selectors import process_stage_durations
 from processes.services import task_claim, task_routing_changed
 from processes.tasklist.models import TaskRow
 from tests.conftest import task_of
@@ -92,6 +93,8 @@ def test_a_clean_order_runs_to_completion(place_order):
     assert order.delivery == OrderProcess.Delivery.DELIVERED
     assert order.outcome == OrderProcess.Outcome.COMPLETED
     assert order.fraud_score <= order.fraud_threshold
+    # The time per stage shows the wait for the carrier among the automated steps.
+    assert "Wait for delivery" in [str(stage["name"]) for stage in process_stage_durations(order)]
     assert list(PaymentOperation.objects.values_list("kind", flat=True).order_by("pk")) == [
         "authorize",
         "capture",
