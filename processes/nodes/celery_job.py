@@ -39,7 +39,8 @@ from typing import Any
 import structlog
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
+from django.db import connection as db_connection
 from django.utils import timezone
 from viewflow import this
 from viewflow.workflow.activation import Activation, has_manage_permission
@@ -63,7 +64,15 @@ HARD_LIMIT_MARGIN_SECONDS = 5
 class RetryPolicy:
     """Which failures a job retries, how often, and how long it waits in between."""
 
-    retry_on: tuple[type[BaseException], ...] = (TransientError, SoftTimeLimitExceeded, FlowLockFailed)
+    # A lost or refused database connection (a restart, a failover, a full pool) is as transient
+    # as a timeout: the attempt is retried, not turned into an incident.
+    retry_on: tuple[type[BaseException], ...] = (
+        TransientError,
+        SoftTimeLimitExceeded,
+        FlowLockFailed,
+        OperationalError,
+        InterfaceError,
+    )
     max_attempts: int = 5
     base_delay: float = 1.0
     max_delay: float = 60.0
@@ -297,6 +306,9 @@ def job_execute(activation_ref: str, message_id: str | None = None) -> str:
     try:
         node.run_handler(call)  # no lock held: operators can act on the process meanwhile
     except Exception as exc:
+        if isinstance(exc, OperationalError | InterfaceError) and not db_connection.in_atomic_block:
+            # The handler's connection may be the broken one: lock 2 then opens a fresh one.
+            db_connection.close_if_unusable_or_obsolete()
         with task.activation() as activation:  # short lock 2: another attempt later, or an incident
             if activation.task.status != STATUS.STARTED:
                 return "skipped"

@@ -6,7 +6,7 @@ from datetime import timedelta
 from unittest import mock
 
 import pytest
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.utils import timezone
 from viewflow.workflow.models import Task
 from viewflow.workflow.status import PROCESS, STATUS
@@ -222,6 +222,23 @@ def test_transient_failures_are_retried_with_backoff_and_each_attempt_is_recorde
     ]
     assert AuditEvent.objects.filter(task=job, action="job.attempt_failed").count() == 2
     assert PurchaseOrder.objects.filter(process=process).count() == 1
+
+
+def test_a_lost_database_connection_is_retried_not_an_incident(approved):
+    _process, job, _ = approved
+
+    with (
+        _failing_then([OperationalError("server closed the connection unexpectedly")]),
+        mock.patch.object(celery_job, "job_send", return_value=True),
+    ):
+        assert job_execute(_ref(job)) == "retry"
+        job.refresh_from_db()
+        assert job.status == STATUS.SCHEDULED
+        assert job_execute(_ref(job)) == "done"
+
+    job.refresh_from_db()
+    assert [a["outcome"] for a in job.data["attempts"]] == ["failed", "done"]
+    assert job.data["attempts"][0]["error"].startswith("OperationalError: server closed")
 
 
 def test_the_last_allowed_attempt_makes_an_incident(approved):
