@@ -498,6 +498,8 @@ API_IDEMPOTENCY_TTL = env_int("API_IDEMPOTENCY_TTL", 24 * 3600)
 # Requests per caller (API client or person) per window of API_RATE_WINDOW seconds; 0: no limit.
 API_RATE_LIMIT = env_int("API_RATE_LIMIT", 600)
 API_RATE_WINDOW = env_int("API_RATE_WINDOW", 60)
+# Refused bearer tokens per address (IPv4, or IPv6 /64) per window before its tokens get a 429.
+API_AUTH_FAILURE_LIMIT = env_int("API_AUTH_FAILURE_LIMIT", 20)
 # Request bodies under /api/ (portal/bodylimit.py), whoever sends them: JSON, no files.
 API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 64 * 1024)
 

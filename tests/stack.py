@@ -181,8 +181,10 @@ def stack_env(django_db_setup, django_db_blocker, smtp_sink) -> dict[str, str]:
         WEBHOOK_SWEEP_INTERVAL="1",
         PYTHONUNBUFFERED="1",
         EMAIL_URL=smtp_sink.url,
-        # The live suites send bursts (schemathesis); the API's rate limit has its own tests.
+        # The live suites send bursts (schemathesis, with bad tokens among them); the API's rate
+        # limits have their own tests.
         API_RATE_LIMIT="0",
+        API_AUTH_FAILURE_LIMIT="0",
     )
     # The live server's address, known before it starts: workers post the fake carrier's
     # callbacks to it (processes/connectors), a second after a shipment is booked.

@@ -34,6 +34,7 @@ TYPED_PROBLEMS: dict[str, tuple[int, str]] = {
     "no-acting-user": (403, "The client acts as nobody"),
     "process-type-unknown": (422, "Unknown process type"),
     "permission-denied": (403, "Not allowed by the authorization gate"),
+    "auth-throttled": (429, "Too many refused tokens from this address"),
     # POST /api/v1/messages/ (processes/api/messages.py): why a callback was refused.
     "signature-missing": (400, "The message is not signed"),
     "signature-bad-timestamp": (400, "The message's timestamp is not valid"),

@@ -16,6 +16,7 @@ from viewflow.workflow.models import Process, Task
 
 from processes.api.idempotency import caller_scope, idempotency_records_prune, request_fingerprint
 from processes.api.models import IdempotencyRecord
+from processes.models import AuditEvent
 from processes.purchase.models import PurchaseProcess
 from tests.conftest import task_of
 from tests.processes.api.conftest import bearer
@@ -288,8 +289,6 @@ def test_a_client_acts_as_its_service_account(actor, submit_request):
     assert decided.status_code == 200, decided.content
     task.refresh_from_db()
     assert task.owner.username == "olivia"
-    from processes.models import AuditEvent
-
     assert AuditEvent.objects.filter(action="purchase.rejected", actor__username="olivia").exists()
 
 
@@ -562,6 +561,32 @@ def test_people_are_rate_limited_per_user(olivia, oscar, settings):
     assert session(olivia).get("/api/v1/tasks").status_code == 200
     assert_problem(session(olivia).get("/api/v1/tasks"), 429, "throttled")
     assert session(oscar).get("/api/v1/tasks").status_code == 200
+
+
+def test_an_address_guessing_tokens_gets_a_429_even_for_a_good_token(shop, settings):
+    settings.API_AUTH_FAILURE_LIMIT, settings.API_RATE_WINDOW = 3, 3600
+    _client, token = shop
+    guess = token[:-4] + "abcd"
+
+    refused = [bearer(guess).get("/api/v1/processes").status_code for _ in range(3)]
+    throttled = bearer(token).get("/api/v1/processes")  # a good token from the same address
+
+    assert refused == [401, 401, 401]
+    assert_problem(throttled, 429, "auth-throttled")
+    assert 1 <= int(throttled["Retry-After"]) <= 3600
+    assert bearer(token, "198.51.100.7").get("/api/v1/processes").status_code == 200  # per address
+    events = AuditEvent.objects.filter(action="api.auth_throttled")
+    assert [e.details for e in events] == [{"address": "127.0.0.1", "failures": 3, "window_s": 3600}]
+
+
+def test_good_tokens_and_sessions_are_not_counted_as_refused(shop, olivia, settings):
+    settings.API_AUTH_FAILURE_LIMIT, settings.API_RATE_WINDOW = 2, 3600
+    _client, token = shop
+
+    statuses = [bearer(token).get("/api/v1/processes").status_code for _ in range(4)]
+    statuses += [session(olivia).get("/api/v1/tasks").status_code for _ in range(3)]
+
+    assert statuses == [200] * 7
 
 
 def test_no_task_row_is_left_half_done_by_a_refused_start(shop):
