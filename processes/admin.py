@@ -1,6 +1,9 @@
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.core.exceptions import PermissionDenied
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
 from viewflow.workflow import admin as viewflow_admin
@@ -12,8 +15,9 @@ from processes.admin_base import ReadOnlyAdmin
 from processes.api import admin as api_admin  # noqa: F401 - registers the API clients' admin
 from processes.attachments import admin as attachments_admin  # noqa: F401 - registers the attachments' admin
 from processes.connectors import admin as connectors_admin  # noqa: F401 - registers the connectors' admin
-from processes.exceptions import IncidentError
-from processes.forms import IncidentSkipForm
+from processes.exceptions import IncidentError, InterventionRefused
+from processes.forms import IncidentRetryForm, IncidentSkipForm, ProcessCancelForm, ReasonForm, TaskDueForm
+from processes.interventions import process_cancel, task_due_change, task_reassign_fix
 from processes.mail import admin as mail_admin  # noqa: F401 - registers the outbox admin
 from processes.messages import admin as messages_admin  # noqa: F401 - registers the received messages' admin
 from processes.models import (
@@ -82,19 +86,21 @@ class IncidentAdmin(ReadOnlyAdmin):
         return (obj.data or {}).get("idempotency_key", "")
 
     def _each(self, request, queryset, action):
-        done = 0
-        for task in queryset:
-            try:
-                action(task)
-                done += 1
-            except (IncidentError, PermissionDenied) as exc:
-                self.message_user(request, f"#{task.pk}: {exc}", messages.ERROR)
-        return done
+        return _each(self, request, queryset, action)
 
-    @admin.action(description="Retry the selected steps (same idempotency key)")
+    @admin.action(description="Retry the selected steps (same idempotency key; asks for a reason)")
     def retry(self, request, queryset):
-        done = self._each(request, queryset, lambda task: incident_retry(task=task, user=request.user))
-        self.message_user(request, f"{done} step(s) run again.", messages.SUCCESS)
+        form = IncidentRetryForm(request.POST if "reason" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            reason = form.cleaned_data["reason"]
+            done = self._each(
+                request, queryset, lambda task: incident_retry(task=task, user=request.user, reason=reason)
+            )
+            self.message_user(request, f"{done} step(s) run again.", messages.SUCCESS)
+            return None
+        return _intervention_page(
+            self, request, queryset, form, "retry", "Run these steps again", "Say why each step runs again."
+        )
 
     @admin.action(description="Skip the selected steps (asks for a reason)")
     def skip(self, request, queryset):
@@ -119,11 +125,134 @@ class IncidentAdmin(ReadOnlyAdmin):
         )
 
 
+# ---------------------------------------------------------------- fixing running instances
 # viewflow's own process and task admins edit raw fields (a task's data and candidate permission,
 # a process's data) past the flow's state machine, its lock and the authorization gate
-# (processes/gate.py). Here they only show: a running instance is changed through the portal's
-# services (claim, delegate, reassign, retry, skip), which go through the gate.
-for _model, _admin_class in ((Process, viewflow_admin.ProcessAdmin), (Task, viewflow_admin.TaskAdmin)):
+# (processes/gate.py). Here they only show, and a running instance is changed by actions that call
+# the same services as the process page's Manage panel (processes/interventions.py), each with a
+# reason, through the gate.
+
+_REFUSED = (ValidationError, InterventionRefused, IncidentError, PermissionDenied, Http404)
+
+
+def _each(model_admin, request, queryset, action) -> int:
+    """Run `action` on each selected object on its own; report each refusal, count the rest."""
+    done = 0
+    for obj in queryset:
+        try:
+            action(obj)
+            done += 1
+        except _REFUSED as exc:
+            words = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+            model_admin.message_user(request, f"#{obj.pk}: {words or 'not allowed'}", messages.ERROR)
+    return done
+
+
+def _intervention_page(model_admin, request, queryset, form, action, submit, intro):
+    return TemplateResponse(
+        request,
+        "admin/processes/intervention.html",
+        {
+            **model_admin.admin_site.each_context(request),
+            "form": form,
+            "objects": queryset,
+            "action": action,
+            "submit": submit,
+            "intro": intro,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "opts": model_admin.model._meta,
+        },
+    )
+
+
+class _TaskReassignAdminForm(ReasonForm):
+    to_user = forms.ModelChoiceField(
+        label="Give them to", queryset=get_user_model().objects.filter(is_active=True).order_by("username")
+    )
+
+
+class ProcessInterventionAdmin(ReadOnlyAdmin, viewflow_admin.ProcessAdmin):
+    """viewflow's process admin, read-only, with the process managers' cancel (with a reason)."""
+
+    actions = ["cancel_processes"]
+
+    @admin.action(
+        description="Cancel the selected processes (compensating where the flow can; asks for a reason)"
+    )
+    def cancel_processes(self, request, queryset):
+        form = ProcessCancelForm(request.POST if "confirm" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            reason = form.cleaned_data["reason"]
+            done = _each(
+                self, request, queryset, lambda p: process_cancel(process=p, user=request.user, reason=reason)
+            )
+            self.message_user(request, f"{done} process(es) canceled.", messages.SUCCESS)
+            return None
+        return _intervention_page(
+            self,
+            request,
+            queryset,
+            form,
+            "cancel_processes",
+            "Cancel these processes",
+            "Their open steps are canceled; a flow with a compensation path runs it. Say why.",
+        )
+
+
+class TaskInterventionAdmin(ReadOnlyAdmin, viewflow_admin.TaskAdmin):
+    """viewflow's task admin, read-only, with the process managers' reassign and due time change
+    of open people's tasks (each with a reason)."""
+
+    actions = ["reassign_tasks", "change_due_time"]
+
+    @admin.action(description="Reassign the selected open tasks (asks for whom and why)")
+    def reassign_tasks(self, request, queryset):
+        form = _TaskReassignAdminForm(request.POST if "confirm" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            to_user, reason = form.cleaned_data["to_user"], form.cleaned_data["reason"]
+            done = _each(
+                self,
+                request,
+                queryset,
+                lambda t: task_reassign_fix(task=t, user=request.user, to_user=to_user, reason=reason),
+            )
+            self.message_user(request, f"{done} task(s) reassigned.", messages.SUCCESS)
+            return None
+        return _intervention_page(
+            self,
+            request,
+            queryset,
+            form,
+            "reassign_tasks",
+            "Reassign these tasks",
+            "Each goes to the person chosen, if they may hold it. Say why.",
+        )
+
+    @admin.action(description="Change the due time of the selected open tasks (re-arms their timers)")
+    def change_due_time(self, request, queryset):
+        form = TaskDueForm(request.POST if "confirm" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            due_at, reason = form.cleaned_data["due_at"], form.cleaned_data["reason"]
+            done = _each(
+                self,
+                request,
+                queryset,
+                lambda t: task_due_change(task=t, user=request.user, due_at=due_at, reason=reason),
+            )
+            self.message_user(request, f"{done} due time(s) changed.", messages.SUCCESS)
+            return None
+        return _intervention_page(
+            self,
+            request,
+            queryset,
+            form,
+            "change_due_time",
+            "Change the due times",
+            "Reminders and escalation levels not fired yet move with the due time. Say why.",
+        )
+
+
+for _model, _admin_class in ((Process, ProcessInterventionAdmin), (Task, TaskInterventionAdmin)):
     if admin.site.is_registered(_model):
         admin.site.unregister(_model)
-    admin.site.register(_model, type(f"ReadOnly{_admin_class.__name__}", (ReadOnlyAdmin, _admin_class), {}))
+    admin.site.register(_model, _admin_class)

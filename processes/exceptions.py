@@ -13,3 +13,8 @@ class PermanentError(Exception):
 
 class IncidentError(Exception):
     """An incident cannot be retried or skipped as asked (wrong state, or no reason given)."""
+
+
+class InterventionRefused(Exception):
+    """A process manager's fix of a running instance is refused as asked: the task or process is
+    not in a state that allows it (finished, already held by that person, a step still running)."""

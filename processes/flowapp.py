@@ -41,6 +41,7 @@ from viewflow.workflow.nodes import View as ViewNode
 
 from processes.gate import TaskAction, execute_action, node_is_personal, task_authorize
 from processes.pages import ProcessChartView, ProcessDetailView
+from processes.views import ProcessCancelView
 
 # A people's task node's pages: URL name -> (the node's view attribute, the gate's action).
 # None as the action: executing the task (DECIDE or EDIT, by its node).
@@ -128,6 +129,7 @@ class GatedFlowAppViewset(FlowAppViewset):
     model-wide view permission, so a plug-in that keeps this default is safe too."""
 
     process_detail_view_class = ProcessDetailView
+    process_cancel_view_class = ProcessCancelView
     chart_view_class = ProcessChartView
 
     process_list_path = None

@@ -5,10 +5,52 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 
-class IncidentSkipForm(forms.Form):
+class ReasonForm(forms.Form):
+    """A process manager's fix of a running instance always says why (processes.interventions)."""
+
+    reason = forms.CharField(label=_("Reason"), max_length=500, strip=True)
+
+
+class IncidentSkipForm(ReasonForm):
     """Skipping a failed step always says why."""
 
-    reason = forms.CharField(label=_("Reason"), max_length=2000, strip=True)
+
+class IncidentRetryForm(ReasonForm):
+    """Running a failed step again says why."""
+
+
+class ProcessCancelForm(ReasonForm):
+    """Cancelling a running process says why."""
+
+
+class TaskReassignFixForm(ReasonForm):
+    """Give an open task to someone who may hold it. `candidates`: the users offered (the gate
+    decides again on the chosen one)."""
+
+    to_user: forms.ModelChoiceField = forms.ModelChoiceField(
+        label=_("Give it to"), queryset=None, empty_label=None
+    )
+
+    def __init__(self, *args, candidates=None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["to_user"]
+        field.queryset = candidates  # type: ignore[attr-defined]  # a ModelChoiceField
+        field.label_from_instance = lambda user: user.get_full_name() or user.get_username()  # type: ignore[attr-defined]
+        self.order_fields(["to_user", "reason"])
+
+
+class TaskDueForm(ReasonForm):
+    """Move an open task's due time (in the site's time zone)."""
+
+    due_at = forms.DateTimeField(
+        label=_("New due time"),
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"],
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.order_fields(["due_at", "reason"])
 
 
 class TaskDecisionForm(forms.Form):

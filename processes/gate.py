@@ -47,6 +47,7 @@ class TaskAction(StrEnum):
     DECIDE = "decide"  # execute a task that decides someone else's request (an approval)
     EDIT = "edit"  # execute a task the flow gave its requester (revise: edit or withdraw)
     WITHDRAW = "withdraw"
+    RESCHEDULE = "reschedule"  # a process manager moves an open task's due time
 
 
 EXECUTE_ACTIONS = frozenset({TaskAction.DECIDE, TaskAction.EDIT, TaskAction.WITHDRAW})
@@ -60,6 +61,7 @@ _STATES: dict[TaskAction, tuple[str, ...]] = {
     TaskAction.DECIDE: (STATUS.ASSIGNED,),
     TaskAction.EDIT: (STATUS.ASSIGNED,),
     TaskAction.WITHDRAW: (STATUS.ASSIGNED,),
+    TaskAction.RESCHEDULE: (STATUS.NEW, STATUS.ASSIGNED),
 }
 
 
@@ -157,6 +159,19 @@ def task_authorize(
     _duties_check(user=user, task=task, action=action, target=target)
 
 
+def process_manage_authorize(*, user: Any, process: Any) -> None:
+    """Raise unless `user` may fix `process` as its process manager (cancel it, retry or skip its
+    failed steps): a superuser or a holder of the flow's manage permission
+    (`<app>.manage_<model>`, the managers' role). Like the process page, it refuses those who may
+    not see the process with a 403 that says no more."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        raise GateDenied("anonymous", _("Log in first."))
+    if not process_visible_to(user=user, process=process):
+        raise GateDenied("not_visible", _("You may not see this process."))
+    if not is_process_manager(user, process.flow_class):
+        raise GateDenied("not_manager", _("Only a process manager may do this."))
+
+
 def task_allows(*, user: Any, task: Task, action: TaskAction | str, target: Any = None) -> bool:
     """`task_authorize` as a yes or no, for pages that offer an action and for email links."""
     try:
@@ -192,6 +207,10 @@ def _right_check(*, user: Any, task: Task, action: TaskAction, target: Any) -> N
     elif action == TaskAction.REASSIGN:
         if not is_process_manager(user, flow_class):
             raise GateDenied("not_manager", _("Only a process manager may reassign tasks."))
+    elif action == TaskAction.RESCHEDULE:
+        if not is_process_manager(user, flow_class):
+            raise GateDenied("not_manager", _("Only a process manager may change a due time."))
+        return
     elif action in EXECUTE_ACTIONS:
         if task.owner_id != user.pk:  # someone else holds it
             raise _unavailable(task, user)

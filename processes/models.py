@@ -132,6 +132,7 @@ class NotificationKind(models.TextChoices):
     REQUEST_REJECTED = "request.rejected", _("My request was rejected")
     REQUEST_COMPLETED = "request.completed", _("My request was completed")
     JOB_FAILED = "job.failed", _("An automated step failed (process managers)")
+    INSTANCE_CHANGED = "instance.changed", _("A process manager changed my task or request")
 
 
 class Delivery(models.TextChoices):

@@ -31,6 +31,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import autodiscover_modules
 from viewflow.workflow.fields import get_flow_ref
 from viewflow.workflow.models import Task
+from viewflow.workflow.nodes import CompensateThrow
 
 from processes.policies.sla import stage_due_at
 from processes.tasklist.models import Priority
@@ -256,6 +257,16 @@ class ProcessDescriptor:
         """The system approves or rejects the started task of `activation` (an escalation level's
         automatic decision); the flow goes on as after a person's decision."""
         raise NotImplementedError(f"{type(self).__name__} takes no automatic decisions")
+
+    # ------------------------------------------------------------------ fixing a running instance
+
+    def compensation_node(self) -> Any:
+        """The node a process manager's cancel runs instead of a bare cancel: the flow's
+        compensation path (a `flow.CompensateThrow`, which undoes the done steps by their
+        `.CompensateWith` handlers and goes on to its own end). Default: the flow's only
+        CompensateThrow node; None when it has none (or several: then say which)."""
+        found = [node for node in self.flow.instance.nodes() if isinstance(node, CompensateThrow)]
+        return found[0] if len(found) == 1 else None
 
     # ------------------------------------------------------------------ the API
 

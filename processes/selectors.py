@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import Q as models_q
 from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 from viewflow.workflow.models import Task
@@ -71,6 +72,9 @@ _HISTORY_LABELS = {
     "attachment.added": "Attached",
     "message.consumed": "Message received",
     "api.process_started": "Started through the API",
+    "intervention.reassigned": "Reassigned by a process manager",
+    "intervention.due_changed": "Due time changed",
+    "intervention.canceled": "Canceled by a process manager",
 }
 _HISTORY_NODE_TYPES = {"HUMAN", "JOB"}
 # The time per stage also shows a wait for an outside event (processes/nodes/wait_message.py).
@@ -86,6 +90,7 @@ _CORE_PREFIXES = (
     "job.",
     "policy.",
     "message.",
+    "intervention.",
 )
 
 
@@ -106,7 +111,9 @@ def process_history(process: Any) -> list[dict[str, Any]]:
         label = _history_label(event.action, labels)
         details = event.details or {}
         if label is None or (
-            event.action.startswith("task.") and details.get("node_type") not in _HISTORY_NODE_TYPES
+            event.action.startswith("task.")
+            # a transition a manager's fix caused is told by the fix's own row (intervention.*)
+            and (details.get("node_type") not in _HISTORY_NODE_TYPES or details.get("intervention"))
         ):
             continue
         if event.action == "process.finished":
@@ -120,7 +127,7 @@ def process_history(process: Any) -> list[dict[str, Any]]:
                 "what": label,
                 "step": event.task.flow_task.task_title if event.task_id and event.task else "",
                 "detail": _history_detail(event.action, details),
-                "comment": details.get("comment", ""),
+                "comment": details.get("comment") or details.get("reason", ""),
             }
         )
     return rows
@@ -129,6 +136,12 @@ def process_history(process: Any) -> list[dict[str, Any]]:
 def _history_detail(action: str, details: dict[str, Any]) -> str:
     if action in ("task.assigned", "task.reassigned") and details.get("owner"):
         return f"to {details['owner']}"
+    if action == "intervention.reassigned":
+        return f"to {(details.get('after') or {}).get('owner', '')}"
+    if action == "intervention.due_changed":
+        return f"to {(details.get('after') or {}).get('due_at', '')}"
+    if action == "intervention.canceled" and details.get("compensation"):
+        return f"compensated ({details['compensation']})"
     if action == "attachment.added":
         return ", ".join(details.get("names") or [])
     if action == "message.consumed":
@@ -225,3 +238,77 @@ def process_stage_durations(process: Any, *, now: Any = None) -> list[dict[str, 
             }
         )
     return stages
+
+
+# ---------------------------------------------------------------- fixing running instances
+
+
+def reassign_candidates(task: Task) -> QuerySet[Any]:
+    """Who a process manager may give `task` to: active users with the rights to hold it
+    (processes.gate.hold_permissions), never whoever started its process. None for a task the flow
+    gave one person (personal) or one without a candidate permission."""
+    from django.contrib.auth import get_user_model
+
+    from processes.gate import hold_permissions, task_is_personal
+    from processes.notifications.audiences import users_holding
+
+    if task_is_personal(task) or not task.owner_permission:
+        return get_user_model().objects.none()
+    users = users_holding(*hold_permissions(task))
+    starter_id = registry.for_task(task).starter_id(task.process)
+    if starter_id is not None:
+        users = users.exclude(pk=starter_id)
+    return users.order_by("username")
+
+
+def process_manage_panel(process: Any, user: Any) -> dict[str, Any] | None:
+    """What the process page's Manage panel offers `user` on `process`: its open people's tasks
+    (reassign, due time), its failed steps (retry, skip) and cancelling it; None for anyone but its
+    process managers, and for a finished process."""
+    from django.urls import reverse
+    from viewflow.workflow.status import PROCESS
+
+    from processes.gate import is_process_manager, task_is_personal
+    from processes.tasklist.models import TaskRow
+
+    if process.status != PROCESS.NEW or not is_process_manager(user, process.flow_class):
+        return None
+    tasks = list(
+        Task.objects.filter(process_id=process.pk)
+        .filter(
+            models_q(flow_task_type="HUMAN", status__in=(STATUS.NEW, STATUS.ASSIGNED))
+            | models_q(flow_task_type="JOB", status=STATUS.ERROR)
+        )
+        .select_related("owner", "process")
+        .order_by("pk")
+    )
+    due = dict(TaskRow.objects.filter(task_id__in=[t.pk for t in tasks]).values_list("task_id", "due_at"))
+    people, failed = [], []
+    for task in tasks:
+        title = str(task.flow_task.task_title or task.flow_task.name)
+        if task.flow_task_type == "JOB":
+            failed.append(
+                {
+                    "task": task,
+                    "title": title,
+                    "retry_url": reverse("operations:retry", args=[task.pk]),
+                    "skip_url": reverse("operations:skip", args=[task.pk]),
+                }
+            )
+            continue
+        people.append(
+            {
+                "task": task,
+                "title": title,
+                "due_at": due.get(task.pk),
+                "personal": task_is_personal(task),
+                "candidates": list(reassign_candidates(task)),
+                "reassign_url": reverse("operations:reassign", args=[task.pk]),
+                "due_url": reverse("operations:due", args=[task.pk]),
+            }
+        )
+    return {
+        "people": people,
+        "failed": failed,
+        "cancel_url": process.flow_class.instance.reverse("process_cancel", args=[process.pk]),
+    }

@@ -168,30 +168,59 @@ def _incident_activation(task: Task) -> None:
         raise IncidentError(f"Task {task.pk} is not a failed automated step (status {task.status})")
 
 
-def incident_retry(*, task: Task, user: User) -> Task:
-    """Run a failed automated step again: a new attempt with the same idempotency key. Audited."""
+REASON_MAX_LENGTH = 500
+
+
+def _incident_reason(reason: str | None, what: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise IncidentError(f"Say why the step is {what}")
+    if len(reason) > REASON_MAX_LENGTH:
+        raise IncidentError(f"Keep the reason under {REASON_MAX_LENGTH} characters")
+    return reason
+
+
+def incident_retry(*, task: Task, user: User, reason: str) -> Task:
+    """Run a failed automated step again: a new attempt with the same idempotency key. The reason
+    is required. Audited with the reason, the failed attempt and the new one."""
+    reason = _incident_reason(reason, "run again")
     with acting_as(user), task.activation() as activation:
         _incident_activation(activation.task)
         if not activation.revive.has_perm(user):
             raise PermissionDenied(f"{user} may not retry step {task.pk}")
         new_task = activation.revive()
         audit_record(
-            action="incident.retried", task=activation.task, actor=user, details={"new_task": new_task.pk}
+            action="incident.retried",
+            task=activation.task,
+            actor=user,
+            details={
+                "new_task": new_task.pk,
+                "reason": reason,
+                "before": {"task": activation.task.pk, "status": str(STATUS.ERROR)},
+                "after": {"task": new_task.pk, "status": str(new_task.status)},
+            },
         )
     return new_task
 
 
 def incident_skip(*, task: Task, user: User, reason: str) -> Task:
     """Go on past a failed automated step without its result; the reason is required. Audited."""
-    reason = reason.strip()
-    if not reason:
-        raise IncidentError("Say why the step is skipped")
+    reason = _incident_reason(reason, "skipped")
     with acting_as(user), task.activation() as activation:
         _incident_activation(activation.task)
         if not activation.skip.has_perm(user):
             raise PermissionDenied(f"{user} may not skip step {task.pk}")
         activation.task.data["skipped"] = {"by": user.get_username(), "reason": reason}
         activation.skip()
-        audit_record(action="incident.skipped", task=activation.task, actor=user, details={"reason": reason})
+        audit_record(
+            action="incident.skipped",
+            task=activation.task,
+            actor=user,
+            details={
+                "reason": reason,
+                "before": {"status": str(STATUS.ERROR)},
+                "after": {"status": str(activation.task.status)},
+            },
+        )
         activation.activate_next()
     return activation.task

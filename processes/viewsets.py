@@ -17,14 +17,22 @@ class IncidentViewset(AppMenuMixin, Viewset):
     skip_path = path("<int:task_pk>/skip/", views.IncidentSkipView.as_view(), name="skip")
 
 
+class InterventionViewset(Viewset):
+    """A process manager's fixes of one open task (the process page's Manage panel posts here)."""
+
+    reassign_path = path("<int:task_pk>/reassign/", views.TaskReassignFixView.as_view(), name="reassign")
+    due_path = path("<int:task_pk>/due/", views.TaskDueChangeView.as_view(), name="due")
+
+
 class OperationsApp(Application):
-    """For process managers: failed automated steps to retry or skip."""
+    """For process managers: failed automated steps to retry or skip, and fixes of open tasks."""
 
     title = "Operations"
     icon = "engineering"
     app_name = "operations"
 
     incidents_path = route("incidents/", IncidentViewset())
+    interventions_path = route("tasks/", InterventionViewset())
 
     def has_view_permission(self, user, obj=None):
         return user.is_authenticated and bool(selectors.flows_managed_by(user))

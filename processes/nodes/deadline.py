@@ -12,15 +12,27 @@ None, and then the boundary is not armed at all (no task row). The delay is eval
 arming with the host's activation and in viewflow's own `activate` with the boundary's, so the
 callable takes either: `deadline_host_task(activation)` finds the host task in both cases.
 Naming and ordering are viewflow's (`<host>__timeout`, `__timeout_2`, ...): only ever append.
+
+A process manager may move a task's due time (processes/interventions.py). The new due time and
+how far it moved from the computed one are kept on the host task (`task.data["due"]`, read with
+`task_due_override` / `task_due_shift`), and every boundary of a DeadlineView is armed that much
+later (or earlier): the reminder stays as long before the due time as it was, and each
+escalation level as long after. So re-arming after a move is viewflow's own arming, again.
 """
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from viewflow.workflow import flow
+from viewflow.workflow.activation import Activation
 from viewflow.workflow.flow.nodes import TimerBoundary
+from viewflow.workflow.nodes.boundary import TimerBoundaryActivation
 from viewflow.workflow.status import STATUS
+
+# Where a moved due time is kept on the host task's data.
+DUE_KEY = "due"
 
 
 def deadline_host_task(activation: Any) -> Any:
@@ -37,8 +49,40 @@ def deadline_path_host(activation: Any) -> Any:
     return activation.task.previous.get().previous.get()
 
 
+def task_due_override(task: Any) -> datetime | None:
+    """The due time a process manager set on `task`, or None (its step's own)."""
+    value = ((task.data or {}).get(DUE_KEY) or {}).get("at")
+    return datetime.fromisoformat(value) if value else None
+
+
+def task_due_shift(task: Any) -> timedelta:
+    """How far `task`'s due time was moved from the one its step computes (zero: not moved)."""
+    return timedelta(seconds=((task.data or {}).get(DUE_KEY) or {}).get("shift", 0))
+
+
+class DeadlineTimerActivation(TimerBoundaryActivation):
+    """Arms the boundary at its delay's moment, moved with the host task's due time."""
+
+    @Activation.status.transition(source=STATUS.NEW, target=STATUS.SCHEDULED)
+    def activate(self) -> None:
+        super().activate.original()
+        host = deadline_host_task(self)
+        shift = task_due_shift(host)
+        if not shift:
+            return
+        delay = self.flow_task._delay
+        # A fixed delay counts from the host's creation (viewflow counts it from the arming,
+        # which is the same moment the first time and not when re-armed).
+        base = host.created + delay if isinstance(delay, timedelta) else self.task.scheduled
+        self.task.scheduled = base + shift
+        self.task.save(update_fields=["scheduled"])
+
+
 class OptionalTimerBoundary(TimerBoundary):
-    """A timer boundary that is not armed when its delay callable returns None."""
+    """A timer boundary that is not armed when its delay callable returns None, and moves with
+    its host task's due time."""
+
+    activation_class = DeadlineTimerActivation
 
     def _arm(self, host_activation: Any) -> None:
         delay = self._delay

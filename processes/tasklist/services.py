@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from viewflow.workflow.fields import get_flow_ref
 from viewflow.workflow.models import Task
 
+from processes.nodes.deadline import task_due_override
 from processes.registry import registry
 from processes.tasklist.models import TaskRow
 
@@ -51,7 +52,7 @@ def _row_values(task: Task, process: Process, stage: PolicyStage | None = None) 
         "owner_id": task.owner_id,
         "status": task.status,
         "priority": described.priority,
-        "due_at": described.due_at,
+        "due_at": task_due_override(task) or described.due_at,  # a manager's move wins
         "created": task.created,
         "finished": task.finished,
         "search": " ".join(

@@ -8,6 +8,7 @@ from django.urls import reverse
 from processes.attachments.selectors import attachments_of
 from processes.pages import process_chart_svg
 from processes.registry import registry
+from processes.selectors import process_manage_panel
 
 register = template.Library()
 
@@ -34,7 +35,7 @@ def type_title(process) -> str:
     return registry.for_process(process).type_title(process)
 
 
-@register.filter
-def may_manage(process, user) -> bool:
-    """May `user` manage (cancel) `process`? viewflow's page shows its Cancel button to everyone."""
-    return process.flow_class.instance.has_manage_permission(user, obj=process)
+@register.inclusion_tag("processes/process_manage.html")
+def process_manage(process, user):
+    """The Manage panel: shown to the process's managers while it runs, to nobody else."""
+    return {"panel": process_manage_panel(process, user)}

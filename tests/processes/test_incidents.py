@@ -53,7 +53,7 @@ def test_incidents_are_listed_for_process_managers_only(incident, maria, olivia,
 
 def test_retry_runs_the_step_again_with_the_same_idempotency_key(incident, maria):
     with mock.patch.object(celery_job, "job_send", return_value=True):
-        new_task = incident_retry(task=incident, user=maria)
+        new_task = incident_retry(task=incident, user=maria, reason="ERP is back.")
 
     incident.refresh_from_db()
     assert incident.status == STATUS.REVIVED
@@ -77,13 +77,17 @@ def test_skip_needs_a_reason_and_moves_the_process_on(incident, maria):
     incident.process.refresh_from_db()
     assert incident.process.status == PROCESS.DONE
     event = AuditEvent.objects.get(task=incident, action="incident.skipped")
-    assert event.details == {"reason": "Order placed by phone."}
+    assert event.details == {
+        "reason": "Order placed by phone.",
+        "before": {"status": "ERROR"},
+        "after": {"status": "DONE"},
+    }
     assert event.actor == maria
 
 
 def test_only_managers_may_retry_or_skip(incident, olivia):
     with pytest.raises(PermissionDenied):
-        incident_retry(task=incident, user=olivia)
+        incident_retry(task=incident, user=olivia, reason="no")
     with pytest.raises(PermissionDenied):
         incident_skip(task=incident, user=olivia, reason="no")
 
@@ -92,7 +96,7 @@ def test_a_step_that_is_not_failed_is_no_incident(submit_request, maria):
     approve = task_of(submit_request(), "approve")
 
     with pytest.raises(IncidentError):
-        incident_retry(task=approve, user=maria)
+        incident_retry(task=approve, user=maria, reason="why not")
 
 
 class TestIncidentPage:
@@ -110,7 +114,7 @@ class TestIncidentPage:
         assert "Create purchase order" in body
 
         with mock.patch.object(celery_job, "job_send", return_value=True):
-            response = client.post(f"/operations/incidents/{incident.pk}/retry/")
+            response = client.post(f"/operations/incidents/{incident.pk}/retry/", {"reason": "ERP is back."})
         assert response.status_code == 302
         assert Task.objects.filter(
             process=incident.process, flow_task_type="JOB", status=STATUS.SCHEDULED
@@ -159,11 +163,16 @@ class TestIncidentAdmin:
         assert incident.status == STATUS.DONE
         assert incident.data["skipped"]["reason"] == "Handled by phone."
 
-    def test_retry_action_runs_the_step_again(self, admin_client, incident):
+    def test_retry_action_asks_why_then_runs_the_step_again(self, admin_client, incident):
+        selected = {"action": "retry", "_selected_action": [incident.pk]}
+        ask = admin_client.post("/admin/processes/incident/", selected)
+        assert ask.status_code == 200
+        assert "Reason" in ask.content.decode()
+        incident.refresh_from_db()
+        assert incident.status == STATUS.ERROR
+
         with mock.patch.object(celery_job, "job_send", return_value=True):
-            response = admin_client.post(
-                "/admin/processes/incident/", {"action": "retry", "_selected_action": [incident.pk]}
-            )
+            response = admin_client.post("/admin/processes/incident/", {**selected, "reason": "ERP is back."})
 
         assert response.status_code == 302
         incident.refresh_from_db()

@@ -112,7 +112,12 @@ def test_an_always_failing_step_is_an_incident_retried_from_the_portal(
     faults.error_rate = 0  # the mail server is back
     faults.save()
     client.force_login(maria)
-    assert client.post(f"/operations/incidents/{confirmation.pk}/retry/").status_code == 302
+    assert (
+        client.post(
+            f"/operations/incidents/{confirmation.pk}/retry/", {"reason": "Mail server is back."}
+        ).status_code
+        == 302
+    )
 
     wait_for(lambda: _settled(order), timeout=60, what="the retried step to finish the order")
     assert _order(order).outcome == OrderProcess.Outcome.COMPLETED
