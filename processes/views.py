@@ -193,8 +193,10 @@ class _InterventionView(generic.FormView):
         return HttpResponseRedirect(process_url(self.process))
 
     def form_invalid(self, form):
+        # 422, as the task forms answer: Turbo renders a refused form submission's page only
+        # for a 4xx it treats as such, and a 400 left the old page up with no error shown.
         response = super().form_invalid(form)
-        response.status_code = 400
+        response.status_code = 422
         return response
 
     def get_context_data(self, **kwargs):

@@ -346,10 +346,10 @@ class TestPages:
 
         assert client.get(url).status_code == 200
         blank = client.post(url, {"to_user": olivia.pk, "reason": ""})
-        assert blank.status_code == 400
+        assert blank.status_code == 422
         assert "This field is required" in blank.content.decode()
         not_offered = client.post(url, {"to_user": frank.pk, "reason": "Finance."})
-        assert not_offered.status_code == 400  # frank is not among the task's candidates
+        assert not_offered.status_code == 422  # frank is not among the task's candidates
         done = client.post(url, {"to_user": olivia.pk, "reason": "Olivia has time."})
         assert done.status_code == 302
         assert done.url == f"/purchase/{approve.process_id}/"
@@ -375,7 +375,7 @@ class TestPages:
         url = f"/operations/tasks/{approve.pk}/due/"
 
         past = client.post(url, {"due_at": "2020-01-01T09:00", "reason": "Hurry."})
-        assert past.status_code == 400
+        assert past.status_code == 422
         assert "must be in the future" in past.content.decode()
         done = client.post(url, {"due_at": "2099-01-01T09:00", "reason": "Later."})
         assert done.status_code == 302
@@ -387,7 +387,7 @@ class TestPages:
         url = f"/purchase/{process.pk}/cancel/"
 
         assert "Reason" in client.get(url).content.decode()
-        assert client.post(url, {"reason": ""}).status_code == 400
+        assert client.post(url, {"reason": ""}).status_code == 422
         process.refresh_from_db()
         assert process.status == PROCESS.NEW
         assert client.post(url, {"reason": "Duplicate."}).status_code == 302
