@@ -16,6 +16,7 @@ from viewflow.workflow.flow.views import mixins as flow_view_mixins
 from processes import selectors, services
 from processes.exceptions import IncidentError
 from processes.forms import IncidentSkipForm
+from processes.redirects import safe_next_url
 
 
 class TaskFormView(
@@ -86,8 +87,10 @@ class _IncidentActionView(View):
         return get_object_or_404(selectors.incidents_for_user(self.request.user), pk=task_pk)
 
     def done(self):
+        """Back to the incidents page, or to the page the form names in `next` (the dashboard)."""
         viewset = self.request.resolver_match.viewset  # type: ignore[union-attr]  # viewflow's router sets it
-        return HttpResponseRedirect(viewset.reverse("index"))
+        index = viewset.reverse("index")
+        return HttpResponseRedirect(safe_next_url(self.request, self.request.POST.get("next"), index))
 
 
 class IncidentRetryView(_IncidentActionView):

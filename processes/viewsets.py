@@ -6,6 +6,15 @@ from django.urls import path
 from viewflow.urls import Application, AppMenuMixin, Viewset, route
 
 from processes import selectors, views
+from processes.operations.views import DashboardView
+
+
+class DashboardViewset(AppMenuMixin, Viewset):
+    app_name = "dashboard"  # its own URL namespace, so that the menu links to it
+    title = "Dashboard"
+    icon = "monitoring"
+
+    index_path = path("", DashboardView.as_view(), name="index")
 
 
 class IncidentViewset(AppMenuMixin, Viewset):
@@ -18,12 +27,13 @@ class IncidentViewset(AppMenuMixin, Viewset):
 
 
 class OperationsApp(Application):
-    """For process managers: failed automated steps to retry or skip."""
+    """For process managers: the operations dashboard, and failed automated steps to retry or skip."""
 
     title = "Operations"
     icon = "engineering"
     app_name = "operations"
 
+    dashboard_path = route("dashboard/", DashboardViewset())
     incidents_path = route("incidents/", IncidentViewset())
 
     def has_view_permission(self, user, obj=None):
