@@ -18,6 +18,7 @@ class DashboardViewset(AppMenuMixin, Viewset):
 
 
 class IncidentViewset(AppMenuMixin, Viewset):
+    app_name = "incidents"  # its own URL namespace: the dashboard links to it, beside the app's index
     title = "Incidents"
     icon = "report_problem"
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 from django.conf import settings
 from django.db.models import (
     Count,
+    DateTimeField,
     DurationField,
     Exists,
     ExpressionWrapper,
@@ -28,6 +30,7 @@ from django.db.models import (
     Q,
     QuerySet,
     Subquery,
+    Value,
 )
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
@@ -40,6 +43,7 @@ from viewflow.workflow.status import PROCESS, STATUS
 from processes.registry import registry
 from processes.tasklist.models import OPEN_STATUSES, TaskRow
 
+Flows = Sequence[Any]  # viewflow Flow classes (the type stubs know no `instance` or titles)
 PANEL_LIMIT = 20  # rows a panel lists; its count says how many there are
 COUNT_CAP = 1000  # counts stop here ("1000+"), so a flood costs no more than this
 SAMPLE_LIMIT = 5000  # decisions per process type the time-to-decision figures are taken from
@@ -60,11 +64,11 @@ def _now(now: datetime | None) -> datetime:
     return now or timezone.now()
 
 
-def _refs(flows: list[type]) -> list[str]:
+def _refs(flows: Flows) -> list[str]:
     return [get_flow_ref(flow) for flow in flows]
 
 
-def _nodes_of(flows: list[type], kinds: tuple[type, ...]) -> list[str]:
+def _nodes_of(flows: Flows, kinds: tuple[type, ...]) -> list[str]:
     """The task refs of the nodes of `flows` that are instances of `kinds`."""
     return [get_task_ref(node) for flow in flows for node in flow.instance.nodes() if isinstance(node, kinds)]
 
@@ -76,7 +80,7 @@ def _capped(queryset: QuerySet) -> int:
 # ---------------------------------------------------------------- stuck instances
 
 
-def stuck_processes(flows: list[type], *, now: datetime | None = None) -> QuerySet[Process]:
+def stuck_processes(flows: Flows, *, now: datetime | None = None) -> QuerySet[Process]:
     """Running processes of `flows` that are stuck, oldest first.
 
     Stuck: the process is running (status NEW) and started more than STUCK_AFTER_MINUTES ago; none
@@ -113,7 +117,7 @@ def stuck_process_counts(*, now: datetime | None = None) -> dict[str, int]:
     return counts
 
 
-def stuck_panel(flows: list[type], *, now: datetime | None = None) -> tuple[list[Process], int]:
+def stuck_panel(flows: Flows, *, now: datetime | None = None) -> tuple[list[Process], int]:
     """The oldest stuck processes (at most PANEL_LIMIT), each with `idle_since` (its last
     transition) and `open_tasks` (its open steps, newest first), and how many there are (capped)."""
     stuck = stuck_processes(flows, now=now)
@@ -139,23 +143,25 @@ def stuck_panel(flows: list[type], *, now: datetime | None = None) -> tuple[list
 # ---------------------------------------------------------------- SLA risk and breaches
 
 
-def _open_rows(flows: list[type]) -> QuerySet[TaskRow]:
+def _open_rows(flows: Flows) -> QuerySet[TaskRow]:
     return TaskRow.objects.filter(flow_class__in=_refs(flows), status__in=OPEN_STATUSES).select_related(
         "owner"
     )
 
 
-def tasks_breached(flows: list[type], *, now: datetime | None = None) -> QuerySet[TaskRow]:
+def tasks_breached(flows: Flows, *, now: datetime | None = None) -> QuerySet[TaskRow]:
     """Open tasks past their due time, most overdue first."""
     return _open_rows(flows).filter(due_at__lt=_now(now)).order_by("due_at", "task_id")
 
 
-def tasks_at_risk(flows: list[type], *, now: datetime | None = None) -> QuerySet[TaskRow]:
+def tasks_at_risk(flows: Flows, *, now: datetime | None = None) -> QuerySet[TaskRow]:
     """Open tasks not yet due that are in the last SLA_AT_RISK_PERCENT of their SLA (created to
     due), and at most SLA_AT_RISK_HOURS from due: soonest due first."""
     now = _now(now)
     sla = ExpressionWrapper(F("due_at") - F("created"), output_field=DurationField())
-    left = ExpressionWrapper(F("due_at") - now, output_field=DurationField())
+    left = ExpressionWrapper(
+        F("due_at") - Value(now, output_field=DateTimeField()), output_field=DurationField()
+    )
     return (
         _open_rows(flows)
         .filter(due_at__gte=now, due_at__lte=now + timedelta(hours=settings.SLA_AT_RISK_HOURS))
@@ -170,7 +176,7 @@ def tasks_at_risk(flows: list[type], *, now: datetime | None = None) -> QuerySet
     )
 
 
-def task_panel(rows: QuerySet[TaskRow]) -> tuple[list[TaskRow], int]:
+def task_panel(rows: QuerySet[Any]) -> tuple[list[Any], int]:
     listed = list(rows[:PANEL_LIMIT])
     return listed, len(listed) if len(listed) < PANEL_LIMIT else _capped(rows)
 
@@ -178,7 +184,7 @@ def task_panel(rows: QuerySet[TaskRow]) -> tuple[list[TaskRow], int]:
 # ---------------------------------------------------------------- failing jobs
 
 
-def incidents(flows: list[type]) -> QuerySet[Task]:
+def incidents(flows: Flows) -> QuerySet[Task]:
     """Failed automated steps (JOB tasks in ERROR) of `flows`, newest first."""
     return (
         Task.objects.filter(flow_task_type="JOB", status=STATUS.ERROR, process__flow_class__in=_refs(flows))
@@ -194,7 +200,7 @@ def incidents(flows: list[type]) -> QuerySet[Task]:
 class TypeFigures:
     """A process type's figures: compensation rate, throughput per day, time to decision."""
 
-    flow: type
+    flow: Any
     title: str
     compensates: bool = False
     finished_24h: int = 0
@@ -220,7 +226,7 @@ class TypeFigures:
         return self._rate(self.compensated_7d, self.finished_7d)
 
 
-def compensation_steps(flow: type) -> list[str]:
+def compensation_steps(flow: Any) -> list[str]:
     """The task refs of `flow`'s compensation throws (viewflow CompensateThrow nodes)."""
     return _nodes_of([flow], (CompensateThrow,))
 
@@ -238,7 +244,7 @@ def percentile(values: list[timedelta], fraction: float) -> timedelta | None:
     return ordered[max(1, math.ceil(len(ordered) * fraction)) - 1]
 
 
-def type_figures(flows: list[type], *, now: datetime | None = None) -> list[TypeFigures]:
+def type_figures(flows: Flows, *, now: datetime | None = None) -> list[TypeFigures]:
     """Each of `flows`' figures, in registry order: four grouped queries for all types together,
     plus one bounded sample of decisions per type."""
     now = _now(now)
@@ -287,11 +293,15 @@ def type_figures(flows: list[type], *, now: datetime | None = None) -> list[Type
     decision_days = _days(now, DECISION_DAYS)
     since = timezone.make_aware(datetime.combine(decision_days[0], datetime.min.time()))
     for ref, figure in figures.items():
-        sample = list(
-            TaskRow.objects.filter(flow_class=ref, status=STATUS.DONE, finished__gte=since)
+        sample = [
+            (created, done)
+            for created, done in TaskRow.objects.filter(
+                flow_class=ref, status=STATUS.DONE, finished__gte=since
+            )
             .order_by("-finished")
             .values_list("created", "finished")[:SAMPLE_LIMIT]
-        )
+            if done is not None  # always set here (the filter): for the type checker
+        ]
         durations = [done - created for created, done in sample]
         figure.decisions = len(durations)
         figure.decision_median = percentile(durations, 0.5)
@@ -303,13 +313,13 @@ def type_figures(flows: list[type], *, now: datetime | None = None) -> list[Type
     return [figures[ref] for ref in refs]
 
 
-def dashboard(flows: list[type], *, now: datetime | None = None) -> dict[str, Any]:
+def dashboard(flows: Flows, *, now: datetime | None = None) -> dict[str, Any]:
     """Everything the dashboard shows of `flows`, at `now`."""
     now = _now(now)
     stuck, stuck_count = stuck_panel(flows, now=now)
     at_risk, at_risk_count = task_panel(tasks_at_risk(flows, now=now))
     breached, breached_count = task_panel(tasks_breached(flows, now=now))
-    failed, failed_count = task_panel(incidents(flows))  # type: ignore[arg-type]  # any queryset
+    failed, failed_count = task_panel(incidents(flows))
     return {
         "now": now,
         "stuck": stuck,

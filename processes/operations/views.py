@@ -84,8 +84,8 @@ class DashboardView(View):
                     "title": str(task.process.flow_class.process_title),
                     "step": task.flow_task.task_title,
                     "error": (task.data.get("_exception") or {}).get("title", ""),
-                    "retry_url": reverse("operations:retry", args=[task.pk]),
-                    "skip_url": reverse("operations:index") + f"#incident-{task.pk}",
+                    "retry_url": reverse("operations:incidents:retry", args=[task.pk]),
+                    "skip_url": reverse("operations:incidents:index") + f"#incident-{task.pk}",
                     "next": request.get_full_path(),
                 }
                 for task in data["incidents"]
