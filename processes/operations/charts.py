@@ -47,7 +47,7 @@ def line_svg(values: Sequence[float | None], *, label: str) -> SafeString:
             continue
         x, y = index * step, (HEIGHT - 3) - value / top * (HEIGHT - 6)
         segments[-1].append(f"{x:.1f},{y:.1f}")
-        dots.append(f'<circle class="portal-chart__dot" cx="{x:.1f}" cy="{y:.1f}" r="1.8"/>')
+        dots.append(f'<circle class="portal-chart__dot" cx="{x:.1f}" cy="{y:.1f}" r="2.5"/>')
     lines = "".join(
         f'<polyline class="portal-chart__line" points="{" ".join(points)}"/>'
         for points in segments
