@@ -287,6 +287,19 @@ TIMER_SWEEP_GUARD_SECONDS = env_int("TIMER_SWEEP_GUARD_SECONDS", 10)
 # STARTED job whose attempt outlived its time limit by this long (its worker is gone).
 JOB_STUCK_AFTER_SECONDS = env_int("JOB_STUCK_AFTER_SECONDS", 60)
 
+# The operations dashboard (processes/operations/, ADR 0020): a running process with no
+# transition for STUCK_AFTER_MINUTES that waits on no person, timer or message is stuck; an open
+# task is at risk in the last SLA_AT_RISK_PERCENT of its SLA, and never more than
+# SLA_AT_RISK_HOURS before it is due.
+STUCK_AFTER_MINUTES = env_int("STUCK_AFTER_MINUTES", 60)
+SLA_AT_RISK_HOURS = env_int("SLA_AT_RISK_HOURS", 4)
+SLA_AT_RISK_PERCENT = env_int("SLA_AT_RISK_PERCENT", 20)
+if STUCK_AFTER_MINUTES < 1 or SLA_AT_RISK_HOURS < 0 or not 0 < SLA_AT_RISK_PERCENT <= 100:
+    raise config.ConfigError(
+        "STUCK_AFTER_MINUTES must be at least 1, SLA_AT_RISK_HOURS at least 0 and SLA_AT_RISK_PERCENT"
+        f" 1 to 100; got {STUCK_AFTER_MINUTES}, {SLA_AT_RISK_HOURS}, {SLA_AT_RISK_PERCENT}"
+    )
+
 # Messages for wait nodes (POST /api/v1/messages/, processes/messages/): one that arrives before
 # its step waits is kept this long (seconds); a message id is remembered at least this long
 # after it came (replays are refused: more than the signatures' 5-minute tolerance).

@@ -161,7 +161,7 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
             poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await poller
-        for channel in getattr(self, "joined", []):
+        for channel in [*getattr(self, "joined", []), *self._watch_channels(getattr(self, "watch", None))]:
             await self.channel_layer.group_discard(channel, self.channel_name)
 
     async def receive_json(self, content, **kwargs) -> None:
@@ -231,8 +231,8 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
 
     async def watch_set(self, location: object) -> None:
         watch = await database_sync_to_async(live.watch_parse)(location)
-        if self.watch and self.watch.process_id and (not watch or watch.process_id != self.watch.process_id):
-            await self.channel_layer.group_discard(process_channel(self.watch.process_id), self.channel_name)
+        for channel in set(self._watch_channels(self.watch)) - set(self._watch_channels(watch)):
+            await self.channel_layer.group_discard(channel, self.channel_name)
         self.watch, self.watch_print = watch, ""
         self.watch_location = str(location) if watch is not None else ""  # parsed: a str
         if watch is None:
@@ -242,13 +242,23 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
             self.watch = None
             await self.send_json({"type": "watch.refused"})
             return
-        if watch.process_id:
-            await self.channel_layer.group_add(process_channel(watch.process_id), self.channel_name)
+        for channel in self._watch_channels(watch):
+            await self.channel_layer.group_add(channel, self.channel_name)
         # Always sent, even for a page just loaded: a change may have landed between its render
         # and this one, and its wake-up may have come before this watch. Updating a page to what
         # it already shows changes nothing.
         self.watch_print = live.fingerprint(fragment)
         await self.send_stream(fragment)
+
+    @staticmethod
+    def _watch_channels(watch: live.Watch | None) -> list[str]:
+        """The channels a watched page needs: its process's, or the one its view names."""
+        if watch is None:
+            return []
+        return [
+            *([process_channel(watch.process_id)] if watch.process_id else []),
+            *([watch.channel] if watch.channel else []),
+        ]
 
     async def sync_watch(self) -> None:
         if self.watch is None:

@@ -37,6 +37,8 @@ class Watch:
     query: str
     url_name: str
     process_id: int | None
+    # A channel the page's view names (`live_channel`): the socket joins it while it watches.
+    channel: str | None = None
 
 
 def watch_parse(location: str) -> Watch | None:
@@ -51,12 +53,17 @@ def watch_parse(location: str) -> Watch | None:
     except Resolver404:
         return None
     # Also any view that says it can be watched (the task list pages: processes/tasklist/views.py).
-    if match.url_name not in WATCHABLE and not getattr(
-        getattr(match.func, "view_class", None), "live_watchable", False
-    ):
+    view_class = getattr(match.func, "view_class", None)
+    if match.url_name not in WATCHABLE and not getattr(view_class, "live_watchable", False):
         return None
     process_id = match.kwargs.get("process_pk")
-    return Watch(parts.path, parts.query, str(match.url_name), int(process_id) if process_id else None)
+    return Watch(
+        parts.path,
+        parts.query,
+        str(match.url_name),
+        int(process_id) if process_id else None,
+        getattr(view_class, "live_channel", None),
+    )
 
 
 class _PageRenderer(BaseHandler):

@@ -291,8 +291,8 @@ def process_manage_panel(process: Any, user: Any) -> dict[str, Any] | None:
                 {
                     "task": task,
                     "title": title,
-                    "retry_url": reverse("operations:retry", args=[task.pk]),
-                    "skip_url": reverse("operations:skip", args=[task.pk]),
+                    "retry_url": reverse("operations:incidents:retry", args=[task.pk]),
+                    "skip_url": reverse("operations:incidents:skip", args=[task.pk]),
                 }
             )
             continue

@@ -29,6 +29,7 @@ from processes.forms import (
 )
 from processes.gate import GateDenied, process_manage_authorize
 from processes.notifications.selectors import process_url, task_url
+from processes.redirects import safe_next_url
 from processes.registry import registry
 
 
@@ -100,8 +101,10 @@ class _IncidentActionView(View):
         return get_object_or_404(selectors.incidents_for_user(self.request.user), pk=task_pk)
 
     def done(self):
+        """Back to the incidents page, or to the page the form names in `next` (the dashboard)."""
         viewset = self.request.resolver_match.viewset  # type: ignore[union-attr]  # viewflow's router sets it
-        return HttpResponseRedirect(viewset.reverse("index"))
+        index = viewset.reverse("index")
+        return HttpResponseRedirect(safe_next_url(self.request, self.request.POST.get("next"), index))
 
 
 class IncidentRetryView(_IncidentActionView):

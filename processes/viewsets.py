@@ -6,9 +6,19 @@ from django.urls import path
 from viewflow.urls import Application, AppMenuMixin, Viewset, route
 
 from processes import selectors, views
+from processes.operations.views import DashboardView
+
+
+class DashboardViewset(AppMenuMixin, Viewset):
+    app_name = "dashboard"  # its own URL namespace, so that the menu links to it
+    title = "Dashboard"
+    icon = "monitoring"
+
+    index_path = path("", DashboardView.as_view(), name="index")
 
 
 class IncidentViewset(AppMenuMixin, Viewset):
+    app_name = "incidents"  # its own URL namespace: the dashboard links to it, beside the app's index
     title = "Incidents"
     icon = "report_problem"
 
@@ -25,12 +35,14 @@ class InterventionViewset(Viewset):
 
 
 class OperationsApp(Application):
-    """For process managers: failed automated steps to retry or skip, and fixes of open tasks."""
+    """For process managers: the operations dashboard, failed automated steps to retry or skip,
+    and fixes of open tasks."""
 
     title = "Operations"
     icon = "engineering"
     app_name = "operations"
 
+    dashboard_path = route("dashboard/", DashboardViewset())
     incidents_path = route("incidents/", IncidentViewset())
     interventions_path = route("tasks/", InterventionViewset())
 

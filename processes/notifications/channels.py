@@ -43,6 +43,11 @@ def process_channel(process_id: int) -> str:
     return f"process.{process_id}"
 
 
+# The channel of the open operations dashboards (processes/operations/): every task transition
+# of any process wakes it, and each dashboard re-renders as its own user (processes/live.py).
+OPERATIONS_CHANNEL = "operations"
+
+
 def session_channel(session_key: str) -> str:
     """The channel of one browser session's sockets. Named by a hash of the key, so the name (in
     Redis, in a log line) never carries the session key itself."""

@@ -21,7 +21,13 @@ from viewflow.workflow.models import Task
 from processes.audit import current_actor
 from processes.models import Delivery, Notification, NotificationKind, NotificationPreference
 from processes.notifications.audiences import process_permission, users_holding
-from processes.notifications.channels import perm_channel, process_channel, user_channel, wake_on_commit
+from processes.notifications.channels import (
+    OPERATIONS_CHANNEL,
+    perm_channel,
+    process_channel,
+    user_channel,
+    wake_on_commit,
+)
 from processes.notifications.selectors import process_url, task_url
 from processes.registry import registry
 
@@ -164,6 +170,7 @@ def notify_transition(
     previous_owner_id = getattr(task, "_live_owner_id", None)
     task._live_owner_id = task.owner_id
     channels = {process_channel(process.pk)} if process.pk else set()  # the process page shows every status
+    channels.add(OPERATIONS_CHANNEL)  # the operations dashboards count every state
 
     if node_type == "HUMAN":
         _notify_human(name, activation, previous_owner_id, channels)

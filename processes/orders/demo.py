@@ -9,7 +9,9 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from viewflow.workflow.models import Task
+from django.db.models import F
+from django.utils import timezone
+from viewflow.workflow.models import Process, Task
 from viewflow.workflow.status import STATUS
 
 from processes.api.keys import signing_key_rotate
@@ -38,7 +40,11 @@ ORDERS = [
     ("Mallory Fraudster", "mallory@mailinator.com", [("MON-04", 2)], "fraud review"),
     ("Grace Hopper", "grace@example.com", [("MON-04", 1), ("LAMP-03", 2)], "compensated"),
     ("Alan Turing", "alan@example.com", [("CHAIR-02", 2)], "failed job"),
+    # its payment step was lost two hours ago (canceled by hand after its worker died): nothing is
+    # open, nothing will move it, and the operations dashboard lists it as stuck
+    ("Charles Babbage", "charles@example.com", [("DESK-01", 1)], "stuck"),
 ]
+STUCK_FOR = timedelta(hours=2)
 
 
 def demo_load(users: dict[str, Any], write: Any) -> None:
@@ -98,6 +104,9 @@ def _order(customer: str, email: str, lines: list[tuple[str, int]], shows: str) 
             "lines": [{"sku": sku, "qty": qty} for sku, qty in lines],
         }
     )
+    if shows == "stuck":
+        _lose_step(order)
+        return
     if shows == "failed job":  # the mailer is down for longer than the step retries
         ConnectorFaults.objects.update_or_create(connector=Connector.MAILER, defaults={"refuse_next": 100})
     try:
@@ -108,3 +117,17 @@ def _order(customer: str, email: str, lines: list[tuple[str, int]], shows: str) 
             job_execute(job.flow_task.activation_class(job).ref())
     finally:
         ConnectorFaults.objects.filter(connector=Connector.MAILER).update(refuse_next=0)
+
+
+def _lose_step(order: OrderProcess) -> None:
+    """Cancel the order's scheduled step without running it, and move the order STUCK_FOR back in
+    time: a step a dead worker left and someone canceled in the database. Demo data only: the
+    portal never cancels a step this way (its incident and cancel actions go through viewflow)."""
+    open_statuses = [STATUS.NEW, STATUS.SCHEDULED]  # the step, and its error boundary beside it
+    Task.objects.filter(process=order, status__in=open_statuses).update(
+        status=STATUS.CANCELED, finished=timezone.now()
+    )
+    Process.objects.filter(pk=order.pk).update(created=F("created") - STUCK_FOR)
+    Task.objects.filter(process=order).update(
+        created=F("created") - STUCK_FOR, finished=F("finished") - STUCK_FOR
+    )

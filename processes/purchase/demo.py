@@ -35,10 +35,21 @@ REQUESTS = [
     # submitted 40 minutes before the demo starts: past its 30-minute SLA, so the queue shows an
     # overdue task at once, and the escalation (email to maria) follows within seconds of `make run`
     ("Printer toner for the second floor", "95.00", "queued overdue"),
+    # submitted 25 minutes before: in the last fifth of its 30-minute SLA, so the operations
+    # dashboard shows a task at risk at once (and, five minutes later, a second breach)
+    ("Label printer for shipping", "180.00", "queued at risk"),
 ]
 
 # How long ago the overdue request was submitted (the Team approval SLA is 30 minutes).
 OVERDUE_BY = timedelta(minutes=40)
+AT_RISK_AGO = timedelta(minutes=25)
+# How long the decided requests waited for their team approval: the operations dashboard's time
+# to decision then shows real figures rather than the seconds the demo loader takes.
+DECIDED_AFTER = {
+    "approved": timedelta(minutes=18),
+    "rejected": timedelta(minutes=41),
+    "finance": timedelta(minutes=9),
+}
 
 
 def demo_load(users: dict[str, Any], write: Any) -> None:
@@ -107,6 +118,10 @@ def _request(users: dict[str, Any], title: str, amount: Decimal, outcome: str) -
     )
     if outcome == "queued overdue":
         _submitted_ago(process, OVERDUE_BY)
+    elif outcome == "queued at risk":
+        _submitted_ago(process, AT_RISK_AGO)
+    elif outcome in DECIDED_AFTER:
+        _submitted_ago(process, DECIDED_AFTER[outcome])
     if outcome.startswith("queued"):
         return
     task = Task.objects.get(process=process, flow_task=process.flow_class.approve)

@@ -90,6 +90,12 @@ class TaskRow(models.Model):
                 condition=models.Q(status__in=OPEN_STATUSES),
                 name="taskrow_open_due",
             ),
+            # the operations dashboard: decisions per process type over the last days (time to decision)
+            models.Index(
+                fields=["flow_class", "finished"],
+                condition=models.Q(finished__isnull=False),
+                name="taskrow_type_finished",
+            ),
             # archive: what a user finished, newest first
             models.Index(
                 fields=["owner", "-finished"],
