@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from django.db import transaction
 from prometheus_client import Counter, Gauge, Histogram
@@ -159,6 +160,29 @@ def process_dead_mark(pid: int | None = None) -> None:
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(pid or os.getpid())
+
+
+def dead_processes_forget(directory: str | None = None) -> list[int]:
+    """Drop the live gauges' files of processes that are gone (each scrape calls this). A uvicorn
+    worker ends by re-raising SIGTERM, so its atexit handler never runs, and a killed process runs
+    nothing: the files name their pid, and the processes all run on this machine."""
+    directory = directory or multiprocess_dir()
+    if not directory:
+        return []
+    from prometheus_client import multiprocess
+
+    dead = set()
+    for path in Path(directory).glob("gauge_live*_*.db"):
+        pid = int(path.stem.rsplit("_", 1)[1])
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            dead.add(pid)
+        except PermissionError:  # alive, under another user
+            pass
+    for pid in sorted(dead):
+        multiprocess.mark_process_dead(pid, directory)
+    return sorted(dead)
 
 
 def worker_heartbeat(worker: str) -> None:

@@ -7,6 +7,7 @@ web process answers the same and nothing is counted twice however many processes
   held by someone (ASSIGNED);
 - `portal_tasks_overdue{process_type, stage}`: open tasks past their due time (the SLA);
 - `portal_incidents_open{process_type}`: failed automated steps waiting for a retry or a skip;
+- `portal_timers_due_oldest_seconds`: how late the oldest due, unfired timer is (escalation lag);
 - `portal_emails_pending`, `portal_emails_failed`: the email outbox;
 - `portal_webhooks_pending`, `portal_webhooks_delivered`, `portal_webhooks_failed`: the webhook
   outbox (processes/webhooks/; delivered rows are kept WEBHOOK_KEEP_DAYS).
@@ -118,6 +119,22 @@ class PortalCollector(Collector):
             incidents.add_metric([flow_ref], n)
         yield incidents
 
+        # Escalation lag: the oldest timer (reminder, escalation level, deadline) due and not
+        # fired yet. Few timers are SCHEDULED at once; the index on `scheduled` orders them.
+        oldest_due = (
+            Task.objects.filter(
+                flow_task_type="TIMER", status=STATUS.SCHEDULED, scheduled__lte=timezone.now()
+            )
+            .order_by("scheduled")
+            .values_list("scheduled", flat=True)
+            .first()
+        )
+        yield GaugeMetricFamily(
+            "portal_timers_due_oldest_seconds",
+            "How long the oldest due timer (reminder, escalation, deadline) has waited to fire (0: none).",
+            value=(timezone.now() - oldest_due).total_seconds() if oldest_due else 0.0,
+        )
+
         by_status = dict(
             OutgoingEmail.objects.filter(
                 status__in=[OutgoingEmail.Status.PENDING, OutgoingEmail.Status.FAILED]
@@ -175,6 +192,7 @@ def metrics_text() -> bytes:
     if m.multiprocess_dir():
         from prometheus_client.multiprocess import MultiProcessCollector
 
+        m.dead_processes_forget()
         MultiProcessCollector(collectors)
     else:
         collectors.register(InProcessCollector())

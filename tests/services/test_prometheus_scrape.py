@@ -198,10 +198,14 @@ def test_prometheus_scrapes_the_portal_and_loads_the_alert_rules(
         "portal-sla",
         "portal-email",
         "portal-webhooks",
+        "portal-processes",
+        "portal-jobs",
+        "portal-timers",
+        "portal-queues",
     }
     assert all(group["file"] == str(RULES) for group in groups)
     rules = {rule["name"]: rule for group in groups for rule in group["rules"]}
-    assert len(rules) == 8
+    assert len(rules) == 17
     assert all(rule["type"] == "alerting" and not rule.get("lastError") for rule in rules.values())
     # The open incident is on its way to the alert (pending: it must last 10 minutes); nothing fires.
     wait_for(
