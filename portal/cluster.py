@@ -128,7 +128,8 @@ class ClusterPlan:
         from portal.devstack import metrics_dir_reset
 
         return {
-            **metrics_dir_reset(base, default=self.var_dir / "metrics"),
+            # Its own directory, whatever `base` names: another stack may be counting in that one.
+            **metrics_dir_reset({**base, "PROMETHEUS_MULTIPROC_DIR": str(self.var_dir / "metrics")}),
             "PORTAL_BASE_URL": base.get("PORTAL_BASE_URL") or self.url,
             "CSRF_TRUSTED_ORIGINS": base.get("CSRF_TRUSTED_ORIGINS") or self.url,
             "PYTHONUNBUFFERED": "1",

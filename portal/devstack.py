@@ -25,12 +25,12 @@ GRACE_SECONDS = float(os.environ.get("DEVSTACK_GRACE_SECONDS", "20"))
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def metrics_dir_reset(env: dict[str, str], default: Path | None = None) -> dict[str, str]:
-    """`env` with PROMETHEUS_MULTIPROC_DIR set (default: `default`, else $PORTAL_VAR_DIR/metrics),
-    that directory emptied: the processes about to start are the only ones counting, and /metrics
-    sums them once (ADR 0018). Call it before starting them, never while they run."""
+def metrics_dir_reset(env: dict[str, str]) -> dict[str, str]:
+    """`env` with PROMETHEUS_MULTIPROC_DIR set (default: $PORTAL_VAR_DIR/metrics), that directory
+    emptied: the processes about to start are the only ones counting, and /metrics sums them once
+    (ADR 0018). Call it before starting them, never while they run."""
     var_dir = Path(env.get("PORTAL_VAR_DIR") or ROOT / "var")
-    path = Path(env.get("PROMETHEUS_MULTIPROC_DIR") or default or var_dir / "metrics")
+    path = Path(env.get("PROMETHEUS_MULTIPROC_DIR") or var_dir / "metrics")
     shutil.rmtree(path, ignore_errors=True)
     path.mkdir(parents=True)
     return {**env, "PROMETHEUS_MULTIPROC_DIR": str(path)}
