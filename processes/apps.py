@@ -49,11 +49,11 @@ class ProcessesConfig(AppConfig):
         # A cancelled process is the one state change viewflow makes without a transition hook.
         from processes.registry import registry
 
-        for descriptor in registry:
+        for model in {descriptor.flow.process_class for descriptor in registry}:
             post_save.connect(
                 metrics_process_saved,
-                sender=descriptor.flow.process_class,
-                dispatch_uid=f"processes.metrics.cancelled.{descriptor.flow_ref}",
+                sender=model,
+                dispatch_uid=f"processes.metrics.cancelled.{model._meta.label}",
             )
         # Escalation emails are stored with link placeholders; their secrets are minted on delivery.
         mail_finisher_register("escalation", escalation_email_finish)
