@@ -260,7 +260,11 @@ def _amqp_queues(url: str, names: list[str]) -> dict[str, tuple[int, float | Non
         channel = connection.channel()
         for name in names:
             # Passive: only asks; AMQP cannot tell a message's age without taking it.
-            _, depth, _ = channel.queue_declare(queue=name, passive=True)
+            try:
+                _, depth, _ = channel.queue_declare(queue=name, passive=True)
+            except connection.channel_errors:  # 404: not declared yet (no worker or publisher
+                depth = 0  # ever used it), so nothing waits; the error closed the channel
+                channel = connection.channel()
             result[name] = (int(depth), None)
     return result
 
