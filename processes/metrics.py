@@ -1,7 +1,7 @@
-"""`/metrics` for Prometheus: what the portal's database says now, per process type.
+"""`/metrics` for Prometheus (issue 15, ADR 0018): what happened, and what the database says now.
 
-This first part of issue 15 exports gauges computed at scrape time from the database, so every
-web process answers the same and nothing is counted twice however many processes serve it:
+Gauges computed at scrape time from the database, so every web process answers the same and
+nothing is counted twice however many processes serve it:
 
 - `portal_tasks_open{process_type, stage, status}`: people's tasks waiting in a queue (NEW) or
   held by someone (ASSIGNED);
@@ -15,7 +15,7 @@ web process answers the same and nothing is counted twice however many processes
 Process types are labelled by their flow reference (`purchase/flows.PurchaseFlow`, the task list's
 `?flow=`), from the registry: a new process type needs no metrics code. The task gauges are one
 grouped pass over the open rows (processes/tasklist/models.py), so a scrape's cost follows the
-open work, not the history.
+open work, not the history; the timer gauge reads the oldest due timer by its index.
 
 Counters and histograms of what happened (processes started, tasks decided, job attempts, HTTP
 requests, ...) are defined in processes/instruments.py; `metrics_from_audit` feeds most of them
