@@ -3,6 +3,7 @@
 Serve with `uvicorn portal.asgi:application` (see docs/decisions/0003-asgi-server.md).
 """
 
+import atexit
 import os
 
 from django.core.asgi import get_asgi_application
@@ -22,7 +23,12 @@ from channels.routing import ProtocolTypeRouter, URLRouter
 from channels.security.websocket import AllowedHostsOriginValidator
 
 from portal.bodylimit import BodySizeLimitMiddleware
+from processes.instruments import process_dead_mark
 from processes.routing import websocket_urlpatterns
+
+# A web process that ends (uvicorn --workers N spawns each one; a spawned process runs its atexit
+# handlers) takes its live gauges out of the multi-process sum: uvicorn has no child-exit hook.
+atexit.register(process_dead_mark)
 
 application = ProtocolTypeRouter(
     {

@@ -4,9 +4,10 @@ Configuration comes from Django settings (the CELERY_* block); tasks live in pro
 """
 
 import os
+import time
 
-from celery import Celery
-from celery.signals import setup_logging
+from celery import Celery, bootsteps
+from celery.signals import before_task_publish, setup_logging, worker_process_shutdown, worker_shutdown
 from django_structlog.celery.steps import DjangoStructLogInitStep
 
 from portal.config import ConfigError, exit_on_config_error
@@ -25,6 +26,45 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 # Binds the structlog context (request id, correlation id) carried in task headers.
 app.steps["worker"].add(DjangoStructLogInitStep)
+
+
+class MetricsHeartbeat(bootsteps.StartStopStep):
+    """The worker's main process stamps portal_worker_heartbeat_timestamp_seconds{worker} every
+    WORKER_HEARTBEAT_SECONDS, idle or not: the "worker missing" alert watches it (ADR 0018)."""
+
+    requires = {"celery.worker.components:Timer"}
+
+    def start(self, worker) -> None:
+        from processes.instruments import worker_heartbeat
+
+        worker_heartbeat(worker.hostname)
+        self.tref = worker.timer.call_repeatedly(
+            settings.WORKER_HEARTBEAT_SECONDS, worker_heartbeat, (worker.hostname,), priority=10
+        )
+
+    def stop(self, worker) -> None:
+        tref = getattr(self, "tref", None)
+        if tref is not None:
+            tref.cancel()
+
+
+app.steps["worker"].add(MetricsHeartbeat)
+
+
+@before_task_publish.connect
+def _stamp_sent_at(headers=None, **kwargs) -> None:
+    """When the message was sent: the scrape's age of a queue's oldest message reads it."""
+    if headers is not None:
+        headers.setdefault("portal_sent_at", time.time())
+
+
+@worker_process_shutdown.connect
+@worker_shutdown.connect
+def _metrics_process_dead(**kwargs) -> None:
+    """A pool child or the worker ends: its live gauges leave the multi-process sum."""
+    from processes.instruments import process_dead_mark
+
+    process_dead_mark()
 
 
 @setup_logging.connect

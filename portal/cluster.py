@@ -123,9 +123,13 @@ class ClusterPlan:
         return entries
 
     def environment(self, base: dict[str, str]) -> dict[str, str]:
-        """The processes' environment: `base`, with the public URL being the proxy's."""
+        """The processes' environment: `base`, with the public URL being the proxy's, and an
+        emptied metrics directory that all of them share (portal.devstack.metrics_dir_reset)."""
+        from portal.devstack import metrics_dir_reset
+
         return {
-            **base,
+            # Its own directory, whatever `base` names: another stack may be counting in that one.
+            **metrics_dir_reset({**base, "PROMETHEUS_MULTIPROC_DIR": str(self.var_dir / "metrics")}),
             "PORTAL_BASE_URL": base.get("PORTAL_BASE_URL") or self.url,
             "CSRF_TRUSTED_ORIGINS": base.get("CSRF_TRUSTED_ORIGINS") or self.url,
             "PYTHONUNBUFFERED": "1",

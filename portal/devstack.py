@@ -13,6 +13,7 @@ on its own, the others are stopped and the exit status says so.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,6 +22,18 @@ import time
 from pathlib import Path
 
 GRACE_SECONDS = float(os.environ.get("DEVSTACK_GRACE_SECONDS", "20"))
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def metrics_dir_reset(env: dict[str, str]) -> dict[str, str]:
+    """`env` with PROMETHEUS_MULTIPROC_DIR set (default: $PORTAL_VAR_DIR/metrics), that directory
+    emptied: the processes about to start are the only ones counting, and /metrics sums them once
+    (ADR 0018). Call it before starting them, never while they run."""
+    var_dir = Path(env.get("PORTAL_VAR_DIR") or ROOT / "var")
+    path = Path(env.get("PROMETHEUS_MULTIPROC_DIR") or var_dir / "metrics")
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return {**env, "PROMETHEUS_MULTIPROC_DIR": str(path)}
 
 
 def read_procfile(path: Path) -> list[tuple[str, str]]:
@@ -113,6 +126,7 @@ def main(argv: list[str]) -> int:
         print("usage: python -m portal.devstack PROCFILE", file=sys.stderr)
         return 2
     supervisor = Supervisor(read_procfile(Path(argv[1])))
+    os.environ.update(metrics_dir_reset(dict(os.environ)))  # the children inherit it
 
     def on_signal(signum, frame):
         supervisor.stopping.set()

@@ -9,6 +9,7 @@ in production.
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -92,6 +93,8 @@ INSTALLED_APPS = [
 INSTALLED_APPS += env_list("PORTAL_EXTRA_APPS", [])
 
 MIDDLEWARE = [
+    # First: it times and counts every request, whatever the others answer (ADR 0018).
+    "processes.middleware.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "servestatic.middleware.ServeStaticMiddleware",
@@ -363,6 +366,21 @@ ACTION_LINK_TTL_HOURS = env_int("ACTION_LINK_TTL_HOURS", 72)
 # ---------------------------------------------------------------- metrics (processes/metrics.py)
 # The bearer token Prometheus sends to /metrics; empty: only unproxied loopback callers get them.
 METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+# prometheus-client's multi-process mode (ADR 0018): every process of this machine (web nodes,
+# Celery workers and their pool) writes its counters in this directory and /metrics sums them.
+# Empty: each process counts alone (the tests). portal/devstack.py, portal/cluster.py and the
+# test stack set it to $PORTAL_VAR_DIR/metrics and empty it before they start the processes.
+# https://prometheus.github.io/client_python/multiprocess/
+PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR", "")
+if PROMETHEUS_MULTIPROC_DIR:  # prometheus-client reads the environment when first imported
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = PROMETHEUS_MULTIPROC_DIR
+    Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
+# The scrape's probe of the broker's queues gives up after this many seconds (portal_broker_up 0).
+METRICS_BROKER_TIMEOUT = float(env_str("METRICS_BROKER_TIMEOUT", "0.25"))
+# Celery queues measured besides the default one (comma-separated names).
+METRICS_QUEUES = env_list("METRICS_QUEUES", [])
+# How often each Celery worker stamps portal_worker_heartbeat_timestamp_seconds.
+WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 15)
 # Expired tokens are deleted this many days after they expired (housekeeping).
 ACTION_LINK_KEEP_DAYS = env_int("ACTION_LINK_KEEP_DAYS", 30)
 # Requests to /links/ per client (IPv4 address or IPv6 /64) and per token within the window

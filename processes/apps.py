@@ -25,6 +25,7 @@ class ProcessesConfig(AppConfig):
         from processes.actionlinks.services import escalation_email_finish
         from processes.audit import audit_observer_register, audit_transition
         from processes.mail.services import mail_finisher_register
+        from processes.metrics import metrics_from_audit, metrics_process_saved
         from processes.notifications import signals as notification_signals
         from processes.notifications.services import notify_transition
         from processes.tasklist.services import task_row_on_save, task_row_transition
@@ -43,6 +44,17 @@ class ProcessesConfig(AppConfig):
         Activation.status.on_success()(on_transition)
         # Webhooks out: the audited changes subscribers hear of, queued in their transaction.
         audit_observer_register(webhook_events_from_audit)
+        # Metrics: the same events, counted after their commit (processes/metrics.py, ADR 0018).
+        audit_observer_register(metrics_from_audit)
+        # A cancelled process is the one state change viewflow makes without a transition hook.
+        from processes.registry import registry
+
+        for model in {descriptor.flow.process_class for descriptor in registry}:
+            post_save.connect(
+                metrics_process_saved,
+                sender=model,
+                dispatch_uid=f"processes.metrics.cancelled.{model._meta.label}",
+            )
         # Escalation emails are stored with link placeholders; their secrets are minted on delivery.
         mail_finisher_register("escalation", escalation_email_finish)
         # Live notifications: a logout or a deactivation closes the sockets it ends; a task

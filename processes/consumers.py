@@ -16,7 +16,7 @@ from django.urls import reverse
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from processes import live
+from processes import instruments, live
 from processes.models import Notification
 from processes.notifications.audiences import live_channels_for
 from processes.notifications.channels import process_channel, session_channel
@@ -128,6 +128,9 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
         for channel in self.joined:
             await self._group_add(channel)
         await self.accept()
+        self.connected_at = time.time()
+        self.counted = True
+        instruments.WEBSOCKETS.inc()
         after = catchup_after(self.scope.get("query_string", b""))
         truncated = False
         if after is None:  # a client that saw nothing yet (or says nonsense) starts from now
@@ -156,6 +159,9 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
                 await asyncio.sleep(0.2 * (attempt + 1))
 
     async def disconnect(self, code: int) -> None:
+        if getattr(self, "counted", False):
+            self.counted = False
+            instruments.WEBSOCKETS.dec()
         poller = getattr(self, "poller", None)
         if poller is not None:
             poller.cancel()
@@ -214,9 +220,11 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
                 await self.end_session()
                 return
             for row in rows:
-                self.sent[row["id"]] = row.pop("ts")
+                created = self.sent[row["id"]] = row.pop("ts")
                 if row.pop("visible"):
                     await self.send_json({"type": "notification", **row, "unread": unread})
+                    if created >= self.connected_at:  # a catch-up's older rows are no lag
+                        instruments.NOTIFICATION_LAG.observe(max(0.0, time.time() - created))
             self.floor_advance()
             if len(rows) < BATCH:
                 return

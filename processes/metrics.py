@@ -1,12 +1,13 @@
-"""`/metrics` for Prometheus: what the portal's database says now, per process type.
+"""`/metrics` for Prometheus (issue 15, ADR 0018): what happened, and what the database says now.
 
-This first part of issue 15 exports gauges computed at scrape time from the database, so every
-web process answers the same and nothing is counted twice however many processes serve it:
+Gauges computed at scrape time from the database, so every web process answers the same and
+nothing is counted twice however many processes serve it:
 
 - `portal_tasks_open{process_type, stage, status}`: people's tasks waiting in a queue (NEW) or
   held by someone (ASSIGNED);
 - `portal_tasks_overdue{process_type, stage}`: open tasks past their due time (the SLA);
 - `portal_incidents_open{process_type}`: failed automated steps waiting for a retry or a skip;
+- `portal_timers_due_oldest_seconds`: how late the oldest due, unfired timer is (escalation lag);
 - `portal_emails_pending`, `portal_emails_failed`: the email outbox;
 - `portal_webhooks_pending`, `portal_webhooks_delivered`, `portal_webhooks_failed`: the webhook
   outbox (processes/webhooks/; delivered rows are kept WEBHOOK_KEEP_DAYS).
@@ -14,7 +15,14 @@ web process answers the same and nothing is counted twice however many processes
 Process types are labelled by their flow reference (`purchase/flows.PurchaseFlow`, the task list's
 `?flow=`), from the registry: a new process type needs no metrics code. The task gauges are one
 grouped pass over the open rows (processes/tasklist/models.py), so a scrape's cost follows the
-open work, not the history.
+open work, not the history; the timer gauge reads the oldest due timer by its index.
+
+Counters and histograms of what happened (processes started, tasks decided, job attempts, HTTP
+requests, ...) are defined in processes/instruments.py; `metrics_from_audit` feeds most of them
+from the audit trail, after commit. In multi-process mode (`PROMETHEUS_MULTIPROC_DIR`) the scrape
+sums every process's files once, then adds the gauges above and the broker's queues
+(`portal_queue_depth`, `portal_queue_oldest_age_seconds`, read with a short timeout; a broker
+that does not answer gives `portal_broker_up 0`, never a failed scrape). ADR 0018.
 
 The endpoint answers a bearer token (`METRICS_TOKEN`), or a caller on the loopback interface
 that no proxy forwarded (no `X-Forwarded-For` or `Forwarded` header): a proxy in front of the
@@ -24,9 +32,14 @@ portal connects from loopback too, and must not make the metrics public.
 from __future__ import annotations
 
 import hmac
+import json
+import time
 from collections.abc import Iterator
+from datetime import datetime
 from ipaddress import ip_address
+from typing import TYPE_CHECKING, Any
 
+import structlog
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.db import transaction
@@ -35,17 +48,24 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from viewflow.workflow.fields import get_flow_ref
-from viewflow.workflow.models import Task
-from viewflow.workflow.status import STATUS
+from viewflow.workflow.models import Process, Task
+from viewflow.workflow.nodes import CompensateThrow
+from viewflow.workflow.status import PROCESS, STATUS
 
+from processes import instruments as m
 from processes.mail.models import OutgoingEmail
 from processes.registry import registry
 from processes.tasklist.models import OPEN_STATUSES, TaskRow
 from processes.webhooks.models import WebhookDelivery
+
+if TYPE_CHECKING:
+    from processes.models import AuditEvent
+
+logger = structlog.get_logger(__name__)
 
 
 class PortalCollector(Collector):
@@ -99,6 +119,22 @@ class PortalCollector(Collector):
             incidents.add_metric([flow_ref], n)
         yield incidents
 
+        # Escalation lag: the oldest timer (reminder, escalation level, deadline) due and not
+        # fired yet. Few timers are SCHEDULED at once; the index on `scheduled` orders them.
+        oldest_due = (
+            Task.objects.filter(
+                flow_task_type="TIMER", status=STATUS.SCHEDULED, scheduled__lte=timezone.now()
+            )
+            .order_by("scheduled")
+            .values_list("scheduled", flat=True)
+            .first()
+        )
+        yield GaugeMetricFamily(
+            "portal_timers_due_oldest_seconds",
+            "How long the oldest due timer (reminder, escalation, deadline) has waited to fire (0: none).",
+            value=(timezone.now() - oldest_due).total_seconds() if oldest_due else 0.0,
+        )
+
         by_status = dict(
             OutgoingEmail.objects.filter(
                 status__in=[OutgoingEmail.Status.PENDING, OutgoingEmail.Status.FAILED]
@@ -143,11 +179,230 @@ def _ref(value: object) -> str:
     return str(value) if value else "unknown"
 
 
+class InProcessCollector(Collector):
+    """This process's counters and histograms (single-process mode: the tests, one server)."""
+
+    def collect(self) -> Iterator[Metric]:
+        yield from REGISTRY.collect()
+
+
 def metrics_text() -> bytes:
-    """The exposition text of the portal's gauges, freshly read."""
+    """The exposition text: every process's counters (summed once), then the gauges, freshly read."""
     collectors = CollectorRegistry(auto_describe=False)
+    if m.multiprocess_dir():
+        from prometheus_client.multiprocess import MultiProcessCollector
+
+        m.dead_processes_forget()
+        MultiProcessCollector(collectors)
+    else:
+        collectors.register(InProcessCollector())
     collectors.register(PortalCollector())
+    collectors.register(QueueCollector())
     return generate_latest(collectors)
+
+
+# ---------------------------------------------------------------- the broker's queues
+
+# kombu's Redis transport keeps a queue's priorities in separate lists: `celery`, then
+# `celery\x06\x163`, `celery\x06\x166`, `celery\x06\x169` (kombu.transport.redis, PRIORITY_STEPS).
+_REDIS_PRIORITY_SEP = "\x06\x16"
+_REDIS_PRIORITY_STEPS = (3, 6, 9)
+# The header portal/celery.py stamps on every message it publishes (time.time()).
+SENT_AT_HEADER = "portal_sent_at"
+
+
+def _queue_names() -> list[str]:
+    names = [getattr(settings, "CELERY_TASK_DEFAULT_QUEUE", "celery")]
+    names += [str(name) for name in getattr(settings, "METRICS_QUEUES", []) if name not in names]
+    return names
+
+
+def _redis_queues(url: str, names: list[str]) -> dict[str, tuple[int, float | None]]:
+    import redis
+
+    timeout = settings.METRICS_BROKER_TIMEOUT
+    client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+    try:
+        pipe = client.pipeline(transaction=False)
+        for name in names:
+            pipe.llen(name)
+            for step in _REDIS_PRIORITY_STEPS:
+                pipe.llen(f"{name}{_REDIS_PRIORITY_SEP}{step}")
+            pipe.lindex(name, -1)  # LPUSH in, BRPOP out: the oldest message is the last one
+        answers = pipe.execute()
+    finally:
+        client.close()
+    result: dict[str, tuple[int, float | None]] = {}
+    width = 2 + len(_REDIS_PRIORITY_STEPS)
+    for index, name in enumerate(names):
+        *lengths, oldest = answers[index * width : (index + 1) * width]
+        result[name] = (sum(int(n) for n in lengths), _age_of(oldest))
+    return result
+
+
+def _age_of(raw: bytes | None) -> float | None:
+    """Seconds since the message `raw` (kombu's JSON envelope) was published, from our header."""
+    if not raw:
+        return None
+    try:
+        sent_at = float(json.loads(raw)["headers"][SENT_AT_HEADER])
+    except (ValueError, KeyError, TypeError):
+        return None
+    return max(0.0, time.time() - sent_at)
+
+
+def _amqp_queues(url: str, names: list[str]) -> dict[str, tuple[int, float | None]]:
+    from kombu import Connection
+
+    result: dict[str, tuple[int, float | None]] = {}
+    timeout = settings.METRICS_BROKER_TIMEOUT
+    with Connection(url, connect_timeout=timeout, transport_options={"max_retries": 0}) as connection:
+        channel = connection.channel()
+        for name in names:
+            # Passive: only asks; AMQP cannot tell a message's age without taking it.
+            try:
+                _, depth, _ = channel.queue_declare(queue=name, passive=True)
+            except connection.channel_errors:  # 404: not declared yet (no worker or publisher
+                depth = 0  # ever used it), so nothing waits; the error closed the channel
+                channel = connection.channel()
+            result[name] = (int(depth), None)
+    return result
+
+
+def broker_queues() -> dict[str, tuple[int, float | None]] | None:
+    """Each Celery queue's depth and its oldest message's age (None: unknown); None when the
+    broker is not one this reads (the embedded SQLite broker)."""
+    url = settings.CELERY_BROKER_URL
+    names = _queue_names()
+    if url.startswith(("redis://", "rediss://")):
+        return _redis_queues(url, names)
+    if url.startswith(("amqp://", "amqps://", "pyamqp://")):
+        return _amqp_queues(url, names)
+    return None
+
+
+class QueueCollector(Collector):
+    """The broker's queues at scrape time, within METRICS_BROKER_TIMEOUT; never fails the scrape."""
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            queues = broker_queues()
+        except Exception as exc:  # any broker trouble is a sample, not a failed scrape
+            logger.warning("metrics.broker_unreadable", error=type(exc).__name__)
+            yield GaugeMetricFamily(
+                "portal_broker_up", "Did the broker answer the scrape's queue probe?", value=0
+            )
+            return
+        if queues is None:
+            return
+        yield GaugeMetricFamily(
+            "portal_broker_up", "Did the broker answer the scrape's queue probe?", value=1
+        )
+        depth = GaugeMetricFamily(
+            "portal_queue_depth", "Messages waiting in a Celery queue.", labels=["queue"]
+        )
+        age = GaugeMetricFamily(
+            "portal_queue_oldest_age_seconds",
+            "Age of the oldest message waiting in a Celery queue (0: empty; Redis only).",
+            labels=["queue"],
+        )
+        for name, (n, oldest) in queues.items():
+            depth.add_metric([name], n)
+            if oldest is not None or n == 0:
+                age.add_metric([name], oldest or 0.0)
+        yield depth
+        yield age
+
+
+# ---------------------------------------------------------------- counting from the audit trail
+
+
+def _version(process: Process) -> str:
+    """The approval policy version a process pinned (its id), '' for a type without one. Read
+    from the loaded row's foreign key: no query."""
+    field = registry.for_process(process).policy_field
+    value = getattr(process, f"{field}_id", None) if field else None
+    return str(value) if value is not None else ""
+
+
+def metrics_from_audit(event: AuditEvent) -> None:
+    """The audit trail's observer (processes/apps.py): count what `event` stands for once its
+    transaction commits. People's tasks read their list row then (stage, due time)."""
+    process, task, details = event.process, event.task, event.details or {}
+    action = event.action
+    if action == "task.escalated":
+        level, kind = str(details.get("level", "")), str(details.get("action", ""))
+        m.count_on_commit(lambda: m.ESCALATIONS.labels(level=level, action=kind).inc())
+        return
+    if action == "task.reminded":
+        m.count_on_commit(lambda: m.ESCALATIONS.labels(level="0", action="remind").inc())
+        return
+    if process is None:
+        return
+    process_type = _ref(process.flow_class)
+    node_type = details.get("node_type", "")
+    if action == "process.started":
+        version = _version(process)
+        m.count_on_commit(lambda: m.PROCESSES_STARTED.labels(process_type, version).inc())
+    elif action == "process.finished" and process.status == PROCESS.DONE:
+        version = _version(process)
+        took = (timezone.now() - process.created).total_seconds() if process.created else None
+
+        def completed() -> None:
+            m.PROCESSES_COMPLETED.labels(process_type, version).inc()
+            if took is not None:
+                m.PROCESS_DURATION.labels(process_type).observe(took)
+
+        m.count_on_commit(completed)
+    elif action == "task.completed" and task is not None and isinstance(task.flow_task, CompensateThrow):
+        version = _version(process)
+        m.count_on_commit(lambda: m.PROCESSES_COMPENSATED.labels(process_type, version).inc())
+    elif action == "job.attempt_failed" and task is not None:
+        node = task.flow_task.name
+        m.count_on_commit(lambda: m.JOB_RETRIES.labels(process_type, node).inc())
+    elif action == "task.failed" and node_type == "JOB":
+        node = str(details.get("node", ""))
+        m.count_on_commit(lambda: m.JOB_FAILURES.labels(process_type, node).inc())
+    elif node_type == "HUMAN" and task is not None and action in _HUMAN_COUNTED:
+        task_id, created, at = task.pk, task.created, timezone.now()
+        m.count_on_commit(lambda: _count_human(action, process_type, task_id, created, at))
+
+
+_HUMAN_COUNTED = ("task.created", "task.assigned", "task.completed")
+
+
+def _count_human(
+    action: str, process_type: str, task_id: int, created: datetime | None, at: datetime
+) -> None:
+    """Count a people's task's creation, claim or decision, with its list row's stage and due time."""
+    row = TaskRow.objects.filter(task_id=task_id).values_list("stage_name", "due_at").first()
+    stage, due_at = row if row else ("", None)
+    waited = (at - created).total_seconds() if created else None
+    if action == "task.created":
+        m.TASKS_CREATED.labels(process_type, stage).inc()
+    elif action == "task.assigned":
+        m.TASKS_CLAIMED.labels(process_type, stage).inc()
+        if waited is not None:
+            m.TASK_WAIT.labels(process_type, stage).observe(waited)
+    else:
+        m.TASKS_DECIDED.labels(process_type, stage).inc()
+        if waited is not None:
+            m.TASK_DECISION.labels(process_type, stage).observe(waited)
+        if due_at is None or at <= due_at:
+            m.TASKS_DECIDED_WITHIN_SLA.labels(process_type, stage).inc()
+        else:
+            m.SLA_BREACHES.labels(process_type, stage).inc()
+
+
+def metrics_process_saved(
+    sender: Any, instance: Process, created: bool, update_fields: Any, **kwargs: Any
+) -> None:
+    """post_save of a process model (processes/apps.py): viewflow's `Flow.cancel` saves the whole
+    row with status CANCELED; no other code writes that status, and no audit event says so."""
+    if created or update_fields is not None or instance.status != PROCESS.CANCELED:
+        return
+    process_type, version = _ref(instance.flow_class), _version(instance)
+    m.count_on_commit(lambda: m.PROCESSES_CANCELLED.labels(process_type, version).inc())
 
 
 def _is_allowed(request: HttpRequest) -> bool:

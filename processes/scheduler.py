@@ -16,6 +16,8 @@ from django.utils import timezone
 from viewflow.workflow.models import Task
 from viewflow.workflow.status import STATUS
 
+from processes import instruments
+
 logger = structlog.get_logger(__name__)
 
 TIMER_SWEEP_GUARD = "scheduler:timer-sweep"
@@ -87,14 +89,19 @@ def timers_fire(*, task_ids: list[int]) -> int:
 
     fired = 0
     for task in Task.objects.filter(pk__in=task_ids).order_by("scheduled", "pk"):
+        late: float | None = None
         try:
             with task.activation() as activation:
                 start = getattr(activation, "start", None)
                 if start is None or task.status != STATUS.SCHEDULED or not start.can_proceed():
                     continue  # fired or cancelled meanwhile, or its node no longer exists
+                if task.scheduled:
+                    late = (timezone.now() - task.scheduled).total_seconds()
                 activation.start()
                 activation.execute()
                 fired += 1
+            if late is not None:  # the firing committed with the lock's block
+                instruments.TIMER_LATENESS.observe(max(0.0, late))
         except FlowLockFailed:
             cache.delete(TIMER_SENT.format(task.pk))
             logger.info("timer.lock_busy", timer_id=task.pk)

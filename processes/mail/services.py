@@ -26,7 +26,9 @@ from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.utils import timezone
 
+from processes import instruments
 from processes.audit import audit_record
+from processes.instruments import count_on_commit
 from processes.mail.models import OutgoingEmail
 
 if TYPE_CHECKING:
@@ -134,6 +136,7 @@ def mail_deliver(*, email_id: int, now: datetime | None = None) -> str:
             email.last_error = f"{type(exc).__name__}: {exc}"[:300]
             if email.attempts >= settings.EMAIL_MAX_ATTEMPTS:
                 email.status = OutgoingEmail.Status.FAILED
+                count_on_commit(instruments.EMAIL_DELIVERIES.labels(outcome="failed").inc)
                 audit_record(
                     action="email.failed",
                     process=email.process,
@@ -159,6 +162,7 @@ def mail_deliver(*, email_id: int, now: datetime | None = None) -> str:
                 )
         else:
             email.status = OutgoingEmail.Status.SENT
+            count_on_commit(instruments.EMAIL_DELIVERIES.labels(outcome="sent").inc)
             email.sent_at = timezone.now()
             email.last_error = ""
             logger.info("email.delivered", email_id=email.pk, kind=email.kind, attempts=email.attempts)

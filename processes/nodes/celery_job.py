@@ -45,12 +45,13 @@ from django.utils import timezone
 from viewflow import this
 from viewflow.workflow.activation import Activation, has_manage_permission
 from viewflow.workflow.exceptions import FlowLockFailed
-from viewflow.workflow.fields import import_flow_by_ref
+from viewflow.workflow.fields import get_flow_ref, import_flow_by_ref
 from viewflow.workflow.flow import mixins as flow_mixins
 from viewflow.workflow.flow import views as flow_views
 from viewflow.workflow.nodes.job import AbstractJob, AbstractJobActivation
 from viewflow.workflow.status import STATUS
 
+from processes import instruments
 from processes.audit import audit_record, correlation_bind, correlation_id_of
 from processes.exceptions import TransientError
 
@@ -302,10 +303,13 @@ def job_execute(activation_ref: str, message_id: str | None = None) -> str:
         call = JobCall(activation=activation, idempotency_key=task.data["idempotency_key"], attempt=number)
 
     node = task.flow_task
+    labels = (get_flow_ref(node.flow_class), node.name)
+    instruments.JOB_ATTEMPTS.labels(*labels).inc()  # the attempt's start committed above
     started = time.monotonic()
     try:
         node.run_handler(call)  # no lock held: operators can act on the process meanwhile
     except Exception as exc:
+        instruments.JOB_DURATION.labels(*labels).observe(time.monotonic() - started)
         if isinstance(exc, OperationalError | InterfaceError) and not db_connection.in_atomic_block:
             # The handler's connection may be the broken one: lock 2 then opens a fresh one.
             db_connection.close_if_unusable_or_obsolete()
@@ -333,6 +337,7 @@ def job_execute(activation_ref: str, message_id: str | None = None) -> str:
             return "skipped"
         _finish_attempt(activation.task, outcome="done", started=started)
         activation.execute()
+    instruments.JOB_DURATION.labels(*labels).observe(time.monotonic() - started)
     logger.info(
         "job.done", task_ref=activation_ref, attempt=number, duration_s=round(time.monotonic() - started, 3)
     )

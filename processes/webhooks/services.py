@@ -27,10 +27,12 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from processes import instruments
 from processes.api import signing
 from processes.api.keys import signing_keys, signing_keys_for_sending
 from processes.api.models import ApiClient, Scope
 from processes.audit import audit_record
+from processes.instruments import count_on_commit
 from processes.webhooks import events, ssrf
 from processes.webhooks.models import WebhookDelivery, WebhookEndpoint
 
@@ -320,6 +322,7 @@ def webhook_deliver(*, delivery_id: int, now: datetime | None = None) -> str:
         delivery.last_error = error[:300]
         if not error:
             delivery.status = WebhookDelivery.Status.DELIVERED
+            count_on_commit(instruments.WEBHOOK_DELIVERIES.labels(outcome="sent").inc)
             delivery.delivered_at = delivery.last_attempt_at
             logger.info(
                 "webhook.delivered",
@@ -330,8 +333,10 @@ def webhook_deliver(*, delivery_id: int, now: datetime | None = None) -> str:
             )
         elif code == 410:
             delivery.status = WebhookDelivery.Status.FAILED
+            count_on_commit(instruments.WEBHOOK_DELIVERIES.labels(outcome="failed").inc)
         elif delivery.attempts >= settings.WEBHOOK_MAX_ATTEMPTS:
             delivery.status = WebhookDelivery.Status.FAILED
+            count_on_commit(instruments.WEBHOOK_DELIVERIES.labels(outcome="failed").inc)
             audit_record(
                 action="webhook.failed",
                 details={

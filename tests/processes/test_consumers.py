@@ -298,3 +298,27 @@ async def test_only_pages_of_this_site_that_can_be_watched_are_watched(olivia):
 
     assert await communicator.receive_nothing(timeout=0.3) is True
     await communicator.disconnect()
+
+
+async def test_open_sockets_and_the_notification_lag_are_measured():
+    """portal_websocket_connections follows the open sockets; a notification sent live observes
+    its commit-to-send lag (processes/instruments.py)."""
+    from prometheus_client import REGISTRY
+
+    def value(name: str) -> float:
+        return REGISTRY.get_sample_value(name) or 0.0
+
+    user = await _user("olivia")
+    await _notify(user, "old")  # before the socket: a catch-up, not a lag
+    open_before, lags = value("portal_websocket_connections"), value("portal_notification_lag_seconds_count")
+    communicator = await _connect(user, "after=0")
+    await _received(communicator, 1)
+    assert value("portal_websocket_connections") == open_before + 1
+    assert value("portal_notification_lag_seconds_count") == lags
+
+    await _notify(user, "new")
+    await _received(communicator, 1)
+    assert value("portal_notification_lag_seconds_count") == lags + 1
+
+    await communicator.disconnect()
+    assert value("portal_websocket_connections") == open_before

@@ -183,6 +183,24 @@ def test_prometheus_scrapes_the_portal_and_loads_the_alert_rules(
     )
     assert set(prometheus.series("portal_emails_pending")) == {frozenset()}
     assert set(prometheus.series("portal_emails_failed")) == {frozenset()}
+    # The worker's counts reach the web process's scrape through the shared multi-process
+    # directory (ADR 0018): its job attempt, the process it completed, its heartbeat.
+    wait_for(
+        lambda: prometheus.series(f'portal_processes_completed_total{{process_type="{PURCHASE}"}}'),
+        timeout=30,
+        interval=0.5,
+        what="the worker's completed process",
+    )
+    attempts = prometheus.series(
+        f'sum(portal_job_attempts_total{{process_type="{PURCHASE}", node="create_order"}})'
+    )
+    assert next(iter(attempts.values())) >= 1
+    assert prometheus.series("count(portal_worker_heartbeat_timestamp_seconds)") == {frozenset(): 1.0}
+    # The broker's queue, read at scrape time.
+    assert prometheus.series("portal_broker_up") == {frozenset(): 1.0}
+    assert set(prometheus.series("portal_queue_depth")) == {_labels(queue="celery")}
+    # The scrapes themselves, by route: never a raw path.
+    assert prometheus.series('sum(portal_http_requests_total{route="metrics", status="200"}) > 0')
     # The scrape carries the job the rules select, and the target is up.
     assert prometheus.series('up{job="portal"}') == {frozenset(): 1.0}
 
@@ -198,10 +216,14 @@ def test_prometheus_scrapes_the_portal_and_loads_the_alert_rules(
         "portal-sla",
         "portal-email",
         "portal-webhooks",
+        "portal-processes",
+        "portal-jobs",
+        "portal-timers",
+        "portal-queues",
     }
     assert all(group["file"] == str(RULES) for group in groups)
     rules = {rule["name"]: rule for group in groups for rule in group["rules"]}
-    assert len(rules) == 8
+    assert len(rules) == 17
     assert all(rule["type"] == "alerting" and not rule.get("lastError") for rule in rules.values())
     # The open incident is on its way to the alert (pending: it must last 10 minutes); nothing fires.
     wait_for(

@@ -266,3 +266,30 @@ def test_an_escalation_never_reassigns_a_request_to_its_requester(
     assert (task.status, task.owner_id) == (STATUS.ASSIGNED, olivia.pk)
     (event,) = _actions(process, "task.escalated")
     assert event.details["skipped"] == "started this request"
+
+
+def test_an_escalation_and_its_timer_are_counted(
+    policy, submit_request, olivia, django_capture_on_commit_callbacks
+):
+    """portal_escalations_total{level, action} and portal_timer_lateness_seconds (processes/instruments.py)."""
+    from prometheus_client import REGISTRY
+
+    def value(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    policy((timedelta(0), EscalationAction.NOTIFY))
+    with time_machine.travel(T0, tick=False):
+        process = submit_request(amount="5000.00")
+        task_claim(task=task_of(process, "approve"), user=olivia)
+    escalated = value("portal_escalations_total", level="1", action="notify")
+    reminded = value("portal_escalations_total", level="0", action="remind")
+    fired = value("portal_timer_lateness_seconds_count")
+    late = value("portal_timer_lateness_seconds_sum")
+
+    with django_capture_on_commit_callbacks(execute=True):  # counted once the firing commits
+        _fire_at(T0 + SLA + timedelta(seconds=30))  # the sweep runs 30 s after the deadline
+
+    assert value("portal_escalations_total", level="1", action="notify") == escalated + 1
+    assert value("portal_escalations_total", level="0", action="remind") == reminded + 1
+    assert value("portal_timer_lateness_seconds_count") == fired + 2  # the reminder and the level
+    assert value("portal_timer_lateness_seconds_sum") - late >= 30

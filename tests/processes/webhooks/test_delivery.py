@@ -334,3 +334,41 @@ def test_the_outbox_gauges(endpoint, receiver):
     assert "portal_webhooks_pending 1.0" in text
     assert "portal_webhooks_delivered 1.0" in text
     assert "portal_webhooks_failed 1.0" in text
+
+
+def _counted(name: str, **labels: str) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def test_deliveries_are_counted_sent_and_given_up(endpoint, receiver, django_capture_on_commit_callbacks):
+    sent = _counted("portal_webhook_deliveries_total", outcome="sent")
+    failed = _counted("portal_webhook_deliveries_total", outcome="failed")
+    webhook_emit(event_type="process.started", data={"process_id": 1})
+    webhook_emit(event_type="process.started", data={"process_id": 2})
+    first, second = WebhookDelivery.objects.order_by("pk")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert webhook_deliver(delivery_id=first.pk) == "delivered"
+    receiver.status = 410
+    with django_capture_on_commit_callbacks(execute=True):
+        assert webhook_deliver(delivery_id=second.pk) == "failed"
+
+    assert _counted("portal_webhook_deliveries_total", outcome="sent") == sent + 1
+    assert _counted("portal_webhook_deliveries_total", outcome="failed") == failed + 1
+
+
+def test_a_compensated_order_is_counted_once(place_order, endpoint, django_capture_on_commit_callbacks):
+    from tests.processes.orders.test_flows import run_jobs
+
+    labels = {"process_type": "orders/flows.OrderFlow", "version": ""}
+    before = _counted("portal_processes_compensated_total", **labels)
+    with (
+        mock.patch("processes.connectors.services.time.sleep"),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        order = place_order(lines=[("DESK-01", 1), ("LAMP-03", 1)])  # the lamp is out of stock
+        run_jobs(order)
+
+    assert _counted("portal_processes_compensated_total", **labels) == before + 1
