@@ -1,0 +1,103 @@
+"""OpenTelemetry set up once per process: the web server, each worker, beat (ADR 0019).
+
+Off unless `OTEL_EXPORTER_OTLP_ENDPOINT` is set: then no tracer provider, no instrumentation, no
+exporter, and the core's spans (`processes/tracing.py`) are the API's shared non-recording span.
+On: a TracerProvider named after the role (`OTEL_SERVICE_NAME`, or portal-web, portal-worker,
+portal-beat), spans batched to the OTLP/HTTP exporter (which reads the standard OTEL_EXPORTER_OTLP_*
+variables itself: endpoint, headers, timeout), and the Django (with ASGI), Celery, psycopg, Redis
+and urllib instrumentations. Celery carries the W3C context in its message headers, so a job's
+spans are children of the request that queued it.
+
+Where it is called: `portal/asgi.py` before Django loads its middleware (the Django
+instrumentation adds one), and `portal/celery.py` from the worker's and beat's start signals.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExporter
+
+logger = logging.getLogger(__name__)
+
+ROLES = ("web", "worker", "beat")
+_provider: TracerProvider | None = None
+
+
+def tracing_enabled() -> bool:
+    from django.conf import settings
+
+    return bool(settings.OTEL_EXPORTER_OTLP_ENDPOINT)
+
+
+def tracing_setup(role: str, *, exporter: SpanExporter | None = None) -> TracerProvider | None:
+    """Set tracing up for this process, once; returns the provider (None when tracing is off).
+
+    `exporter` replaces the OTLP exporter and turns tracing on whatever the settings say (tests
+    pass an in-memory one); its spans are exported one by one, as they end.
+    """
+    global _provider
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {ROLES}, got {role!r}")
+    if _provider is not None:
+        return _provider
+    if exporter is None and not tracing_enabled():
+        return None
+
+    from django.conf import settings
+    from opentelemetry import trace
+    from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+
+    resource = Resource.create({SERVICE_NAME: settings.OTEL_SERVICE_NAME or f"portal-{role}"})
+    provider = TracerProvider(resource=resource)  # the sampler comes from OTEL_TRACES_SAMPLER
+    if exporter is not None:
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+    else:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    trace.set_tracer_provider(provider)
+    instrument(provider)
+    _provider = provider
+    logger.info("tracing.enabled role=%s service=%s", role, resource.attributes[SERVICE_NAME])
+    return provider
+
+
+def instrument(provider: TracerProvider) -> None:
+    """Turn the instrumentations on (each once per process)."""
+    from opentelemetry.instrumentation.celery import CeleryInstrumentor
+    from opentelemetry.instrumentation.django import DjangoInstrumentor
+    from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
+    from opentelemetry.instrumentation.redis import RedisInstrumentor
+    from opentelemetry.instrumentation.urllib import URLLibInstrumentor
+
+    # /healthz and /readyz are polled every few seconds by probes and balancers: no traces.
+    DjangoInstrumentor().instrument(tracer_provider=provider, excluded_urls="healthz,readyz,metrics")
+    CeleryInstrumentor().instrument(tracer_provider=provider)
+    # enable_commenter stays off: SQL comments would make every statement's text unique.
+    PsycopgInstrumentor().instrument(tracer_provider=provider, skip_dep_check=True)
+    RedisInstrumentor().instrument(tracer_provider=provider)
+    URLLibInstrumentor().instrument(tracer_provider=provider)
+
+
+def uninstrument() -> None:
+    """Turn the instrumentations off again (tests: the rest of the run goes untraced)."""
+    from opentelemetry.instrumentation.celery import CeleryInstrumentor
+    from opentelemetry.instrumentation.django import DjangoInstrumentor
+    from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
+    from opentelemetry.instrumentation.redis import RedisInstrumentor
+    from opentelemetry.instrumentation.urllib import URLLibInstrumentor
+
+    for instrumentor in (
+        DjangoInstrumentor(),
+        CeleryInstrumentor(),
+        PsycopgInstrumentor(),
+        RedisInstrumentor(),
+        URLLibInstrumentor(),
+    ):
+        instrumentor.uninstrument()
