@@ -15,11 +15,23 @@ instrumentation adds one), and `portal/celery.py` from the worker's and beat's s
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry import trace
+from opentelemetry.sdk.trace import SpanProcessor
+from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
+
+from processes.actionlinks.logredact import LINK_SECRET, REDACTED
 
 if TYPE_CHECKING:
-    from opentelemetry.sdk.trace import TracerProvider
+    from collections.abc import Sequence
+
+    from opentelemetry.context import Context
+    from opentelemetry.sdk.trace import Span, TracerProvider
     from opentelemetry.sdk.trace.export import SpanExporter
+    from opentelemetry.trace import Link
+    from opentelemetry.trace.span import TraceState
+    from opentelemetry.util.types import Attributes
 
 logger = logging.getLogger(__name__)
 
@@ -48,13 +60,13 @@ def tracing_setup(role: str, *, exporter: SpanExporter | None = None) -> TracerP
         return None
 
     from django.conf import settings
-    from opentelemetry import trace
     from opentelemetry.sdk.resources import SERVICE_NAME, Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 
     resource = Resource.create({SERVICE_NAME: settings.OTEL_SERVICE_NAME or f"portal-{role}"})
-    provider = TracerProvider(resource=resource)  # the sampler comes from OTEL_TRACES_SAMPLER
+    provider = TracerProvider(resource=resource, sampler=NoOrphanClientSpans(_sampler_from_env()))
+    provider.add_span_processor(LinkSecretsRedacted())  # before any exporter sees a span
     if exporter is not None:
         provider.add_span_processor(SimpleSpanProcessor(exporter))
     else:
@@ -68,6 +80,66 @@ def tracing_setup(role: str, *, exporter: SpanExporter | None = None) -> TracerP
     return provider
 
 
+def _sampler_from_env() -> Sampler:
+    """OTEL_TRACES_SAMPLER (and its _ARG), as the SDK reads them: parentbased_always_on by default."""
+    from opentelemetry.sdk.trace import sampling
+
+    return sampling._get_from_env_or_default()
+
+
+class NoOrphanClientSpans(Sampler):
+    """A sampler that drops a client span with no parent, and asks `sampler` about every other.
+
+    Without it, each Redis command of the broker's and channel layer's polling and each query
+    outside a request or job (a worker's heartbeat, a probe) would be a trace of its own. A call
+    inside a request or a job has a parent, so it stays in that trace.
+    """
+
+    def __init__(self, sampler: Sampler) -> None:
+        self._sampler = sampler
+
+    def should_sample(
+        self,
+        parent_context: Context | None,
+        trace_id: int,
+        name: str,
+        kind: trace.SpanKind | None = None,
+        attributes: Attributes = None,
+        links: Sequence[Link] | None = None,
+        trace_state: TraceState | None = None,
+    ) -> SamplingResult:
+        orphan = not trace.get_current_span(parent_context).get_span_context().is_valid
+        if kind == trace.SpanKind.CLIENT and orphan:
+            return SamplingResult(Decision.DROP)
+        return self._sampler.should_sample(
+            parent_context, trace_id, name, kind, attributes, links, trace_state
+        )
+
+    def get_description(self) -> str:
+        return f"NoOrphanClientSpans{{{self._sampler.get_description()}}}"
+
+
+def link_secrets_redact(span: Any, *args: Any) -> None:
+    """An email link's secret is in its path (`/links/<secret>/`), and a request span's
+    attributes hold the path: it becomes `/links/[redacted]/`, as in the logs (ADR 0007).
+    Also the Django instrumentation's request hook: under ASGI it sets the URL attributes after
+    the span started, so the span processor below does not see them."""
+    if not span.is_recording():
+        return
+    for key, value in (span.attributes or {}).items():
+        if isinstance(value, str) and "/links/" in value:
+            span.set_attribute(key, LINK_SECRET.sub(REDACTED, value))
+    if "/links/" in span.name:
+        span.update_name(LINK_SECRET.sub(REDACTED, span.name))
+
+
+class LinkSecretsRedacted(SpanProcessor):
+    """`link_secrets_redact` on every span as it starts (the other instrumentations' URLs)."""
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        link_secrets_redact(span)
+
+
 def instrument(provider: TracerProvider) -> None:
     """Turn the instrumentations on (each once per process)."""
     from opentelemetry.instrumentation.celery import CeleryInstrumentor
@@ -77,7 +149,9 @@ def instrument(provider: TracerProvider) -> None:
     from opentelemetry.instrumentation.urllib import URLLibInstrumentor
 
     # /healthz and /readyz are polled every few seconds by probes and balancers: no traces.
-    DjangoInstrumentor().instrument(tracer_provider=provider, excluded_urls="healthz,readyz,metrics")
+    DjangoInstrumentor().instrument(
+        tracer_provider=provider, excluded_urls="healthz,readyz,metrics", request_hook=link_secrets_redact
+    )
     CeleryInstrumentor().instrument(tracer_provider=provider)
     # enable_commenter stays off: SQL comments would make every statement's text unique.
     PsycopgInstrumentor().instrument(tracer_provider=provider, skip_dep_check=True)

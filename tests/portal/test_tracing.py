@@ -133,3 +133,31 @@ def test_with_tracing_off_nothing_records_and_log_lines_have_no_ids(
 def test_the_role_must_be_known():
     with pytest.raises(ValueError, match="role must be one of"):
         portal_tracing.tracing_setup("scheduler")
+
+
+def test_a_client_span_without_a_parent_is_not_kept(spans):
+    """The broker's and channel layer's polling would otherwise be one trace per Redis command."""
+    tracer = trace.get_tracer("tests")
+    with tracer.start_as_current_span("redis.poll", kind=SpanKind.CLIENT):
+        pass
+    with tracer.start_as_current_span("job"), tracer.start_as_current_span("SELECT", kind=SpanKind.CLIENT):
+        pass
+
+    assert sorted(s.name for s in spans.get_finished_spans()) == ["SELECT", "job"]
+
+
+def test_an_email_link_s_secret_is_in_no_span(client, submit_request, olivia, spans):
+    from processes.actionlinks.services import action_tokens_issue, action_tokens_mint
+
+    task = task_of(submit_request(), "approve")
+    with transaction.atomic():
+        token = action_tokens_issue(task=task, addressee=olivia)["approve"]
+        raw = action_tokens_mint(tokens=[token])[token.pk]
+    spans.clear()
+
+    assert client.get(f"/links/{raw}/").status_code == 200
+
+    finished = spans.get_finished_spans()
+    [server] = [s for s in finished if s.kind == SpanKind.SERVER]
+    assert "/links/[redacted]/" in str(dict(server.attributes))
+    assert not [s for s in finished if raw in s.name or raw in str(dict(s.attributes or {}))]
