@@ -32,6 +32,9 @@ def span(
     """A span of the core around a block (`email.send`, `webhook.send`). `parent`: a stored W3C
     traceparent (`traceparent_current()`) to continue that trace instead of the current one; the
     attributes that are None are left out."""
+    if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
+        yield trace.INVALID_SPAN  # tracing is off in this process: not even a context to attach
+        return
     context = propagate.extract({"traceparent": parent}) if parent else None
     with _tracer.start_as_current_span(name, context=context, kind=kind) as current:
         if attributes and current.is_recording():
