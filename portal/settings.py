@@ -510,8 +510,16 @@ VIEWFLOW = {"AUTOREGISTER": True}
 # http://collector:4318 (spans go to its /v1/traces). The exporter reads the other standard
 # OTEL_EXPORTER_OTLP_* variables (headers, timeout) and the SDK OTEL_TRACES_SAMPLER itself.
 OTEL_EXPORTER_OTLP_ENDPOINT = env_str("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+if OTEL_EXPORTER_OTLP_ENDPOINT:
+    config.base_url("OTEL_EXPORTER_OTLP_ENDPOINT", OTEL_EXPORTER_OTLP_ENDPOINT)
 # Empty: portal-web, portal-worker or portal-beat, after the process's role.
 OTEL_SERVICE_NAME = env_str("OTEL_SERVICE_NAME", "")
+# Instrumentations to leave off, e.g. "psycopg,redis" (fewer spans per request, less CPU).
+OTEL_PYTHON_DISABLED_INSTRUMENTATIONS = config.choices(
+    "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS",
+    env_list("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", []),
+    ("django", "celery", "psycopg", "redis", "urllib"),
+)
 
 # ---------------------------------------------------------------- LOGGING
 # JSON lines everywhere (web, worker, beat). structlog's contextvars carry the correlation id

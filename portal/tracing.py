@@ -140,38 +140,42 @@ class LinkSecretsRedacted(SpanProcessor):
         link_secrets_redact(span)
 
 
-def instrument(provider: TracerProvider) -> None:
-    """Turn the instrumentations on (each once per process)."""
+INSTRUMENTATIONS = ("django", "celery", "psycopg", "redis", "urllib")
+
+
+def _instrumentors() -> dict[str, Any]:
     from opentelemetry.instrumentation.celery import CeleryInstrumentor
     from opentelemetry.instrumentation.django import DjangoInstrumentor
     from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
     from opentelemetry.instrumentation.redis import RedisInstrumentor
     from opentelemetry.instrumentation.urllib import URLLibInstrumentor
 
-    # /healthz and /readyz are polled every few seconds by probes and balancers: no traces.
-    DjangoInstrumentor().instrument(
-        tracer_provider=provider, excluded_urls="healthz,readyz,metrics", request_hook=link_secrets_redact
-    )
-    CeleryInstrumentor().instrument(tracer_provider=provider)
-    # enable_commenter stays off: SQL comments would make every statement's text unique.
-    PsycopgInstrumentor().instrument(tracer_provider=provider, skip_dep_check=True)
-    RedisInstrumentor().instrument(tracer_provider=provider)
-    URLLibInstrumentor().instrument(tracer_provider=provider)
+    return {
+        "django": DjangoInstrumentor(),
+        "celery": CeleryInstrumentor(),
+        "psycopg": PsycopgInstrumentor(),
+        "redis": RedisInstrumentor(),
+        "urllib": URLLibInstrumentor(),
+    }
+
+
+def instrument(provider: TracerProvider) -> None:
+    """Turn the instrumentations on (each once per process), less those that
+    OTEL_PYTHON_DISABLED_INSTRUMENTATIONS names."""
+    from django.conf import settings
+
+    options: dict[str, dict[str, Any]] = {
+        # /healthz and /readyz are polled every few seconds by probes and balancers: no traces.
+        "django": {"excluded_urls": "healthz,readyz,metrics", "request_hook": link_secrets_redact},
+        # enable_commenter stays off: SQL comments would make every statement's text unique.
+        "psycopg": {"skip_dep_check": True},
+    }
+    for name, instrumentor in _instrumentors().items():
+        if name not in settings.OTEL_PYTHON_DISABLED_INSTRUMENTATIONS:
+            instrumentor.instrument(tracer_provider=provider, **options.get(name, {}))
 
 
 def uninstrument() -> None:
     """Turn the instrumentations off again (tests: the rest of the run goes untraced)."""
-    from opentelemetry.instrumentation.celery import CeleryInstrumentor
-    from opentelemetry.instrumentation.django import DjangoInstrumentor
-    from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
-    from opentelemetry.instrumentation.redis import RedisInstrumentor
-    from opentelemetry.instrumentation.urllib import URLLibInstrumentor
-
-    for instrumentor in (
-        DjangoInstrumentor(),
-        CeleryInstrumentor(),
-        PsycopgInstrumentor(),
-        RedisInstrumentor(),
-        URLLibInstrumentor(),
-    ):
+    for instrumentor in _instrumentors().values():
         instrumentor.uninstrument()

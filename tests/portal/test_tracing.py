@@ -161,3 +161,21 @@ def test_an_email_link_s_secret_is_in_no_span(client, submit_request, olivia, sp
     [server] = [s for s in finished if s.kind == SpanKind.SERVER]
     assert "/links/[redacted]/" in str(dict(server.attributes))
     assert not [s for s in finished if raw in s.name or raw in str(dict(s.attributes or {}))]
+
+
+def test_an_instrumentation_can_be_left_off(client, submit_request, olivia, settings):
+    """OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=django: the request makes no server span, and the
+    core's own spans still record."""
+    settings.OTEL_PYTHON_DISABLED_INSTRUMENTATIONS = ["django"]
+    exporter = InMemorySpanExporter()
+    portal_tracing.tracing_setup("web", exporter=exporter)
+    try:
+        client.force_login(olivia)
+        assert client.post(task_of(submit_request(), "approve").reverse("assign")).status_code == 302
+        with span("test.core"):
+            pass
+        kinds = {s.kind for s in exporter.get_finished_spans()}
+        assert SpanKind.SERVER not in kinds
+        assert "test.core" in {s.name for s in exporter.get_finished_spans()}
+    finally:
+        _tracing_off()
