@@ -23,6 +23,10 @@ same form fields and the same two stages, the finance one by the condition `amou
 the catalog's generic flow through its own start page; its baseline is the code-defined purchase
 request's figure (issue 13 wants it within 20 % of it).
 
+A fourth figure: the portal's run again with traces on (ADR 0019: OTEL_EXPORTER_OTLP_ENDPOINT
+set, every instrumentation on, spans batched over OTLP/HTTP to a local sink that counts and drops
+them, bench/common.py OtlpSink); its baseline is the same run with traces off.
+
 Also printed: queries per HTTP step (measured once in-process with Django's test client), and
 the server's CPU time per approval. Needs PostgreSQL and Redis on loopback; its database
 (BENCH_APPROVALS_DATABASE_URL) is recreated on each run and its Redis db flushed. No Celery
@@ -49,7 +53,7 @@ from urllib.parse import urlencode
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import database_recreate, free_port, server_env  # noqa: E402
+from bench.common import OtlpSink, database_recreate, free_port, server_env  # noqa: E402
 
 DATABASE_URL = os.environ.get(
     "BENCH_APPROVALS_DATABASE_URL", "postgres://root@127.0.0.1:5432/portal_bench_approvals"
@@ -302,6 +306,7 @@ class Server:
         app: str = "portal.asgi:application",
         settings: str = "",
         ready: tuple[str, int] = ("/healthz", 200),
+        env: dict[str, str] | None = None,
     ) -> None:
         self.ready = ready  # a path and the status it answers once the server is up
         log.parent.mkdir(parents=True, exist_ok=True)
@@ -333,6 +338,7 @@ class Server:
                 **os.environ,
                 "DATABASE_POOL_MAX_SIZE": SERVER_POOL,
                 "DJANGO_SETTINGS_MODULE": settings or os.environ["DJANGO_SETTINGS_MODULE"],
+                **(env or {}),
             },
             stdout=self.log,
             stderr=subprocess.STDOUT,
@@ -527,6 +533,23 @@ def main() -> None:
         rounds,
     )
     per_s = approvals / elapsed
+    # The same run with traces on (ADR 0019), exported over OTLP/HTTP to a local sink that drops them.
+    sink = OtlpSink()
+    try:
+        traced_approvals, traced_elapsed, traced_cpu = served_run(
+            Server(
+                free_port(),
+                args.workers,
+                ROOT / "var" / "bench-approvals" / "uvicorn-traced.log",
+                env={"OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint},
+            ),
+            target,
+            people,
+            rounds,
+        )
+    finally:
+        sink.stop()
+    traced_per_s = traced_approvals / traced_elapsed
     catalog_approvals, catalog_elapsed, catalog_cpu = served_run(
         Server(free_port(), args.workers, ROOT / "var" / "bench-approvals" / "uvicorn-catalog.log"),
         catalog_target(),
@@ -573,6 +596,11 @@ def main() -> None:
         f"{catalog_approvals} approvals in {catalog_elapsed:.1f} s, server CPU "
         f"{1000 * catalog_cpu / catalog_approvals:.1f} ms per approval"
     )
+    print(
+        f"# traces on (OTLP/HTTP to a local sink): {traced_approvals} approvals in {traced_elapsed:.1f} s, "
+        f"server CPU {1000 * traced_cpu / traced_approvals:.1f} ms per approval (off: "
+        f"{1000 * cpu / approvals:.1f}); {sink.batches} batches, {sink.bytes / 1e6:.1f} MB exported"
+    )
     print(f"# baseline: {base_approvals} approvals in {base_elapsed:.1f} s by {args.workers} processes")
     print(
         f"BENCH approvals per_s={per_s:.1f} approvals/s baseline={base_per_s:.1f} ratio={per_s / base_per_s:.3f}"
@@ -580,6 +608,10 @@ def main() -> None:
     print(
         f"BENCH approvals catalog_per_s={catalog_per_s:.1f} approvals/s baseline={per_s:.1f} "
         f"(the code-defined purchase request) ratio={catalog_per_s / per_s:.3f}"
+    )
+    print(
+        f"BENCH approvals traced_per_s={traced_per_s:.1f} approvals/s baseline={per_s:.1f} "
+        f"(traces off) ratio={traced_per_s / per_s:.3f}"
     )
     print(
         f"BENCH approvals viewflow_http_per_s={plain_per_s:.1f} approvals/s baseline={base_per_s:.1f} "

@@ -51,4 +51,43 @@ def server_env(database_url: str, redis_url: str, var_dir: Path) -> dict[str, st
         "STATIC_USE_FINDERS": "1",
         "LOG_LEVEL": "WARNING",
         "PORTAL_VAR_DIR": str(var_dir),
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "",  # untraced unless a benchmark says otherwise
     }
+
+
+class OtlpSink:
+    """A local OTLP/HTTP endpoint that takes the portal's trace batches and drops them, counting
+    requests and bytes: traced runs pay for making and sending spans, not for a collector."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        sink = self
+        self.batches = 0
+        self.bytes = 0
+        self._lock = threading.Lock()
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as a collector answers
+
+            def do_POST(self) -> None:  # http.server's hook name
+                size = len(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+                with sink._lock:
+                    sink.batches += 1
+                    sink.bytes += size
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.endpoint = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

@@ -9,10 +9,13 @@ import os
 from django.core.asgi import get_asgi_application
 
 from portal.config import ConfigError, exit_on_config_error
+from portal.tracing import tracing_setup
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
 try:
+    # Traces first: the Django instrumentation adds its middleware before Django loads them.
+    tracing_setup("web")
     # Initialise Django (app registry) before anything imports models.
     django_asgi_app = get_asgi_application()
 except ConfigError as exc:

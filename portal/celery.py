@@ -7,7 +7,15 @@ import os
 import time
 
 from celery import Celery, bootsteps
-from celery.signals import before_task_publish, setup_logging, worker_process_shutdown, worker_shutdown
+from celery.signals import (
+    beat_init,
+    before_task_publish,
+    setup_logging,
+    worker_init,
+    worker_process_init,
+    worker_process_shutdown,
+    worker_shutdown,
+)
 from django_structlog.celery.steps import DjangoStructLogInitStep
 
 from portal.config import ConfigError, exit_on_config_error
@@ -75,3 +83,26 @@ def _configure_logging(**kwargs) -> None:
     from django.conf import settings
 
     dictConfig(settings.LOGGING)
+
+
+@worker_init.connect
+def _tracing_worker(**kwargs) -> None:
+    """Traces in the worker (portal/tracing.py): set up in the main process, so the thread and solo
+    pools have them; prefork children inherit it (the span processor restarts its thread there)."""
+    from portal.tracing import tracing_setup
+
+    tracing_setup("worker")
+
+
+@worker_process_init.connect
+def _tracing_worker_child(**kwargs) -> None:
+    from portal.tracing import tracing_setup
+
+    tracing_setup("worker")  # once per process: a no-op when the parent set it up before forking
+
+
+@beat_init.connect
+def _tracing_beat(**kwargs) -> None:
+    from portal.tracing import tracing_setup
+
+    tracing_setup("beat")

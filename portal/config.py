@@ -55,6 +55,14 @@ def base_url(name: str, value: str) -> str:
     return value.rstrip("/")
 
 
+def choices(name: str, values: list[str], allowed: tuple[str, ...]) -> list[str]:
+    """Return `values` after checking each is one of `allowed` (a list variable of names)."""
+    unknown = [value for value in values if value not in allowed]
+    if unknown:
+        raise ConfigError(f"{name} has {', '.join(unknown)}: expected some of {', '.join(allowed)}")
+    return values
+
+
 def secret_key(value: str, *, debug: bool) -> str:
     """Refuse an insecure SECRET_KEY unless DEBUG is on."""
     if debug:

@@ -21,6 +21,7 @@ from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 
 from portal import config
 from processes.actionlinks.logredact import redact_link_secrets
+from processes.tracing import trace_ids_add
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
@@ -537,6 +538,22 @@ API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 64 * 1024)
 # ---------------------------------------------------------------- VIEWFLOW
 VIEWFLOW = {"AUTOREGISTER": True}
 
+# ---------------------------------------------------------------- TRACES
+# OpenTelemetry (portal/tracing.py, ADR 0019): off unless an OTLP/HTTP endpoint is given, e.g.
+# http://collector:4318 (spans go to its /v1/traces). The exporter reads the other standard
+# OTEL_EXPORTER_OTLP_* variables (headers, timeout) and the SDK OTEL_TRACES_SAMPLER itself.
+OTEL_EXPORTER_OTLP_ENDPOINT = env_str("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+if OTEL_EXPORTER_OTLP_ENDPOINT:
+    config.base_url("OTEL_EXPORTER_OTLP_ENDPOINT", OTEL_EXPORTER_OTLP_ENDPOINT)
+# Empty: portal-web, portal-worker or portal-beat, after the process's role.
+OTEL_SERVICE_NAME = env_str("OTEL_SERVICE_NAME", "")
+# Instrumentations to leave off, e.g. "psycopg,redis" (fewer spans per request, less CPU).
+OTEL_PYTHON_DISABLED_INSTRUMENTATIONS = config.choices(
+    "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS",
+    env_list("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", []),
+    ("django", "celery", "psycopg", "redis", "urllib"),
+)
+
 # ---------------------------------------------------------------- LOGGING
 # JSON lines everywhere (web, worker, beat). structlog's contextvars carry the correlation id
 # of the process a line is about, also into stdlib loggers (viewflow, celery, django).
@@ -546,6 +563,7 @@ if LOG_FORMAT not in ("json", "console"):
     raise config.ConfigError(f"LOG_FORMAT must be json or console, got {LOG_FORMAT!r}")
 _pre_chain = [
     structlog.contextvars.merge_contextvars,
+    trace_ids_add,  # trace_id and span_id beside the correlation id while a span is current
     structlog.stdlib.add_log_level,
     structlog.stdlib.add_logger_name,
     structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -584,6 +602,7 @@ LOGGING = {
 structlog.configure(
     processors=[
         structlog.contextvars.merge_contextvars,
+        trace_ids_add,
         structlog.stdlib.filter_by_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.stdlib.add_logger_name,

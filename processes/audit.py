@@ -20,6 +20,7 @@ import structlog
 from django.contrib.auth.models import AnonymousUser
 
 from processes.models import AuditEvent
+from processes.tracing import correlation_set
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -114,6 +115,7 @@ def correlation_bind(process: Process | None) -> str:
     correlation_id = correlation_id_of(process)
     if correlation_id and process is not None:
         structlog.contextvars.bind_contextvars(correlation_id=correlation_id, process_id=process.pk)
+        correlation_set(correlation_id)  # and on the request's or job's span (processes/tracing.py)
     return correlation_id
 
 
@@ -143,6 +145,7 @@ def audit_record(
     # caller holds, and checking each one exists would cost three queries per event.
     event.full_clean(exclude=["actor", "process", "task"], validate_unique=False, validate_constraints=False)
     event.save()
+    correlation_set(correlation_id)  # a process started in this request has its id only now
     logger.info(
         action,
         audit_event_id=event.pk,

@@ -27,6 +27,9 @@ class OutgoingEmail(models.Model):
     text = models.TextField(_("text"))
     html = models.TextField(_("HTML"), blank=True)
     headers = models.JSONField(default=dict, blank=True)
+    # The W3C traceparent of the request or job that queued it (empty when tracing is off), so a
+    # retry by the sweep still sends within that trace (processes/tracing.py).
+    traceparent = models.CharField(max_length=64, blank=True, editable=False)
     process = models.ForeignKey(
         "viewflow.Process",
         null=True,

@@ -30,6 +30,7 @@ from processes import instruments
 from processes.audit import audit_record
 from processes.instruments import count_on_commit
 from processes.mail.models import OutgoingEmail
+from processes.tracing import span, traceparent_current
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -87,6 +88,7 @@ def mail_queue(
         headers=headers or {},
         process=process,
         task=task,
+        traceparent=traceparent_current(),
         # The committing process tries at once; the sweep only if that attempt never happened.
         next_attempt_at=timezone.now() + timedelta(seconds=settings.EMAIL_RETRY_BASE_SECONDS),
     )
@@ -125,13 +127,23 @@ def mail_deliver(*, email_id: int, now: datetime | None = None) -> str:
             return "busy" if exists else "gone"
         email.attempts += 1
         try:
-            # The message as sent lives in memory only: the row keeps the placeholders.
-            text, html = _finished(email)
-            message = EmailMultiAlternatives(email.subject, text, None, [email.to_address])
-            if html:
-                message.attach_alternative(html, "text/html")
-            message.extra_headers.update(email.headers)
-            message.send()
+            # In the trace of the request or job that queued it, also when the sweep retries it.
+            with span(
+                "email.send",
+                parent=email.traceparent,
+                attributes={
+                    "portal.email.kind": email.kind,
+                    "portal.email.id": email.pk,
+                    "portal.email.attempt": email.attempts,
+                },
+            ):  # a failure is recorded on the span as it leaves it
+                # The message as sent lives in memory only: the row keeps the placeholders.
+                text, html = _finished(email)
+                message = EmailMultiAlternatives(email.subject, text, None, [email.to_address])
+                if html:
+                    message.attach_alternative(html, "text/html")
+                message.extra_headers.update(email.headers)
+                message.send()
         except Exception as exc:
             email.last_error = f"{type(exc).__name__}: {exc}"[:300]
             if email.attempts >= settings.EMAIL_MAX_ATTEMPTS:

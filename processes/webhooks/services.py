@@ -26,8 +26,9 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from opentelemetry.trace import SpanKind
 
-from processes import instruments
+from processes import instruments, tracing
 from processes.api import signing
 from processes.api.keys import signing_keys, signing_keys_for_sending
 from processes.api.models import ApiClient, Scope
@@ -279,18 +280,37 @@ def _attempt(delivery: WebhookDelivery) -> tuple[int | None, str]:
     except ssrf.DestinationRefused as exc:
         return None, f"refused: {exc}"
     body = body_of(delivery)
-    try:
-        response = ssrf.post_pinned(
-            destination,
-            headers=request_headers(delivery, keys, body),
-            body=body,
-            timeout=settings.WEBHOOK_TIMEOUT_SECONDS,
-        )
-    except Exception as exc:  # refused, reset, timed out, TLS, a broken HTTP answer
-        return None, f"{type(exc).__name__}: {exc}"
-    if 200 <= response.status < 300:
-        return response.status, ""
-    return response.status, f"HTTP {response.status}: {response.body[:200].decode(errors='replace')}"
+    # http.client has no instrumentation: this span is the call, and its traceparent header lets
+    # a receiver that traces continue the trace (the signature covers id, timestamp and body only).
+    with tracing.span(
+        "webhook.send",
+        kind=SpanKind.CLIENT,
+        attributes={
+            "http.request.method": "POST",
+            "server.address": destination.host,
+            "server.port": destination.port,
+            "portal.webhook.event_type": delivery.event_type,
+            "portal.webhook.delivery_id": delivery.pk,
+            "portal.webhook.attempt": delivery.attempts,
+        },
+    ) as current:
+        headers = request_headers(delivery, keys, body)
+        tracing.headers_inject(headers)
+        try:
+            response = ssrf.post_pinned(
+                destination, headers=headers, body=body, timeout=settings.WEBHOOK_TIMEOUT_SECONDS
+            )
+        except Exception as exc:  # refused, reset, timed out, TLS, a broken HTTP answer
+            error = f"{type(exc).__name__}: {exc}"
+            tracing.span_failed(current, error)
+            return None, error
+        if current.is_recording():
+            current.set_attribute("http.response.status_code", response.status)
+        if 200 <= response.status < 300:
+            return response.status, ""
+        error = f"HTTP {response.status}: {response.body[:200].decode(errors='replace')}"
+        tracing.span_failed(current, error)
+        return response.status, error
 
 
 def webhook_deliver(*, delivery_id: int, now: datetime | None = None) -> str:

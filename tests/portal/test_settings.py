@@ -78,6 +78,25 @@ def test_a_malformed_redis_url_is_one_line_naming_it(url, fragment):
     assert_one_line_error(result, fragment)
 
 
+@pytest.mark.parametrize(
+    ("env", "fragment"),
+    [
+        (
+            {"OTEL_EXPORTER_OTLP_ENDPOINT": "collector:4318"},
+            "OTEL_EXPORTER_OTLP_ENDPOINT must be an absolute",
+        ),
+        (
+            {"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "psycopg,sqlite"},
+            "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS has sqlite",
+        ),
+    ],
+)
+def test_a_wrong_tracing_variable_is_one_line_naming_it(env, fragment):
+    result = manage("check", DEBUG="1", **env)
+
+    assert_one_line_error(result, fragment)
+
+
 def test_an_unreachable_database_is_one_line_naming_it():
     result = manage("migrate", DEBUG="1", DATABASE_URL="postgres://root:secret@127.0.0.1:1/portal")
 
