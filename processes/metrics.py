@@ -7,6 +7,8 @@ nothing is counted twice however many processes serve it:
   held by someone (ASSIGNED);
 - `portal_tasks_overdue{process_type, stage}`: open tasks past their due time (the SLA);
 - `portal_incidents_open{process_type}`: failed automated steps waiting for a retry or a skip;
+- `portal_processes_stuck{process_type}`: running processes idle for STUCK_AFTER_MINUTES that
+  wait on no person, timer or message (processes/operations/selectors.py, ADR 0020);
 - `portal_timers_due_oldest_seconds`: how late the oldest due, unfired timer is (escalation lag);
 - `portal_emails_pending`, `portal_emails_failed`: the email outbox;
 - `portal_webhooks_pending`, `portal_webhooks_delivered`, `portal_webhooks_failed`: the webhook
@@ -58,6 +60,7 @@ from viewflow.workflow.status import PROCESS, STATUS
 
 from processes import instruments as m
 from processes.mail.models import OutgoingEmail
+from processes.operations.selectors import stuck_process_counts
 from processes.registry import registry
 from processes.tasklist.models import OPEN_STATUSES, TaskRow
 from processes.webhooks.models import WebhookDelivery
@@ -118,6 +121,17 @@ class PortalCollector(Collector):
         for flow_ref, n in counts.items():
             incidents.add_metric([flow_ref], n)
         yield incidents
+
+        # Running processes waiting on nobody (no person, timer or message) and idle for
+        # STUCK_AFTER_MINUTES: the operations dashboard's definition (ADR 0020), one grouped query.
+        stuck = GaugeMetricFamily(
+            "portal_processes_stuck",
+            "Running processes with no transition for STUCK_AFTER_MINUTES that wait on no person, timer or message.",
+            labels=["process_type"],
+        )
+        for flow_ref, n in sorted(stuck_process_counts().items()):
+            stuck.add_metric([flow_ref], n)
+        yield stuck
 
         # Escalation lag: the oldest timer (reminder, escalation level, deadline) due and not
         # fired yet. Few timers are SCHEDULED at once; the index on `scheduled` orders them.

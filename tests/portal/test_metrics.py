@@ -107,7 +107,7 @@ def test_a_scrape_costs_the_same_few_queries_however_much_work_is_open(
 ):
     for title in ("A", "B", "C", "D", "E"):
         submit_request(title=title)
-    with django_assert_max_num_queries(6):  # a session-less request: one query per gauge family
+    with django_assert_max_num_queries(7):  # a session-less request: one query per gauge family
         assert client.get("/metrics").status_code == 200
 
 
@@ -130,5 +130,20 @@ def test_the_scrape_query_count_does_not_grow_with_the_rows(client, submit_reque
     with CaptureQueriesContext(connection) as many:
         body = client.get("/metrics").content.decode()
 
-    assert len(many.captured_queries) == len(few.captured_queries) <= 6
+    assert len(many.captured_queries) == len(few.captured_queries) <= 7
     assert "portal_processes_started_total" in body  # the counters came with no query
+
+
+def test_stuck_processes_are_a_gauge_per_process_type(client, place_order):
+    """The dashboard's stuck definition (ADR 0020), exported: every registered type has a sample,
+    0 when none of its processes is stuck (the selector's own cases: tests/processes/operations/)."""
+    import time_machine
+    from django.utils import timezone
+
+    place_order()  # its first job is never run: lost, so stuck once idle past the setting
+
+    with time_machine.travel(timezone.now() + timedelta(hours=2)):
+        body = client.get("/metrics").content.decode()
+
+    assert _sample(body, "portal_processes_stuck", process_type=PURCHASE) == 0
+    assert _sample(body, "portal_processes_stuck", process_type="orders/flows.OrderFlow") == 1
