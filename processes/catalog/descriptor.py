@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+from django.utils.translation import gettext
+
 from processes.catalog import api, demo, selectors, services
 from processes.catalog.bpmn import request_diagram_svg
 from processes.catalog.flows import CatalogFlow
@@ -60,7 +62,7 @@ class CatalogDescriptor(ProcessDescriptor):
     def start_entries(self, user: Any) -> list[MenuEntry]:
         return [
             MenuEntry(
-                title=f"New {process_type.name}",
+                title=gettext("New %(name)s") % {"name": process_type.name},
                 icon=process_type.icon,
                 url=CatalogFlow.instance.reverse("type_start", args=[process_type.slug]),
             )
