@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 
 from processes.catalog import api, demo, selectors, services
 from processes.catalog.bpmn import request_diagram_svg
@@ -36,11 +36,11 @@ class CatalogDescriptor(ProcessDescriptor):
     # stage (its candidate group), so no other role is needed.
     roles = {"managers": ["catalog.view_catalogrequest", "catalog.manage_catalogrequest"]}
     history_labels = {
-        "catalog.version_pinned": "Version pinned",
-        "catalog.stage_entered": "Stage reached",
-        "catalog.approved": "Approved",
-        "catalog.rejected": "Rejected",
-        "catalog.finished": "Finished",
+        "catalog.version_pinned": gettext_noop("Version pinned"),
+        "catalog.stage_entered": gettext_noop("Stage reached"),
+        "catalog.approved": gettext_noop("Approved"),
+        "catalog.rejected": gettext_noop("Rejected"),
+        "catalog.finished": gettext_noop("Finished"),
     }
     decision_nodes = ("approve",)
     decision_actions = ("catalog.approved", "catalog.rejected")
