@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 UV_VERSION := 0.13.9
 
-.PHONY: help install run cluster test e2e lint fmt check bench clean
+.PHONY: help install run cluster test e2e lint fmt messages check bench clean
 
 help: ## list the recipes
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-8s %s\n", $$1, $$2}'
@@ -54,6 +54,14 @@ lint: install ## ruff, the import contracts (the core imports no process) and my
 fmt: install ## format and fix what ruff can
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+# The catalogs of the portal's own strings (locale/, ADR 0021): after changing marked strings,
+# run this, translate the new entries in locale/<lang>/LC_MESSAGES/*.po, and commit .po and .mo.
+MESSAGES_IGNORE = -i '.venv/*' -i 'var/*' -i 'node_modules/*' -i 'tests/*' -i 'bench/*' -i 'static/vendor/*'
+messages: install ## update the translation catalogs (locale/) from the code, then compile them
+	DEBUG=1 $(PY) manage.py makemessages -a --no-location $(MESSAGES_IGNORE)
+	DEBUG=1 $(PY) manage.py makemessages -a --no-location -d djangojs $(MESSAGES_IGNORE)
+	DEBUG=1 $(PY) manage.py compilemessages $(MESSAGES_IGNORE)
 
 check: lint test ## what CI runs, on the embedded defaults
 

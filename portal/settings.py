@@ -100,9 +100,13 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "servestatic.middleware.ServeStaticMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # After sessions, before common (Django's rule): the cookie and Accept-Language.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # A signed-in user's own language (their profile) over the cookie and the browser's.
+    "processes.languages.middleware.UserLanguageMiddleware",
     # Deny by default: every view needs a login unless marked @login_not_required (probes, login).
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -130,6 +134,7 @@ TEMPLATES = [
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
+                "django.template.context_processors.i18n",  # LANGUAGE_CODE: <html lang> (viewflow)
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "portal.context_processors.product",
@@ -470,7 +475,14 @@ SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]  # probes speak plain HTTP 
 SILENCED_SYSTEM_CHECKS = env_list("SILENCED_SYSTEM_CHECKS", [])
 
 # ---------------------------------------------------------------- I18N
-LANGUAGE_CODE = "en-us"
+# https://docs.djangoproject.com/en/5.2/topics/i18n/translation/
+# The portal's languages (ADR 0021). A user's choice on the profile page wins; without one,
+# LocaleMiddleware follows the language cookie, then the browser's Accept-Language, then
+# LANGUAGE_CODE. Dates and numbers follow the active language (Django 5 always localizes);
+# amounts with a currency go through the `money` filter (processes/templatetags/portal_l10n.py).
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("de", "Deutsch")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True

@@ -1,11 +1,14 @@
 from django.contrib import admin
+from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
+from django.views.i18n import JavaScriptCatalog
 from viewflow.contrib.auth import AuthViewset
 
 from portal import views
 from processes.api.api import api_urls
 from processes.attachments.views import attachment_download
 from processes.branding import PRODUCT_NAME
+from processes.languages.views import language_set
 from processes.metrics import metrics_view
 from processes.site import portal_site
 
@@ -24,6 +27,11 @@ urlpatterns = [
     path("notifications/", include("processes.notifications.urls")),
     path("links/", include("processes.actionlinks.urls")),
     path("attachments/<int:attachment_id>/", attachment_download, name="attachment_download"),
+    # The JavaScript strings (static/portal/*.js) in the request's language; public, as the
+    # sign-in page loads them too. Not named "javascript-catalog": viewflow's base template would
+    # then add a second, blocking copy of it.
+    path("jsi18n/", login_not_required(JavaScriptCatalog.as_view()), name="portal_jsi18n"),
+    path("accounts/language/", language_set, name="language_set"),
     path("accounts/", AuthViewset(allow_password_change=True, with_profile_view=True).urls),
     path("", site.urls),
 ]

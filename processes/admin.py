@@ -6,6 +6,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 from viewflow.workflow import admin as viewflow_admin
 from viewflow.workflow.models import Process, Task
 from viewflow.workflow.status import STATUS
@@ -65,30 +66,30 @@ class IncidentAdmin(ReadOnlyAdmin):
             .select_related("process")
         )
 
-    @admin.display(description="step")
+    @admin.display(description=_("step"))
     def step(self, obj):
         return obj.flow_task.task_title
 
-    @admin.display(description="attempts")
+    @admin.display(description=_("attempts"))
     def attempts(self, obj):
         return len((obj.data or {}).get("attempts") or [])
 
-    @admin.display(description="error")
+    @admin.display(description=_("error"))
     def error(self, obj):
         return ((obj.data or {}).get("_exception") or {}).get("title", "")
 
-    @admin.display(description="traceback")
+    @admin.display(description=_("traceback"))
     def traceback(self, obj):
         return format_html("<pre>{}</pre>", ((obj.data or {}).get("_exception") or {}).get("traceback", ""))
 
-    @admin.display(description="idempotency key")
+    @admin.display(description=_("idempotency key"))
     def idempotency_key(self, obj):
         return (obj.data or {}).get("idempotency_key", "")
 
     def _each(self, request, queryset, action):
         return _each(self, request, queryset, action)
 
-    @admin.action(description="Retry the selected steps (same idempotency key; asks for a reason)")
+    @admin.action(description=_("Retry the selected steps (same idempotency key; asks for a reason)"))
     def retry(self, request, queryset):
         form = IncidentRetryForm(request.POST if "reason" in request.POST else None)
         if form.is_bound and form.is_valid():
@@ -102,7 +103,7 @@ class IncidentAdmin(ReadOnlyAdmin):
             self, request, queryset, form, "retry", "Run these steps again", "Say why each step runs again."
         )
 
-    @admin.action(description="Skip the selected steps (asks for a reason)")
+    @admin.action(description=_("Skip the selected steps (asks for a reason)"))
     def skip(self, request, queryset):
         form = IncidentSkipForm(request.POST if "reason" in request.POST else None)
         if form.is_bound and form.is_valid():

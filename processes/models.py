@@ -204,6 +204,7 @@ from processes.connectors.models import (  # noqa: E402
     ShippingQuote,
     StockReservation,
 )
+from processes.languages.models import LanguagePreference  # noqa: E402
 from processes.mail.models import OutgoingEmail  # noqa: E402
 from processes.messages.models import MessageSubscription, ReceivedMessage  # noqa: E402
 from processes.policies.models import ApprovalPolicy, PolicyStage, PolicyVersion  # noqa: E402
@@ -222,6 +223,7 @@ __all__ = [
     "Delivery",
     "IdempotencyRecord",
     "Incident",
+    "LanguagePreference",
     "MessageSubscription",
     "Notification",
     "NotificationKind",

@@ -136,7 +136,8 @@ class ProcessDescriptor:
     #: (`roles_sync` merges the roles of every descriptor).
     roles: ClassVar[Mapping[str, Sequence[str]]] = {}
     #: Audit actions this process writes (`purchase.approved`, ...) and their words in a process's
-    #: history. Actions that no descriptor and no core module labels are shown by their name.
+    #: history, marked with gettext_noop (translated when shown). Actions that no descriptor and no
+    #: core module labels are shown by their name.
     history_labels: ClassVar[Mapping[str, str]] = {}
     #: Who may see one process: False (the default) for per-process visibility (its starter, the
     #: people who hold or may claim its tasks, its managers); True for everyone with the process

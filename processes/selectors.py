@@ -7,6 +7,7 @@ from typing import Any
 from django.db.models import Q as models_q
 from django.db.models import QuerySet
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 from viewflow.workflow.models import Task
 from viewflow.workflow.status import STATUS
 
@@ -53,28 +54,28 @@ def incidents_for_user(user: Any) -> QuerySet[Task]:
 # A process type's own actions (`purchase.approved`) are labelled by its descriptor; one it does
 # not label is still shown, by its name, rather than dropped.
 _HISTORY_LABELS = {
-    "process.started": "Submitted",
-    "process.finished": "Finished",
-    "task.assigned": "Claimed",
-    "task.unassigned": "Released",
-    "task.reassigned": "Reassigned",
-    "task.failed": "Failed",
-    "task.reminded": "Reminder sent",
-    "task.escalated": "Escalated",
-    "incident.retried": "Retried",
-    "incident.skipped": "Skipped",
-    "email.sent": "Escalation email sent",
-    "email.skipped": "Escalation email not sent",
-    "email.failed": "Email not delivered",
-    "actionlink.opened": "Email link opened",
-    "actionlink.used": "Decided by email link",
-    "actionlink.refused": "Email link refused",
-    "attachment.added": "Attached",
-    "message.consumed": "Message received",
-    "api.process_started": "Started through the API",
-    "intervention.reassigned": "Reassigned by a process manager",
-    "intervention.due_changed": "Due time changed",
-    "intervention.canceled": "Canceled by a process manager",
+    "process.started": gettext_noop("Submitted"),
+    "process.finished": gettext_noop("Finished"),
+    "task.assigned": gettext_noop("Claimed"),
+    "task.unassigned": gettext_noop("Released"),
+    "task.reassigned": gettext_noop("Reassigned"),
+    "task.failed": gettext_noop("Failed"),
+    "task.reminded": gettext_noop("Reminder sent"),
+    "task.escalated": gettext_noop("Escalated"),
+    "incident.retried": gettext_noop("Retried"),
+    "incident.skipped": gettext_noop("Skipped"),
+    "email.sent": gettext_noop("Escalation email sent"),
+    "email.skipped": gettext_noop("Escalation email not sent"),
+    "email.failed": gettext_noop("Email not delivered"),
+    "actionlink.opened": gettext_noop("Email link opened"),
+    "actionlink.used": gettext_noop("Decided by email link"),
+    "actionlink.refused": gettext_noop("Email link refused"),
+    "attachment.added": gettext_noop("Attached"),
+    "message.consumed": gettext_noop("Message received"),
+    "api.process_started": gettext_noop("Started through the API"),
+    "intervention.reassigned": gettext_noop("Reassigned by a process manager"),
+    "intervention.due_changed": gettext_noop("Due time changed"),
+    "intervention.canceled": gettext_noop("Canceled by a process manager"),
 }
 _HISTORY_NODE_TYPES = {"HUMAN", "JOB"}
 # The time per stage also shows a wait for an outside event (processes/nodes/wait_message.py).
@@ -95,10 +96,13 @@ _CORE_PREFIXES = (
 
 
 def _history_label(action: str, labels: dict[str, str]) -> str | None:
+    # The labels are marked with gettext_noop (the core's and the descriptors'): translated here.
     label = _HISTORY_LABELS.get(action) or labels.get(action)
-    if label is None and not action.startswith(_CORE_PREFIXES):
-        label = action.partition(".")[2].replace("_", " ").capitalize() or action
-    return label
+    if label is not None:
+        return _(label)
+    if not action.startswith(_CORE_PREFIXES):
+        return action.partition(".")[2].replace("_", " ").capitalize() or action
+    return None
 
 
 def process_history(process: Any) -> list[dict[str, Any]]:

@@ -20,8 +20,9 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.template.loader import render_to_string
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.html import escape
+from django.utils.translation import gettext
 from viewflow.workflow.exceptions import FlowLockFailed
 from viewflow.workflow.models import Task
 
@@ -36,6 +37,8 @@ from processes.actionlinks.selectors import (
 )
 from processes.audit import audit_record
 from processes.branding import PRODUCT_NAME
+from processes.languages.formats import money_format
+from processes.languages.selectors import language_of
 from processes.mail.models import OutgoingEmail
 from processes.mail.services import mail_queue
 from processes.registry import registry
@@ -138,6 +141,21 @@ def action_tokens_prune(*, now: datetime | None = None) -> int:
     return deleted
 
 
+def _escalation_subject(summary: dict[str, Any], level_order: int | None) -> str:
+    values = {"product": PRODUCT_NAME, "title": summary["title"]}
+    if summary["amount"] is not None:
+        values["amount"] = money_format(summary["amount"], summary["currency"])
+        subject = gettext("[%(product)s] Overdue: %(title)s (%(amount)s) needs a decision") % values
+    else:
+        subject = gettext("[%(product)s] Overdue: %(title)s needs a decision") % values
+    if level_order is not None:
+        subject = gettext("%(subject)s (escalation level %(level)s)") % {
+            "subject": subject,
+            "level": level_order,
+        }
+    return subject
+
+
 @transaction.atomic
 def escalation_email_send(*, task: Task, addressee: User, level: EscalationLevel | None = None) -> None:
     """Email `addressee` that `task` (one its process type decides with a yes or no: its
@@ -163,26 +181,25 @@ def escalation_email_send(*, task: Task, addressee: User, level: EscalationLevel
             details={"to_user": addressee.get_username(), "reason": "no email address", "level": level_order},
         )
         return
-    summary = link_summary(task=task)
     may_act = addressee_may_act(user=addressee, task=task)
     tokens = action_tokens_issue(task=task, addressee=addressee, level_order=level_order) if may_act else {}
-    context = {
-        **summary,
-        "PRODUCT_NAME": PRODUCT_NAME,
-        "addressee": display_name(addressee),
-        "level": level_order,
-        "may_act": may_act,
-        "approve_url": link_placeholder(tokens["approve"]) if tokens else "",
-        "reject_url": link_placeholder(tokens["reject"]) if tokens else "",
-        "portal_url": f"{settings.PORTAL_BASE_URL}{summary['portal_path']}",
-        "expires_hours": settings.ACTION_LINK_TTL_HOURS,
-    }
-    amount = f" ({summary['amount']} {summary['currency']})" if summary["amount"] is not None else ""
-    subject = f"[{PRODUCT_NAME}] Overdue: {summary['title']}{amount} needs a decision"
-    if level_order is not None:
-        subject = f"{subject} (escalation level {level_order})"
-    text = render_to_string("processes/actionlinks/email.txt", context)
-    html = render_to_string("processes/actionlinks/email.html", context)
+    # Written in the addressee's language, whoever's action escalated the task.
+    with translation.override(language_of(user_id=addressee.pk)):
+        summary = link_summary(task=task)
+        context = {
+            **summary,
+            "PRODUCT_NAME": PRODUCT_NAME,
+            "addressee": display_name(addressee),
+            "level": level_order,
+            "may_act": may_act,
+            "approve_url": link_placeholder(tokens["approve"]) if tokens else "",
+            "reject_url": link_placeholder(tokens["reject"]) if tokens else "",
+            "portal_url": f"{settings.PORTAL_BASE_URL}{summary['portal_path']}",
+            "expires_hours": settings.ACTION_LINK_TTL_HOURS,
+        }
+        subject = _escalation_subject(summary, level_order)
+        text = render_to_string("processes/actionlinks/email.txt", context)
+        html = render_to_string("processes/actionlinks/email.html", context)
     audit_record(
         action="email.sent",
         task=task,

@@ -15,6 +15,7 @@ from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
 
 from processes.catalog.bpmn import version_bpmn, version_bpmn_filename
 from processes.catalog.definitions import (
@@ -60,16 +61,16 @@ class ProcessTypeAdmin(admin.ModelAdmin):
     def get_prepopulated_fields(self, request, obj=None):
         return {} if obj else self.prepopulated_fields
 
-    @admin.display(description="published version")
+    @admin.display(description=_("published version"))
     def published_version(self, obj):
         version = type_published_version(obj)
         return f"v{version.number}" if version else "none"
 
-    @admin.display(description="who may start it")
+    @admin.display(description=_("who may start it"))
     def starters(self, obj):
         return ", ".join(group.name for group in obj.starter_groups.all()) or "nobody"
 
-    @admin.display(description="versions")
+    @admin.display(description=_("versions"))
     def versions(self, obj):
         if obj is None or obj.pk is None:
             return "Save the type: its first draft version is created with it."
@@ -229,7 +230,7 @@ class TypeVersionAdmin(PolicyVersionAdmin):
         ]
         return [*urls, *super().get_urls()]
 
-    @admin.display(description="definition")
+    @admin.display(description=_("definition"))
     def downloads(self, obj):
         if obj is None or obj.pk is None:
             return "-"

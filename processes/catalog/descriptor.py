@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+from django.utils.translation import gettext, gettext_noop
+
 from processes.catalog import api, demo, selectors, services
 from processes.catalog.bpmn import request_diagram_svg
 from processes.catalog.flows import CatalogFlow
@@ -34,11 +36,11 @@ class CatalogDescriptor(ProcessDescriptor):
     # stage (its candidate group), so no other role is needed.
     roles = {"managers": ["catalog.view_catalogrequest", "catalog.manage_catalogrequest"]}
     history_labels = {
-        "catalog.version_pinned": "Version pinned",
-        "catalog.stage_entered": "Stage reached",
-        "catalog.approved": "Approved",
-        "catalog.rejected": "Rejected",
-        "catalog.finished": "Finished",
+        "catalog.version_pinned": gettext_noop("Version pinned"),
+        "catalog.stage_entered": gettext_noop("Stage reached"),
+        "catalog.approved": gettext_noop("Approved"),
+        "catalog.rejected": gettext_noop("Rejected"),
+        "catalog.finished": gettext_noop("Finished"),
     }
     decision_nodes = ("approve",)
     decision_actions = ("catalog.approved", "catalog.rejected")
@@ -60,7 +62,7 @@ class CatalogDescriptor(ProcessDescriptor):
     def start_entries(self, user: Any) -> list[MenuEntry]:
         return [
             MenuEntry(
-                title=f"New {process_type.name}",
+                title=gettext("New %(name)s") % {"name": process_type.name},
                 icon=process_type.icon,
                 url=CatalogFlow.instance.reverse("type_start", args=[process_type.slug]),
             )

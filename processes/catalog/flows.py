@@ -21,6 +21,8 @@ class CatalogFlow(StageEscalationMixin, flow.Flow):
     the type's outcome: services.catalog_decide).
     """
 
+    process_title = _("Catalog request")  # the docstring's first line, translatable
+
     process_class = CatalogRequest
     process_title = _("Catalog request")
     # Not viewflow's lock.select_for_update_lock: it retries in an aborted savepoint (locks.py).

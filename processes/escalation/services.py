@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import structlog
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 from viewflow.workflow.models import Task
 from viewflow.workflow.status import STATUS
 
@@ -155,7 +157,7 @@ def _reassign(task: Task, stage: PolicyStage) -> dict[str, Any]:
         notifications_record(
             user_ids=[previous_owner_id],
             kind=NotificationKind.TASK_TAKEN,
-            title=f"Escalated away from you (overdue): {title}",
+            title=format_lazy(_("Escalated away from you (overdue): {title}"), title=title),
             body=brief,
             url=task_url(task),
             process=task.process,

@@ -1,5 +1,7 @@
 from django.contrib import admin, messages
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from processes.admin_base import ReadOnlyAdmin
 from processes.mail.models import OutgoingEmail
@@ -18,12 +20,20 @@ class OutgoingEmailAdmin(ReadOnlyAdmin):
     readonly_fields = [field.name for field in OutgoingEmail._meta.fields]
     actions = ["retry_now"]
 
-    @admin.action(description="Retry the selected failed or pending emails now")
+    @admin.action(description=_("Retry the selected failed or pending emails now"))
     def retry_now(self, request, queryset):
         if not request.user.has_perm("processes.change_outgoingemail"):
-            messages.error(request, "You may not retry emails.")
+            messages.error(request, gettext("You may not retry emails."))
             return
         count = queryset.exclude(status=OutgoingEmail.Status.SENT).update(
             status=OutgoingEmail.Status.PENDING, next_attempt_at=timezone.now(), attempts=0
         )
-        messages.success(request, f"{count} email(s) will be retried by the next sweep.")
+        messages.success(
+            request,
+            ngettext(
+                "%(count)s email will be retried by the next sweep.",
+                "%(count)s emails will be retried by the next sweep.",
+                count,
+            )
+            % {"count": count},
+        )

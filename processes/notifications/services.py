@@ -15,10 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.functional import Promise
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 from viewflow.workflow.models import Task
 
 from processes.audit import current_actor
+from processes.languages.selectors import languages_of
 from processes.models import Delivery, Notification, NotificationKind, NotificationPreference
 from processes.notifications.audiences import process_permission, users_holding
 from processes.notifications.channels import (
@@ -33,6 +37,7 @@ from processes.registry import registry
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
+    from django_stubs_ext import StrOrPromise
     from viewflow.fsm.base import TransitionBoundMethod
     from viewflow.workflow.activation import Activation
     from viewflow.workflow.models import Process
@@ -46,8 +51,8 @@ def notifications_record(
     *,
     user_ids: Iterable[int],
     kind: str,
-    title: str,
-    body: str = "",
+    title: StrOrPromise,
+    body: StrOrPromise = "",
     url: str = "",
     process: Process | None = None,
     task: Task | None = None,
@@ -58,7 +63,8 @@ def notifications_record(
 
     Recipients who chose "not at all" for this kind get no row; "by email" gets a row (it shows in
     the notification center) and an email after commit. `wake_users=False` when the caller wakes
-    a channel all recipients listen on anyway (a queue's `perm.` channel).
+    a channel all recipients listen on anyway (a queue's `perm.` channel). A lazy `title` or
+    `body` (gettext_lazy, format_lazy) is written in each recipient's own language.
     """
     kind = NotificationKind(kind)
     ids = sorted({int(pk) for pk in user_ids})
@@ -68,13 +74,14 @@ def notifications_record(
         NotificationPreference.objects.filter(user_id__in=ids, kind=kind).values_list("user_id", "delivery")
     )
     now = timezone.now()
+    languages = languages_of(user_ids=ids) if _lazy(title, body) else {}
     rows = [
         Notification(
             user_id=pk,
             kind=kind,
             delivery=preferences.get(pk, Delivery.LIVE),
-            title=title[:200],
-            body=body[:500],
+            title=in_language(title, languages.get(pk))[:200],
+            body=in_language(body, languages.get(pk))[:500],
             url=url[:300],
             process=process,
             task=task,
@@ -93,12 +100,24 @@ def notifications_record(
     return rows
 
 
+def _lazy(*texts: StrOrPromise) -> bool:
+    return any(isinstance(text, Promise) for text in texts)
+
+
+def in_language(text: StrOrPromise, language: str | None) -> str:
+    """`text` as `language` writes it (a lazy translation), or as is (a plain str, or no language)."""
+    if language is None or not isinstance(text, Promise):
+        return str(text)
+    with translation.override(language):
+        return str(text)
+
+
 def _email(
     user_ids: list[int],
     *,
     kind: str,
-    title: str,
-    body: str,
+    title: StrOrPromise,
+    body: StrOrPromise,
     url: str,
     process: Process | None,
     task: Task | None,
@@ -107,26 +126,30 @@ def _email(
     from processes.mail.services import mail_queue
 
     link = f"{settings.PORTAL_BASE_URL}{url}" if url else settings.PORTAL_BASE_URL
-    for user in get_user_model().objects.filter(pk__in=user_ids).exclude(email=""):
+    users = list(get_user_model().objects.filter(pk__in=user_ids).exclude(email=""))
+    languages = languages_of(user_ids=[user.pk for user in users]) if users else {}
+    for user in users:  # each in their own language, not the one of whoever acted
+        language = languages[user.pk]
         mail_queue(
             kind=f"notification.{kind}",
             to_user=user,
-            subject=title,
-            text=f"{body}\n\n{link}\n".lstrip(),
+            subject=in_language(title, language),
+            text=f"{in_language(body, language)}\n\n{link}\n".lstrip(),
             process=process,
             task=task,
         )
 
 
-def task_text(task: Task, process: Process) -> tuple[str, str]:
-    """A task's title and its process's summary (its descriptor's), for notification texts."""
+def task_text(task: Task, process: Process) -> tuple[StrOrPromise, str]:
+    """A task's title (lazy: each recipient reads it in their language) and its process's
+    summary (its descriptor's), for notification texts."""
     flow_task = task.flow_task
     process = process.coerced  # the process type's own model, as the descriptor's hooks take it
-    return str(flow_task.task_title or flow_task.name), registry.for_process(process).summary(process)
+    return flow_task.task_title or flow_task.name, registry.for_process(process).summary(process)
 
 
-def _name(user: User | None) -> str:
-    return (user.get_full_name() or user.get_username()) if user else "the system"
+def _name(user: User | None) -> StrOrPromise:
+    return (user.get_full_name() or user.get_username()) if user else _("the system")
 
 
 # ---------------------------------------------------------------- task transitions
@@ -139,12 +162,12 @@ class _Change:
     task: Task
     process: Process
     actor: User | None
-    title: str
+    title: StrOrPromise
     brief: str
     url: str
 
     def record(
-        self, user_ids: Iterable[int], kind: str, title: str, wake_users: bool = True
+        self, user_ids: Iterable[int], kind: str, title: StrOrPromise, wake_users: bool = True
     ) -> list[Notification]:
         return notifications_record(
             user_ids=user_ids,
@@ -181,7 +204,7 @@ def notify_transition(
         notifications_record(
             user_ids=managers,
             kind=NotificationKind.JOB_FAILED,
-            title=f"Failed: {title}",
+            title=format_lazy(_("Failed: {title}"), title=title),
             body=brief,
             url=task_url(task) or process_url(process),
             process=process,
@@ -211,28 +234,42 @@ def _notify_human(
         view = process_permission(activation.flow_class, "view")
         candidates = users_holding(permission, view).exclude(pk=actor_id).values_list("pk", flat=True)
         change.record(
-            candidates, NotificationKind.TASK_QUEUED, f"New in your queue: {title}", wake_users=False
+            candidates,
+            NotificationKind.TASK_QUEUED,
+            format_lazy(_("New in your queue: {title}"), title=title),
+            wake_users=False,
         )
     elif name in ("activate", "assign") and owner_id and owner_id != actor_id:
-        change.record([owner_id], NotificationKind.TASK_ASSIGNED, f"{_name(actor)} assigned you: {title}")
+        change.record(
+            [owner_id],
+            NotificationKind.TASK_ASSIGNED,
+            format_lazy(_("{actor} assigned you: {title}"), actor=_name(actor), title=title),
+        )
     elif name == "reassign" and owner_id != previous_owner_id:
         if owner_id and owner_id != actor_id:
             delegated = actor_id is not None and actor_id == previous_owner_id
             kind = NotificationKind.TASK_DELEGATED if delegated else NotificationKind.TASK_ASSIGNED
-            verb = "delegated to you" if delegated else "assigned you"
-            change.record([owner_id], kind, f"{_name(actor)} {verb}: {title}")
+            text = _("{actor} delegated to you: {title}") if delegated else _("{actor} assigned you: {title}")
+            change.record([owner_id], kind, format_lazy(text, actor=_name(actor), title=title))
         if previous_owner_id and previous_owner_id != actor_id:
             new_owner = get_user_model().objects.filter(pk=owner_id).first()
             change.record(
                 [previous_owner_id],
                 NotificationKind.TASK_TAKEN,
-                f"{_name(actor)} reassigned your task to {_name(new_owner)}: {title}",
+                format_lazy(
+                    _("{actor} reassigned your task to {owner}: {title}"),
+                    actor=_name(actor),
+                    owner=_name(new_owner),
+                    title=title,
+                ),
             )
     elif name == "unassign" and previous_owner_id and previous_owner_id != actor_id:
         change.record(
             [previous_owner_id],
             NotificationKind.TASK_TAKEN,
-            f"{_name(actor)} put your task back in the queue: {title}",
+            format_lazy(
+                _("{actor} put your task back in the queue: {title}"), actor=_name(actor), title=title
+            ),
         )
 
 
@@ -253,8 +290,8 @@ def _notify_requester_completed(task: Task, process: Process) -> None:
     notifications_record(
         user_ids=[requester_id],
         kind=NotificationKind.REQUEST_COMPLETED,
-        title=f"Completed: {process.brief}",
-        body=str(task.flow_task.task_title or task.flow_task.name),
+        title=format_lazy(_("Completed: {brief}"), brief=process.brief),
+        body=task.flow_task.task_title or task.flow_task.name,
         url=process_url(process),
         process=process,
         task=task,
@@ -274,10 +311,10 @@ def notify_request_decided(
     if requester_id is None or requester_id == getattr(actor, "pk", None):
         return
     kind = NotificationKind.REQUEST_APPROVED if approved else NotificationKind.REQUEST_REJECTED
-    verb = "approved" if approved else "rejected"
+    title = _("{actor} approved: {brief}") if approved else _("{actor} rejected: {brief}")
     text = {
         "kind": kind,
-        "title": f"{_name(actor)} {verb}: {process.brief}",
+        "title": format_lazy(title, actor=_name(actor), brief=process.brief),
         "body": comment,
         "url": process_url(process),
         "process": process,
@@ -307,18 +344,21 @@ def notify_task_reminder(*, task: Task, escalated: bool = False, to_user_ids: It
     common = {"body": brief, "url": url, "process": process, "task": task}
     if not escalated:
         return notifications_record(
-            user_ids=holders, kind=NotificationKind.TASK_REMINDER, title=f"Reminder: {title}", **common
+            user_ids=holders,
+            kind=NotificationKind.TASK_REMINDER,
+            title=format_lazy(_("Reminder: {title}"), title=title),
+            **common,
         )
     rows = notifications_record(
         user_ids=[pk for pk in to_user_ids if pk not in holders],
         kind=NotificationKind.TASK_ESCALATED,
-        title=f"Escalated to you: {title}",
+        title=format_lazy(_("Escalated to you: {title}"), title=title),
         **common,
     )
     rows += notifications_record(
         user_ids=holders,
         kind=NotificationKind.TASK_ESCALATED,
-        title=f"Escalated (overdue): {title}",
+        title=format_lazy(_("Escalated (overdue): {title}"), title=title),
         **common,
     )
     wake_on_commit([process_channel(process.pk)])

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django import forms
+from django.utils.translation import gettext_noop
 
 from processes.orders import demo
 from processes.orders.flows import OrderFlow, fraud_review_due_at
@@ -35,14 +36,14 @@ class OrderDescriptor(ProcessDescriptor):
     # Sales and fraud reviewers work on every order, not only the ones they entered or reviewed.
     visible_model_wide = True
     history_labels = {
-        "order.fraud_cleared": "Fraud review: cleared",
-        "order.fraud_confirmed": "Fraud review: confirmed",
-        "order.refunded": "Payment refunded",
-        "order.stock_released": "Stock released",
-        "order.authorization_voided": "Payment authorization voided",
-        "order.delivered": "Delivered (carrier's callback)",
-        "order.delivery_confirmed": "Carrier chased: delivered",
-        "order.delivery_lost": "Carrier chased: lost in transit",
+        "order.fraud_cleared": gettext_noop("Fraud review: cleared"),
+        "order.fraud_confirmed": gettext_noop("Fraud review: confirmed"),
+        "order.refunded": gettext_noop("Payment refunded"),
+        "order.stock_released": gettext_noop("Stock released"),
+        "order.authorization_voided": gettext_noop("Payment authorization voided"),
+        "order.delivered": gettext_noop("Delivered (carrier's callback)"),
+        "order.delivery_confirmed": gettext_noop("Carrier chased: delivered"),
+        "order.delivery_lost": gettext_noop("Carrier chased: lost in transit"),
     }
 
     def summary(self, process: Any) -> str:

@@ -58,6 +58,8 @@ class OrderFlow(flow.Flow):
     the customer.
     """
 
+    process_title = _("Order to cash")  # the docstring's first line, translatable
+
     process_class = OrderProcess
     # Not viewflow's lock.select_for_update_lock: it retries in an aborted savepoint (locks.py).
     lock_impl = locks.select_for_update_lock

@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Max
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
 
 from processes.policies.models import ApprovalPolicy, EscalationLevel, PolicyStage, PolicyVersion
 from processes.policies.selectors import policy_versions_with_running_counts, running_pinned
@@ -29,7 +30,7 @@ class VersionInline(admin.TabularInline):
     def has_add_permission(self, request, obj=None):
         return False
 
-    @admin.display(description="version")
+    @admin.display(description=_("version"))
     def link(self, obj):
         url = reverse("admin:processes_policyversion_change", args=[obj.pk])
         return format_html('<a href="{}">v{}</a>', url, obj.number)
@@ -44,7 +45,7 @@ class ApprovalPolicyAdmin(admin.ModelAdmin):
         # The chains another app edits (an admin-defined process type's) are edited there.
         return super().get_queryset(request).filter(managed_by="")
 
-    @admin.display(description="published version")
+    @admin.display(description=_("published version"))
     def published_version(self, obj):
         version = obj.versions.filter(status=PolicyVersion.Status.PUBLISHED).first()
         return f"v{version.number}" if version else "none"
@@ -82,7 +83,7 @@ class StageInline(_DraftOnly, admin.StackedInline):
     ordering = ["order"]
     show_change_link = True
 
-    @admin.display(description="escalation levels")
+    @admin.display(description=_("escalation levels"))
     def level_list(self, obj):
         if obj.pk is None:
             return "save, then open the stage to add levels"
@@ -177,7 +178,7 @@ class PolicyVersionAdmin(admin.ModelAdmin):
             ) + 1
         super().save_model(request, obj, form, change)
 
-    @admin.display(description="stages")
+    @admin.display(description=_("stages"))
     def stage_list(self, obj):
         return format_html_join(
             "",
@@ -185,7 +186,7 @@ class PolicyVersionAdmin(admin.ModelAdmin):
             ((str(stage),) for stage in obj.stages.select_related("group").order_by("order")),
         )
 
-    @admin.display(description="running processes")
+    @admin.display(description=_("running processes"))
     def running_processes(self, obj):
         if obj.pk is None:
             return "-"
@@ -208,7 +209,7 @@ class PolicyVersionAdmin(admin.ModelAdmin):
             ((format_html('<a href="{}">{}</a>', url, label) if url else label,) for label, url in links),
         )
 
-    @admin.display(description="before publishing")
+    @admin.display(description=_("before publishing"))
     def problems(self, obj):
         if obj.pk is None or not obj.is_editable:
             return "-"
@@ -217,7 +218,7 @@ class PolicyVersionAdmin(admin.ModelAdmin):
             return "Ready to publish."
         return format_html("<ul>{}</ul>", format_html_join("", "<li>{}</li>", ((e,) for e in errors)))
 
-    @admin.action(description="Publish the selected draft (it becomes the active version)")
+    @admin.action(description=_("Publish the selected draft (it becomes the active version)"))
     def publish(self, request, queryset):
         for version in queryset.order_by("number"):
             try:
@@ -232,7 +233,7 @@ class PolicyVersionAdmin(admin.ModelAdmin):
                     messages.SUCCESS,
                 )
 
-    @admin.action(description="Copy to a new draft")
+    @admin.action(description=_("Copy to a new draft"))
     def copy_to_draft(self, request, queryset):
         for version in queryset:
             draft = policy_version_copy(version=version, user=request.user)

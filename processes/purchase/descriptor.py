@@ -7,6 +7,7 @@ from dataclasses import replace
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_noop
 
 from processes.purchase import demo, services
 from processes.purchase.flows import PurchaseFlow
@@ -39,13 +40,13 @@ class PurchaseDescriptor(ProcessDescriptor):
         "managers": ["purchase.view_purchaseprocess", "purchase.manage_purchaseprocess"],
     }
     history_labels = {
-        "purchase.policy_pinned": "Policy pinned",
-        "purchase.stage_entered": "Stage reached",
-        "purchase.approved": "Approved",
-        "purchase.rejected": "Rejected",
-        "purchase.revised": "Revised and resubmitted",
-        "purchase.withdrawn": "Withdrawn",
-        "purchase.order_created": "Purchase order created",
+        "purchase.policy_pinned": gettext_noop("Policy pinned"),
+        "purchase.stage_entered": gettext_noop("Stage reached"),
+        "purchase.approved": gettext_noop("Approved"),
+        "purchase.rejected": gettext_noop("Rejected"),
+        "purchase.revised": gettext_noop("Revised and resubmitted"),
+        "purchase.withdrawn": gettext_noop("Withdrawn"),
+        "purchase.order_created": gettext_noop("Purchase order created"),
     }
     viewset_class = PurchaseAppViewset
     decision_nodes = ("approve",)

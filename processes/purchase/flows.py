@@ -25,6 +25,8 @@ class PurchaseFlow(StageEscalationMixin, flow.Flow):
     becomes a purchase order, created by an automated step in the worker.
     """
 
+    process_title = _("Purchase request")  # the docstring's first line, translatable
+
     process_class = PurchaseProcess
     # Not viewflow's lock.select_for_update_lock: it retries in an aborted savepoint (locks.py).
     lock_impl = locks.select_for_update_lock

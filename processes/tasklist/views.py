@@ -11,7 +11,8 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.utils import timezone
+from django.utils import dateformat, timezone
+from django.utils.formats import get_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views import View
@@ -20,6 +21,7 @@ from viewflow.workflow.models import Task
 
 from processes import services
 from processes.gate import task_is_personal
+from processes.languages.formats import money_format
 from processes.redirects import safe_next_url
 from processes.tasklist import selectors
 from processes.tasklist.exceptions import TaskUnavailable
@@ -72,9 +74,10 @@ def task_page_url(row: TaskRow, patterns: dict | None = None) -> str:
     return patterns[node](row.process_id, row.task_id)
 
 
-def _moment(value) -> str:
-    """A time as the lists show it, in the current time zone (plain strftime: 25 rows per page)."""
-    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M") if value is not None else ""
+def _moment(value, format_string: str) -> str:
+    """A time as the lists show it: the current time zone, the active language's short format
+    (`format_string`, looked up once per page)."""
+    return dateformat.format(timezone.localtime(value), format_string) if value is not None else ""
 
 
 def _age(delta) -> str:
@@ -117,6 +120,7 @@ class TaskListView(View):
         query = request.GET.copy()
         query.pop("page", None)
         here = request.get_full_path()
+        moment_format = get_format("SHORT_DATETIME_FORMAT")
         context = {
             "page": self.page,
             "title": self.title,
@@ -136,9 +140,11 @@ class TaskListView(View):
                     # a task the flow assigns (the requester's revise task) is never handed on
                     "personal": row.flow is not None
                     and getattr(getattr(row.flow, row.node, None), "_owner", None) is not None,
-                    "amount": f"{row.amount:,.2f} {row.currency}" if row.amount is not None else "",
-                    "due": _moment(row.due_at),
-                    "age": _moment(row.finished) if self.page == "archive" else _age(now - row.created),
+                    "amount": money_format(row.amount, row.currency),
+                    "due": _moment(row.due_at, moment_format),
+                    "age": _moment(row.finished, moment_format)
+                    if self.page == "archive"
+                    else _age(now - row.created),
                     **{f"{action}_url": url(row.task_id) for action, url in actions.items()},
                 }
                 for row in page.object_list

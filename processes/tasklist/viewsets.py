@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.urls import path
+from django.utils.translation import gettext_lazy as _
 from viewflow.urls import Application, AppMenuMixin, Viewset, route
 
 from processes.tasklist import selectors, views
@@ -49,7 +50,7 @@ class TeamViewset(AppMenuMixin, Viewset):
 class TasksApp(Application):
     """Inbox, queue, archive and (managers) the team's open tasks, across every process."""
 
-    title = "My tasks"
+    title = _("My tasks")
     icon = "task_alt"
     app_name = "tasks"
 

@@ -12,6 +12,9 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
+from django.utils.text import format_lazy
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from processes.admin_base import ReadOnlyAdmin
 from processes.api.models import ApiClient, Scope
@@ -28,16 +31,20 @@ from processes.webhooks.services import (
 
 class WebhookEndpointForm(forms.ModelForm):
     url = forms.URLField(
-        label="URL",
+        label=_("URL"),
         max_length=500,
         assume_scheme="https",
-        help_text="Where the events are POSTed (https:// or http://)",
+        help_text=_("Where the events are POSTed (https:// or http://)"),
     )
     events = forms.MultipleChoiceField(choices=EventType.choices, widget=forms.CheckboxSelectMultiple)
     client = forms.ModelChoiceField(
         queryset=ApiClient.objects.all(),
-        help_text=f"An API client with the scope {Scope.WEBHOOKS_RECEIVE} and a signing key "
-        "(the deliveries are signed with its keys).",
+        help_text=format_lazy(
+            _(
+                "An API client with the scope {scope} and a signing key (the deliveries are signed with its keys)."
+            ),
+            scope=Scope.WEBHOOKS_RECEIVE,
+        ),
     )
 
     class Meta:
@@ -63,21 +70,25 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     readonly_fields = ["active", "disabled_at", "disabled_reason", "created_at"]
     actions = ["enable", "disable"]
 
-    @admin.display(description="events")
+    @admin.display(description=_("events"))
     def event_list(self, obj: WebhookEndpoint) -> str:
         return ", ".join(obj.events or [])
 
     def save_model(self, request: HttpRequest, obj: WebhookEndpoint, form: Any, change: bool) -> None:
         webhook_endpoint_save(endpoint=obj, user=request.user)
 
-    @admin.action(description="Enable the selected endpoints", permissions=["change"])
+    @admin.action(description=_("Enable the selected endpoints"), permissions=["change"])
     def enable(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> None:
         for endpoint in queryset:
             webhook_endpoint_enable(endpoint=endpoint, user=request.user)
-        messages.success(request, f"{queryset.count()} endpoint(s) enabled.")
+        count = queryset.count()
+        messages.success(
+            request,
+            ngettext("%(count)s endpoint enabled.", "%(count)s endpoints enabled.", count) % {"count": count},
+        )
 
     @admin.action(
-        description="Disable the selected endpoints (cancels their pending deliveries)",
+        description=_("Disable the selected endpoints (cancels their pending deliveries)"),
         permissions=["change"],
     )
     def disable(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> None:
@@ -87,7 +98,15 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
             )
             for endpoint in queryset.filter(active=True)
         )
-        messages.success(request, f"Endpoint(s) disabled; {canceled} pending deliveries canceled.")
+        messages.success(
+            request,
+            ngettext(
+                "Endpoints disabled; %(count)s pending delivery canceled.",
+                "Endpoints disabled; %(count)s pending deliveries canceled.",
+                canceled,
+            )
+            % {"count": canceled},
+        )
 
 
 @admin.register(WebhookDelivery)
@@ -127,17 +146,17 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
     readonly_fields = fields  # type: ignore[assignment]  # django-stubs types the two apart; names here
     actions = ["replay", "retry_now"]
 
-    @admin.display(description="payload")
+    @admin.display(description=_("payload"))
     def payload_pretty(self, obj: WebhookDelivery) -> str:
         return format_html("<pre>{}</pre>", json.dumps(obj.payload, indent=2, sort_keys=True))
 
     def _may_act(self, request: HttpRequest) -> bool:
         if request.user.has_perm("processes.change_webhookdelivery"):
             return True
-        messages.error(request, "You may not send webhook deliveries.")
+        messages.error(request, gettext("You may not send webhook deliveries."))
         return False
 
-    @admin.action(description="Replay the selected deliveries (same event, same webhook-id)")
+    @admin.action(description=_("Replay the selected deliveries (same event, same webhook-id)"))
     def replay(self, request: HttpRequest, queryset: QuerySet[WebhookDelivery]) -> None:
         if not self._may_act(request):
             return
@@ -149,13 +168,21 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
             except ValidationError as exc:
                 refused.extend(exc.messages)
         if done:
-            messages.success(request, f"{done} delivery(ies) queued again.")
+            messages.success(
+                request,
+                ngettext("%(count)s delivery queued again.", "%(count)s deliveries queued again.", done)
+                % {"count": done},
+            )
         for message in sorted(set(refused)):
             messages.error(request, message)
 
-    @admin.action(description="Retry the selected failed, canceled or pending deliveries now")
+    @admin.action(description=_("Retry the selected failed, canceled or pending deliveries now"))
     def retry_now(self, request: HttpRequest, queryset: QuerySet[WebhookDelivery]) -> None:
         if not self._may_act(request):
             return
         count = webhook_retry_now(deliveries=list(queryset), user=request.user)
-        messages.success(request, f"{count} delivery(ies) will be sent now.")
+        messages.success(
+            request,
+            ngettext("%(count)s delivery will be sent now.", "%(count)s deliveries will be sent now.", count)
+            % {"count": count},
+        )

@@ -9,6 +9,8 @@
 // and the socket is not reopened.
 (function () {
   "use strict";
+  // Django's JavaScript catalog (/jsi18n/, loaded before this file) in the page's language.
+  var _ = window.gettext || function (text) { return text; };
   if (window.portalLive) return;
   var meta = document.querySelector('meta[name="portal-live-url"]');
   if (!meta || !window.WebSocket) return;
@@ -142,8 +144,8 @@
   on("catchup.truncated", function (message) {
     toast({
       kind: "catchup.truncated",
-      title: "You missed more notifications",
-      body: "Older notifications are in the notification center.",
+      title: _("You missed more notifications"),
+      body: _("Older notifications are in the notification center."),
       url: message.url
     });
   });

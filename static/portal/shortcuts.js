@@ -7,16 +7,18 @@
 (function () {
   "use strict";
   if (window.portalShortcuts) return;
+  // Django's JavaScript catalog (/jsi18n/, loaded before this file) in the page's language.
+  var _ = window.gettext || function (text) { return text; };
 
   var SHORTCUTS = [
-    ["j", "Next task in the list"],
-    ["k", "Previous task in the list"],
-    ["Enter", "Open the selected task"],
-    ["c", "Claim the selected task (queue)"],
-    ["x", "Tick the selected task for a bulk claim (queue)"],
-    ["a", "On a task: choose approve and write a comment"],
-    ["r", "On a task: choose reject and write a comment"],
-    ["?", "Show these shortcuts"]
+    ["j", _("Next task in the list")],
+    ["k", _("Previous task in the list")],
+    ["Enter", _("Open the selected task")],
+    ["c", _("Claim the selected task (queue)")],
+    ["x", _("Tick the selected task for a bulk claim (queue)")],
+    ["a", _("On a task: choose approve and write a comment")],
+    ["r", _("On a task: choose reject and write a comment")],
+    ["?", _("Show these shortcuts")]
   ];
 
   function typing(target) {
@@ -115,7 +117,7 @@
       dialog.setAttribute("aria-labelledby", "portal-shortcuts-title");
       var title = document.createElement("h2");
       title.id = "portal-shortcuts-title";
-      title.textContent = "Keyboard shortcuts";
+      title.textContent = _("Keyboard shortcuts");
       dialog.appendChild(title);
       var list = document.createElement("dl");
       SHORTCUTS.forEach(function (pair) {
@@ -130,12 +132,12 @@
       });
       dialog.appendChild(list);
       var note = document.createElement("p");
-      note.textContent = "Shortcuts do nothing while you type in a field.";
+      note.textContent = _("Shortcuts do nothing while you type in a field.");
       dialog.appendChild(note);
       var close = document.createElement("button");
       close.type = "button";
       close.className = "mdc-button mdc-button--raised";
-      close.textContent = "Close";
+      close.textContent = _("Close");
       close.addEventListener("click", function () { dialog.close(); });
       dialog.appendChild(close);
       document.body.appendChild(dialog);

@@ -81,5 +81,5 @@ def test_the_changelist_runs_the_same_queries_however_many_files(admin_client, q
     )
 
     assert (
-        len(page_queries(admin_client, CHANGELIST)) == 10
-    )  # nothing per row: process and uploader come joined
+        len(page_queries(admin_client, CHANGELIST)) == 11
+    )  # nothing per row: process and uploader come joined (1 of them: the user's language)

@@ -105,6 +105,6 @@ def test_rows_cannot_be_added_changed_or_deleted(admin_client, tasks):
 
 
 def test_the_changelist_runs_the_same_queries_however_many_rows(admin_client, tasks):
-    """User, a page of rows with their holders, and the stage filter's names: no count
-    of the whole table and nothing per row."""
-    assert len(page_queries(admin_client, CHANGELIST)) == 7
+    """User, their language, a page of rows with their holders, and the stage filter's names:
+    no count of the whole table and nothing per row."""
+    assert len(page_queries(admin_client, CHANGELIST)) == 8

@@ -696,7 +696,7 @@ def test_each_page_renders_its_own_row_actions(client, purchase_policy, submit_r
     assert f'<input type="checkbox" name="task" value="{queued.pk}" form="row-actions"' in queue
     assert f'formaction="/tasks/{queued.pk}/claim/"' in queue
     assert '<strong class="portal-overdue__label">Overdue</strong>' in queue
-    assert "1,800.00 EUR" in inbox
+    assert "€1,800.00" in inbox
     assert f'formaction="/tasks/{held.pk}/unclaim/"' in inbox
     assert f'href="/tasks/{held.pk}/delegate/?next=%2Ftasks%2Finbox%2F"' in inbox
     assert 'name="task"' not in inbox
