@@ -292,4 +292,5 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
             cookie=headers.get(b"cookie", b"").decode("latin-1"),
             host=headers.get(b"host", b"localhost").decode("latin-1"),
             secure=self.scope.get("scheme") == "wss",
+            accept_language=headers.get(b"accept-language", b"").decode("latin-1"),
         )

@@ -77,9 +77,13 @@ class _PageRenderer(BaseHandler):
 _renderer: _PageRenderer | None = None
 
 
-def watch_render(watch: Watch, *, cookie: str, host: str, secure: bool) -> str | None:
+def watch_render(
+    watch: Watch, *, cookie: str, host: str, secure: bool, accept_language: str = ""
+) -> str | None:
     """The Turbo Stream that brings the watched page up to date, rendered as the socket's user.
 
+    The socket's cookie and Accept-Language go with it, so the fragment is in the language the
+    page was loaded in (the user's choice, else the language cookie, else the browser's).
     None when the page is not a 200 for that user any more (logged out, no longer allowed, gone).
     """
     global _renderer
@@ -96,6 +100,7 @@ def watch_render(watch: Watch, *, cookie: str, host: str, secure: bool) -> str |
         "HTTP_HOST": host,
         "HTTP_COOKIE": cookie,
         "HTTP_ACCEPT": "text/html",
+        "HTTP_ACCEPT_LANGUAGE": accept_language,
         "wsgi.input": BytesIO(),
         "wsgi.url_scheme": "https" if secure else "http",
     }

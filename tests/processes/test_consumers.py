@@ -45,10 +45,12 @@ def _user(username: str):
     return get_user_model().objects.create_user(username=username, password="x")
 
 
-async def _connect(user, query: str = "", origin=ORIGIN) -> WebsocketCommunicator:
+async def _connect(user, query: str = "", origin=ORIGIN, extra: tuple = ()) -> WebsocketCommunicator:
     path = "/ws/notifications/" + (f"?{query}" if query else "")
     communicator = WebsocketCommunicator(
-        application, path, headers=[(b"host", b"localhost"), origin, (b"cookie", await _cookie(user))]
+        application,
+        path,
+        headers=[(b"host", b"localhost"), origin, (b"cookie", await _cookie(user)), *extra],
     )
     connected, _ = await communicator.connect()
     assert connected is True
@@ -237,6 +239,20 @@ async def test_the_queue_page_shows_a_new_task_and_loses_one_claimed_elsewhere(s
     stream = await _streams(olivia_socket)
     assert "Standing desk" not in stream["html"]
     await olivia_socket.disconnect()
+
+
+async def test_a_page_in_the_browser_s_language_stays_in_it_when_it_updates(submit_request, olivia):
+    """A user who chose no language sees the browser's: the live fragments must be rendered in
+    it too, not in the site's default (they were English inside a German page)."""
+    await database_sync_to_async(submit_request)(title="Standing desk")
+    communicator = await _connect(olivia, extra=((b"accept-language", b"de-DE,de;q=0.9"),))
+
+    await _watch(communicator, "/tasks/queue/")
+
+    html = (await _streams(communicator))["html"]
+    assert "Standing desk" in html
+    assert "Übernehmen" in html  # the claim button, in German
+    await communicator.disconnect()
 
 
 async def test_a_reconnected_page_gets_its_current_state_at_once(submit_request, olivia):
