@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.urls import path
+from django.utils.translation import gettext_lazy as _
 from viewflow.urls import Application, AppMenuMixin, Viewset, route
 
 from processes import selectors, views
@@ -11,7 +12,7 @@ from processes.operations.views import DashboardView
 
 class DashboardViewset(AppMenuMixin, Viewset):
     app_name = "dashboard"  # its own URL namespace, so that the menu links to it
-    title = "Dashboard"
+    title = _("Dashboard")
     icon = "monitoring"
 
     index_path = path("", DashboardView.as_view(), name="index")
@@ -19,7 +20,7 @@ class DashboardViewset(AppMenuMixin, Viewset):
 
 class IncidentViewset(AppMenuMixin, Viewset):
     app_name = "incidents"  # its own URL namespace: the dashboard links to it, beside the app's index
-    title = "Incidents"
+    title = _("Incidents")
     icon = "report_problem"
 
     index_path = path("", views.IncidentListView.as_view(), name="index")
@@ -38,7 +39,7 @@ class OperationsApp(Application):
     """For process managers: the operations dashboard, failed automated steps to retry or skip,
     and fixes of open tasks."""
 
-    title = "Operations"
+    title = _("Operations")
     icon = "engineering"
     app_name = "operations"
 

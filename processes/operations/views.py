@@ -10,6 +10,7 @@ from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.views import View
 
@@ -100,7 +101,7 @@ class DashboardView(View):
             "url": task_page_url(row, pages),
             "process_url": flow.instance.reverse("process_detail", args=[row.process_id]) if flow else "",
             "title": row.kind or (str(flow.process_title) if flow else ""),
-            "due": timezone.localtime(row.due_at).strftime("%Y-%m-%d %H:%M"),
+            "due": date_format(timezone.localtime(row.due_at), "SHORT_DATETIME_FORMAT"),
             "left": duration_text(row.due_at - now) if row.due_at >= now else duration_text(now - row.due_at),
             # A manager's reassignment, with its reason (processes/interventions.py).
             "reassign_url": reverse("operations:reassign", args=[row.task_id]),
