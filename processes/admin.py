@@ -91,16 +91,15 @@ class IncidentAdmin(ReadOnlyAdmin):
 
     @admin.action(description=_("Retry the selected steps (same idempotency key; asks for a reason)"))
     def retry(self, request, queryset):
-        form = IncidentRetryForm(request.POST if "reason" in request.POST else None)
-        if form.is_bound and form.is_valid():
-            reason = form.cleaned_data["reason"]
-            done = self._each(
-                request, queryset, lambda task: incident_retry(task=task, user=request.user, reason=reason)
-            )
-            self.message_user(request, f"{done} step(s) run again.", messages.SUCCESS)
-            return None
-        return _intervention_page(
-            self, request, queryset, form, "retry", "Run these steps again", "Say why each step runs again."
+        return _confirmed_action(
+            self,
+            request,
+            queryset,
+            IncidentRetryForm,
+            trigger="reason",
+            act=lambda task, data: incident_retry(task=task, user=request.user, reason=data["reason"]),
+            done="{n} step(s) run again.",
+            page=("retry", "Run these steps again", "Say why each step runs again."),
         )
 
     @admin.action(description=_("Skip the selected steps (asks for a reason)"))
@@ -166,6 +165,19 @@ def _intervention_page(model_admin, request, queryset, form, action, submit, int
     )
 
 
+def _confirmed_action(model_admin, request, queryset, form_class, *, trigger, act, done, page):
+    """An admin action in two steps: the page with `form_class` (and its errors), then, once the
+    form is posted (`trigger` in the POST) and valid, `act(obj, cleaned_data)` on each selected
+    object on its own, with the count (`done`, "{n} …") and each refusal reported.
+    `page` is (the action's name, the submit button, the intro)."""
+    form = form_class(request.POST if trigger in request.POST else None)
+    if form.is_bound and form.is_valid():
+        count = _each(model_admin, request, queryset, lambda obj: act(obj, form.cleaned_data))
+        model_admin.message_user(request, done.format(n=count), messages.SUCCESS)
+        return None
+    return _intervention_page(model_admin, request, queryset, form, *page)
+
+
 class _TaskReassignAdminForm(ReasonForm):
     to_user = forms.ModelChoiceField(
         label="Give them to", queryset=get_user_model().objects.filter(is_active=True).order_by("username")
@@ -181,22 +193,21 @@ class ProcessInterventionAdmin(ReadOnlyAdmin, viewflow_admin.ProcessAdmin):
         description="Cancel the selected processes (compensating where the flow can; asks for a reason)"
     )
     def cancel_processes(self, request, queryset):
-        form = ProcessCancelForm(request.POST if "confirm" in request.POST else None)
-        if form.is_bound and form.is_valid():
-            reason = form.cleaned_data["reason"]
-            done = _each(
-                self, request, queryset, lambda p: process_cancel(process=p, user=request.user, reason=reason)
-            )
-            self.message_user(request, f"{done} process(es) canceled.", messages.SUCCESS)
-            return None
-        return _intervention_page(
+        return _confirmed_action(
             self,
             request,
             queryset,
-            form,
-            "cancel_processes",
-            "Cancel these processes",
-            "Their open steps are canceled; a flow with a compensation path runs it. Say why.",
+            ProcessCancelForm,
+            trigger="confirm",
+            act=lambda process, data: process_cancel(
+                process=process, user=request.user, reason=data["reason"]
+            ),
+            done="{n} process(es) canceled.",
+            page=(
+                "cancel_processes",
+                "Cancel these processes",
+                "Their open steps are canceled; a flow with a compensation path runs it. Say why.",
+            ),
         )
 
 
@@ -208,48 +219,40 @@ class TaskInterventionAdmin(ReadOnlyAdmin, viewflow_admin.TaskAdmin):
 
     @admin.action(description="Reassign the selected open tasks (asks for whom and why)")
     def reassign_tasks(self, request, queryset):
-        form = _TaskReassignAdminForm(request.POST if "confirm" in request.POST else None)
-        if form.is_bound and form.is_valid():
-            to_user, reason = form.cleaned_data["to_user"], form.cleaned_data["reason"]
-            done = _each(
-                self,
-                request,
-                queryset,
-                lambda t: task_reassign_fix(task=t, user=request.user, to_user=to_user, reason=reason),
-            )
-            self.message_user(request, f"{done} task(s) reassigned.", messages.SUCCESS)
-            return None
-        return _intervention_page(
+        return _confirmed_action(
             self,
             request,
             queryset,
-            form,
-            "reassign_tasks",
-            "Reassign these tasks",
-            "Each goes to the person chosen, if they may hold it. Say why.",
+            _TaskReassignAdminForm,
+            trigger="confirm",
+            act=lambda task, data: task_reassign_fix(
+                task=task, user=request.user, to_user=data["to_user"], reason=data["reason"]
+            ),
+            done="{n} task(s) reassigned.",
+            page=(
+                "reassign_tasks",
+                "Reassign these tasks",
+                "Each goes to the person chosen, if they may hold it. Say why.",
+            ),
         )
 
     @admin.action(description="Change the due time of the selected open tasks (re-arms their timers)")
     def change_due_time(self, request, queryset):
-        form = TaskDueForm(request.POST if "confirm" in request.POST else None)
-        if form.is_bound and form.is_valid():
-            due_at, reason = form.cleaned_data["due_at"], form.cleaned_data["reason"]
-            done = _each(
-                self,
-                request,
-                queryset,
-                lambda t: task_due_change(task=t, user=request.user, due_at=due_at, reason=reason),
-            )
-            self.message_user(request, f"{done} due time(s) changed.", messages.SUCCESS)
-            return None
-        return _intervention_page(
+        return _confirmed_action(
             self,
             request,
             queryset,
-            form,
-            "change_due_time",
-            "Change the due times",
-            "Reminders and escalation levels not fired yet move with the due time. Say why.",
+            TaskDueForm,
+            trigger="confirm",
+            act=lambda task, data: task_due_change(
+                task=task, user=request.user, due_at=data["due_at"], reason=data["reason"]
+            ),
+            done="{n} due time(s) changed.",
+            page=(
+                "change_due_time",
+                "Change the due times",
+                "Reminders and escalation levels not fired yet move with the due time. Say why.",
+            ),
         )
 
 
