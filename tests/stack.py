@@ -56,6 +56,15 @@ def wait_for(
         time.sleep(interval)
 
 
+def answers(url: str) -> bool:
+    """Whether the portal at `url` is up and ready (its /readyz answers 200)."""
+    try:
+        with urlopen(f"{url}/readyz", timeout=5) as response:  # noqa: S310 - our own server
+            return response.status == 200
+    except OSError:
+        return False
+
+
 def _test_database_url() -> str:
     from django.db import connection
 
@@ -219,14 +228,7 @@ def live_server_url(stack_env) -> Iterator[str]:
         env,
     )
 
-    def ready() -> bool:
-        try:
-            with urlopen(f"{url}/readyz", timeout=5) as response:  # noqa: S310 - our own server
-                return response.status == 200
-        except OSError:
-            return False
-
-    web.wait_until(ready, what="uvicorn /readyz")
+    web.wait_until(lambda: answers(url), what="uvicorn /readyz")
     yield url
     web.stop()
 

@@ -12,21 +12,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
-from urllib.request import urlopen
 
 import pytest
 
 from portal.cluster import ClusterPlan
-from tests.stack import ROOT, PrivateRedis, Service, free_port, wait_for
+from tests.stack import ROOT, PrivateRedis, Service, answers, free_port, wait_for
 from tests.tcpproxy import TcpProxy
-
-
-def answers(url: str) -> bool:
-    try:
-        with urlopen(f"{url}/readyz", timeout=5) as response:  # noqa: S310 - our own server
-            return response.status == 200
-    except OSError:
-        return False
 
 
 @dataclass

@@ -25,7 +25,7 @@ from processes.webhooks.services import webhook_endpoint_create
 from tests.conftest import task_of
 from tests.otlp_receiver import OtlpReceiver
 from tests.services.test_actionlinks_race import _csrf, _opener, _post
-from tests.stack import PrivateRedis, Service, free_port, start_worker
+from tests.stack import PrivateRedis, Service, answers, free_port, start_worker
 from tests.webhook_receiver import Receiver
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
@@ -62,16 +62,7 @@ def traced_web(traced_env):
     argv = [sys.executable, "-m", "uvicorn", "tests.live_asgi:application", "--host", "127.0.0.1"]
     argv += ["--port", url.rsplit(":", 1)[1], "--lifespan", "off", "--no-access-log"]
     web = Service("traces-web", argv, traced_env)
-    from urllib.request import urlopen
-
-    def ready() -> bool:
-        try:
-            with urlopen(f"{url}/readyz", timeout=5) as response:  # noqa: S310 - our own server
-                return response.status == 200
-        except OSError:
-            return False
-
-    web.wait_until(ready, what="uvicorn /readyz")
+    web.wait_until(lambda: answers(url), what="uvicorn /readyz")
     yield url
     web.stop()
 
