@@ -40,32 +40,38 @@ PURCHASE = "purchase/flows.PurchaseFlow"
 ORDER = "orders/flows.OrderFlow"
 OTHER_QUEUES = ["processes.candidate_9001", "processes.candidate_9002"]
 
-ENV = {
-    "DATABASE_URL": f"postgres://root@127.0.0.1:5432/{DATABASE}",
-    "DEBUG": "0",
-    "SECRET_KEY": "bench-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFG",
-    "ALLOWED_HOSTS": "testserver,localhost,127.0.0.1",
-    "SECURE_SSL_REDIRECT": "0",
-    "SESSION_COOKIE_SECURE": "0",
-    "CSRF_COOKIE_SECURE": "0",
-    "SECURE_HSTS_SECONDS": "0",
-    "STATIC_MANIFEST": "0",
-    "STATIC_USE_FINDERS": "1",
-    "LOG_LEVEL": "WARNING",
-    "PORTAL_VAR_DIR": str(ROOT / "var" / "bench"),
-    "PASSWORD_HASHERS": "django.contrib.auth.hashers.MD5PasswordHasher",
-    # as in production: a psycopg pool, not a new connection per request
-    "DATABASE_POOL_MAX_SIZE": "4",
-}
-ENV.pop("REDIS_URL", None)
+
+def bench_env(database: str) -> dict[str, str]:
+    """The benchmark's Django environment on PostgreSQL database `database` (production settings,
+    no Redis unless the caller adds it). Shared with bench/metrics.py."""
+    return {
+        "DATABASE_URL": f"postgres://root@127.0.0.1:5432/{database}",
+        "DEBUG": "0",
+        "SECRET_KEY": "bench-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFG",
+        "ALLOWED_HOSTS": "testserver,localhost,127.0.0.1",
+        "SECURE_SSL_REDIRECT": "0",
+        "SESSION_COOKIE_SECURE": "0",
+        "CSRF_COOKIE_SECURE": "0",
+        "SECURE_HSTS_SECONDS": "0",
+        "STATIC_MANIFEST": "0",
+        "STATIC_USE_FINDERS": "1",
+        "LOG_LEVEL": "WARNING",
+        "PORTAL_VAR_DIR": str(ROOT / "var" / "bench"),
+        "PASSWORD_HASHERS": "django.contrib.auth.hashers.MD5PasswordHasher",
+        # as in production: a psycopg pool, not a new connection per request
+        "DATABASE_POOL_MAX_SIZE": "4",
+    }
 
 
-def _fresh_database() -> None:
+ENV = bench_env(DATABASE)
+
+
+def fresh_database(database: str = DATABASE) -> None:
     import psycopg
 
     with psycopg.connect("postgresql://root@127.0.0.1:5432/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DATABASE}")
+        conn.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {database}")
 
 
 def _django() -> None:
@@ -81,7 +87,7 @@ def _django() -> None:
     django.setup()
 
 
-def _users() -> dict[str, list[int]]:
+def users_create() -> dict[str, list[int]]:
     from django.contrib.auth import get_user_model
 
     from processes.roles import roles_sync
@@ -104,7 +110,7 @@ def _users() -> dict[str, list[int]]:
     return {"operators": operators, "requesters": requesters}
 
 
-def _generate(processes: int, users: dict[str, list[int]]) -> float:
+def tasks_generate(processes: int, users: dict[str, list[int]]) -> float:
     """Two human tasks per process: 2g-1 done, 2g open for one process in five. Returns seconds."""
     from django.db import connection
 
@@ -135,9 +141,9 @@ def _generate(processes: int, users: dict[str, list[int]]) -> float:
             FROM generate_series(1, {processes}) g WHERE g % 10 <> 0""",  # noqa: S608 - numbers and constants of this file only
         f"""INSERT INTO processes_orderprocess (process_ptr_id, correlation_id, customer_name, customer_email,
                    lines, total, currency, payment_method, shipping_address, authorization_ref, capture_ref,
-                   reservation_ref, outcome, fraud_score, fraud_review_sla)
+                   reservation_ref, outcome, fraud_score, fraud_review_sla, shipment_ref, delivery)
             SELECT g, gen_random_uuid(), 'Customer ' || g, 'c' || g || '@example.com', '[]'::jsonb,
-                   (g * 13) % 3000 + 5, 'EUR', 'card', 'Somewhere', '', '', '', '', 90, interval '4 hours'
+                   (g * 13) % 3000 + 5, 'EUR', 'card', 'Somewhere', '', '', '', '', 90, interval '4 hours', '', ''
             FROM generate_series(1, {processes}) g WHERE g % 10 = 0""",  # noqa: S608 - numbers and constants of this file only
         # the done task of every process
         f"""INSERT INTO viewflow_task (id, flow_task, flow_task_type, status, created, finished, token,
@@ -162,11 +168,11 @@ def _generate(processes: int, users: dict[str, list[int]]) -> float:
             FROM generate_series(1, {processes}) g JOIN viewflow_process p ON p.id = g""",  # noqa: S608 - numbers and constants of this file only
         # the task list rows, as processes.tasklist.services.task_row_create writes them
         """INSERT INTO processes_taskrow (task_id, flow_class, process_id, node, subject, requester, amount,
-                   currency, stage_name, owner_permission, owner_id, status, priority, due_at, created,
+                   currency, stage_name, kind, owner_permission, owner_id, status, priority, due_at, created,
                    finished, search)
             SELECT t.id, p.flow_class, p.id, CASE WHEN pp.process_ptr_id IS NULL THEN 'review_fraud' ELSE 'approve' END,
                    s.subject, s.requester, COALESCE(pp.amount, op.total), 'EUR',
-                   CASE WHEN pp.process_ptr_id IS NULL THEN 'Review suspected fraud' ELSE 'Approval' END,
+                   CASE WHEN pp.process_ptr_id IS NULL THEN 'Review suspected fraud' ELSE 'Approval' END, '',
                    t.owner_permission, t.owner_id, t.status, COALESCE(pp.priority, 3),
                    t.created + interval '4 hours',
                    t.created, t.finished, lower(s.subject || ' ' || s.requester)
@@ -215,7 +221,7 @@ def _measure(client, path: str, requests: int) -> tuple[list[float], int, list[f
     return timings, len(captured), cpu
 
 
-def _p95(values: list[float]) -> float:
+def p95(values: list[float]) -> float:
     return statistics.quantiles(values, n=20)[-1] if len(values) >= 20 else max(values)
 
 
@@ -236,14 +242,14 @@ def main() -> None:
         f"{platform.node()} {os.cpu_count()} cores, {platform.python_version()}",
         flush=True,
     )
-    _fresh_database()
+    fresh_database()
     _django()
     from django.core.management import call_command
     from django.test import Client
 
     call_command("migrate", verbosity=0)
-    users = _users()
-    seconds = _generate(processes, users)
+    users = users_create()
+    seconds = tasks_generate(processes, users)
     print(f"# generated in {seconds:.1f} s", flush=True)
 
     from django.contrib.auth import get_user_model
@@ -268,9 +274,9 @@ def main() -> None:
             # (at most 100 requests: viewflow's queue takes seconds per page at this size)
             baselines[baseline_path] = _measure(client, baseline_path, min(requests, 100))
         theirs, queries[f"{name}_baseline"], theirs_cpu = baselines[baseline_path]
-        p95, base = _p95(ours), _p95(theirs)
+        ours_p95, base = p95(ours), p95(theirs)
         print(
-            f"BENCH tasklist p95_ms={p95:.1f} ms baseline={base:.1f} ratio={p95 / base:.3f} "
+            f"BENCH tasklist p95_ms={ours_p95:.1f} ms baseline={base:.1f} ratio={ours_p95 / base:.3f} "
             f"page={name} p50_ms={statistics.median(ours):.1f} baseline_p50_ms={statistics.median(theirs):.1f} "
             f"python_cpu_p50_ms={statistics.median(ours_cpu):.1f} baseline_python_cpu_p50_ms={statistics.median(theirs_cpu):.1f}",
             flush=True,

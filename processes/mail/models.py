@@ -60,7 +60,11 @@ class OutgoingEmail(models.Model):
         indexes = [
             models.Index(
                 fields=["next_attempt_at"], name="email_pending_due", condition=models.Q(status="pending")
-            )
+            ),
+            # /metrics counts the pending and failed ones without reading the sent history
+            models.Index(
+                fields=["status"], name="email_unsent", condition=models.Q(status__in=["pending", "failed"])
+            ),
         ]
 
     def __str__(self) -> str:

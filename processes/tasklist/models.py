@@ -90,6 +90,13 @@ class TaskRow(models.Model):
                 condition=models.Q(status__in=OPEN_STATUSES),
                 name="taskrow_open_due",
             ),
+            # /metrics: the open and overdue gauges count every open row, grouped: index-only
+            # (processes/migrations/0027_scrape_indexes.py)
+            models.Index(
+                fields=["flow_class", "stage_name", "status", "due_at", "task_id"],
+                condition=models.Q(status__in=OPEN_STATUSES),
+                name="taskrow_open_gauge",
+            ),
             # the operations dashboard: decisions per process type over the last days (time to decision)
             models.Index(
                 fields=["flow_class", "finished"],

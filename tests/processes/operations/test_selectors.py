@@ -103,6 +103,30 @@ def test_a_lost_job_is_stuck_even_with_its_error_boundary_open(place_order):
     assert _stuck(61) == [order.pk]
 
 
+def test_a_process_waiting_in_a_message_catch_is_not_stuck(place_order):
+    """viewflow's message and signal catches are EVENT tasks like an error boundary: they wait by
+    their node, not their type. None of these flows has one: the error boundary stands in."""
+    order = place_order()
+    Task.objects.filter(process=order, flow_task_type="JOB").update(status=STATUS.CANCELED)
+    boundary = Task.objects.get(process=order, flow_task_type="EVENT", status=STATUS.NEW)
+    assert _stuck(61) == [order.pk]
+
+    with mock.patch.object(selectors, "_nodes_of", return_value=[boundary.flow_task]):
+        assert _stuck(61) == []
+
+
+def test_the_waiting_index_says_what_the_stuck_query_asks():
+    """PostgreSQL uses the partial index ops_task_waiting (migration 0027) only if its predicate
+    is the query's: the same open statuses and waiting node types."""
+    import importlib
+
+    sql = importlib.import_module("processes.migrations.0027_scrape_indexes").TASK_WAITING
+    statuses = ", ".join(f"'{status}'" for status in selectors.OPEN_TASK_STATUSES)
+    kinds = ", ".join(f"'{kind}'" for kind in selectors.WAITING_NODE_TYPES)
+
+    assert f"WHERE status IN ({statuses}) AND flow_task_type IN ({kinds})" in sql
+
+
 def test_a_failed_step_is_an_incident_not_a_stuck_process(place_order):
     order = place_order()
     Task.objects.filter(process=order, flow_task_type="JOB").update(status=STATUS.ERROR)
