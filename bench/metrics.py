@@ -204,7 +204,7 @@ def _check(body: str) -> dict[str, float]:
             "portal_processes_stuck",
             "portal_timers_due_oldest_seconds",
             "portal_emails_pending",
-            "portal_webhooks_delivered",
+            "portal_webhooks_pending",
             "portal_queue_depth",
         )
     }
@@ -247,15 +247,15 @@ def _explain(sql: str, params) -> list[str]:
         return [row[0] for row in cursor.fetchall()]
 
 
-def _indexes_0027(*, create: bool) -> None:
-    """Drop or create migration 0027's indexes (--compare: the code before and after it)."""
+def _indexes_0028(*, create: bool) -> None:
+    """Drop or create migration 0028's indexes (--compare: the code before and after it)."""
     import importlib
 
     from django.apps import apps
     from django.db import connection
     from django.db.migrations import AddIndex
 
-    migration = importlib.import_module("processes.migrations.0027_scrape_indexes")
+    migration = importlib.import_module("processes.migrations.0028_scrape_indexes")
     with connection.schema_editor(atomic=False) as editor:
         for operation in migration.Migration.operations:
             if isinstance(operation, AddIndex):
@@ -266,7 +266,7 @@ def _indexes_0027(*, create: bool) -> None:
         for up, down in migration.SQL:
             cursor.execute(up if create else down)
         cursor.execute("VACUUM ANALYZE")
-    print(f"# {'created' if create else 'dropped'} the 0027 indexes", flush=True)
+    print(f"# {'created' if create else 'dropped'} the 0028 indexes", flush=True)
 
 
 def _phase(client, scrapes: int, explain: bool, label: str) -> None:
@@ -338,7 +338,7 @@ def main() -> None:
         "--scrapes", type=int, help="timed scrapes of each kind (default 400; 100 with --quick)"
     )
     parser.add_argument(
-        "--compare", action="store_true", help="first without migration 0027's indexes, then with them"
+        "--compare", action="store_true", help="first without migration 0028's indexes, then with them"
     )
     parser.add_argument("--explain", action="store_true", help="print every scrape query's EXPLAIN ANALYZE")
     args = parser.parse_args()
@@ -368,10 +368,10 @@ def main() -> None:
 
     client = Client()
     if args.compare:
-        _indexes_0027(create=False)
-        _phase(client, scrapes, args.explain, "without the 0027 indexes")
-        _indexes_0027(create=True)
-    _phase(client, scrapes, args.explain, "0027 indexes" if args.compare else "")
+        _indexes_0028(create=False)
+        _phase(client, scrapes, args.explain, "without the 0028 indexes")
+        _indexes_0028(create=True)
+    _phase(client, scrapes, args.explain, "0028 indexes" if args.compare else "")
     shutil.rmtree(MULTIPROC_DIR, ignore_errors=True)
 
 

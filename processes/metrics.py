@@ -11,14 +11,14 @@ nothing is counted twice however many processes serve it:
   wait on no person, timer or message (processes/operations/selectors.py, ADR 0020);
 - `portal_timers_due_oldest_seconds`: how late the oldest due, unfired timer is (escalation lag);
 - `portal_emails_pending`, `portal_emails_failed`: the email outbox;
-- `portal_webhooks_pending`, `portal_webhooks_delivered`, `portal_webhooks_failed`: the webhook
+- `portal_webhooks_pending`, `portal_webhooks_failed`: the webhook
   outbox (processes/webhooks/; delivered rows are kept WEBHOOK_KEEP_DAYS).
 
 Process types are labelled by their flow reference (`purchase/flows.PurchaseFlow`, the task list's
 `?flow=`), from the registry: a new process type needs no metrics code. The task gauges are one
 grouped pass over the open rows (processes/tasklist/models.py), so a scrape's cost follows the
 open work, not the history; the timer gauge reads the oldest due timer by its index, and the
-stuck count merges two index-only scans (migration 0027; `make bench NAME=metrics` measures the
+stuck count merges two index-only scans (migration 0028; `make bench NAME=metrics` measures the
 scrape at a million tasks). Only the webhook gauges grow with history (deliveries kept).
 
 Counters and histograms of what happened (processes started, tasks decided, job attempts, HTTP
@@ -170,16 +170,20 @@ class PortalCollector(Collector):
             value=by_status.get(OutgoingEmail.Status.FAILED, 0),
         )
 
-        hooks = dict(WebhookDelivery.objects.values_list("status").annotate(n=Count("pk")).order_by())
+        # Only the unsent rows (a partial index): delivered ones are history, and their number is
+        # the counter portal_webhook_deliveries_total{outcome="sent"}.
+        hooks = dict(
+            WebhookDelivery.objects.filter(
+                status__in=[WebhookDelivery.Status.PENDING, WebhookDelivery.Status.FAILED]
+            )
+            .values_list("status")
+            .annotate(n=Count("pk"))
+            .order_by()
+        )
         yield GaugeMetricFamily(
             "portal_webhooks_pending",
             "Webhook deliveries not delivered yet (retried with backoff for about 3 days).",
             value=hooks.get(WebhookDelivery.Status.PENDING, 0),
-        )
-        yield GaugeMetricFamily(
-            "portal_webhooks_delivered",
-            "Webhook deliveries a receiver accepted (kept WEBHOOK_KEEP_DAYS).",
-            value=hooks.get(WebhookDelivery.Status.DELIVERED, 0),
         )
         yield GaugeMetricFamily(
             "portal_webhooks_failed",

@@ -91,7 +91,7 @@ class TaskRow(models.Model):
                 name="taskrow_open_due",
             ),
             # /metrics: the open and overdue gauges count every open row, grouped: index-only
-            # (processes/migrations/0027_scrape_indexes.py)
+            # (processes/migrations/0028_scrape_indexes.py)
             models.Index(
                 fields=["flow_class", "stage_name", "status", "due_at", "task_id"],
                 condition=models.Q(status__in=OPEN_STATUSES),

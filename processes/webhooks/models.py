@@ -106,7 +106,11 @@ class WebhookDelivery(models.Model):
         indexes = [
             models.Index(
                 fields=["next_attempt_at"], name="webhook_pending_due", condition=models.Q(status="pending")
-            )
+            ),
+            # /metrics counts the pending and failed ones without reading the delivered history
+            models.Index(
+                fields=["status"], name="webhook_unsent", condition=models.Q(status__in=["pending", "failed"])
+            ),
         ]
 
     def __str__(self) -> str:

@@ -120,7 +120,7 @@ def test_the_waiting_index_says_what_the_stuck_query_asks():
     is the query's: the same open statuses and waiting node types."""
     import importlib
 
-    sql = importlib.import_module("processes.migrations.0027_scrape_indexes").TASK_WAITING
+    sql = importlib.import_module("processes.migrations.0028_scrape_indexes").TASK_WAITING
     statuses = ", ".join(f"'{status}'" for status in selectors.OPEN_TASK_STATUSES)
     kinds = ", ".join(f"'{kind}'" for kind in selectors.WAITING_NODE_TYPES)
 

@@ -48,7 +48,7 @@ SQL = [
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("processes", "0026_outgoing_email_traceparent"),
+        ("processes", "0027_language_preference"),
         ("viewflow", "0015_task_scheduled"),
     ]
 
@@ -67,6 +67,14 @@ class Migration(migrations.Migration):
                 condition=models.Q(("status__in", ["pending", "failed"])),
                 fields=["status"],
                 name="email_unsent",
+            ),
+        ),
+        migrations.AddIndex(
+            model_name="webhookdelivery",
+            index=models.Index(
+                condition=models.Q(("status__in", ["pending", "failed"])),
+                fields=["status"],
+                name="webhook_unsent",
             ),
         ),
         *(migrations.RunSQL(create, drop) for create, drop in SQL),
