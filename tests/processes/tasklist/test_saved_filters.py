@@ -205,7 +205,11 @@ def test_the_owner_pins_and_deletes(client, olivia, two_queued):
     assert pinned.status_code == 302
     assert pinned["Location"] == INBOX
     assert "<!--live:pinned-->" in page
-    assert 'Cheap <span class="portal-pinned__count">1</span>' in page
+    # another list's pin names its list
+    assert (
+        'Cheap <span class="portal-pinned__list">Queue</span> <span class="portal-pinned__count">1</span>'
+        in page
+    )
     assert client.post(f"/tasks/filters/{saved.pk}/delete/").status_code == 302
     assert not SavedFilter.objects.exists()
 
