@@ -19,7 +19,8 @@ shared machine the wall time includes waiting for a core). Prints, per page,
     BENCH tasklist p95_ms=<v> ms baseline=<v> ratio=<v> page=<page> p50_ms=<v>
 
 and `BENCH tasklist queries=<n> baseline=<n> ratio=<v>` (queries per page, the same for every
-page size: the tests pin them). `--quick` uses 100,000 tasks (10,000 open).
+page size: the tests pin them). The last page, `pinned`, is the queue with three pinned saved
+filters counted on it (ADR 0022). `--quick` uses 100,000 tasks (10,000 open).
 """
 
 from __future__ import annotations
@@ -135,9 +136,9 @@ def _generate(processes: int, users: dict[str, list[int]]) -> float:
             FROM generate_series(1, {processes}) g WHERE g % 10 <> 0""",  # noqa: S608 - numbers and constants of this file only
         f"""INSERT INTO processes_orderprocess (process_ptr_id, correlation_id, customer_name, customer_email,
                    lines, total, currency, payment_method, shipping_address, authorization_ref, capture_ref,
-                   reservation_ref, outcome, fraud_score, fraud_review_sla)
+                   reservation_ref, outcome, fraud_score, fraud_review_sla, delivery, shipment_ref)
             SELECT g, gen_random_uuid(), 'Customer ' || g, 'c' || g || '@example.com', '[]'::jsonb,
-                   (g * 13) % 3000 + 5, 'EUR', 'card', 'Somewhere', '', '', '', '', 90, interval '4 hours'
+                   (g * 13) % 3000 + 5, 'EUR', 'card', 'Somewhere', '', '', '', '', 90, interval '4 hours', '', ''
             FROM generate_series(1, {processes}) g WHERE g % 10 = 0""",  # noqa: S608 - numbers and constants of this file only
         # the done task of every process
         f"""INSERT INTO viewflow_task (id, flow_task, flow_task_type, status, created, finished, token,
@@ -163,13 +164,13 @@ def _generate(processes: int, users: dict[str, list[int]]) -> float:
         # the task list rows, as processes.tasklist.services.task_row_create writes them
         """INSERT INTO processes_taskrow (task_id, flow_class, process_id, node, subject, requester, amount,
                    currency, stage_name, owner_permission, owner_id, status, priority, due_at, created,
-                   finished, search)
+                   finished, search, kind)
             SELECT t.id, p.flow_class, p.id, CASE WHEN pp.process_ptr_id IS NULL THEN 'review_fraud' ELSE 'approve' END,
                    s.subject, s.requester, COALESCE(pp.amount, op.total), 'EUR',
                    CASE WHEN pp.process_ptr_id IS NULL THEN 'Review suspected fraud' ELSE 'Approval' END,
                    t.owner_permission, t.owner_id, t.status, COALESCE(pp.priority, 3),
                    t.created + interval '4 hours',
-                   t.created, t.finished, lower(s.subject || ' ' || s.requester)
+                   t.created, t.finished, lower(s.subject || ' ' || s.requester), ''
             FROM viewflow_task t
             JOIN viewflow_process p ON p.id = t.process_id
             LEFT JOIN processes_purchaseprocess pp ON pp.process_ptr_id = p.id
@@ -219,6 +220,22 @@ def _p95(values: list[float]) -> float:
     return statistics.quantiles(values, n=20)[-1] if len(values) >= 20 else max(values)
 
 
+def _pins(operator) -> None:
+    """Three pinned saved filters of `operator`'s: one per list, each counted on every list page."""
+    from processes.tasklist.saved_services import saved_filter_create, saved_filter_pin
+
+    for name, page, query in [
+        ("Big ones", "inbox", "amount_min=2000&sort=priority"),
+        ("Overdue", "queue", "overdue=on"),
+        ("Orders", "archive", "q=order"),
+    ]:
+        saved_filter_pin(
+            saved=saved_filter_create(owner=operator, name=name, page=page, query=query),
+            user=operator,
+            pinned=True,
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -260,9 +277,18 @@ def main() -> None:
         ),
         ("archive", "/tasks/archive/", "/purchase/archive/"),
         ("search", "/tasks/queue/?q=desk+12", "/purchase/queue/"),
+        # the queue again, with three pinned saved filters counted on it (ADR 0022); last, since
+        # the pins show on every list page
+        (
+            "pinned",
+            "/tasks/queue/?sort=priority&amount_min=100&amount_max=4000&stage=Approval",
+            "/purchase/queue/",
+        ),
     ]
     queries, baselines = {}, {}
     for name, path, baseline_path in pages:
+        if name == "pinned":
+            _pins(operator)
         ours, queries[name], ours_cpu = _measure(client, path, requests)
         if baseline_path not in baselines:  # the search's baseline is the queue's: measured once
             # (at most 100 requests: viewflow's queue takes seconds per page at this size)
