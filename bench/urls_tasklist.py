@@ -3,7 +3,9 @@ of the portal's gated ones, so viewflow's inbox, queue and archive pages, the ba
 routed beside the portal's task lists. Only the benchmark uses it (issue 11 routes the flows'
 lists to the portal's task list in the product)."""
 
+from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
+from django.views.i18n import JavaScriptCatalog
 from viewflow.workflow.flow import FlowAppViewset
 
 from processes.branding import PRODUCT_NAME
@@ -18,5 +20,6 @@ site = PortalSite(
 
 urlpatterns = [
     path("notifications/", include("processes.notifications.urls")),  # the page shell links them
+    path("jsi18n/", login_not_required(JavaScriptCatalog.as_view()), name="portal_jsi18n"),  # and this
     path("", site.urls),
 ]

@@ -4,16 +4,18 @@ choice of a colleague for delegate and reassign."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import urlencode
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
 from viewflow.workflow.fields import get_flow_ref
 
 from processes.registry import registry
+from processes.tasklist.models import SavedFilter
 from processes.tasklist.selectors import KIND_SEPARATOR, TaskFilter
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import User
+    from django.contrib.auth.models import Group, User
     from django.db.models import QuerySet
 
 
@@ -92,6 +94,18 @@ class TaskFilterForm(forms.Form):
             self.add_error("amount_max", _("The upper bound is below the lower one."))
         return cleaned
 
+    def query_string(self) -> str:
+        """The validated filters as a query string in the form's field order, empty values and
+        anything the form does not know (`page`, made-up keys) left out: what a saved filter keeps.
+        Call after `is_valid()`."""
+        pairs = []
+        for name in self.fields:
+            value = self.cleaned_data.get(name)
+            if value is None or value == "" or value is False:
+                continue
+            pairs.append((name, "on" if value is True else str(value)))
+        return urlencode(pairs)
+
     def spec(self, default_sort: str = "due") -> TaskFilter:
         """The filter to apply: what validated (nothing, when the form is invalid)."""
         if not self.is_bound or not self.is_valid():
@@ -125,3 +139,21 @@ class TaskHandOverForm(forms.Form):
         field = cast("forms.ModelChoiceField[User]", self.fields["to_user"])
         field.queryset = users
         field.label_from_instance = lambda obj: obj.get_full_name() or obj.get_username()  # type: ignore[method-assign]  # Django's documented hook
+
+
+class SavedFilterForm(forms.Form):
+    """Save the list's current filters under a name, for oneself or shared with one of one's
+    groups (read-only for its members)."""
+
+    name = forms.CharField(label=_("Name"), max_length=60, strip=True)
+    page = forms.ChoiceField(widget=forms.HiddenInput, choices=SavedFilter.Page.choices)
+    query = forms.CharField(widget=forms.HiddenInput, required=False, max_length=500)
+    shared_with: forms.ModelChoiceField[Group] = forms.ModelChoiceField(
+        label=_("Share with"), queryset=None, required=False, empty_label=_("Nobody")
+    )
+
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        cast("forms.ModelChoiceField[Group]", self.fields["shared_with"]).queryset = user.groups.order_by(
+            "name"
+        )

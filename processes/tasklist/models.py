@@ -129,3 +129,39 @@ class TaskRow(models.Model):
     def is_overdue(self, now: datetime) -> bool:
         """Open and past its due time at `now` (a task without a due time never is)."""
         return self.is_open and self.due_at is not None and self.due_at < now
+
+
+class SavedFilter(models.Model):
+    """A task list's filters saved under a name (issue 18): its owner's, optionally shared with one
+    of their groups, read-only for that group. `query` is the list's query string, normalised
+    through the list's filter form when saved (processes.tasklist.services.saved_filter_create)."""
+
+    class Page(models.TextChoices):
+        INBOX = "inbox", _("Inbox")
+        QUEUE = "queue", _("Queue")
+        ARCHIVE = "archive", _("Archive")
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(_("name"), max_length=60)
+    page = models.CharField(_("list"), max_length=20, choices=Page.choices)
+    query = models.CharField(_("filters"), max_length=500)
+    shared_with = models.ForeignKey(
+        "auth.Group",
+        verbose_name=_("shared with"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    pinned = models.BooleanField(_("pinned"), default=False)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("saved filter")
+        verbose_name_plural = _("saved filters")
+        ordering = ["name", "pk"]
+        constraints = [models.UniqueConstraint(fields=["owner", "name"], name="savedfilter_owner_name")]
+        indexes = [models.Index(fields=["shared_with"], name="savedfilter_shared")]
+
+    def __str__(self) -> str:
+        return self.name

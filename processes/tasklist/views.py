@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect, QueryDict
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils import dateformat, timezone
 from django.utils.formats import get_format
 from django.utils.translation import gettext as _
@@ -23,10 +24,10 @@ from processes import services
 from processes.gate import task_is_personal
 from processes.languages.formats import money_format
 from processes.redirects import safe_next_url
-from processes.tasklist import selectors
+from processes.tasklist import saved_selectors, saved_services, selectors
 from processes.tasklist.exceptions import TaskUnavailable
-from processes.tasklist.forms import TaskFilterForm, TaskHandOverForm
-from processes.tasklist.models import TaskRow
+from processes.tasklist.forms import SavedFilterForm, TaskFilterForm, TaskHandOverForm
+from processes.tasklist.models import SavedFilter, TaskRow
 from processes.tasklist.rendering import RowsRenderer, filter_fields_html
 
 if TYPE_CHECKING:
@@ -107,19 +108,26 @@ class TaskListView(View):
         return selectors.flows_listed_for(user)
 
     def get(self, request):
+        return self.render_list(request, request.GET)
+
+    def render_list(self, request, params, *, save_form: SavedFilterForm | None = None, status: int = 200):
+        """The page for the filters in `params` (a QueryDict); `save_form`: a refused "save
+        filter" form to show with its errors (SavedFilterCreateView)."""
         user = request.user
-        form = TaskFilterForm(request.GET or None, flows=self.flows(user), stages=selectors.stage_names())
+        stages = selectors.stage_names()
+        form = TaskFilterForm(params or None, flows=self.flows(user), stages=stages)
         spec = form.spec(self.default_sort)
         page = CappedPaginator(selectors.task_rows_filter(self.rows(user), spec), PAGE_SIZE).get_page(
-            request.GET.get("page")
+            params.get("page")
         )
         now = timezone.now()
         app = request.resolver_match.app
         pages: dict = {}
         actions = {action: _pattern(app.reverse, action, 1) for action in self.actions}
-        query = request.GET.copy()
+        query = params.copy()
         query.pop("page", None)
-        here = request.get_full_path()
+        list_url = request.path if request.method == "GET" else reverse(f"tasks:{self.page}:index")
+        here = request.get_full_path() if request.method == "GET" else f"{list_url}?{query.urlencode()}"
         moment_format = get_format("SHORT_DATETIME_FORMAT")
         context = {
             "page": self.page,
@@ -129,6 +137,7 @@ class TaskListView(View):
             "page_obj": page,
             "query": query.urlencode(),
             "here": here,
+            "list_url": list_url,
             "bulk_claim_url": app.reverse("bulk_claim"),
             "starts": selectors.start_actions_for(user),
             "rows": [
@@ -154,7 +163,34 @@ class TaskListView(View):
         context["rows_html"] = RowsRenderer(page=self.page, here_quoted=quote(here, safe="")).render(
             context["rows"]
         )
-        return TemplateResponse(request, "processes/tasklist/list.html", context)
+        if self.page in saved_selectors.LIST_ROWS:
+            context.update(self.saved_filters_context(user, form, stages, save_form))
+        return TemplateResponse(request, "processes/tasklist/list.html", context, status=status)
+
+    def saved_filters_context(self, user, form, stages, save_form) -> dict[str, Any]:
+        """Saved filters (issue 18): this list's (own and shared), the pinned ones of every list
+        with their counts, and the form that saves the current filters."""
+        visible = list(saved_selectors.saved_filters_visible(user))
+        current = form.query_string() if form.is_bound and form.is_valid() else ""
+        if save_form is None and current:
+            save_form = SavedFilterForm(initial={"page": self.page, "query": current}, user=user)
+        return {
+            "saved_filters": [
+                {"saved": saved, "url": _list_url(saved), "own": saved.owner_id == user.pk}
+                for saved in visible
+                if saved.page == self.page
+            ],
+            "pinned": [
+                {"saved": item.saved, "url": _list_url(item.saved), "count": item.label}
+                for item in saved_selectors.pinned_counts(user, visible, stages=stages)
+            ],
+            "save_form": save_form,
+            "saved_filter_create_url": reverse("tasks:saved_filter_create"),
+        }
+
+
+def _list_url(saved: SavedFilter) -> str:
+    return f"{reverse(f'tasks:{saved.page}:index')}?{saved.query}"
 
 
 class InboxView(TaskListView):
@@ -347,3 +383,73 @@ class ReassignView(_HandOverView):
 
     def users(self, task, user):
         return selectors.task_eligible_users(task)
+
+
+# ---------------------------------------------------------------- saved filters (POST only)
+
+LIST_VIEWS: dict[str, type[TaskListView]] = {"inbox": InboxView, "queue": QueueView, "archive": ArchiveView}
+
+
+class SavedFilterCreateView(View):
+    """Save the list's current filters. Refused input: the list again, the form with its errors (422)."""
+
+    http_method_names = ["post"]
+
+    def post(self, request):
+        form = SavedFilterForm(request.POST, user=request.user)
+        page = request.POST.get("page", "")
+        view_class = LIST_VIEWS.get(page, InboxView)
+        query = QueryDict(str(request.POST.get("query", ""))[:500])
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                saved = saved_services.saved_filter_create(
+                    owner=request.user,
+                    name=data["name"],
+                    page=data["page"],
+                    query=data["query"],
+                    shared_with=data["shared_with"],
+                )
+            except ValidationError as exc:
+                _errors_onto(form, exc)
+            else:
+                messages.success(request, _("Filter “%(name)s” saved.") % {"name": saved.name})
+                return HttpResponseRedirect(_list_url(saved))
+        view = view_class()
+        view.setup(request)
+        return view.render_list(request, query, save_form=form, status=422)
+
+
+def _errors_onto(form: SavedFilterForm, exc: ValidationError) -> None:
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc.messages)
+
+
+class _SavedFilterChangeView(View):
+    """A change to a saved filter: 404 for one the user cannot see, 403 for one they do not own."""
+
+    http_method_names = ["post"]
+
+    def back(self, request):
+        return HttpResponseRedirect(
+            safe_next_url(request, request.POST.get("next"), reverse("tasks:inbox:index"))
+        )
+
+
+class SavedFilterPinView(_SavedFilterChangeView):
+    def post(self, request, filter_pk: int):
+        saved = saved_selectors.saved_filter_for_change(request.user, filter_pk)
+        pinned = request.POST.get("pinned") == "1"
+        saved_services.saved_filter_pin(saved=saved, user=request.user, pinned=pinned)
+        return self.back(request)
+
+
+class SavedFilterDeleteView(_SavedFilterChangeView):
+    def post(self, request, filter_pk: int):
+        saved = saved_selectors.saved_filter_for_change(request.user, filter_pk)
+        saved_services.saved_filter_delete(saved=saved, user=request.user)
+        messages.success(request, _("Filter “%(name)s” deleted.") % {"name": saved.name})
+        return self.back(request)

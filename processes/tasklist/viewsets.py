@@ -63,6 +63,15 @@ class TasksApp(Application):
     unclaim_path = path("<int:task_pk>/unclaim/", views.UnclaimView.as_view(), name="unclaim")
     delegate_path = path("<int:task_pk>/delegate/", views.DelegateView.as_view(), name="delegate")
     reassign_path = path("<int:task_pk>/reassign/", views.ReassignView.as_view(), name="reassign")
+    saved_filter_create_path = path(
+        "filters/", views.SavedFilterCreateView.as_view(), name="saved_filter_create"
+    )
+    saved_filter_pin_path = path(
+        "filters/<int:filter_pk>/pin/", views.SavedFilterPinView.as_view(), name="saved_filter_pin"
+    )
+    saved_filter_delete_path = path(
+        "filters/<int:filter_pk>/delete/", views.SavedFilterDeleteView.as_view(), name="saved_filter_delete"
+    )
 
     def has_view_permission(self, user, obj=None):
         return user.is_authenticated and bool(selectors.flows_listed_for(user))

@@ -292,6 +292,24 @@ def build_scene() -> dict[str, Any]:
     def task_params(found):
         return {"process_pk": found.process_id, "task_pk": found.pk}
 
+    # Saved filters: oscar's, shared with the approvers (olivia: read-only), and each user's own.
+    from django.contrib.auth.models import Group
+
+    from processes.tasklist.saved_services import saved_filter_create
+
+    oscar = _persona("oscar", ["approvers"], roles_sync())
+    shared_filter = saved_filter_create(
+        owner=oscar,
+        name="Matrix",
+        page="queue",
+        query="sort=age",
+        shared_with=Group.objects.get(name="approvers"),
+    )
+    own_filters = {
+        name: saved_filter_create(owner=user, name="Matrix", page="inbox", query="sort=age")
+        for name, user in users.items()
+    }
+
     params: dict[str, Any] = {
         "none": {},
         "approve_queued": task_params(approve_queued),
@@ -332,6 +350,12 @@ def build_scene() -> dict[str, Any]:
         "user_alice": {"id": users["alice"].pk},
         "app_processes": {"app_label": "processes"},
         "admin_unknown": {"url": "no/such/page/"},
+        "saved_filter_invalid": {"_data": {"name": "", "page": "queue", "query": "sort=age"}},
+        "saved_filter_shared": {"filter_pk": shared_filter.pk, "_data": {"pinned": "1"}},
+        "saved_filter_own": lambda role: {
+            "filter_pk": own_filters[USERNAMES[role] or "alice"].pk,
+            "_data": {"pinned": "1"},
+        },
         "view_on_site_process": {
             "content_type_id": ContentType.objects.get_for_model(PurchaseProcess).pk,
             "object_id": queued.pk,

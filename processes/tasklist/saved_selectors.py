@@ -1,0 +1,74 @@
+"""Read side of saved filters (issue 18): which a user sees, and the live counts of the pinned.
+
+A user sees their own filters and those shared with any of their groups. A count runs the
+filter through the list's own selector *as the viewer*, so a shared filter counts only the rows
+its viewer may see, and it is capped (one `COUNT(*)` over at most COUNT_CAP + 1 rows) so that a
+page's cost does not grow with the history behind a filter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Q, QuerySet
+from django.http import Http404, QueryDict
+
+from processes.tasklist import selectors
+from processes.tasklist.forms import TaskFilterForm
+from processes.tasklist.models import SavedFilter, TaskRow
+
+COUNT_CAP = 999  # shown as "999+" past it
+
+LIST_ROWS: dict[str, Callable[[Any], QuerySet[TaskRow]]] = {
+    SavedFilter.Page.INBOX: selectors.task_rows_inbox,
+    SavedFilter.Page.QUEUE: selectors.task_rows_queue,
+    SavedFilter.Page.ARCHIVE: selectors.task_rows_archive,
+}
+
+
+def saved_filters_visible(user: Any) -> QuerySet[SavedFilter]:
+    """`user`'s own filters and those shared with one of their groups (one query)."""
+    return SavedFilter.objects.filter(
+        Q(owner=user) | Q(shared_with__in=user.groups.values("pk"))
+    ).select_related("owner", "shared_with")
+
+
+def saved_filter_for_change(user: Any, pk: int) -> SavedFilter:
+    """The filter `pk` if `user` can see it (else a 404); the services refuse a non-owner (403)."""
+    saved = saved_filters_visible(user).filter(pk=pk).first()
+    if saved is None:
+        raise Http404("No such saved filter")
+    return saved
+
+
+@dataclass(frozen=True)
+class PinnedCount:
+    saved: SavedFilter
+    count: int | None  # None: the filter no longer validates (a stage or process type gone)
+
+    @property
+    def label(self) -> str:
+        if self.count is None:
+            return "?"
+        return f"{COUNT_CAP}+" if self.count > COUNT_CAP else str(self.count)
+
+
+def saved_filter_count(user: Any, saved: SavedFilter, *, stages: list[str]) -> int | None:
+    """How many rows of its list `saved` shows `user` (capped past COUNT_CAP): one query.
+    `stages`: the stage filter's names, read once per page (selectors.stage_names)."""
+    form = TaskFilterForm(QueryDict(saved.query), flows=selectors.flows_listed_for(user), stages=stages)
+    if not form.is_valid():
+        return None
+    rows = selectors.task_rows_filter(LIST_ROWS[saved.page](user), form.spec())
+    return rows.order_by()[: COUNT_CAP + 1].count()
+
+
+def pinned_counts(user: Any, filters: list[SavedFilter], *, stages: list[str]) -> list[PinnedCount]:
+    """The counts of `user`'s own pinned filters among `filters` (one query each)."""
+    return [
+        PinnedCount(saved, saved_filter_count(user, saved, stages=stages))
+        for saved in filters
+        if saved.pinned and saved.owner_id == user.pk
+    ]

@@ -1,0 +1,237 @@
+"""Saved filters (issue 18): save, share read-only with a group, pin with a live count."""
+
+from __future__ import annotations
+
+from unittest import mock
+
+import pytest
+from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import get_resolver
+
+from processes.models import AuditEvent
+from processes.nodes import celery_job
+from processes.tasklist import saved_selectors
+from processes.tasklist.models import SavedFilter
+from processes.tasklist.saved_services import saved_filter_create, saved_filter_delete, saved_filter_pin
+
+pytestmark = pytest.mark.django_db
+
+QUEUE, INBOX, CREATE = "/tasks/queue/", "/tasks/inbox/", "/tasks/filters/"
+
+
+@pytest.fixture(autouse=True)
+def _urls():
+    assert get_resolver().url_patterns
+
+
+@pytest.fixture(autouse=True)
+def _no_broker():
+    with mock.patch.object(celery_job, "job_send", return_value=True):
+        yield
+
+
+@pytest.fixture
+def reviewers(olivia, frank):
+    """A group olivia (approver) and frank (finance) share: the same filter shows each their own rows."""
+    group = Group.objects.create(name="reviewers")
+    group.user_set.add(olivia, frank)
+    return group
+
+
+@pytest.fixture
+def two_queued(purchase_policy, submit_request):
+    """Two requests in the approvers' queue (below finance's threshold: none in finance's)."""
+    return [submit_request(title="Chair", amount="190.00"), submit_request(title="Lamp", amount="40.00")]
+
+
+# ---------------------------------------------------------------- services and selectors
+
+
+def test_saving_normalises_the_query_through_the_list_form(olivia):
+    saved = saved_filter_create(
+        owner=olivia, name="Cheap", page="queue", query="?page=3&sort=age&amount_max=100&bogus=1&q=+lamp+"
+    )
+
+    assert saved.query == "q=lamp&amount_max=100&sort=age"
+    assert AuditEvent.objects.filter(action="filter.saved", actor=olivia).exists()
+
+
+@pytest.mark.parametrize(
+    "query", ["amount_min=abc", "amount_min=500&amount_max=100", "sort=sideways", "", "page=2&bogus=1"]
+)
+def test_an_invalid_or_empty_query_is_refused(olivia, query):
+    with pytest.raises(ValidationError):
+        saved_filter_create(owner=olivia, name="Bad", page="queue", query=query)
+
+    assert not SavedFilter.objects.exists()
+
+
+def test_a_name_is_unique_per_owner(olivia, oscar):
+    saved_filter_create(owner=olivia, name="Mine", page="queue", query="sort=age")
+    saved_filter_create(owner=oscar, name="Mine", page="queue", query="sort=age")  # another owner: fine
+
+    with pytest.raises(ValidationError) as refused:
+        saved_filter_create(owner=olivia, name="Mine", page="inbox", query="sort=age")
+
+    assert "name" in refused.value.message_dict
+
+
+def test_sharing_only_with_one_of_my_groups(olivia, roles):
+    with pytest.raises(ValidationError) as refused:
+        saved_filter_create(
+            owner=olivia, name="X", page="queue", query="sort=age", shared_with=roles["finance"]
+        )
+
+    assert "shared_with" in refused.value.message_dict
+    shared = saved_filter_create(
+        owner=olivia, name="X", page="queue", query="sort=age", shared_with=roles["approvers"]
+    )
+    assert shared.shared_with == roles["approvers"]
+
+
+def test_a_user_sees_their_own_and_their_groups_shared_filters_only(olivia, oscar, alice, roles):
+    own = saved_filter_create(owner=oscar, name="Oscar's", page="queue", query="sort=age")
+    shared = saved_filter_create(
+        owner=olivia, name="Team", page="queue", query="sort=age", shared_with=roles["approvers"]
+    )
+    saved_filter_create(owner=olivia, name="Private", page="queue", query="sort=-age")
+
+    assert list(saved_selectors.saved_filters_visible(oscar)) == [own, shared]
+    assert list(saved_selectors.saved_filters_visible(alice)) == []
+
+
+def test_a_shared_filter_is_read_only_for_the_others(olivia, oscar, roles):
+    shared = saved_filter_create(
+        owner=olivia, name="Team", page="queue", query="sort=age", shared_with=roles["approvers"]
+    )
+
+    with pytest.raises(PermissionDenied):
+        saved_filter_pin(saved=shared, user=oscar, pinned=True)
+    with pytest.raises(PermissionDenied):
+        saved_filter_delete(saved=shared, user=oscar)
+    saved_filter_pin(saved=shared, user=olivia, pinned=True)
+    shared.refresh_from_db()
+    assert shared.pinned
+
+
+def test_a_shared_filter_counts_only_what_each_viewer_may_see(olivia, frank, reviewers, two_queued):
+    shared = saved_filter_create(
+        owner=olivia, name="Cheap", page="queue", query="amount_max=500", shared_with=reviewers
+    )
+    stages = ["Team approval", "Finance review"]
+
+    assert saved_selectors.saved_filter_count(olivia, shared, stages=stages) == 2
+    assert saved_selectors.saved_filter_count(frank, shared, stages=stages) == 0
+
+
+def test_a_count_is_capped():
+    assert saved_selectors.PinnedCount(SavedFilter(), 1000).label == "999+"
+    assert saved_selectors.PinnedCount(SavedFilter(), 999).label == "999"
+    assert saved_selectors.PinnedCount(SavedFilter(), None).label == "?"
+
+
+# ---------------------------------------------------------------- views
+
+
+def test_save_the_current_filters_from_the_list(client, olivia, two_queued, roles):
+    client.force_login(olivia)
+    page = client.get(QUEUE + "?amount_max=100&sort=age").content.decode()
+    assert 'name="query" value="amount_max=100&amp;sort=age"' in page
+
+    response = client.post(
+        CREATE,
+        {
+            "name": "Small",
+            "page": "queue",
+            "query": "amount_max=100&sort=age",
+            "shared_with": roles["approvers"].pk,
+        },
+    )
+
+    assert response.status_code == 302
+    assert response["Location"] == QUEUE + "?amount_max=100&sort=age"
+    listed = client.get(QUEUE).content.decode()
+    assert "Small" in listed
+    assert "shared with approvers" in listed
+
+
+def test_a_refused_save_shows_the_list_with_the_errors(client, olivia, two_queued, roles):
+    client.force_login(olivia)
+
+    response = client.post(
+        CREATE, {"name": "", "page": "queue", "query": "amount_max=100", "shared_with": roles["finance"].pk}
+    )
+
+    assert response.status_code == 422
+    assert set(response.context["save_form"].errors) == {"name", "shared_with"}
+    assert len(response.context["rows"]) == 1  # the list, filtered as it was
+    assert 'action="/tasks/queue/"' in response.content.decode()
+    bad_query = client.post(CREATE, {"name": "X", "page": "queue", "query": "amount_min=abc"})
+    assert bad_query.status_code == 422
+    assert bad_query.context["save_form"].non_field_errors()
+    assert not SavedFilter.objects.exists()
+
+
+def test_others_see_a_shared_filter_read_only_and_cannot_change_it(client, olivia, oscar, alice, roles):
+    shared = saved_filter_create(
+        owner=olivia, name="Team", page="queue", query="sort=age", shared_with=roles["approvers"]
+    )
+    private = saved_filter_create(owner=olivia, name="Private", page="queue", query="sort=-age")
+    client.force_login(oscar)
+
+    page = client.get(QUEUE).content.decode()
+
+    assert "Team" in page
+    assert "read-only" in page
+    assert "Private" not in page
+    assert client.post(f"/tasks/filters/{shared.pk}/delete/").status_code == 403
+    assert client.post(f"/tasks/filters/{shared.pk}/pin/", {"pinned": "1"}).status_code == 403
+    assert client.post(f"/tasks/filters/{private.pk}/delete/").status_code == 404
+    client.force_login(alice)
+    assert client.post(f"/tasks/filters/{shared.pk}/delete/").status_code == 404
+    assert SavedFilter.objects.count() == 2
+
+
+def test_the_owner_pins_and_deletes(client, olivia, two_queued):
+    saved = saved_filter_create(owner=olivia, name="Cheap", page="queue", query="amount_max=100")
+    client.force_login(olivia)
+
+    pinned = client.post(f"/tasks/filters/{saved.pk}/pin/", {"pinned": "1", "next": INBOX})
+    page = client.get(INBOX).content.decode()
+
+    assert pinned.status_code == 302
+    assert pinned["Location"] == INBOX
+    assert "<!--live:pinned-->" in page
+    # another list's pin names its list
+    assert (
+        'Cheap <span class="portal-pinned__list">Queue</span> <span class="portal-pinned__count">1</span>'
+        in page
+    )
+    assert client.post(f"/tasks/filters/{saved.pk}/delete/").status_code == 302
+    assert not SavedFilter.objects.exists()
+
+
+def test_pinned_filters_cost_one_count_query_each(client, olivia, two_queued):
+    client.force_login(olivia)
+    client.get(QUEUE)  # warm: the session and the caches
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(QUEUE).status_code == 200
+        return len(captured)
+
+    saved_filter_create(owner=olivia, name="F0", page="queue", query="sort=age")
+    one = queries()
+    for name in ("F1", "F2", "F3"):
+        SavedFilter.objects.filter(name="F0").update(pinned=True)
+        saved_filter_create(owner=olivia, name=name, page="inbox", query="sort=age")
+    SavedFilter.objects.filter(name="F0").update(pinned=False)
+    unpinned = queries()
+    SavedFilter.objects.update(pinned=True)
+    four = queries()
+
+    assert unpinned == one  # more saved filters: no more queries
+    assert four == one + 4  # four pinned: one count each
