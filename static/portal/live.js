@@ -188,8 +188,46 @@
     if (target) target.focus({ preventScroll: true });
   }
 
-  // A live update re-renders rows; the boxes someone ticked (bulk claim) stay ticked, the focus
-  // stays where it was, and the new count is announced.
+  // What someone is typing in a form that a live update re-renders (a reason in the process
+  // page's Manage panel, a retry reason on the dashboard): each changed or focused field, by its
+  // form's action and its name, with the caret.
+  function typedKeep() {
+    var kept = [];
+    document.querySelectorAll("form[action] input[name], form[action] textarea[name], form[action] select[name]")
+      .forEach(function (field) {
+        if (field.type === "hidden" || field.type === "checkbox" || field.type === "radio") return;
+        var changed = field.tagName === "SELECT"
+          ? Array.prototype.some.call(field.options, function (o) { return o.selected !== o.defaultSelected; })
+          : field.value !== field.defaultValue;
+        var focused = field === document.activeElement;
+        if (!changed && !focused) return;
+        var caret = null;
+        try { caret = [field.selectionStart, field.selectionEnd]; } catch (e) { caret = null; }
+        kept.push({ action: field.form.getAttribute("action"), name: field.name, value: field.value,
+                    focused: focused, caret: caret });
+      });
+    return kept;
+  }
+
+  function typedRestore(kept) {
+    kept.forEach(function (item) {
+      var form = Array.prototype.find.call(document.querySelectorAll("form[action]"), function (candidate) {
+        return candidate.getAttribute("action") === item.action;
+      });
+      var field = form && form.elements.namedItem(item.name);
+      if (!field || field.length !== undefined && field.tagName !== "SELECT") return;
+      if (field.value !== item.value) field.value = item.value;
+      if (item.focused && (!document.activeElement || document.activeElement === document.body)) {
+        field.focus({ preventScroll: true });
+        if (item.caret && item.caret[0] !== null) {
+          try { field.setSelectionRange(item.caret[0], item.caret[1]); } catch (e) { /* no caret here */ }
+        }
+      }
+    });
+  }
+
+  // A live update re-renders rows; the boxes someone ticked (bulk claim) stay ticked, what someone
+  // typed stays typed, the focus stays where it was, and the new count is announced.
   document.addEventListener("turbo:before-stream-render", function (event) {
     var render = event.detail.render;
     event.detail.render = function (stream) {
@@ -198,6 +236,7 @@
         function (box) { return [box.name, box.value]; }
       );
       var mark = focusMark();
+      var typed = typedKeep();
       var done = render(stream);
       ticked.forEach(function (pair) {
         document.querySelectorAll("input[type=checkbox][name]").forEach(function (box) {
@@ -205,6 +244,7 @@
         });
       });
       Promise.resolve(done).then(function () {
+        typedRestore(typed);
         focusRestore(mark);
         var count = document.querySelector("#live-count h2");
         if (count && stream.getAttribute("target") === "live-count") announce(count.textContent.trim());

@@ -1,6 +1,7 @@
 """A process manager fixes a running request from its page (ADR 0017), in the browser: a due time
-in the past comes back on the form with its error, a reassignment with a reason lands with the
-new holder, and the history says who did it and why."""
+in the past comes back on the form with its error, what the manager types survives a live update
+of the page, a reassignment with a reason lands with the new holder, and the history says who
+did it and why."""
 
 from __future__ import annotations
 
@@ -12,14 +13,15 @@ from viewflow.workflow.status import STATUS
 
 from processes.models import AuditEvent
 from processes.purchase.services import purchase_request_start
+from processes.services import task_claim
 from tests.conftest import task_of
 from tests.e2e.test_first_request_journey import log_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
 
-def test_maria_moves_nothing_into_the_past_and_hands_the_request_to_olivia(
-    live_server_url, browser, purchase_policy, alice, olivia, maria, shoot
+def test_maria_moves_nothing_into_the_past_and_hands_the_request_to_oscar(
+    live_server_url, browser, purchase_policy, alice, olivia, oscar, maria, shoot
 ):
     process = purchase_request_start(
         requester=alice,
@@ -45,16 +47,22 @@ def test_maria_moves_nothing_into_the_past_and_hands_the_request_to_olivia(
     shoot(page, "manage-01-due-in-the-past")
     assert not AuditEvent.objects.filter(process=process, action="intervention.due_changed").exists()
 
-    # Reassign with a reason: back on the process page, the task is olivia's.
+    # Reassign with a reason, typed while the page updates live (olivia claims the task
+    # meanwhile): what maria typed survives the update, and the task lands with oscar.
     page.goto(f"/purchase/{process.pk}/")
+    expect(page.locator("html")).to_have_attribute("data-live", "on")
     reassign = page.locator(f"#manage-task-{approve.pk} form").first
-    reassign.locator("select[name=to_user]").select_option(value=str(olivia.pk))
-    reassign.locator("input[name=reason]").fill("Omar is on leave this week.")
+    reassign.locator("select[name=to_user]").select_option(value=str(oscar.pk))
+    reassign.locator("input[name=reason]").fill("Olivia is on leave this week.")
+    task_claim(task=approve, user=olivia)
+    expect(page.locator(f"#manage-task-{approve.pk} h3")).to_contain_text("olivia", timeout=10_000)
+    expect(reassign.locator("input[name=reason]")).to_have_value("Olivia is on leave this week.")
+    expect(reassign.locator("select[name=to_user]")).to_have_value(str(oscar.pk))
     reassign.locator("button[type=submit]").click()
-    expect(page.locator(".portal-history")).to_contain_text("Omar is on leave this week.")
+    expect(page.locator(".portal-history")).to_contain_text("Olivia is on leave this week.")
     shoot(page, "manage-02-reassigned")
 
     approve.refresh_from_db()
-    assert (approve.status, approve.owner) == (STATUS.ASSIGNED, olivia)
+    assert (approve.status, approve.owner) == (STATUS.ASSIGNED, oscar)
     event = AuditEvent.objects.get(process=process, action="intervention.reassigned")
-    assert (event.actor, event.details["reason"]) == (maria, "Omar is on leave this week.")
+    assert (event.actor, event.details["reason"]) == (maria, "Olivia is on leave this week.")
