@@ -96,7 +96,7 @@ def stuck_processes(flows: Flows, *, now: datetime | None = None) -> QuerySet[Pr
         Process.objects.filter(status=PROCESS.NEW, flow_class__in=_refs(flows), created__lt=cutoff)
         .exclude(Exists(tasks.filter(Q(created__gte=cutoff) | Q(finished__gte=cutoff))))
         # waiting on a person, timer, message or condition: exactly the predicate of the partial
-        # index ops_task_waiting (migration 0027), so the running processes and their open
+        # index ops_task_waiting (migration 0028), so the running processes and their open
         # waiting steps are merged in id order from two small indexes, whatever the history
         .exclude(Exists(tasks.filter(status__in=OPEN_TASK_STATUSES, flow_task_type__in=WAITING_NODE_TYPES)))
         .exclude(Exists(tasks.filter(status=STATUS.ERROR)))
