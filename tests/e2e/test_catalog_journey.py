@@ -45,7 +45,10 @@ def _run_action(page, row_text: str, action: str) -> None:
 
 
 def _new_claim(page, title: str, amount: str, category: str, extra: dict[str, str] | None = None) -> int:
-    page.locator(".vf-page__menu").get_by_role("link", name="Expense claim", exact=True).click()
+    # Straight to the type's page the menu links to: a click there could race a live update of
+    # the page it leaves (the claim that just finished), and the navigation was then lost.
+    menu = page.locator(".vf-page__menu").get_by_role("link", name="Expense claim", exact=True)
+    page.goto(menu.get_attribute("href"))
     page.get_by_role("link", name="New Expense claim", exact=True).click()
     page.fill("#id_title_control", title)
     page.fill("#id_amount_control", amount)

@@ -240,6 +240,13 @@ def test_prometheus_scrapes_the_portal_and_loads_the_alert_rules(
         what="a pending alert",
     )
     alerts = prometheus.get("/api/v1/alerts")["alerts"]
-    assert [(a["labels"]["alertname"], a["labels"].get("process_type"), a["state"]) for a in alerts] == [
+    assert {a["state"] for a in alerts} == {"pending"}
+    # In a full run, the session's earlier test workers, stopped since, left their last heartbeat
+    # in the shared directory: PortalWorkerMissing is rightly pending for those, and only those.
+    missing = {a["labels"].get("worker") for a in alerts if a["labels"]["alertname"] == "PortalWorkerMissing"}
+    beating = prometheus.series("time() - portal_worker_heartbeat_timestamp_seconds < 60")
+    assert not missing & {dict(labels).get("worker") for labels in beating}
+    others = [a for a in alerts if a["labels"]["alertname"] != "PortalWorkerMissing"]
+    assert [(a["labels"]["alertname"], a["labels"].get("process_type"), a["state"]) for a in others] == [
         ("PortalIncidentsOpen", PURCHASE, "pending")
     ]
