@@ -316,3 +316,10 @@ def process_manage_panel(process: Any, user: Any) -> dict[str, Any] | None:
         "failed": failed,
         "cancel_url": process.flow_class.instance.reverse("process_cancel", args=[process.pk]),
     }
+
+
+def task_due_at(task: Any) -> Any:
+    """An open people's task's due time (its task list row's), or None when it has none."""
+    from processes.tasklist.models import TaskRow
+
+    return TaskRow.objects.filter(task_id=task.pk).values_list("due_at", flat=True).first()

@@ -244,9 +244,7 @@ class TaskDueChangeView(_TaskInterventionView):
     title = gettext_lazy("Change a due time")
 
     def get_initial(self):
-        from processes.tasklist.models import TaskRow
-
-        due = TaskRow.objects.filter(task_id=self.task.pk).values_list("due_at", flat=True).first()
+        due = selectors.task_due_at(self.task)
         return {"due_at": timezone.localtime(due) if due else None}
 
     def act(self, form) -> str:
