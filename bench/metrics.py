@@ -20,7 +20,9 @@ middleware; no session, no network) from loopback, with the counters in multi-pr
 (PROMETHEUS_MULTIPROC_DIR, as under uvicorn --workers) and the broker probe on Redis
 (BENCH_REDIS_URL, default db 8, flushed). Baseline in the same run, interleaved with it in
 rounds: the same scrape with the database gauges (PortalCollector) taken out, so the same
-handler, middleware, counters and broker probe; the ratio is what the database gauges add.
+handler, middleware, counters and broker probe; the ratio is what the database gauges add. A third
+kind, interleaved too, is the code before the side read: every gauge query one after another on
+the request's connection (`sequential_p95_ms`).
 (/healthz would leave out the counters and the exposition, and say less about the scrape.)
 
 Prints
@@ -279,17 +281,30 @@ def _phase(client, scrapes: int, explain: bool, label: str) -> None:
     print("# gauges (sum of samples): " + ", ".join(f"{k}={v:g}" for k, v in seen.items()), flush=True)
 
     db_gauges = metrics.PortalCollector.collect
+    side_read = metrics._side_read
 
     def without_db_gauges(self):
         return iter(())
 
-    ours, ours_cpu, theirs, theirs_cpu = [], [], [], []
+    def inline(read):
+        result = read()
+        return lambda: result
+
+    # Three kinds of scrape, interleaved: ours; the same with every gauge query one after another
+    # on the request's connection (the code before the side read); the baseline without them.
+    ours, ours_cpu, theirs, theirs_cpu, serial = [], [], [], [], []
     per_round = max(1, scrapes // ROUNDS)
     for _ in range(ROUNDS):
         for _ in range(per_round):
             took, cpu, _ = _scrape(client)
             ours.append(took)
             ours_cpu.append(cpu)
+        metrics._side_read = inline
+        try:
+            for _ in range(per_round):
+                serial.append(_scrape(client)[0])
+        finally:
+            metrics._side_read = side_read
         metrics.PortalCollector.collect = without_db_gauges  # type: ignore[method-assign]
         try:
             for _ in range(per_round):
@@ -299,10 +314,14 @@ def _phase(client, scrapes: int, explain: bool, label: str) -> None:
         finally:
             metrics.PortalCollector.collect = db_gauges  # type: ignore[method-assign]
 
-    captured, timings = _queries(client, min(scrapes, 100))
+    metrics._side_read = inline  # every query on this connection, so that each one is timed
+    try:
+        captured, timings = _queries(client, min(scrapes, 100))
+    finally:
+        metrics._side_read = side_read
     print(
-        f"# {label or 'the scrape'}: {len(captured)} queries, ms over {len(timings[0])} scrapes, "
-        "then EXPLAIN ANALYZE:"
+        f"# {label or 'the scrape'}: {len(captured)} queries, ms over {len(timings[0])} scrapes "
+        "(timed one after another; a scrape runs the open tasks' beside the others), then EXPLAIN ANALYZE:"
     )
     for n, (sql, params) in enumerate(captured):
         plan = _explain(sql, params)
@@ -324,7 +343,8 @@ def _phase(client, scrapes: int, explain: bool, label: str) -> None:
     print(
         f"BENCH metrics p95_ms={ours_p95:.1f} ms baseline={base:.1f} ratio={ours_p95 / base:.3f} "
         f"queries={len(captured)} p50_ms={statistics.median(ours):.1f} "
-        f"baseline_p50_ms={statistics.median(theirs):.1f} max_ms={max(ours):.1f}"
+        f"baseline_p50_ms={statistics.median(theirs):.1f} max_ms={max(ours):.1f} "
+        f"sequential_p95_ms={p95(serial):.1f} sequential_p50_ms={statistics.median(serial):.1f}"
         + (f" indexes={label.replace(' ', '_')}" if label else ""),
         flush=True,
     )
