@@ -86,7 +86,7 @@ class AuditEvent(models.Model):
 class CorrelatedProcess(models.Model):
     """Mixin for every process model: the id that ties its logs, jobs and audit rows together."""
 
-    correlation_id = models.UUIDField(default=uuid.uuid4, editable=False, unique=True)
+    correlation_id = models.UUIDField(_("correlation id"), default=uuid.uuid4, editable=False, unique=True)
 
     class Meta:
         abstract = True

@@ -6,6 +6,9 @@ from typing import Any
 
 from django.db.models import Q as models_q
 from django.db.models import QuerySet
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 from viewflow.workflow.models import Task
@@ -120,10 +123,9 @@ def process_history(process: Any) -> list[dict[str, Any]]:
             and (details.get("node_type") not in _HISTORY_NODE_TYPES or details.get("intervention"))
         ):
             continue
-        if event.action == "process.finished":
-            label = f"Finished: {details.get('end', '')}".rstrip(": ")
-        elif event.action == "task.reassigned" and details.get("delegated"):
-            label = "Delegated"  # by the holder, to a colleague; "Reassigned" is a manager's
+        # (process.finished: the end's own title is the row's step, "Compensated", "Refunded".)
+        if event.action == "task.reassigned" and details.get("delegated"):
+            label = _("Delegated")  # by the holder, to a colleague; "Reassigned" is a manager's
         rows.append(
             {
                 "at": event.created_at,
@@ -139,17 +141,21 @@ def process_history(process: Any) -> list[dict[str, Any]]:
 
 def _history_detail(action: str, details: dict[str, Any]) -> str:
     if action in ("task.assigned", "task.reassigned") and details.get("owner"):
-        return f"to {details['owner']}"
+        return _("to %(whom)s") % {"whom": details["owner"]}
     if action == "intervention.reassigned":
-        return f"to {(details.get('after') or {}).get('owner', '')}"
+        return _("to %(whom)s") % {"whom": (details.get("after") or {}).get("owner", "")}
     if action == "intervention.due_changed":
-        return f"to {(details.get('after') or {}).get('due_at', '')}"
+        return _("to %(when)s") % {"when": _moment((details.get("after") or {}).get("due_at", ""))}
     if action == "intervention.canceled" and details.get("compensation"):
-        return f"compensated ({details['compensation']})"
+        return _("compensated (%(how)s)") % {"how": details["compensation"]}
     if action == "attachment.added":
         return ", ".join(details.get("names") or [])
     if action == "message.consumed":
-        return f"{details.get('name', '')} {details.get('message_id', '')} from {details.get('client') or 'the portal'}"
+        return _("%(name)s %(id)s from %(client)s") % {
+            "name": details.get("name", ""),
+            "id": details.get("message_id", ""),
+            "client": details.get("client") or _("the portal"),
+        }
     if action == "task.failed":
         return details.get("error", "")
     if action.startswith(("email.", "actionlink.")):
@@ -160,20 +166,35 @@ def _history_detail(action: str, details: dict[str, Any]) -> str:
     return descriptor.history_detail(action, details) if descriptor is not None else ""
 
 
+def _moment(value: Any) -> str:
+    """An ISO date-time from an audit row's details, as the active language writes it."""
+    moment = parse_datetime(value) if isinstance(value, str) else None
+    if moment is None:
+        return str(value or "")
+    return date_format(
+        timezone.localtime(moment) if timezone.is_aware(moment) else moment, "SHORT_DATETIME_FORMAT"
+    )
+
+
 def _email_link_detail(action: str, details: dict[str, Any]) -> str:
+    whom = {"whom": details.get("to_user")}
     if action == "email.sent":
-        level = f", level {details['level']}" if details.get("level") else ""
-        return f"to {details.get('to_user')}{level}" + ("" if details.get("links") else " (no action links)")
+        text = (
+            _("to %(whom)s, level %(level)s") % {**whom, "level": details["level"]}
+            if details.get("level")
+            else _("to %(whom)s") % whom
+        )
+        return text if details.get("links") else _("%(text)s (no action links)") % {"text": text}
     if action in ("email.skipped", "email.failed"):
-        return f"to {details.get('to_user')}: {details.get('reason') or details.get('error', '')}"
+        return _("to %(whom)s: %(why)s") % {**whom, "why": details.get("reason") or details.get("error", "")}
     if action == "actionlink.refused":
         from processes.actionlinks.selectors import REASON_TEXT
 
         reason = REASON_TEXT.get(details.get("reason", ""), details.get("reason", ""))
         if details.get("viewer"):
             reason = f"{reason} ({details['viewer']})"
-        return f"{details.get('action', '')} link: {reason}".lstrip()
-    return f"{details.get('action', '')} link"
+        return (_("%(action)s link: %(why)s") % {"action": details.get("action", ""), "why": reason}).lstrip()
+    return (_("%(action)s link") % {"action": details.get("action", "")}).lstrip()
 
 
 def _escalation_detail(details: dict[str, Any]) -> str:
@@ -181,7 +202,7 @@ def _escalation_detail(details: dict[str, Any]) -> str:
 
     action = details.get("action", "")
     label = EscalationAction(action).label if action in EscalationAction.values else action
-    text = f"level {details.get('level')}: {label}"
+    text = _("level %(level)s: %(what)s") % {"level": details.get("level"), "what": label}
     target = details.get("group") or details.get("user") or ", ".join(details.get("emailed") or [])
     return f"{text} ({target})" if target else text
 

@@ -109,11 +109,15 @@ class CatalogDescriptor(ProcessDescriptor):
         if action == "catalog.version_pinned":
             return f"{details.get('name')} v{details.get('version')}"
         if action == "catalog.stage_entered":
-            return f"{details.get('stage')}. {details.get('name')} (group {details.get('group')})"
+            return gettext("%(n)s. %(name)s (group %(group)s)") % {
+                "n": details.get("stage"),
+                "name": details.get("name"),
+                "group": details.get("group"),
+            }
         if action in ("catalog.approved", "catalog.rejected") and details.get("stage_name"):
-            return f"stage {details['stage']}. {details['stage_name']}"
+            return gettext("stage %(n)s. %(name)s") % {"n": details["stage"], "name": details["stage_name"]}
         if action == "catalog.finished":
-            return "approved" if details.get("approved") else "rejected"
+            return gettext("approved") if details.get("approved") else gettext("rejected")
         return ""
 
     def demo_load(self, users: Any, write: Any) -> None:

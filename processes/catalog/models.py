@@ -166,7 +166,10 @@ class CatalogRequest(StagedProcess, CorrelatedProcess, Process):  # type: ignore
         PolicyVersion, on_delete=models.PROTECT, related_name="catalog_requests", verbose_name=_("version")
     )
     requester = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="catalog_requests"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="catalog_requests",
+        verbose_name=_("requester"),
     )
     # The form's values by field name, as JSON (processes/catalog/fields.py converts them).
     values = models.JSONField(_("values"), default=dict)

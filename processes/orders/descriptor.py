@@ -8,6 +8,7 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_noop
 
+from processes.languages.formats import money_format
 from processes.orders import demo
 from processes.orders.flows import OrderFlow, fraud_review_due_at
 from processes.orders.forms import MAX_LINES
@@ -81,7 +82,7 @@ class OrderDescriptor(ProcessDescriptor):
 
     def history_detail(self, action: str, details: Mapping[str, Any]) -> str:
         if action == "order.refunded":
-            return str(details.get("amount", ""))
+            return money_format(details.get("amount"), details.get("currency", ""))
         return ""
 
 

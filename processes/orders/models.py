@@ -10,6 +10,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 from viewflow.workflow.models import Process
 
+from processes.languages.formats import money_format
 from processes.models import CorrelatedProcess
 
 
@@ -102,10 +103,12 @@ class OrderProcess(CorrelatedProcess, Process):  # type: ignore[django-manager-m
     # none: their review has no due time and no reminder.
     fraud_review_sla = models.DurationField(_("fraud review time allowed"), null=True, blank=True)
     fraud_cleared = models.BooleanField(_("cleared by fraud review"), null=True, blank=True)
-    authorization_ref = models.CharField(max_length=40, blank=True)
-    capture_ref = models.CharField(max_length=40, blank=True)
-    reservation_ref = models.CharField(max_length=40, blank=True)
-    shipping_cost = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
+    authorization_ref = models.CharField(_("payment authorization"), max_length=40, blank=True)
+    capture_ref = models.CharField(_("payment capture"), max_length=40, blank=True)
+    reservation_ref = models.CharField(_("stock reservation"), max_length=40, blank=True)
+    shipping_cost = models.DecimalField(
+        _("shipping cost"), max_digits=10, decimal_places=2, null=True, blank=True
+    )
     outcome = models.CharField(
         _("outcome"), max_length=12, choices=Outcome.choices, default=Outcome.OPEN, blank=True
     )
@@ -126,7 +129,7 @@ class OrderProcess(CorrelatedProcess, Process):  # type: ignore[django-manager-m
         ]
 
     def __str__(self) -> str:
-        return f"#{self.pk} {self.customer_name} {self.total} {self.currency}"
+        return f"#{self.pk} {self.customer_name} {money_format(self.total, self.currency)}"
 
     @property
     def order_ref(self) -> str:

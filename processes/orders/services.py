@@ -234,7 +234,11 @@ def order_payment_refund(call: JobCall) -> None:
     connectors.payment_refund(
         key=call.idempotency_key, order_ref=order.order_ref, amount=order.total, currency=order.currency
     )
-    audit_record(action="order.refunded", process=order, details={"amount": str(order.total)})
+    audit_record(
+        action="order.refunded",
+        process=order,
+        details={"amount": str(order.total), "currency": order.currency},
+    )
 
 
 def order_inventory_release(call: JobCall) -> None:

@@ -7,6 +7,7 @@ from dataclasses import replace
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from processes.purchase import demo, services
@@ -76,14 +77,19 @@ class PurchaseDescriptor(ProcessDescriptor):
         if action == "purchase.policy_pinned":
             return f"{details.get('policy')} v{details.get('version')}"
         if action == "purchase.stage_entered":
-            return f"{details.get('stage')}. {details.get('name')} (group {details.get('group')})"
+            return _("%(n)s. %(name)s (group %(group)s)") % {
+                "n": details.get("stage"),
+                "name": details.get("name"),
+                "group": details.get("group"),
+            }
         if action in ("purchase.approved", "purchase.rejected") and details.get("stage_name"):
-            return f"stage {details['stage']}. {details['stage_name']}"
+            return _("stage %(n)s. %(name)s") % {"n": details["stage"], "name": details["stage_name"]}
         if action == "purchase.revised":
             changes = ", ".join(
                 f"{field} {c['from']} → {c['to']}" for field, c in (details.get("changes") or {}).items()
             )
-            return f"revision {details.get('revision')}" + (f": {changes}" if changes else "")
+            text = _("revision %(n)s") % {"n": details.get("revision")}
+            return f"{text}: {changes}" if changes else text
         if action == "purchase.order_created":
             return str(details.get("number", ""))
         return ""

@@ -47,6 +47,7 @@ class PurchaseProcess(StagedProcess, CorrelatedProcess, Process):  # type: ignor
         blank=True,
         on_delete=models.PROTECT,
         related_name="purchase_requests",
+        verbose_name=_("requester"),
     )
     approved = models.BooleanField(_("approved"), null=True, blank=True)
     # The approval chain: the policy version pinned at submission (None: no policy was published,

@@ -129,6 +129,26 @@ def test_a_german_user_sees_the_task_page_in_german(client, german, purchase_pol
     assert "Begründen Sie, warum der Antrag abgelehnt wird." in rejected.content.decode()
 
 
+def test_a_german_user_sees_the_process_page_in_german(client, german, purchase_policy, submit_request):
+    """viewflow's data card names each field as a heading ("Aktuelle Stufe", not its
+    `capitalize()`d "Aktuelle stufe"), says yes or no for a boolean, and the history is German."""
+    process = submit_request()
+    approve = task_of(process, "approve")
+    client.force_login(german)
+    assert client.post(approve.reverse("assign")).status_code == 302
+
+    page = client.get(f"/purchase/{process.pk}/").content.decode()
+
+    assert '<html lang="de"' in page
+    for label in ("Korrelations-ID", "Antragsteller", "Aktuelle Stufe", "Zurückgezogen"):
+        assert f'scope="row">{label}</th>' in page, label
+    assert "Aktuelle stufe" not in page
+    assert re.search(r'scope="row">Zurückgezogen</th>\s*<td>nein</td>', page)
+    assert ">False<" not in page and ">Correlation id<" not in page
+    assert "(Gruppe approvers)" in page  # the stage entered, in the history
+    assert "an olivia" in page  # claimed: to whom
+
+
 def test_the_javascript_strings_come_in_the_page_language(client, german):
     client.force_login(german)
     catalog = client.get("/jsi18n/").content.decode()
