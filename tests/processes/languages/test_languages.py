@@ -144,7 +144,8 @@ def test_a_german_user_sees_the_process_page_in_german(client, german, purchase_
         assert f'scope="row">{label}</th>' in page, label
     assert "Aktuelle stufe" not in page
     assert re.search(r'scope="row">Zurückgezogen</th>\s*<td>nein</td>', page)
-    assert ">False<" not in page and ">Correlation id<" not in page
+    assert ">False<" not in page
+    assert ">Correlation id<" not in page
     assert "(Gruppe approvers)" in page  # the stage entered, in the history
     assert "an olivia" in page  # claimed: to whom
 
