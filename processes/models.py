@@ -208,7 +208,7 @@ from processes.languages.models import LanguagePreference  # noqa: E402
 from processes.mail.models import OutgoingEmail  # noqa: E402
 from processes.messages.models import MessageSubscription, ReceivedMessage  # noqa: E402
 from processes.policies.models import ApprovalPolicy, PolicyStage, PolicyVersion  # noqa: E402
-from processes.tasklist.models import SavedFilter, TaskRow  # noqa: E402
+from processes.tasklist.models import SavedFilter, SavedFilterPin, TaskRow  # noqa: E402
 from processes.webhooks.models import WebhookDelivery, WebhookEndpoint  # noqa: E402
 
 __all__ = [
@@ -236,6 +236,7 @@ __all__ = [
     "Product",
     "ReceivedMessage",
     "SavedFilter",
+    "SavedFilterPin",
     "SentEmail",
     "Shipment",
     "ShippingQuote",

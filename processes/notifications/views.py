@@ -18,6 +18,7 @@ from processes.models import Delivery, Notification, NotificationKind
 from processes.notifications import selectors, services
 from processes.selectors import menu_task_counts
 from processes.site import portal_site
+from processes.tasklist.saved_selectors import pinned_counts_by_url
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -89,8 +90,9 @@ def notification_preferences(request: AuthenticatedRequest) -> HttpResponse:
 
 @require_GET
 def task_counts(request: HttpRequest) -> JsonResponse:
-    """The requesting user's Inbox and Queue counters, by the page they link to, for the drawer
-    (live.js)."""
-    response = JsonResponse({"counts": menu_task_counts(request.user)})
+    """The requesting user's Inbox and Queue counters and their pinned filters' counts, by the page
+    they link to, for the drawer (live.js)."""
+    counts = {**menu_task_counts(request.user), **pinned_counts_by_url(request.user)}
+    response = JsonResponse({"counts": counts})
     response["Cache-Control"] = "private, no-store"
     return response

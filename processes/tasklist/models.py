@@ -153,7 +153,6 @@ class SavedFilter(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
     )
-    pinned = models.BooleanField(_("pinned"), default=False)
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -165,3 +164,22 @@ class SavedFilter(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class SavedFilterPin(models.Model):
+    """`user` pinned `saved_filter` (their own, or one shared with their group): it shows with its
+    live count in their drawer and at the top of their task lists. Each user pins for themselves."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    saved_filter = models.ForeignKey(SavedFilter, on_delete=models.CASCADE, related_name="pins")
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("pinned filter")
+        verbose_name_plural = _("pinned filters")
+        constraints = [
+            models.UniqueConstraint(fields=["user", "saved_filter"], name="savedfilterpin_user_filter")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.saved_filter_id} pinned by {self.user_id}"

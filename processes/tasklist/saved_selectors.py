@@ -12,12 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404, QueryDict
+from django.urls import reverse
 
 from processes.tasklist import selectors
 from processes.tasklist.forms import TaskFilterForm
-from processes.tasklist.models import SavedFilter, TaskRow
+from processes.tasklist.models import SavedFilter, SavedFilterPin, TaskRow
 
 COUNT_CAP = 999  # shown as "999+" past it
 
@@ -29,10 +30,13 @@ LIST_ROWS: dict[str, Callable[[Any], QuerySet[TaskRow]]] = {
 
 
 def saved_filters_visible(user: Any) -> QuerySet[SavedFilter]:
-    """`user`'s own filters and those shared with one of their groups (one query)."""
-    return SavedFilter.objects.filter(
-        Q(owner=user) | Q(shared_with__in=user.groups.values("pk"))
-    ).select_related("owner", "shared_with")
+    """`user`'s own filters and those shared with one of their groups (one query), each with
+    `pinned`: whether `user` pinned it."""
+    return (
+        SavedFilter.objects.filter(Q(owner=user) | Q(shared_with__in=user.groups.values("pk")))
+        .select_related("owner", "shared_with")
+        .annotate(pinned=Exists(SavedFilterPin.objects.filter(saved_filter=OuterRef("pk"), user=user)))
+    )
 
 
 def saved_filter_for_change(user: Any, pk: int) -> SavedFilter:
@@ -66,9 +70,30 @@ def saved_filter_count(user: Any, saved: SavedFilter, *, stages: list[str]) -> i
 
 
 def pinned_counts(user: Any, filters: list[SavedFilter], *, stages: list[str]) -> list[PinnedCount]:
-    """The counts of `user`'s own pinned filters among `filters` (one query each)."""
+    """The counts of the filters among `filters` (saved_filters_visible) that `user` pinned: one
+    query each. A filter unshared since it was pinned is no longer visible, so no longer counted."""
     return [
         PinnedCount(saved, saved_filter_count(user, saved, stages=stages))
         for saved in filters
-        if saved.pinned and saved.owner_id == user.pk
+        if getattr(saved, "pinned", False)  # saved_filters_visible's annotation
     ]
+
+
+def pinned_for(user: Any) -> list[PinnedCount]:
+    """`user`'s pinned filters with their counts, for the drawer: one query for the pins, one for
+    the stage names when there are any, and one count each."""
+    filters = list(saved_filters_visible(user).filter(pins__user=user))
+    if not filters:
+        return []
+    return pinned_counts(user, filters, stages=selectors.stage_names())
+
+
+def pinned_counts_by_url(user: Any) -> dict[str, str]:
+    """The drawer's pinned counts keyed by the list URL each opens (live.js refreshes the drawer's
+    `data-live-count` elements from these, with the Inbox and Queue counters)."""
+    return {pinned_url(item.saved): item.label for item in pinned_for(user)}
+
+
+def pinned_url(saved: SavedFilter) -> str:
+    """The task list `saved` opens, with its filters."""
+    return f"{reverse(f'tasks:{saved.page}:index')}?{saved.query}"

@@ -1,5 +1,6 @@
-"""Write side of saved filters (issue 18): save, pin and delete. Only the owner changes a filter;
-the views answer 404 for one the user cannot see and 403 for a shared one they do not own
+"""Write side of saved filters (issue 18): save, rename, pin and delete. Only the owner renames or
+deletes a filter; whoever sees one (its owner, its group) pins it for themselves. The views answer
+404 for one the user cannot see and 403 for a shared one they do not own
 (processes.tasklist.saved_selectors.saved_filter_for_change)."""
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from django.utils.translation import gettext as _
 from processes.audit import audit_record
 from processes.tasklist import selectors
 from processes.tasklist.forms import TaskFilterForm
-from processes.tasklist.models import SavedFilter
+from processes.tasklist.models import SavedFilter, SavedFilterPin
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import Group, User
@@ -76,11 +77,37 @@ def saved_filter_create(
 
 
 @transaction.atomic
-def saved_filter_pin(*, saved: SavedFilter, user: User, pinned: bool) -> SavedFilter:
-    """Pin the filter (its count shows at the top of the task lists) or unpin it. The owner's only."""
+def saved_filter_rename(*, saved: SavedFilter, user: User, name: str) -> SavedFilter:
+    """Rename `user`'s own filter: a name of 1 to 60 characters, unique among their filters."""
     _owner_only(saved, user)
-    saved.pinned = pinned
-    saved.save(update_fields=["pinned"])
+    before, saved.name = saved.name, name.strip()
+    try:
+        saved.full_clean()
+    except ValidationError as exc:
+        saved.name = before  # the caller's instance stays as stored
+        if "__all__" in getattr(exc, "error_dict", {}):  # the (owner, name) constraint
+            raise ValidationError({"name": _("You already have a filter with this name.")}) from exc
+        raise
+    if saved.name != before:
+        saved.save(update_fields=["name"])
+        audit_record(
+            action="filter.renamed",
+            actor=user,
+            details={"filter": saved.pk, "from": before, "to": saved.name},
+        )
+    return saved
+
+
+@transaction.atomic
+def saved_filter_pin(*, saved: SavedFilter, user: User, pinned: bool) -> SavedFilter:
+    """Pin the filter for `user` (its live count shows in their drawer and at the top of their
+    task lists) or unpin it: their own, or one shared with a group of theirs. Idempotent."""
+    if saved.owner_id != user.pk and not user.groups.filter(pk=saved.shared_with_id).exists():
+        raise PermissionDenied(_("You can only pin your own filters and those shared with you."))
+    if pinned:
+        SavedFilterPin.objects.get_or_create(user=user, saved_filter=saved)
+    else:
+        SavedFilterPin.objects.filter(user=user, saved_filter=saved).delete()
     return saved
 
 

@@ -27,7 +27,7 @@ from processes.redirects import safe_next_url
 from processes.tasklist import saved_selectors, saved_services, selectors
 from processes.tasklist.exceptions import TaskUnavailable
 from processes.tasklist.forms import SavedFilterForm, TaskFilterForm, TaskHandOverForm
-from processes.tasklist.models import SavedFilter, TaskRow
+from processes.tasklist.models import TaskRow
 from processes.tasklist.rendering import RowsRenderer, filter_fields_html
 
 if TYPE_CHECKING:
@@ -174,23 +174,23 @@ class TaskListView(View):
         current = form.query_string() if form.is_bound and form.is_valid() else ""
         if save_form is None and current:
             save_form = SavedFilterForm(initial={"page": self.page, "query": current}, user=user)
+        pinned = saved_selectors.pinned_counts(user, visible, stages=stages)
         return {
             "saved_filters": [
                 {"saved": saved, "url": _list_url(saved), "own": saved.owner_id == user.pk}
                 for saved in visible
                 if saved.page == self.page
             ],
+            # the drawer shows these too (portal_menu.pinned_filters), not counted twice
             "pinned": [
-                {"saved": item.saved, "url": _list_url(item.saved), "count": item.label}
-                for item in saved_selectors.pinned_counts(user, visible, stages=stages)
+                {"saved": item.saved, "url": _list_url(item.saved), "count": item.label} for item in pinned
             ],
             "save_form": save_form,
             "saved_filter_create_url": reverse("tasks:saved_filter_create"),
         }
 
 
-def _list_url(saved: SavedFilter) -> str:
-    return f"{reverse(f'tasks:{saved.page}:index')}?{saved.query}"
+_list_url = saved_selectors.pinned_url
 
 
 class InboxView(TaskListView):
@@ -444,6 +444,24 @@ class SavedFilterPinView(_SavedFilterChangeView):
         saved = saved_selectors.saved_filter_for_change(request.user, filter_pk)
         pinned = request.POST.get("pinned") == "1"
         saved_services.saved_filter_pin(saved=saved, user=request.user, pinned=pinned)
+        return self.back(request)
+
+
+class SavedFilterRenameView(_SavedFilterChangeView):
+    def post(self, request, filter_pk: int):
+        saved = saved_selectors.saved_filter_for_change(request.user, filter_pk)
+        before = saved.name
+        try:
+            saved_services.saved_filter_rename(
+                saved=saved, user=request.user, name=request.POST.get("name", "")
+            )
+        except ValidationError as exc:
+            messages.error(
+                request,
+                _("Filter “%(name)s” not renamed: %(why)s") % {"name": before, "why": " ".join(exc.messages)},
+            )
+        else:
+            messages.success(request, _("Filter renamed to “%(name)s”.") % {"name": saved.name})
         return self.back(request)
 
 

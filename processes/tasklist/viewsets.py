@@ -69,6 +69,9 @@ class TasksApp(Application):
     saved_filter_pin_path = path(
         "filters/<int:filter_pk>/pin/", views.SavedFilterPinView.as_view(), name="saved_filter_pin"
     )
+    saved_filter_rename_path = path(
+        "filters/<int:filter_pk>/rename/", views.SavedFilterRenameView.as_view(), name="saved_filter_rename"
+    )
     saved_filter_delete_path = path(
         "filters/<int:filter_pk>/delete/", views.SavedFilterDeleteView.as_view(), name="saved_filter_delete"
     )

@@ -351,10 +351,10 @@ def build_scene() -> dict[str, Any]:
         "app_processes": {"app_label": "processes"},
         "admin_unknown": {"url": "no/such/page/"},
         "saved_filter_invalid": {"_data": {"name": "", "page": "queue", "query": "sort=age"}},
-        "saved_filter_shared": {"filter_pk": shared_filter.pk, "_data": {"pinned": "1"}},
+        "saved_filter_shared": {"filter_pk": shared_filter.pk, "_data": {"pinned": "1", "name": "Matrix"}},
         "saved_filter_own": lambda role: {
             "filter_pk": own_filters[USERNAMES[role] or "alice"].pk,
-            "_data": {"pinned": "1"},
+            "_data": {"pinned": "1", "name": "Matrix"},
         },
         "view_on_site_process": {
             "content_type_id": ContentType.objects.get_for_model(PurchaseProcess).pk,

@@ -1,4 +1,5 @@
-"""Saved filters (issue 18): save, share read-only with a group, pin with a live count."""
+"""Saved filters (issue 18): save, rename, share read-only with a group, pin with a live count in
+the drawer and on the lists, each user their own pins."""
 
 from __future__ import annotations
 
@@ -14,8 +15,13 @@ from django.urls import get_resolver
 from processes.models import AuditEvent
 from processes.nodes import celery_job
 from processes.tasklist import saved_selectors
-from processes.tasklist.models import SavedFilter
-from processes.tasklist.saved_services import saved_filter_create, saved_filter_delete, saved_filter_pin
+from processes.tasklist.models import SavedFilter, SavedFilterPin
+from processes.tasklist.saved_services import (
+    saved_filter_create,
+    saved_filter_delete,
+    saved_filter_pin,
+    saved_filter_rename,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -103,18 +109,49 @@ def test_a_user_sees_their_own_and_their_groups_shared_filters_only(olivia, osca
     assert list(saved_selectors.saved_filters_visible(alice)) == []
 
 
-def test_a_shared_filter_is_read_only_for_the_others(olivia, oscar, roles):
+def test_a_shared_filter_is_read_only_for_the_others_who_pin_it_for_themselves(olivia, oscar, alice, roles):
     shared = saved_filter_create(
         owner=olivia, name="Team", page="queue", query="sort=age", shared_with=roles["approvers"]
     )
 
     with pytest.raises(PermissionDenied):
-        saved_filter_pin(saved=shared, user=oscar, pinned=True)
-    with pytest.raises(PermissionDenied):
         saved_filter_delete(saved=shared, user=oscar)
+    with pytest.raises(PermissionDenied):
+        saved_filter_rename(saved=shared, user=oscar, name="Mine now")
+    with pytest.raises(PermissionDenied):
+        saved_filter_pin(saved=shared, user=alice, pinned=True)  # not in the group
+    saved_filter_pin(saved=shared, user=oscar, pinned=True)
+    saved_filter_pin(saved=shared, user=oscar, pinned=True)  # twice: still one pin
+
+    def pinned(user) -> list[bool]:
+        return [saved.pinned for saved in saved_selectors.saved_filters_visible(user)]
+
+    assert pinned(oscar) == [True]
+    assert pinned(olivia) == [False]  # oscar's pin is his, not the owner's
     saved_filter_pin(saved=shared, user=olivia, pinned=True)
-    shared.refresh_from_db()
-    assert shared.pinned
+    saved_filter_pin(saved=shared, user=oscar, pinned=False)
+    assert pinned(oscar) == [False]
+    assert pinned(olivia) == [True]
+    assert SavedFilterPin.objects.count() == 1
+
+
+def test_the_owner_renames_to_a_free_valid_name_and_it_is_audited(olivia):
+    saved = saved_filter_create(owner=olivia, name="Cheap", page="queue", query="amount_max=100")
+    saved_filter_create(owner=olivia, name="Late", page="queue", query="sort=age")
+
+    with pytest.raises(ValidationError) as taken:
+        saved_filter_rename(saved=saved, user=olivia, name=" Late ")
+    assert taken.value.message_dict == {"name": ["You already have a filter with this name."]}
+    with pytest.raises(ValidationError):
+        saved_filter_rename(saved=saved, user=olivia, name="   ")
+    with pytest.raises(ValidationError):
+        saved_filter_rename(saved=saved, user=olivia, name="x" * 61)
+    saved_filter_rename(saved=saved, user=olivia, name="  Under 100  ")
+
+    saved.refresh_from_db()
+    assert saved.name == "Under 100"
+    event = AuditEvent.objects.get(action="filter.renamed")
+    assert event.details == {"filter": saved.pk, "from": "Cheap", "to": "Under 100"}
 
 
 def test_a_shared_filter_counts_only_what_each_viewer_may_see(olivia, frank, reviewers, two_queued):
@@ -188,11 +225,16 @@ def test_others_see_a_shared_filter_read_only_and_cannot_change_it(client, olivi
     assert "read-only" in page
     assert "Private" not in page
     assert client.post(f"/tasks/filters/{shared.pk}/delete/").status_code == 403
-    assert client.post(f"/tasks/filters/{shared.pk}/pin/", {"pinned": "1"}).status_code == 403
+    assert client.post(f"/tasks/filters/{shared.pk}/rename/", {"name": "Ours"}).status_code == 403
     assert client.post(f"/tasks/filters/{private.pk}/delete/").status_code == 404
+    assert client.post(f"/tasks/filters/{private.pk}/pin/", {"pinned": "1"}).status_code == 404
+    assert client.post(f"/tasks/filters/{shared.pk}/pin/", {"pinned": "1"}).status_code == 302  # his own pin
     client.force_login(alice)
     assert client.post(f"/tasks/filters/{shared.pk}/delete/").status_code == 404
+    assert client.post(f"/tasks/filters/{shared.pk}/pin/", {"pinned": "1"}).status_code == 404
     assert SavedFilter.objects.count() == 2
+    assert list(SavedFilterPin.objects.values_list("user__username", flat=True)) == ["oscar"]
+    assert SavedFilter.objects.get(pk=shared.pk).name == "Team"
 
 
 def test_the_owner_pins_and_deletes(client, olivia, two_queued):
@@ -226,12 +268,57 @@ def test_pinned_filters_cost_one_count_query_each(client, olivia, two_queued):
     saved_filter_create(owner=olivia, name="F0", page="queue", query="sort=age")
     one = queries()
     for name in ("F1", "F2", "F3"):
-        SavedFilter.objects.filter(name="F0").update(pinned=True)
         saved_filter_create(owner=olivia, name=name, page="inbox", query="sort=age")
-    SavedFilter.objects.filter(name="F0").update(pinned=False)
     unpinned = queries()
-    SavedFilter.objects.update(pinned=True)
+    for saved in SavedFilter.objects.all():
+        saved_filter_pin(saved=saved, user=olivia, pinned=True)
     four = queries()
 
     assert unpinned == one  # more saved filters: no more queries
     assert four == one + 4  # four pinned: one count each
+
+
+def test_pinned_filters_show_in_the_drawer_with_their_counts_on_every_page(client, olivia, two_queued):
+    saved = saved_filter_create(owner=olivia, name="Cheap", page="queue", query="amount_max=100")
+    saved_filter_pin(saved=saved, user=olivia, pinned=True)
+    client.force_login(olivia)
+    url = "/tasks/queue/?amount_max=100"
+
+    for page in ("/notifications/", INBOX, f"/purchase/{two_queued[0].pk}/"):
+        html = client.get(page).content.decode()
+        assert "portal-drawer-pin" in html, page
+        assert f'data-live-count="{url}">1</span>' in html, page
+    counts = client.get("/notifications/counts/").json()["counts"]
+    assert counts[url] == "1"  # live.js refreshes the drawer's pin with the Inbox and Queue counters
+
+
+def test_the_list_page_counts_its_pins_once_for_the_chips_and_the_drawer(client, olivia, two_queued):
+    for name in ("A", "B"):
+        saved_filter_pin(
+            saved=saved_filter_create(owner=olivia, name=name, page="queue", query=f"q={name}"),
+            user=olivia,
+            pinned=True,
+        )
+    client.force_login(olivia)
+    client.get(QUEUE)
+
+    with CaptureQueriesContext(connection) as captured:
+        html = client.get(QUEUE).content.decode()
+
+    counts = [
+        q for q in captured.captured_queries if "COUNT(*)" in q["sql"] and "processes_taskrow" in q["sql"]
+    ]
+    assert html.count("portal-drawer-pin") == 2
+    assert len([q for q in counts if "LIMIT 1000" in q["sql"]]) == 2
+
+
+def test_a_rename_from_the_list_page_says_what_happened(client, olivia, two_queued):
+    saved = saved_filter_create(owner=olivia, name="Cheap", page="queue", query="amount_max=100")
+    saved_filter_create(owner=olivia, name="Late", page="queue", query="sort=age")
+    client.force_login(olivia)
+
+    refused = client.post(f"/tasks/filters/{saved.pk}/rename/", {"name": "Late", "next": QUEUE}, follow=True)
+    assert "not renamed: You already have a filter with this name." in refused.content.decode()
+    renamed = client.post(f"/tasks/filters/{saved.pk}/rename/", {"name": "Small", "next": QUEUE}, follow=True)
+    assert "Filter renamed to “Small”." in renamed.content.decode()
+    assert SavedFilter.objects.get(pk=saved.pk).name == "Small"
