@@ -8,15 +8,21 @@ approver (real sessions, real CSRF checks) and repeat: submit a request through 
 (every other one above 1,000, so the demo policy adds the finance stage), claim the approval
 task, approve it, and for the large ones claim and approve the finance task. Each client finds
 its new task's id with one indexed query, standing in for a click in the queue (the task list
-pages have their own benchmark, `tasklist`). An approval is one decision POST that returned
-302; approvals/s = approvals / wall time of the whole timed run (submits and claims included).
+pages have their own benchmark, `tasklist`), and claims it through the portal's own claim endpoint
+(the task list's Claim button, POST /tasks/<task>/claim/). An approval is one decision POST that
+returned 302; approvals/s = approvals / wall time of the whole timed run, from the first submit
+until every process of the run has finished: a real Celery worker runs, so the purchase order
+job that ends a request is part of the figure.
 
 Baseline, in the same run: plain viewflow (bench/baseline_flow.py: start, approve, finance above
 1,000, end; select_for_update lock; no audit, notifications or policy) driven through its
 activations in-process by as many processes as the server has workers, the same steps in the
 same transactions (start; claim; execute). A second figure, also in the same run: the same plain
 flow through HTTP, viewflow's own start, assign and execute views behind Django's default
-middleware on the same uvicorn (bench/settings_http_baseline.py), driven by the same clients.
+middleware on the same uvicorn (bench/settings_http_baseline.py), driven by the same clients as
+ordinary users who hold the flow's permissions through a group (viewflow reads them, as the
+portal reads its roles), with the same worker running (the plain flow has no job to give it).
+`ratio_to_viewflow_http` is the portal's approvals/s over this one's (issue 16 wants 0.6).
 
 A third figure in the same run: the same requests as an admin-defined process catalog type (the
 same form fields and the same two stages, the finance one by the condition `amount > 1000`), run by
@@ -28,9 +34,8 @@ set, every instrumentation on, spans batched over OTLP/HTTP to a local sink that
 them, bench/common.py OtlpSink); its baseline is the same run with traces off.
 
 Also printed: queries per HTTP step (measured once in-process with Django's test client), and
-the server's CPU time per approval. Needs PostgreSQL and Redis on loopback; its database
-(BENCH_APPROVALS_DATABASE_URL) is recreated on each run and its Redis db flushed. No Celery
-worker runs: the purchase-order jobs the final approvals enqueue wait in Redis (not measured).
+the server's and the worker's CPU time per approval. Needs PostgreSQL and Redis on loopback; its
+database (BENCH_APPROVALS_DATABASE_URL) is recreated on each run and its Redis db flushed.
 """
 
 from __future__ import annotations
@@ -53,7 +58,14 @@ from urllib.parse import urlencode
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import OtlpSink, database_recreate, free_port, server_env  # noqa: E402
+from bench.common import (  # noqa: E402
+    OtlpSink,
+    database_recreate,
+    free_port,
+    process_tree_cpu_seconds,
+    server_env,
+    worker_start,
+)
 
 DATABASE_URL = os.environ.get(
     "BENCH_APPROVALS_DATABASE_URL", "postgres://root@127.0.0.1:5432/portal_bench_approvals"
@@ -149,21 +161,26 @@ def _catalog_type_create(groups: dict) -> None:
 
 def create_baseline_people(clients: int) -> list[dict]:
     """Per client a requester, an approver and a finance approver for the plain flow through
-    HTTP: superusers, since the plain flow has no roles (viewflow then checks no permission rows)."""
+    HTTP: ordinary users in a group that holds the flow's permissions (bench/baseline_flow.py),
+    so viewflow reads permission rows for them as the portal does for its roles."""
     from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group, Permission
 
-    user_model = get_user_model()
-    return [
-        {
-            role: {
-                "session": _session_of(
-                    user_model.objects.create(username=f"plain-{role}{index:03d}", is_superuser=True)
-                )
-            }
-            for role in ("requester", "approver", "finance")
-        }
-        for index in range(clients)
-    ]
+    group = Group.objects.create(name="plain-flow")
+    group.permissions.set(
+        Permission.objects.filter(
+            content_type__app_label="viewflow", codename__in=["view_process", "add_process", "change_process"]
+        )
+    )
+    people = []
+    for index in range(clients):
+        person = {}
+        for role in ("requester", "approver", "finance"):
+            user = get_user_model().objects.create(username=f"plain-{role}{index:03d}")
+            user.groups.add(group)
+            person[role] = {"session": _session_of(user)}
+        people.append(person)
+    return people
 
 
 def _session_of(user) -> str:
@@ -206,8 +223,13 @@ class Target:
     prefix: str  # the flow's URL prefix: /<prefix>/<process>/<node>/<task>/assign/
     start_form: Callable[[int, str], dict]  # (request number, amount) -> the start form's fields
     decision: dict = field(default_factory=dict)  # the approve form's fields
+    claim_prefix: str = ""  # the portal's claim endpoint: <claim_prefix><task>/claim/
 
     def assign(self, process: int, node: str, task: int) -> str:
+        """Where a person claims the task: the portal's own claim endpoint (the task list's Claim
+        button), or viewflow's assign view for the plain flow."""
+        if self.claim_prefix:
+            return f"{self.claim_prefix}{task}/claim/"
         return f"{self.prefix}{process}/{node}/{task}/assign/"
 
     def execute(self, process: int, node: str, task: int) -> str:
@@ -229,7 +251,16 @@ def portal_target() -> Target:
         prefix=assign[: -len("1/approve/2/assign/")],
         start_form=_request_form,
         decision={"decision": "approve", "comment": ""},
+        claim_prefix=_claim_prefix(),
     )
+
+
+def _claim_prefix() -> str:
+    from django.urls import reverse
+
+    claim = reverse("tasks:claim", args=[1])
+    assert claim.endswith("/1/claim/"), claim
+    return claim[: -len("1/claim/")]
 
 
 def catalog_target() -> Target:
@@ -246,6 +277,7 @@ def catalog_target() -> Target:
             "justification": "Benchmark.",
         },
         decision={"decision": "approve", "comment": ""},
+        claim_prefix=_claim_prefix(),
     )
 
 
@@ -363,19 +395,7 @@ class Server:
 
     def cpu_seconds(self) -> float:
         """User + system CPU of the server's processes (the supervisor and its workers)."""
-        total = 0.0
-        pids = [self.process.pid]
-        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
-        if children.exists():
-            pids += [int(pid) for pid in children.read_text().split()]
-        ticks = os.sysconf("SC_CLK_TCK")
-        for pid in pids:
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except FileNotFoundError:
-                continue
-            total += (int(fields[11]) + int(fields[12])) / ticks
-        return total
+        return process_tree_cpu_seconds(self.process.pid)
 
     def stop(self) -> None:
         os.killpg(self.process.pid, 15)
@@ -408,7 +428,14 @@ class HttpClient:
 
 
 def run_client(
-    port: int, target: Target, person: dict, rounds: int, offset: int, results: list, errors: list
+    port: int,
+    target: Target,
+    person: dict,
+    rounds: int,
+    offset: int,
+    results: list,
+    errors: list,
+    started: list,
 ) -> None:
     from django.db import connection
 
@@ -422,6 +449,7 @@ def run_client(
         for number in range(offset, offset + rounds):
             location = requester.post(target.start, target.start_form(number, LARGE if number % 2 else SMALL))
             process = int(location.rstrip("/").rsplit("/", 1)[1])
+            started.append(process)
             for decider, node in deciders[: 2 if number % 2 else 1]:
                 task = open_task_pk(process)
                 decider.post(target.assign(process, node, task))
@@ -437,8 +465,11 @@ def run_client(
 def http_run(port: int, target: Target, people: list[dict], rounds: int, offset: int) -> tuple[int, float]:
     results: list[int] = []
     errors: list[str] = []
+    processes: list[int] = []
     threads = [
-        threading.Thread(target=run_client, args=(port, target, person, rounds, offset, results, errors))
+        threading.Thread(
+            target=run_client, args=(port, target, person, rounds, offset, results, errors, processes)
+        )
         for person in people
     ]
     started = time.perf_counter()
@@ -446,10 +477,29 @@ def http_run(port: int, target: Target, people: list[dict], rounds: int, offset:
         thread.start()
     for thread in threads:
         thread.join()
-    elapsed = time.perf_counter() - started
     if errors:
         raise SystemExit(f"bench: {len(errors)} clients failed, first: {errors[0]}")
+    _all_finished(processes)  # the jobs that end the requests, on the worker
+    elapsed = time.perf_counter() - started
     return sum(results), elapsed
+
+
+def _all_finished(processes: list[int], timeout: float = 300) -> None:
+    """Wait until every process of the run has finished (the worker ran its last jobs)."""
+    from django.db import connection
+
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while True:
+            cursor.execute(
+                "SELECT count(*) FROM viewflow_process WHERE id = ANY(%s) AND status <> 'DONE'", [processes]
+            )
+            (left,) = cursor.fetchone()
+            if not left:
+                return
+            if time.monotonic() > deadline:
+                raise SystemExit(f"bench: {left} processes did not finish (is the worker running?)")
+            time.sleep(0.05)
 
 
 # ---------------------------------------------------------------- baseline: plain viewflow
@@ -583,8 +633,8 @@ def main() -> None:
     )
     print(
         f"# queries per request: submit={queries['submit']} claim={queries['claim']} "
-        f"approve={queries['approve']}; server CPU {1000 * cpu / approvals:.1f} ms per approval "
-        f"(its submit and claims included)"
+        f"approve={queries['approve']}; server and worker CPU {1000 * cpu / approvals:.1f} ms per "
+        f"approval (its submit, claims and purchase order job included)"
     )
     print(
         f"# plain viewflow through HTTP (its own views, Django's default middleware, same uvicorn): "
@@ -617,18 +667,27 @@ def main() -> None:
         f"BENCH approvals viewflow_http_per_s={plain_per_s:.1f} approvals/s baseline={base_per_s:.1f} "
         f"ratio={plain_per_s / base_per_s:.3f}"
     )
+    print(
+        f"BENCH approvals ratio_to_viewflow_http={per_s / plain_per_s:.3f} ratio per_s={per_s:.1f} "
+        f"baseline={plain_per_s:.1f} (plain viewflow through HTTP) cpu_ms={1000 * cpu / approvals:.1f} "
+        f"baseline_cpu_ms={1000 * plain_cpu / plain_approvals:.1f}"
+    )
 
 
 def served_run(server: Server, target: Target, people: list[dict], rounds: int) -> tuple[int, float, float]:
-    """Warm the server up, then time the clients' run: approvals, seconds, and the server's CPU."""
+    """Warm the server and a real worker up, then time the clients' run until every process has
+    finished: approvals, seconds, and the CPU of the server and the worker together."""
+    worker = worker_start(ROOT, {**os.environ, "DATABASE_POOL_MAX_SIZE": "0"})
     try:
         server.wait()
         http_run(server.port, target, people, 1, 10_000)  # warm-up: imports, pools, template caches
-        cpu_before = server.cpu_seconds()
+        cpu_before = server.cpu_seconds() + process_tree_cpu_seconds(worker.pid)
         approvals, elapsed = http_run(server.port, target, people, rounds, 0)
-        cpu = server.cpu_seconds() - cpu_before
+        cpu = server.cpu_seconds() + process_tree_cpu_seconds(worker.pid) - cpu_before
     finally:
         server.stop()
+        os.killpg(worker.pid, 15)
+        worker.wait(timeout=30)
     return approvals, elapsed, cpu
 
 

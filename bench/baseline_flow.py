@@ -1,5 +1,7 @@
 """The approvals benchmark's baselines: plain viewflow with the same steps as the purchase flow
 (start, an approval, a finance approval above 1,000, end), no audit, no notifications, no policy.
+Its people's steps need permissions, as the portal's do, so the baseline through HTTP runs with
+ordinary users holding them (viewflow's `Process` model's own: add to start, change to decide).
 
 `start` is driven in-process through its activations; `start_form` is the same chain started
 from viewflow's own start view, for the baseline through HTTP (bench/settings_http_baseline.py).
@@ -28,12 +30,18 @@ class BaselineApprovalFlow(flow.Flow):
     lock_impl = lock.select_for_update_lock
 
     start = flow.StartHandle(this.start_process).Next(this.approve)
-    start_form = flow.Start(BaselineStartView.as_view()).Next(this.approve)
-    approve = flow.View(UpdateProcessView.as_view(fields=[])).Next(this.needs_finance)
+    start_form = flow.Start(BaselineStartView.as_view()).Permission("viewflow.add_process").Next(this.approve)
+    approve = (
+        flow.View(UpdateProcessView.as_view(fields=[]))
+        .Permission("viewflow.change_process")
+        .Next(this.needs_finance)
+    )
     needs_finance = (
         flow.If(lambda activation: activation.process.data["amount"] > 1000).Then(this.finance).Else(this.end)
     )
-    finance = flow.View(UpdateProcessView.as_view(fields=[])).Next(this.end)
+    finance = (
+        flow.View(UpdateProcessView.as_view(fields=[])).Permission("viewflow.change_process").Next(this.end)
+    )
     end = flow.End()
 
     def start_process(self, activation, amount):

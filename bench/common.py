@@ -3,7 +3,11 @@ portal server's environment."""
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -53,6 +57,52 @@ def server_env(database_url: str, redis_url: str, var_dir: Path) -> dict[str, st
         "PORTAL_VAR_DIR": str(var_dir),
         "OTEL_EXPORTER_OTLP_ENDPOINT": "",  # untraced unless a benchmark says otherwise
     }
+
+
+def worker_start(root: Path, env: dict[str, str], *args: str) -> subprocess.Popen:
+    """A real `celery -A portal worker -c 2` (prefork, as in production) in its own process group,
+    with `args` added; returns once its pool has started."""
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "portal",
+            "worker",
+            "--concurrency",
+            "2",
+            "--loglevel",
+            "WARNING",
+            "--without-gossip",
+            "--without-mingle",
+            *args,
+        ],
+        cwd=root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    time.sleep(6)  # prefork start-up; the first measured tasks would otherwise include it
+    return worker
+
+
+def process_tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU of process `pid` and its children (a server's or a worker's pool)."""
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        pids += [int(child) for child in children.read_text().split()]
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for each in pids:
+        try:
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
 
 
 class OtlpSink:

@@ -24,6 +24,8 @@ import sys
 import time
 from pathlib import Path
 
+from bench.common import worker_start
+
 ROOT = Path(__file__).resolve().parents[1]
 JOBS_PER_ORDER = 7
 DATABASE = os.environ.get("BENCH_DATABASE", "portal_bench")
@@ -49,31 +51,7 @@ def _fresh_database() -> None:
 
 
 def _start_worker() -> subprocess.Popen:
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "portal",
-            "worker",
-            "--concurrency",
-            "2",
-            "--loglevel",
-            "WARNING",
-            "--without-gossip",
-            "--without-mingle",
-            "--include",
-            "bench.tasks",
-        ],
-        cwd=ROOT,
-        env=ENV,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    time.sleep(6)  # prefork start-up; the baseline's first tasks would otherwise include it
-    return worker
+    return worker_start(ROOT, ENV, "--include", "bench.tasks")
 
 
 def _wait(condition, timeout: float, what: str) -> None:

@@ -31,3 +31,6 @@ TEMPLATES[0]["OPTIONS"]["context_processors"] = [  # noqa: F405
     "django.contrib.auth.context_processors.auth",
     "django.contrib.messages.context_processors.messages",
 ]
+# Django's own: the portal's login guard (axes) is not installed here. Its users are ordinary
+# users whose permissions ModelBackend reads (bench/approvals.py create_baseline_people).
+AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
