@@ -24,19 +24,16 @@ import sys
 import time
 from pathlib import Path
 
-from bench.common import worker_start
+from bench.common import server_env, worker_start
 
 ROOT = Path(__file__).resolve().parents[1]
 JOBS_PER_ORDER = 7
 DATABASE = os.environ.get("BENCH_DATABASE", "portal_bench")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/10")
+# The worker as in production: DEBUG off (bench/common.py server_env), so Django keeps no query log.
 ENV = {
     **os.environ,
-    "DATABASE_URL": f"postgres://root@127.0.0.1:5432/{DATABASE}",
-    "REDIS_URL": REDIS_URL,
-    "DEBUG": "1",
-    "LOG_LEVEL": "WARNING",
-    "PORTAL_VAR_DIR": str(ROOT / "var" / "bench"),
+    **server_env(f"postgres://root@127.0.0.1:5432/{DATABASE}", REDIS_URL, ROOT / "var" / "bench"),
     "CARRIER_DELIVERY_DELAY": "3600",
 }
 
