@@ -36,3 +36,9 @@ class AbsenceForm(forms.Form):
         field = cast("forms.ModelChoiceField[User]", self.fields["substitute"])
         field.queryset = users
         field.label_from_instance = lambda obj: obj.get_full_name() or obj.get_username()  # type: ignore[method-assign]  # Django's documented hook
+
+    def errors_describe(self) -> None:
+        """Point each field with an error at its message (aria-describedby), for screen readers."""
+        for name in self.errors:
+            if name in self.fields:
+                self.fields[name].widget.attrs["aria-describedby"] = f"{self[name].auto_id}-error"

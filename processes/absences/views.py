@@ -34,6 +34,8 @@ def _page(
     own = person.pk == request.user.pk
     if form is None:
         form = AbsenceForm(users=selectors.substitute_candidates(person))
+    else:
+        form.errors_describe()
     members = list(selectors.team_members(request.user).exclude(pk=request.user.pk)) if own else []
     away = selectors.absences_active_by_user([member.pk for member in members])
     team = [(member, away.get(member.pk)) for member in members]
