@@ -325,3 +325,66 @@ def test_an_escalation_email_to_someone_away_goes_to_their_substitute_with_their
     (email,) = OutgoingEmail.objects.filter(to_user=mark)
     assert "on behalf of" in email.text
     assert not ActionToken.objects.filter(user=maria).exists()  # links, if any, are mark's own
+
+
+def test_an_intervention_reassigning_to_someone_away_goes_to_their_substitute_with_the_reason(
+    purchase_policy, submit_request, olivia, oscar, maria
+):
+    from processes.interventions import task_reassign_fix
+
+    process = submit_request()
+    task = task_of(process, "approve")
+    away(olivia, oscar)
+
+    task_reassign_fix(task=task, user=maria, to_user=olivia, reason="Olivia knows the supplier")
+
+    task.refresh_from_db()
+    assert task.owner_id == oscar.pk
+    event = AuditEvent.objects.get(action="intervention.reassigned", task=task)
+    assert (event.details["after"]["owner"], event.details["on_behalf_of"]) == ("oscar", "olivia")
+
+
+def test_an_escalation_reassigning_to_a_user_away_gives_it_to_their_substitute(
+    roles, submit_request, olivia, maria
+):
+    from django.core.cache import cache
+
+    from portal.celery import app
+    from processes.policies.models import EscalationAction
+    from processes.policies.services import policy_create
+    from processes.scheduler import timers_fire_due
+    from tests.conftest import _persona
+
+    mark = _persona("mark", ["managers"], roles)
+    t0 = timezone.now()
+    policy_create(
+        name="purchase",
+        stages=[
+            {
+                "name": "Team approval",
+                "group": roles["approvers"],
+                "sla": timedelta(hours=4),
+                "escalation_user": maria,
+                "levels": [(timedelta(0), EscalationAction.REASSIGN)],
+            },
+        ],
+    )
+    with time_machine.travel(t0, tick=False):
+        process = submit_request(amount="500.00")
+        task_claim(task=task_of(process, "approve"), user=olivia)
+    maria.groups.add(roles["approvers"])  # she (and so mark) may hold the stage's tasks
+    mark.groups.add(roles["approvers"])
+    away(maria, mark, start=t0, days=2)
+
+    app.conf.task_always_eager = True
+    cache.clear()
+    try:
+        with time_machine.travel(t0 + timedelta(hours=30), tick=False):
+            timers_fire_due()
+    finally:
+        app.conf.task_always_eager = False
+
+    task = task_of(process, "approve")
+    assert (task.status, task.owner_id) == (STATUS.ASSIGNED, mark.pk)
+    (event,) = AuditEvent.objects.filter(process=process, action="task.escalated")
+    assert (event.details["user"], event.details["on_behalf_of"]) == ("mark", "maria")
