@@ -117,6 +117,7 @@ def task_unclaim(*, task: Task, user: User | AnonymousUser) -> Task:
     """Put an assigned task back in its queue; its owner or a process manager may do this."""
     with acting_as(user), task.activation() as activation:
         task_authorize(user=user, task=activation.task, action=TaskAction.RELEASE)
+        on_behalf_mark(activation.task, None)  # whoever claims it next acts for themselves
         activation.unassign()
     return task
 

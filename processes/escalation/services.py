@@ -141,6 +141,7 @@ def _reassign(task: Task, stage: PolicyStage) -> dict[str, Any]:
         )
         task.owner = None
         task.status = STATUS.NEW
+        on_behalf_mark(task, None)  # whoever claims it next acts for themselves
         target = {"group": _target(stage.escalation_group, stage, "group").name}
     elif registry.for_task(task).starter_id(task.process) == stage.escalation_user_id:
         # Segregation of duties (processes.gate): nothing hands a request to whoever started it.

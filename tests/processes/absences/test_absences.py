@@ -388,3 +388,21 @@ def test_an_escalation_reassigning_to_a_user_away_gives_it_to_their_substitute(
     assert (task.status, task.owner_id) == (STATUS.ASSIGNED, mark.pk)
     (event,) = AuditEvent.objects.filter(process=process, action="task.escalated")
     assert (event.details["user"], event.details["on_behalf_of"]) == ("mark", "maria")
+
+
+def test_a_task_released_by_the_substitute_and_claimed_again_is_no_longer_on_behalf(
+    purchase_policy, submit_request, olivia, oscar
+):
+    from processes.services import task_unclaim
+
+    process = submit_request()
+    task = task_of(process, "approve")
+    task_claim(task=task, user=olivia)
+    away(olivia, oscar)
+    task_unclaim(task=task, user=oscar)
+    task_claim(task=task, user=oscar)
+
+    purchase_task_decide(task=task, user=oscar, approved=True)
+
+    decided = [row["who"] for row in process_history(process) if row["what"] == "Approved"]
+    assert decided == ["oscar"]
