@@ -64,6 +64,7 @@ def test_olivia_sets_her_absence_and_oscar_gets_her_task_on_her_behalf(
     row.get_by_role("link", name="Standing desk for the design team").click()
     expect(other.locator("body")).to_contain_text("oscar holds this task on behalf of olivia")
     expect(other.locator(".portal-history")).to_contain_text("to oscar on behalf of olivia")
+    shoot(other, "absence-11-oscar-task-phone-en")
 
     # In German, both sides.
     language_preference_set(user=oscar, language="de")
