@@ -151,3 +151,40 @@ def test_the_inbox_says_who_is_away_and_on_whose_behalf_a_task_is_held(
     assert "on behalf of olivia" in inbox
     page = client.get(task.flow_task.reverse("index", args=[task.process_id, task.pk]), follow=True)
     assert "holds this task on behalf of olivia" in page.content.decode()
+
+
+def test_the_admin_lists_absences_by_whether_they_are_in_force_and_cancels_through_the_service(
+    admin_client, purchase_policy, olivia, oscar
+):
+    from processes.models import AuditEvent
+
+    now_away = absence_set(
+        actor=olivia,
+        user=olivia,
+        substitute=oscar,
+        starts_at=timezone.now() - timedelta(minutes=1),
+        ends_at=timezone.now() + timedelta(days=2),
+    )
+    coming = absence_set(
+        actor=oscar,
+        user=oscar,
+        substitute=olivia,
+        starts_at=timezone.now() + timedelta(days=5),
+        ends_at=timezone.now() + timedelta(days=6),
+    )
+    listing = admin_client.get("/admin/processes/absence/?in_force=now")
+    assert listing.status_code == 200
+    assert list(listing.context["cl"].result_list) == [now_away]
+    assert list(admin_client.get("/admin/processes/absence/?in_force=coming").context["cl"].result_list) == [
+        coming
+    ]
+    assert admin_client.get("/admin/processes/absence/add/").status_code == 403
+
+    response = admin_client.post(
+        "/admin/processes/absence/", {"action": "cancel_selected", "_selected_action": [now_away.pk]}
+    )
+
+    assert response.status_code == 302
+    now_away.refresh_from_db()
+    assert now_away.cancelled_at is not None
+    assert AuditEvent.objects.filter(action="absence.cancelled", actor_name="admin").exists()
