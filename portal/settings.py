@@ -279,6 +279,13 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": schedule(float(env_str("API_IDEMPOTENCY_PRUNE_INTERVAL", "600"))),
         "options": {"expires": 300},
     },
+    # Out-of-office substitutes (processes/absences/): tasks an absent user still holds go to
+    # their substitute; an absence that starts now hands them over at once, this catches the rest.
+    "sweep-absences": {
+        "task": "processes.tasks.absences_sweep",
+        "schedule": schedule(float(env_str("ABSENCE_SWEEP_INTERVAL", "60"))),
+        "options": {"expires": 50},
+    },
     "housekeeping": {
         "task": "processes.tasks.housekeeping",
         "schedule": schedule(3600.0),

@@ -32,6 +32,7 @@ urlpatterns = [
     # then add a second, blocking copy of it.
     path("jsi18n/", login_not_required(JavaScriptCatalog.as_view()), name="portal_jsi18n"),
     path("accounts/language/", language_set, name="language_set"),
+    path("accounts/absence/", include("processes.absences.urls")),
     path("accounts/", AuthViewset(allow_password_change=True, with_profile_view=True).urls),
     path("", site.urls),
 ]

@@ -11,6 +11,7 @@ from viewflow.workflow import admin as viewflow_admin
 from viewflow.workflow.models import Process, Task
 from viewflow.workflow.status import STATUS
 
+from processes.absences import admin as absences_admin  # noqa: F401 - registers the absences' admin
 from processes.actionlinks import admin as actionlinks_admin  # noqa: F401 - registers the action links' admin
 from processes.admin_base import ReadOnlyAdmin
 from processes.api import admin as api_admin  # noqa: F401 - registers the API clients' admin

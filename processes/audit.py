@@ -56,6 +56,11 @@ _NOT_PERSISTED = {("HUMAN", "start"), ("HUMAN_START", "start")}
 # the caller knows which one it is.
 _transition_details: ContextVar[dict[str, Any] | None] = ContextVar("audit_transition_details", default=None)
 
+# Where a task handed over during an absence notes whose substitute holds it (processes/absences):
+# {"user_id", "user", "substitute_id"} in `task.data`. Rows the substitute writes on that task say
+# "on behalf of" the absent user (details["on_behalf_of"]).
+ON_BEHALF_KEY = "on_behalf_of"
+
 # Called with each audit event right after it is written, in its transaction (the webhooks'
 # outbox: processes/webhooks/). Registered once at start-up (processes/apps.py).
 _observers: list[Callable[[AuditEvent], None]] = []
@@ -132,6 +137,9 @@ def audit_record(
     if process is None and task is not None:
         process = task.process
     correlation_id = correlation_id_of(process)
+    on_behalf = _on_behalf_of(task, actor)
+    if on_behalf and "on_behalf_of" not in (details or {}):
+        details = {**(details or {}), "on_behalf_of": on_behalf}
     event = AuditEvent(
         actor=actor,
         actor_name=actor.get_username() if actor else "",
@@ -158,6 +166,14 @@ def audit_record(
     for observer in _observers:
         observer(event)
     return event
+
+
+def _on_behalf_of(task: Task | None, actor: User | None) -> str:
+    """The absent user `actor` stands in for on `task` ('' when they act for themselves)."""
+    if task is None or actor is None:
+        return ""
+    mark = (getattr(task, "data", None) or {}).get(ON_BEHALF_KEY) or {}
+    return str(mark.get("user", "")) if mark.get("substitute_id") == actor.pk else ""
 
 
 def audit_transition(

@@ -35,6 +35,7 @@ from viewflow.workflow.flow.nodes import TimerBoundary
 from viewflow.workflow.models import Task
 from viewflow.workflow.status import PROCESS, STATUS
 
+from processes.absences.services import absence_target_authorize, on_behalf_details, on_behalf_mark
 from processes.audit import acting_as, audit_record, transition_details
 from processes.exceptions import InterventionRefused
 from processes.gate import TaskAction, process_manage_authorize, task_authorize
@@ -103,12 +104,19 @@ def task_reassign_fix(*, task: Task, user: User, to_user: User, reason: str) -> 
     with acting_as(user), task.activation() as activation:
         task = activation.task
         task_authorize(user=user, task=task, action=TaskAction.REASSIGN, target=to_user)
+        # While `to_user` is away, their substitute gets it, on their behalf (ADR 0023).
+        to_user, absence = absence_target_authorize(
+            user=user, task=task, action=TaskAction.REASSIGN, to_user=to_user
+        )
         if task.owner_id == to_user.pk:
             raise InterventionRefused(
                 _("%(user)s holds task #%(task)s already.") % {"user": to_user, "task": task.pk}
             )
         before = _holder(task)
-        with transition_details(intervention="reassigned", reason=reason, delegated=False):
+        on_behalf_mark(task, absence)
+        with transition_details(
+            intervention="reassigned", reason=reason, delegated=False, **on_behalf_details(absence)
+        ):
             if task.status == STATUS.NEW:
                 activation.assign(to_user)
             else:
@@ -117,7 +125,13 @@ def task_reassign_fix(*, task: Task, user: User, to_user: User, reason: str) -> 
             action="intervention.reassigned",
             task=task,
             actor=user,
-            details={"node": task.flow_task.name, "reason": reason, "before": before, "after": _holder(task)},
+            details={
+                "node": task.flow_task.name,
+                "reason": reason,
+                "before": before,
+                "after": _holder(task),
+                **on_behalf_details(absence),
+            },
         )
     return task
 

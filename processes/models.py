@@ -192,6 +192,7 @@ class NotificationPreference(models.Model):
         return f"{self.user_id} {self.kind}: {self.delivery}"
 
 
+from processes.absences.models import Absence  # noqa: E402
 from processes.actionlinks.models import ActionToken  # noqa: E402
 from processes.api.models import ApiClient, ApiToken, IdempotencyRecord  # noqa: E402
 from processes.attachments.models import Attachment  # noqa: E402
@@ -212,6 +213,7 @@ from processes.tasklist.models import SavedFilter, SavedFilterPin, TaskRow  # no
 from processes.webhooks.models import WebhookDelivery, WebhookEndpoint  # noqa: E402
 
 __all__ = [
+    "Absence",
     "ActionToken",
     "ApiClient",
     "ApiToken",

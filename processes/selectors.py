@@ -79,6 +79,8 @@ _HISTORY_LABELS = {
     "intervention.reassigned": gettext_noop("Reassigned by a process manager"),
     "intervention.due_changed": gettext_noop("Due time changed"),
     "intervention.canceled": gettext_noop("Canceled by a process manager"),
+    "absence.task_handed_over": gettext_noop("Handed to the substitute"),
+    "absence.handover_refused": gettext_noop("Not handed to the substitute"),
 }
 _HISTORY_NODE_TYPES = {"HUMAN", "JOB"}
 # The time per stage also shows a wait for an outside event (processes/nodes/wait_message.py).
@@ -95,6 +97,7 @@ _CORE_PREFIXES = (
     "policy.",
     "message.",
     "intervention.",
+    "absence.",
 )
 
 
@@ -129,7 +132,7 @@ def process_history(process: Any) -> list[dict[str, Any]]:
         rows.append(
             {
                 "at": event.created_at,
-                "who": event.actor_name or "system",
+                "who": _history_who(event.actor_name, details),
                 "what": label,
                 "step": event.task.flow_task.task_title if event.task_id and event.task else "",
                 "detail": _history_detail(event.action, details),
@@ -139,9 +142,22 @@ def process_history(process: Any) -> list[dict[str, Any]]:
     return rows
 
 
+def _history_who(actor_name: str, details: dict[str, Any]) -> str:
+    """Who did it: "bob on behalf of alice" for a substitute acting for someone away (ADR 0023)."""
+    who = actor_name or "system"
+    if details.get("on_behalf_of") and actor_name:
+        return _("%(actor)s on behalf of %(user)s") % {"actor": who, "user": details["on_behalf_of"]}
+    return who
+
+
 def _history_detail(action: str, details: dict[str, Any]) -> str:
     if action in ("task.assigned", "task.reassigned") and details.get("owner"):
+        if details.get("on_behalf_of") and details["on_behalf_of"] != details["owner"]:
+            return _("to %(whom)s on behalf of %(user)s") % {"whom": details["owner"], "user": details["on_behalf_of"]}
         return _("to %(whom)s") % {"whom": details["owner"]}
+    if action.startswith("absence."):
+        text = f"{details.get('user', '')} → {details.get('to') or details.get('substitute', '')}"
+        return f"{text}: {details['why']}" if details.get("why") else text
     if action == "intervention.reassigned":
         return _("to %(whom)s") % {"whom": (details.get("after") or {}).get("owner", "")}
     if action == "intervention.due_changed":

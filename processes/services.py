@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from viewflow.workflow.models import Task
 from viewflow.workflow.status import STATUS
 
+from processes.absences.services import absence_target_authorize, on_behalf_details, on_behalf_mark
 from processes.audit import acting_as, audit_record, transition_details
 from processes.exceptions import IncidentError
 from processes.gate import TaskAction, execute_action, task_authorize
@@ -116,6 +117,7 @@ def task_unclaim(*, task: Task, user: User | AnonymousUser) -> Task:
     """Put an assigned task back in its queue; its owner or a process manager may do this."""
     with acting_as(user), task.activation() as activation:
         task_authorize(user=user, task=activation.task, action=TaskAction.RELEASE)
+        on_behalf_mark(activation.task, None)  # whoever claims it next acts for themselves
         activation.unassign()
     return task
 
@@ -130,8 +132,13 @@ def task_delegate(*, task: Task, user: User | AnonymousUser, to_user: User) -> T
     """
     with acting_as(user), task.activation() as activation:
         task_authorize(user=user, task=activation.task, action=TaskAction.DELEGATE, target=to_user)
-        with transition_details(delegated=True):
-            activation.reassign(to_user)
+        # While the colleague is away, their substitute gets it, on their behalf (ADR 0023).
+        target, absence = absence_target_authorize(
+            user=user, task=activation.task, action=TaskAction.DELEGATE, to_user=to_user
+        )
+        on_behalf_mark(activation.task, absence)
+        with transition_details(delegated=True, **on_behalf_details(absence)):
+            activation.reassign(target)
     return activation.task
 
 
@@ -143,10 +150,16 @@ def task_reassign(*, task: Task, user: User | AnonymousUser, to_user: User) -> T
     with acting_as(user), task.activation() as activation:
         task = activation.task
         task_authorize(user=user, task=task, action=TaskAction.REASSIGN, target=to_user)
+        to_user, absence = absence_target_authorize(
+            user=user, task=task, action=TaskAction.REASSIGN, to_user=to_user
+        )
+        if task.status == STATUS.NEW or task.owner_id != to_user.pk:
+            on_behalf_mark(task, absence)
         if task.status == STATUS.NEW:
-            activation.assign(to_user)
+            with transition_details(**on_behalf_details(absence)):
+                activation.assign(to_user)
         elif task.owner_id != to_user.pk:
-            with transition_details(delegated=False):
+            with transition_details(delegated=False, **on_behalf_details(absence)):
                 activation.reassign(to_user)
     return task
 

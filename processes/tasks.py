@@ -96,3 +96,11 @@ def idempotency_records_prune() -> int:
     from processes.api.idempotency import idempotency_records_prune as prune
 
     return prune()
+
+
+@shared_task(name="processes.tasks.absences_sweep", ignore_result=True)
+def absences_sweep() -> int:
+    """Hand the tasks absent users still hold to their substitutes (processes/absences/services.py)."""
+    from processes.absences.services import absences_sweep as sweep
+
+    return sweep()

@@ -157,7 +157,9 @@ def _escalation_subject(summary: dict[str, Any], level_order: int | None) -> str
 
 
 @transaction.atomic
-def escalation_email_send(*, task: Task, addressee: User, level: EscalationLevel | None = None) -> None:
+def escalation_email_send(
+    *, task: Task, addressee: User, level: EscalationLevel | None = None, on_behalf_of: User | None = None
+) -> None:
     """Email `addressee` that `task` (one its process type decides with a yes or no: its
     descriptor's `decision_nodes`) is overdue, with Approve, Reject and Open in portal links. Called by escalation (a level whose action emails its target).
 
@@ -169,6 +171,8 @@ def escalation_email_send(*, task: Task, addressee: User, level: EscalationLevel
     links are only included when the addressee could decide the task now (they hold it, or may
     claim it from its queue); otherwise the email says so and offers the portal link alone.
     An email the outbox finally gives up on is audited (`email.failed`) by the outbox.
+    `on_behalf_of`: the absent user the addressee stands in for (ADR 0023); the email says so, and
+    its links are the addressee's own.
     """
     task = Task.objects.select_related("owner", "process").get(pk=task.pk)
     if not registry.for_task(task).decides(task):
@@ -190,6 +194,7 @@ def escalation_email_send(*, task: Task, addressee: User, level: EscalationLevel
             **summary,
             "PRODUCT_NAME": PRODUCT_NAME,
             "addressee": display_name(addressee),
+            "on_behalf_of": display_name(on_behalf_of) if on_behalf_of is not None else "",
             "level": level_order,
             "may_act": may_act,
             "approve_url": link_placeholder(tokens["approve"]) if tokens else "",
@@ -208,6 +213,7 @@ def escalation_email_send(*, task: Task, addressee: User, level: EscalationLevel
             "level": level_order,
             "links": bool(tokens),
             "kind": "escalation",
+            **({"on_behalf_of": on_behalf_of.get_username()} if on_behalf_of is not None else {}),
         },
     )
     email = mail_queue(

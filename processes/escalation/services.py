@@ -21,6 +21,8 @@ from django.utils.translation import gettext_lazy as _
 from viewflow.workflow.models import Task
 from viewflow.workflow.status import STATUS
 
+from processes.absences.selectors import absences_active_by_user
+from processes.absences.services import absence_route, on_behalf_mark, substitute_may_hold
 from processes.audit import acting_as, audit_record
 from processes.gate import hold_permissions
 from processes.models import NotificationKind
@@ -139,6 +141,7 @@ def _reassign(task: Task, stage: PolicyStage) -> dict[str, Any]:
         )
         task.owner = None
         task.status = STATUS.NEW
+        on_behalf_mark(task, None)  # whoever claims it next acts for themselves
         target = {"group": _target(stage.escalation_group, stage, "group").name}
     elif registry.for_task(task).starter_id(task.process) == stage.escalation_user_id:
         # Segregation of duties (processes.gate): nothing hands a request to whoever started it.
@@ -147,10 +150,29 @@ def _reassign(task: Task, stage: PolicyStage) -> dict[str, Any]:
             "skipped": "started this request",
         }
     else:
-        task.owner = stage.escalation_user
+        user = _target(stage.escalation_user, stage, "user")
+        # While the escalation user is away, their substitute gets it, on their behalf (ADR 0023).
+        holder, absence = absence_route(task=task, to_user=user)
+        if absence is not None and not substitute_may_hold(substitute=holder, task=task):
+            audit_record(
+                action="absence.handover_refused",
+                task=task,
+                details={
+                    **_task_details(task),
+                    "absence": absence.pk,
+                    "user": user.get_username(),
+                    "substitute": holder.get_username(),
+                    "why": "escalation: the substitute may not hold it",
+                },
+            )
+            return {"user": user.get_username(), "skipped": "away; the substitute may not hold it"}
+        task.owner = holder
         task.status = STATUS.ASSIGNED
-        target = {"user": _target(stage.escalation_user, stage, "user").get_username()}
-    task.save(update_fields=["owner_permission", "owner", "status"])
+        on_behalf_mark(task, absence)
+        target = {"user": holder.get_username()}
+        if absence is not None:
+            target["on_behalf_of"] = user.get_username()
+    task.save(update_fields=["owner_permission", "owner", "status", "data"])
     task_routing_changed(task=task)
     if previous_owner_id and previous_owner_id != task.owner_id:
         title, brief = task_text(task, task.process)
@@ -188,9 +210,52 @@ def _email(task: Task, stage: PolicyStage, level: EscalationLevel) -> dict[str, 
     from processes.actionlinks.services import escalation_email_send
 
     addressees = _escalation_addressees(task, stage)
+    sent, on_behalf = _substitutes_for(task, addressees)
+    for user, absent in sent:
+        escalation_email_send(task=task, addressee=user, level=level, on_behalf_of=absent)
+    details: dict[str, Any] = {"emailed": [user.get_username() for user, _absent in sent]}
+    if on_behalf:
+        details["on_behalf_of"] = on_behalf
+    return details
+
+
+def _substitutes_for(
+    task: Task, addressees: list[User]
+) -> tuple[list[tuple[User, User | None]], dict[str, str]]:
+    """Each addressee, or while they are away their substitute, with whom they stand in for. A
+    substitute already addressed is not emailed twice; one who started the request (or cannot
+    sign in) is not emailed at all, audited."""
+    absences = absences_active_by_user([user.pk for user in addressees])
+    sent: list[tuple[User, User | None]] = []
+    on_behalf: dict[str, str] = {}
+    seen = {user.pk for user in addressees if user.pk not in absences}
     for user in addressees:
-        escalation_email_send(task=task, addressee=user, level=level)
-    return {"emailed": [user.get_username() for user in addressees]}
+        absence = absences.get(user.pk)
+        if absence is None:
+            sent.append((user, None))
+            continue
+        substitute = absence.substitute
+        if substitute.pk in seen:
+            continue
+        # The email goes to the substitute unless they started the request (segregation of
+        # duties) or cannot sign in; its links are there only if they may act (the gate decides).
+        if not substitute.is_active or registry.for_task(task).starter_id(task.process) == substitute.pk:
+            audit_record(
+                action="absence.handover_refused",
+                task=task,
+                details={
+                    **_task_details(task),
+                    "absence": absence.pk,
+                    "user": user.get_username(),
+                    "substitute": substitute.get_username(),
+                    "why": "escalation email: the substitute started this request or is inactive",
+                },
+            )
+            continue
+        seen.add(substitute.pk)
+        sent.append((substitute, user))
+        on_behalf[substitute.get_username()] = user.get_username()
+    return sent, on_behalf
 
 
 def _decide(task: Task, process: Process, stage: PolicyStage, level: EscalationLevel) -> dict[str, Any]:

@@ -58,18 +58,28 @@ def notifications_record(
     task: Task | None = None,
     actor: User | None = None,
     wake_users: bool = True,
+    substitute: bool = True,
 ) -> list[Notification]:
     """Write one notification per recipient, in the caller's transaction, as each one prefers.
 
     Recipients who chose "not at all" for this kind get no row; "by email" gets a row (it shows in
     the notification center) and an email after commit. `wake_users=False` when the caller wakes
     a channel all recipients listen on anyway (a queue's `perm.` channel). A lazy `title` or
-    `body` (gettext_lazy, format_lazy) is written in each recipient's own language.
+    `body` (gettext_lazy, format_lazy) is written in each recipient's own language. A task
+    notification to someone who is away goes to their substitute instead, "on behalf of" them
+    (`substitute=False`: as addressed; ADR 0023).
     """
     kind = NotificationKind(kind)
     ids = sorted({int(pk) for pk in user_ids})
     if not ids:
         return []
+    stand_ins: list[Notification] = []
+    if substitute and kind in _FOR_SUBSTITUTES:
+        ids, stand_ins = _to_substitutes(
+            ids, kind=kind, title=title, body=body, url=url, process=process, task=task, actor=actor
+        )
+        if not ids:
+            return stand_ins
     preferences = dict(
         NotificationPreference.objects.filter(user_id__in=ids, kind=kind).values_list("user_id", "delivery")
     )
@@ -97,7 +107,53 @@ def notifications_record(
     emailed = [row.user_id for row in rows if row.delivery == Delivery.EMAIL]
     if emailed:
         _email(emailed, kind=kind, title=title, body=body, url=url, process=process, task=task)
-    return rows
+    return rows + stand_ins
+
+
+# The task notifications a substitute gets in place of an absent user (not "taken away from you":
+# that one is the absent user's own news).
+_FOR_SUBSTITUTES = frozenset(
+    {
+        NotificationKind.TASK_QUEUED,
+        NotificationKind.TASK_ASSIGNED,
+        NotificationKind.TASK_DELEGATED,
+        NotificationKind.TASK_REMINDER,
+        NotificationKind.TASK_ESCALATED,
+    }
+)
+
+
+def _to_substitutes(
+    ids: list[int], *, kind: str, title: StrOrPromise, process: Process | None, **text: Any
+) -> tuple[list[int], list[Notification]]:
+    """Split `ids` into those who are here and the notifications written for the substitutes of
+    those who are away (once each: not to a substitute already addressed, nor about a process they
+    may not see)."""
+    from processes.absences.selectors import absences_active_by_user
+    from processes.gate import process_visible_to
+
+    absences = absences_active_by_user(ids)
+    if not absences:
+        return ids, []
+    here = [pk for pk in ids if pk not in absences]
+    rows: list[Notification] = []
+    addressed = set(here)
+    for absence in absences.values():
+        substitute = absence.substitute
+        if substitute.pk in addressed or not substitute.is_active:
+            continue
+        if process is not None and not process_visible_to(user=substitute, process=process):
+            continue
+        addressed.add(substitute.pk)
+        rows += notifications_record(
+            user_ids=[substitute.pk],
+            kind=kind,
+            title=format_lazy(_("{title} (on behalf of {user})"), title=title, user=_name(absence.user)),
+            process=process,
+            substitute=False,
+            **text,
+        )
+    return here, rows
 
 
 def _lazy(*texts: StrOrPromise) -> bool:

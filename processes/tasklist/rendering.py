@@ -57,8 +57,12 @@ class RowsRenderer:
         cells.append(
             f'<td><a href="{url}">#{int(row.process_id)}</a><br><small>{escape(item["flow_title"])}</small></td>'
         )
+        on_behalf = ""
+        if item.get("on_behalf"):
+            text = _("on behalf of %(user)s") % {"user": item["on_behalf"]}
+            on_behalf = f'<br><small class="portal-onbehalf">{escape(text)}</small>'
         cells.append(
-            f'<td><a href="{url}">{escape(row.subject)}</a><br><small>{escape(row.requester)}</small></td>'
+            f'<td><a href="{url}">{escape(row.subject)}</a><br><small>{escape(row.requester)}</small>{on_behalf}</td>'
         )
         cells.append(f'<td class="portal-num">{escape(item["amount"]) or NONE}</td>')
         cells.append(f"<td>{escape(row.stage_name)}</td>")

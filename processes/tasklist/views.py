@@ -21,6 +21,7 @@ from viewflow.workflow.exceptions import FlowLockFailed
 from viewflow.workflow.models import Task
 
 from processes import services
+from processes.absences.selectors import absences_concerning, tasks_on_behalf
 from processes.gate import task_is_personal
 from processes.languages.formats import money_format
 from processes.redirects import safe_next_url
@@ -159,6 +160,13 @@ class TaskListView(View):
                 for row in page.object_list
             ],
         }
+        # Out-of-office (ADR 0023): the banner, and the rows held on behalf of someone away.
+        away, standing_in = absences_concerning(user)
+        context["away"], context["standing_in"] = away, standing_in
+        if standing_in and self.page == "inbox" and context["rows"]:
+            on_behalf = tasks_on_behalf(item["row"].task_id for item in context["rows"])
+            for item in context["rows"]:
+                item["on_behalf"] = on_behalf.get(item["row"].task_id, "")
         context["filter_fields"] = filter_fields_html(form)
         context["rows_html"] = RowsRenderer(page=self.page, here_quoted=quote(here, safe="")).render(
             context["rows"]

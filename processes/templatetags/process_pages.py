@@ -39,3 +39,13 @@ def type_title(process) -> str:
 def process_manage(process, user):
     """The Manage panel: shown to the process's managers while it runs, to nobody else."""
     return {"panel": process_manage_panel(process, user)}
+
+
+@register.inclusion_tag("processes/task_on_behalf.html")
+def task_on_behalf(task):
+    """The notice on a task held on behalf of someone away (processes/absences/, ADR 0023)."""
+    from processes.audit import ON_BEHALF_KEY
+
+    mark = (getattr(task, "data", None) or {}).get(ON_BEHALF_KEY) or {}
+    held = task is not None and task.owner_id is not None and mark.get("substitute_id") == task.owner_id
+    return {"user": mark.get("user", "") if held else "", "holder": task.owner if held else None}

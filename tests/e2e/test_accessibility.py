@@ -55,7 +55,7 @@ MATRIX_ROLE = {username: role for role, username in USERNAMES.items() if usernam
 NOT_PAGES = re.compile(
     r"^(healthz|readyz|metrics|logout|task_counts|notifications_read_all|notification_open|notification_read"
     r"|attachment_download|api:.*|admin:(jsi18n|autocomplete|view_on_site|logout|catalog_typeversion_export_.*)"
-    r"|tasks:(bulk_claim|claim|unclaim))$"
+    r"|tasks:(bulk_claim|claim|unclaim)|absence_cancel)$"
 )
 # The admin's main pages: its index, an app's index, and each model's list and change page (an
 # add page has the change page's widgets; the error state submits one).
@@ -189,6 +189,7 @@ def _error_states(auditor: Auditor) -> None:
     _submit_empty(auditor, "alice", "/purchase/start/", "title", "purchase:start")
     _submit_empty(auditor, "admin", "/admin/auth/user/add/", "username", "admin:auth_user_add")
     _submit_empty(auditor, "frank", "/accounts/password_change/", "old_password", "password_change")
+    _submit_empty(auditor, "olivia", "/accounts/absence/", "starts_at", "absence")
 
     context = auditor.browser.new_context(base_url=auditor.base_url, bypass_csp=True)
     try:

@@ -310,8 +310,24 @@ def build_scene() -> dict[str, Any]:
         for name, user in users.items()
     }
 
+    # Out-of-office: oscar's coming absence (olivia stands in), for the admin and the cancel rows.
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from processes.absences.services import absence_set
+
+    soon = timezone.now() + timedelta(days=30)
+    oscar_away = absence_set(
+        actor=oscar, user=oscar, substitute=users["olivia"], starts_at=soon, ends_at=soon + timedelta(days=5)
+    )
+
     params: dict[str, Any] = {
         "none": {},
+        "absence_invalid": {"_data": {"starts_at": "", "ends_at": "", "substitute": ""}},
+        "user_olivia": {"user_id": users["olivia"].pk},
+        "user_olivia_invalid": {"user_id": users["olivia"].pk, "_data": {"starts_at": "", "substitute": ""}},
+        "absence_oscar": {"absence_id": oscar_away.pk},
         "approve_queued": task_params(approve_queued),
         "approve_held": task_params(approve_held),
         "approve_done": task_params(approve_done),
