@@ -153,7 +153,10 @@ def _history_who(actor_name: str, details: dict[str, Any]) -> str:
 def _history_detail(action: str, details: dict[str, Any]) -> str:
     if action in ("task.assigned", "task.reassigned") and details.get("owner"):
         if details.get("on_behalf_of") and details["on_behalf_of"] != details["owner"]:
-            return _("to %(whom)s on behalf of %(user)s") % {"whom": details["owner"], "user": details["on_behalf_of"]}
+            return _("to %(whom)s on behalf of %(user)s") % {
+                "whom": details["owner"],
+                "user": details["on_behalf_of"],
+            }
         return _("to %(whom)s") % {"whom": details["owner"]}
     if action.startswith("absence."):
         text = f"{details.get('user', '')} → {details.get('to') or details.get('substitute', '')}"
