@@ -278,7 +278,8 @@ def on_behalf_mark(task: Task, absence: Absence | None) -> None:
     task.data = data
 
 
-def _refused(*, task: Task, absence: Absence, why: str) -> None:
+def absence_handover_refused(*, task: Task, absence: Absence, why: str) -> None:
+    """Audit that `task` was not given to `absence`'s substitute, and why (the history shows it)."""
     audit_record(
         action="absence.handover_refused",
         task=task,
@@ -328,7 +329,7 @@ def absence_task_hand_over(*, task: Task, absence: Absence) -> bool:
         on_behalf_mark(task, None)
         with transition_details(**on_behalf):
             activation.unassign()
-        _refused(task=task, absence=absence, why=why)
+        absence_handover_refused(task=task, absence=absence, why=why)
         return False
 
 

@@ -22,7 +22,12 @@ from viewflow.workflow.models import Task
 from viewflow.workflow.status import STATUS
 
 from processes.absences.selectors import absences_active_by_user
-from processes.absences.services import absence_route, on_behalf_mark, substitute_may_hold
+from processes.absences.services import (
+    absence_handover_refused,
+    absence_route,
+    on_behalf_mark,
+    substitute_may_hold,
+)
 from processes.audit import acting_as, audit_record
 from processes.gate import hold_permissions
 from processes.models import NotificationKind
@@ -154,16 +159,8 @@ def _reassign(task: Task, stage: PolicyStage) -> dict[str, Any]:
         # While the escalation user is away, their substitute gets it, on their behalf (ADR 0023).
         holder, absence = absence_route(task=task, to_user=user)
         if absence is not None and not substitute_may_hold(substitute=holder, task=task):
-            audit_record(
-                action="absence.handover_refused",
-                task=task,
-                details={
-                    **_task_details(task),
-                    "absence": absence.pk,
-                    "user": user.get_username(),
-                    "substitute": holder.get_username(),
-                    "why": "escalation: the substitute may not hold it",
-                },
+            absence_handover_refused(
+                task=task, absence=absence, why="escalation: the substitute may not hold it"
             )
             return {"user": user.get_username(), "skipped": "away; the substitute may not hold it"}
         task.owner = holder
@@ -240,16 +237,10 @@ def _substitutes_for(
         # The email goes to the substitute unless they started the request (segregation of
         # duties) or cannot sign in; its links are there only if they may act (the gate decides).
         if not substitute.is_active or registry.for_task(task).starter_id(task.process) == substitute.pk:
-            audit_record(
-                action="absence.handover_refused",
+            absence_handover_refused(
                 task=task,
-                details={
-                    **_task_details(task),
-                    "absence": absence.pk,
-                    "user": user.get_username(),
-                    "substitute": substitute.get_username(),
-                    "why": "escalation email: the substitute started this request or is inactive",
-                },
+                absence=absence,
+                why="escalation email: the substitute started this request or is inactive",
             )
             continue
         seen.add(substitute.pk)
