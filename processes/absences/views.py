@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -55,10 +55,10 @@ def _person(request: AuthenticatedRequest, user_id: int | None) -> Any:
     if user_id is None:
         return request.user
     person = selectors.user_for_absence(user_id)
-    if person is None:
-        raise Http404("No such user")
-    if not selectors.may_set_absence_for(request.user, person):
-        raise PermissionDenied(_("You may not set an absence for %(user)s.") % {"user": person})
+    # Someone who is not in your team is not found, as an unknown id is: ids are not a way to
+    # learn who works here (the task list's rule for what is not yours).
+    if person is None or not selectors.may_set_absence_for(request.user, person):
+        raise Http404("No such user in your team")
     return person
 
 
@@ -97,10 +97,8 @@ def absence_page(request: AuthenticatedRequest, user_id: int | None = None) -> H
 def absence_cancel(request: AuthenticatedRequest, absence_id: int) -> HttpResponse:
     """End an absence now (or drop a coming one); back to the page it was cancelled from."""
     absence = selectors.absence_by_pk(absence_id)
-    if absence is None:
-        raise Http404("No such absence")
-    if not selectors.may_set_absence_for(request.user, absence.user):
-        raise PermissionDenied(_("You may not change the absence of %(user)s.") % {"user": absence.user})
+    if absence is None or not selectors.may_set_absence_for(request.user, absence.user):
+        raise Http404("No such absence of yours or your team's")
     try:
         services.absence_cancel(actor=request.user, absence=absence)
     except ValidationError as exc:

@@ -99,15 +99,17 @@ def test_a_manager_sets_the_absence_of_a_team_member(
     assert Absence.objects.get().set_by == maria
 
 
-def test_someone_who_is_not_their_manager_is_refused(
+def test_someone_who_is_not_their_manager_finds_no_such_person(
     client, purchase_policy, submit_request, olivia, oscar, frank
 ):
     submit_request()
     client.force_login(frank)
-    assert client.get(f"{PAGE}{olivia.pk}/").status_code == 403
-    assert client.post(f"{PAGE}{olivia.pk}/", _form(oscar)).status_code == 403
+    # 404, as for an unknown id: the ids do not tell who works here
+    assert client.get(f"{PAGE}{olivia.pk}/").status_code == 404
+    assert client.post(f"{PAGE}{olivia.pk}/", _form(oscar)).status_code == 404
+    assert client.get(f"{PAGE}999999/").status_code == 404
     client.force_login(oscar)  # a colleague, not a manager
-    assert client.post(f"{PAGE}{olivia.pk}/", _form(oscar)).status_code == 403
+    assert client.post(f"{PAGE}{olivia.pk}/", _form(oscar)).status_code == 404
     assert not Absence.objects.exists()
 
 
@@ -121,7 +123,7 @@ def test_cancel_is_the_users_or_their_managers_and_only_by_post(client, purchase
     )
     url = f"{PAGE}{absence.pk}/cancel/"
     client.force_login(oscar)
-    assert client.post(url).status_code == 403
+    assert client.post(url).status_code == 404  # her substitute does not end it
     client.force_login(olivia)
     assert client.get(url).status_code == 405
     assert client.post(url).status_code == 302
