@@ -85,7 +85,11 @@ class Relay:
                     channel = await self.layer.new_channel()
                     await self.layer.group_add(RELAY_GROUP, channel)
                     self.ready.set()
-                    await self._listen(channel)
+                    rejoin = asyncio.get_running_loop().create_task(self._rejoin(channel))
+                    try:
+                        await self._listen(channel)
+                    finally:
+                        rejoin.cancel()
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # the layer failed: join again in a moment
@@ -99,14 +103,20 @@ class Relay:
                     await asyncio.shield(self.layer.group_discard(RELAY_GROUP, channel))
 
     async def _listen(self, channel: str) -> None:
-        rejoin = asyncio.get_running_loop().time() + REJOIN_SECONDS
         while True:
             message = await self.layer.receive(channel)
             if message.get("type") == WAKE_USERS:
                 self.wake(message.get("users") or [])
-            if asyncio.get_running_loop().time() > rejoin:
+
+    async def _rejoin(self, channel: str) -> None:
+        """Join the group again every REJOIN_SECONDS, however quiet it is (a member that only
+        listens would otherwise expire and hear nothing more)."""
+        while True:
+            await asyncio.sleep(REJOIN_SECONDS)
+            try:
                 await self.layer.group_add(RELAY_GROUP, channel)
-                rejoin = asyncio.get_running_loop().time() + REJOIN_SECONDS
+            except Exception as exc:  # the layer is down: the next round tries again
+                logger.warning("live.relay_rejoin_failed", error=str(exc))
 
     def wake(self, user_ids: list[Any]) -> None:
         loop = asyncio.get_running_loop()

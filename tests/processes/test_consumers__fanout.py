@@ -247,3 +247,23 @@ async def test_a_socket_with_more_than_a_batch_waiting_reads_on():
     assert len(set(ids)) == len(ids)
     assert await socket.receive_nothing(timeout=0.05) is True
     await socket.disconnect()
+
+
+async def test_the_relay_joins_its_group_again_while_it_is_quiet(monkeypatch):
+    monkeypatch.setattr(relay, "REJOIN_SECONDS", 0.05)
+    (user,) = await _users(1, "quiet")
+    socket = await _connect(user)
+    current = relay.relay()
+    joined: list[str] = []
+    original = current.layer.group_add
+
+    async def spy(group, channel):
+        joined.append(group)
+        await original(group, channel)
+
+    monkeypatch.setattr(current.layer, "group_add", spy)
+
+    await asyncio.sleep(0.3)
+
+    assert joined.count(relay.RELAY_GROUP) >= 2  # with no message received meanwhile
+    await socket.disconnect()
