@@ -19,8 +19,13 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from processes import instruments, live
 from processes.models import Notification
 from processes.notifications.audiences import live_channels_for
+from processes.notifications.batching import read_batcher
 from processes.notifications.channels import process_channel, session_channel
+from processes.notifications.relay import relay
 from processes.notifications.selectors import (
+    DELIVERY_BATCH,
+    Deliverable,
+    Want,
     live_session_user_id,
     notification_last_id,
     notification_payload,
@@ -38,7 +43,7 @@ CLOSE_SESSION_ENDED = 4410
 # A row committed out of id order (a longer transaction that took its id earlier) is still
 # delivered if it commits within this many seconds of being written.
 LATE_COMMIT_GRACE_SECONDS = 30.0
-BATCH = 100
+BATCH = DELIVERY_BATCH
 AFTER_MAX_DIGITS = 18  # a notification id fits a bigint
 
 
@@ -56,11 +61,12 @@ def _user_active(user_id: int):
     return get_user_model().objects.filter(pk=user_id, is_active=True).first()
 
 
-def _deliverable(user_id: int, floor: int, skip: frozenset[int]) -> tuple[list[dict], int, bool]:
-    """The user's notifications after `floor` not yet sent, that they may see; and the unread count."""
+def _deliverable(user_id: int, floor: int, skip: frozenset[int]) -> Deliverable:
+    """One socket's own read (after a batched one said there is more): the user's notifications
+    after `floor` not yet sent, marked as they may see them; and the unread count."""
     user = _user_active(user_id)
     if user is None:
-        return [], 0, False
+        return Deliverable()
     query = (
         Notification.objects.filter(user_id=user_id, id__gt=floor)
         .exclude(id__in=skip)
@@ -77,7 +83,7 @@ def _deliverable(user_id: int, floor: int, skip: frozenset[int]) -> tuple[list[d
         }
         for row in rows
     ]
-    return payloads, notifications_unread_count(user=user), True
+    return Deliverable(payloads, notifications_unread_count(user=user), True, len(rows) == BATCH)
 
 
 # The consumer's reads need no thread of their own: many sockets may read at once.
@@ -127,6 +133,9 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
         self.joined = await _db(_channels_for)(self.user_id, self.session_key)
         for channel in self.joined:
             await self._group_add(channel)
+        self.relay = relay()  # a wake-up for many users at once comes through the relay
+        if self.relay is not None:
+            await self.relay.register(self.user_id, self)
         await self.accept()
         self.connected_at = time.time()
         self.counted = True
@@ -162,6 +171,9 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
         if getattr(self, "counted", False):
             self.counted = False
             instruments.WEBSOCKETS.dec()
+        joined_relay = getattr(self, "relay", None)
+        if joined_relay is not None:
+            await joined_relay.unregister(self.user_id, self)
         poller = getattr(self, "poller", None)
         if poller is not None:
             poller.cancel()
@@ -180,6 +192,15 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
     async def live_wake(self, event: dict) -> None:
         """A wake-up from the channel layer (processes.notifications.channels.wake)."""
         await self.sync()
+
+    async def relay_wake(self) -> None:
+        """A wake-up for this socket's user among many (processes/notifications/relay.py)."""
+        if not hasattr(self, "floor"):  # still connecting: its first read, still to come, covers it
+            return
+        try:
+            await self.sync()
+        except Exception as exc:  # the client went away mid-send: disconnect() unregisters it
+            logger.info("live.relay_wake_failed", user_id=self.user_id, error=type(exc).__name__)
 
     async def session_ended(self, event: dict) -> None:
         """Logout or deactivation (processes.notifications.channels.sessions_end_on_commit)."""
@@ -214,11 +235,14 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
             await self.sync_watch()
 
     async def sync_notifications(self) -> None:
+        """Send what is new. The first read is shared with the other sockets woken meanwhile
+        (processes/notifications/batching.py); if it says there is more, this socket reads on."""
+        answer = await read_batcher().ask(Want(self.user_id, self.floor, frozenset(self.sent)))
         while True:
-            rows, unread, active = await _db(_deliverable)(self.user_id, self.floor, frozenset(self.sent))
-            if not active:
+            if not answer.active:
                 await self.end_session()
                 return
+            rows, unread = answer.rows, answer.unread
             for row in rows:
                 created = self.sent[row["id"]] = row.pop("ts")
                 if row.pop("visible"):
@@ -226,8 +250,9 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
                     if created >= self.connected_at:  # a catch-up's older rows are no lag
                         instruments.NOTIFICATION_LAG.observe(max(0.0, time.time() - created))
             self.floor_advance()
-            if len(rows) < BATCH:
+            if not answer.more:
                 return
+            answer = await _db(_deliverable)(self.user_id, self.floor, frozenset(self.sent))
 
     def floor_advance(self) -> None:
         """Forget ids old enough that no earlier id can still commit; they stay below the floor."""

@@ -4,6 +4,7 @@ the links a notification carries."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import timedelta
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
@@ -16,6 +17,7 @@ from django.contrib.auth import (
     get_user_model,
     load_backend,
 )
+from django.contrib.auth.models import Permission
 from django.db.models import Count, Max, Q
 from django.urls import get_resolver
 from django.utils import timezone
@@ -70,6 +72,118 @@ def notifications_visible(user: Any, rows: Iterable[Notification]) -> list[Notif
     rows = list(rows)
     visible = processes_visible_ids(user=user, processes={row.process for row in rows if row.process_id})
     return [row for row in rows if row.process_id is None or row.process_id in visible]
+
+
+# At most this many rows go to one socket per read; a socket with more reads again.
+DELIVERY_BATCH = 100
+# A batched read (notifications_deliverable) loads at most this many rows per socket asked for,
+# plus this many; beyond that each socket reads on its own.
+DELIVERY_BATCH_SLACK = 1000
+
+
+@dataclass(frozen=True)
+class Want:
+    """One socket's question: the rows of `user_id` after `floor` that are not in `sent`."""
+
+    user_id: int
+    floor: int
+    sent: frozenset[int] = frozenset()
+
+
+@dataclass
+class Deliverable:
+    """One socket's answer: its rows (payloads, each with `visible` and `ts`), the user's unread
+    count, whether the user is still active, and whether it should read again (more rows left)."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    unread: int = 0
+    active: bool = False
+    more: bool = False
+
+
+def _delivery_payload(row: Notification, visible: set[int]) -> dict[str, Any]:
+    return {**notification_payload(row), "visible": row.pk in visible, "ts": row.created_at.timestamp()}
+
+
+def _permissions_preload(users: Iterable[Any]) -> None:
+    """Load the model permissions of many users in two queries, into the caches Django's
+    ModelBackend keeps on each user object (`_user_perm_cache`, `_group_perm_cache`): the checks
+    that follow (`has_perm`, `get_all_permissions`) are then the backend's own, without a query
+    per user. Superusers are left alone (the backend gives them every permission itself)."""
+    users = {user.pk: user for user in users if user.is_active and not user.is_superuser}
+    if not users:
+        return
+    direct: dict[int, set[str]] = {pk: set() for pk in users}
+    grouped: dict[int, set[str]] = {pk: set() for pk in users}
+    for pk, app_label, codename in (
+        Permission.objects.filter(user__in=list(users))
+        .values_list("user", "content_type__app_label", "codename")
+        .order_by()
+    ):
+        direct[pk].add(f"{app_label}.{codename}")
+    for pk, app_label, codename in (
+        Permission.objects.filter(group__user__in=list(users))
+        .values_list("group__user", "content_type__app_label", "codename")
+        .order_by()
+    ):
+        grouped[pk].add(f"{app_label}.{codename}")
+    for pk, user in users.items():
+        user._user_perm_cache = direct[pk]
+        user._group_perm_cache = grouped[pk]
+
+
+def notifications_deliverable(wants: list[Want]) -> list[Deliverable]:
+    """What each of many sockets should send now, in a handful of queries however many sockets:
+    for each `Want`, the user's rows after its floor that it has not sent (oldest first, at most
+    DELIVERY_BATCH), each marked `visible` as `notifications_visible` decides for that user, and
+    the user's unread count. An inactive user's answer says so (`active` False).
+
+    The consumers' burst path (processes/consumers.py): one commit that concerns 1,000 users
+    wakes 1,000 sockets, and this reads for all of them at once instead of 1,000 times."""
+    if not wants:
+        return []
+    user_ids = sorted({want.user_id for want in wants})
+    users = {user.pk: user for user in get_user_model().objects.filter(pk__in=user_ids, is_active=True)}
+    answers = [Deliverable() for _ in wants]
+    floors: dict[int, int] = {}
+    for want in wants:
+        if want.user_id in users:
+            floors[want.user_id] = min(floors.get(want.user_id, want.floor), want.floor)
+    if not floors:
+        return answers
+    _permissions_preload(users.values())
+    condition = Q()
+    for user_id, floor in floors.items():
+        condition |= Q(user_id=user_id, id__gt=floor)
+    cap = DELIVERY_BATCH * len(floors) + DELIVERY_BATCH_SLACK
+    rows = list(Notification.objects.filter(condition).select_related("process").order_by("id")[: cap + 1])
+    truncated = len(rows) > cap
+    rows = rows[:cap]
+    by_user: dict[int, list[Notification]] = {user_id: [] for user_id in floors}
+    for row in rows:
+        by_user[row.user_id].append(row)
+    visible: dict[int, set[int]] = {}
+    for user_id, user_rows in by_user.items():
+        if user_rows:  # the same check as every other read: processes_visible_ids, per user
+            visible[user_id] = {row.pk for row in notifications_visible(users[user_id], user_rows)}
+    unread = dict(
+        Notification.objects.filter(user_id__in=list(floors), read_at__isnull=True)
+        .values("user_id")
+        .annotate(count=Count("id"))
+        .values_list("user_id", "count")
+        .order_by()
+    )
+    for want, answer in zip(wants, answers, strict=True):
+        if want.user_id not in users:
+            continue
+        mine = [row for row in by_user[want.user_id] if row.pk > want.floor and row.pk not in want.sent]
+        answer.active = True
+        answer.unread = unread.get(want.user_id, 0)
+        answer.rows = [
+            _delivery_payload(row, visible.get(want.user_id, set())) for row in mine[:DELIVERY_BATCH]
+        ]
+        answer.more = truncated or len(mine) > DELIVERY_BATCH
+    return answers
 
 
 def notifications_recent(*, user: Any, limit: int = 50) -> list[Notification]:
