@@ -162,10 +162,19 @@ def notifications_deliverable(wants: list[Want]) -> list[Deliverable]:
     by_user: dict[int, list[Notification]] = {user_id: [] for user_id in floors}
     for row in rows:
         by_user[row.user_id].append(row)
-    visible: dict[int, set[int]] = {}
-    for user_id, user_rows in by_user.items():
-        if user_rows:  # the same check as every other read: processes_visible_ids, per user
-            visible[user_id] = {row.pk for row in notifications_visible(users[user_id], user_rows)}
+    # The same check as every other read (the gate's processes_visible_ids, per user), with the
+    # processes' task rows read once for every user of the burst.
+    from processes.gate import processes_visible_ids_by_user
+
+    readers = [users[user_id] for user_id, user_rows in by_user.items() if user_rows]
+    about = {row.process for user_rows in by_user.values() for row in user_rows if row.process_id}
+    seen = processes_visible_ids_by_user(users=readers, processes=about)
+    visible: dict[int, set[int]] = {
+        user.pk: {
+            row.pk for row in by_user[user.pk] if row.process_id is None or row.process_id in seen[user.pk]
+        }
+        for user in readers
+    }
     unread = dict(
         Notification.objects.filter(user_id__in=list(floors), read_at__isnull=True)
         .values("user_id")

@@ -226,6 +226,33 @@ def test_visibility_of_many_processes_takes_one_query(
         assert processes_visible_ids(user=frank, processes=rows) == set()
 
 
+def test_visibility_for_many_users_at_once_is_each_users_answer_in_one_query(
+    submit_request, alice, olivia, frank, bob, maria, django_assert_num_queries
+):
+    """A notification burst asks for many users at once (processes/notifications/selectors.py):
+    the same rule as one user at a time, the task rows read once for all of them."""
+    from django.contrib.auth.models import AnonymousUser
+    from viewflow.workflow.models import Process
+
+    from processes.gate import processes_visible_ids, processes_visible_ids_by_user
+
+    mine = [submit_request(title=f"Desk {n}") for n in range(3)]
+    theirs = submit_request(title="Bob's chair", requester=bob)
+    rows = list(Process.objects.filter(pk__in=[p.pk for p in [*mine, theirs]]))
+    users = [alice, olivia, frank, bob, maria]
+    for user in users:
+        user.get_all_permissions()
+    expected = {user.pk: processes_visible_ids(user=user, processes=rows) for user in users}
+
+    with django_assert_num_queries(1):
+        answers = processes_visible_ids_by_user(users=users, processes=rows)
+
+    assert answers == expected
+    assert answers[alice.pk] == {p.pk for p in mine}
+    assert answers[frank.pk] == set()
+    assert processes_visible_ids_by_user(users=[AnonymousUser()], processes=rows) == {None: set()}
+
+
 @pytest.mark.parametrize("view", ["assign", "detail"])
 def test_the_claim_and_detail_pages_show_the_same_panels(client, request_with_quote, olivia, view):
     process, attachment = request_with_quote
