@@ -270,13 +270,20 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
         self.watch_location = str(location) if watch is not None else ""  # parsed: a str
         if watch is None:
             return
+        # Join first, render second: a change that commits after the join wakes this socket, and
+        # one that committed before it is in the render. (Rendering first lost a change landing
+        # between the render and the join until the next one.) Wake-ups carry no data, and a page
+        # this user may not see leaves its channels again before anything is sent.
+        channels = self._watch_channels(watch)
+        for channel in channels:
+            await self.channel_layer.group_add(channel, self.channel_name)
         fragment = await self.render(watch)
         if fragment is None:  # not a page this user may see: no channel, no fragments
+            for channel in channels:
+                await self.channel_layer.group_discard(channel, self.channel_name)
             self.watch = None
             await self.send_json({"type": "watch.refused"})
             return
-        for channel in self._watch_channels(watch):
-            await self.channel_layer.group_add(channel, self.channel_name)
         # Always sent, even for a page just loaded: a change may have landed between its render
         # and this one, and its wake-up may have come before this watch. Updating a page to what
         # it already shows changes nothing.

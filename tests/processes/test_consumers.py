@@ -280,6 +280,35 @@ async def test_the_process_page_follows_its_status(submit_request, alice, olivia
     await communicator.disconnect()
 
 
+async def test_a_change_landing_while_the_watched_page_renders_still_reaches_it(
+    submit_request, alice, olivia
+):
+    """The socket joins the page's channels before it renders the page's state: a change that
+    commits between the two wakes it (it used to be lost until the next change)."""
+    from unittest import mock
+
+    from processes.consumers import NotificationConsumer
+
+    process = await database_sync_to_async(submit_request)(title="Standing desk")
+    approve = await database_sync_to_async(task_of)(process, "approve")
+    render = NotificationConsumer.render
+    claimed = []
+
+    async def render_then_claim(self, watch):
+        fragment = await render(self, watch)
+        if not claimed:  # right after the first render: olivia claims, and the wake-up leaves
+            claimed.append(True)
+            await database_sync_to_async(task_claim)(task=approve, user=olivia)
+        return fragment
+
+    communicator = await _connect(alice)
+    with mock.patch.object(NotificationConsumer, "render", render_then_claim):
+        await _watch(communicator, f"/purchase/{process.pk}/")
+        assert "Assigned" not in (await _streams(communicator))["html"]  # rendered before the claim
+        assert "Assigned" in (await _streams(communicator))["html"]  # the claim's wake-up
+    await communicator.disconnect()
+
+
 async def test_no_fragment_of_a_page_the_user_may_not_see(submit_request, olivia):
     process = await database_sync_to_async(submit_request)()
     nobody = await _user("nobody")

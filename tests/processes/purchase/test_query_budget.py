@@ -21,10 +21,12 @@ pytestmark = pytest.mark.django_db
 
 #: Statements per step, measured on 2026-12-02 on PostgreSQL, webhooks out included (one lookup of
 #: the subscribed endpoints per event: two on submit, one on decide), and languages (ADR 0021: the
-#: user's on every request, the recipients' of a notification, on submit and decide). SQLite takes
+#: user's on every request, the recipients' of a notification, on submit and decide). Since
+#: 2026-12-03 a notification's recipients are also looked up among those away (ADR 0023: one
+#: indexed query per notification recorded, so that a substitute gets it instead). SQLite takes
 #: two fewer a step (no row locks). A step may take up to SLACK fewer before the budget must come
 #: down with it.
-BUDGET = {"submit": 58, "claim": 26, "decide": 64}
+BUDGET = {"submit": 59, "claim": 26, "decide": 64}
 SLACK = 5
 
 
@@ -61,6 +63,6 @@ def test_submit_claim_and_decide_stay_within_their_query_budget(purchase_policy,
         lambda: approver.post(approve.reverse("execute"), {"decision": "approve", "comment": ""}),
     )
     assert response.status_code == 302
+    assert all(count <= BUDGET[step] for step, count in counts.items()), f"over the budget {BUDGET}: {counts}"
     for step, count in counts.items():
-        assert count <= BUDGET[step], f"{step} takes {count} statements, over its budget of {BUDGET[step]}"
         assert count >= BUDGET[step] - SLACK, f"{step} takes only {count} statements: lower its budget"
