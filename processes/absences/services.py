@@ -304,7 +304,7 @@ def absence_task_hand_over(*, task: Task, absence: Absence) -> bool:
         if task.status != STATUS.ASSIGNED or task.owner_id != absence.user_id or task_is_personal(task):
             return False
         substitute = absence.substitute
-        on_behalf = {"on_behalf_of": absence.user.get_username(), "absence": absence.pk}
+        on_behalf = on_behalf_details(absence)
         if substitute.is_active and substitute_may_hold(substitute=substitute, task=task):
             on_behalf_mark(task, absence)
             with transition_details(delegated=False, **on_behalf):

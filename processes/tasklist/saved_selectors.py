@@ -91,9 +91,9 @@ def pinned_for(user: Any) -> list[PinnedCount]:
 def pinned_counts_by_url(user: Any) -> dict[str, str]:
     """The drawer's pinned counts keyed by the list URL each opens (live.js refreshes the drawer's
     `data-live-count` elements from these, with the Inbox and Queue counters)."""
-    return {pinned_url(item.saved): item.label for item in pinned_for(user)}
+    return {saved_filter_url(item.saved): item.label for item in pinned_for(user)}
 
 
-def pinned_url(saved: SavedFilter) -> str:
+def saved_filter_url(saved: SavedFilter) -> str:
     """The task list `saved` opens, with its filters."""
     return f"{reverse(f'tasks:{saved.page}:index')}?{saved.query}"

@@ -185,20 +185,26 @@ class TaskListView(View):
         pinned = saved_selectors.pinned_counts(user, visible, stages=stages)
         return {
             "saved_filters": [
-                {"saved": saved, "url": _list_url(saved), "own": saved.owner_id == user.pk}
+                {
+                    "saved": saved,
+                    "url": saved_selectors.saved_filter_url(saved),
+                    "own": saved.owner_id == user.pk,
+                }
                 for saved in visible
                 if saved.page == self.page
             ],
             # the drawer shows these too (portal_menu.pinned_filters), not counted twice
             "pinned": [
-                {"saved": item.saved, "url": _list_url(item.saved), "count": item.label} for item in pinned
+                {
+                    "saved": item.saved,
+                    "url": saved_selectors.saved_filter_url(item.saved),
+                    "count": item.label,
+                }
+                for item in pinned
             ],
             "save_form": save_form,
             "saved_filter_create_url": reverse("tasks:saved_filter_create"),
         }
-
-
-_list_url = saved_selectors.pinned_url
 
 
 class InboxView(TaskListView):
@@ -422,7 +428,7 @@ class SavedFilterCreateView(View):
                 _errors_onto(form, exc)
             else:
                 messages.success(request, _("Filter “%(name)s” saved.") % {"name": saved.name})
-                return HttpResponseRedirect(_list_url(saved))
+                return HttpResponseRedirect(saved_selectors.saved_filter_url(saved))
         view = view_class()
         view.setup(request)
         return view.render_list(request, query, save_form=form, status=422)

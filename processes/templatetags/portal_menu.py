@@ -25,6 +25,6 @@ def pinned_filters(context: template.Context, user: Any) -> list[dict[str, Any]]
     if not getattr(user, "is_authenticated", False):
         return []
     return [
-        {"saved": item.saved, "url": saved_selectors.pinned_url(item.saved), "count": item.label}
+        {"saved": item.saved, "url": saved_selectors.saved_filter_url(item.saved), "count": item.label}
         for item in saved_selectors.pinned_for(user)
     ]
