@@ -20,7 +20,7 @@ from processes.notifications.selectors import Deliverable, Want, notifications_d
 # Reads running at once per process: one can be on the database while the next batch gathers.
 READERS = 2
 # At most this many sockets per read; a larger burst is read in several.
-MAX_BATCH = 100
+MAX_BATCH = 250
 
 
 class ReadBatcher:
