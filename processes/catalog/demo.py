@@ -22,7 +22,8 @@ from processes.services import task_claim
 VACATION = "vacation-request"
 VACATION_DEFINITION = Path(__file__).with_name("demo_definitions") / "vacation-request.json"
 # Who is in the demo's groups of this process type (the core's demo people).
-EMPLOYEES = ["alice", "olivia", "frank", "maria", "fiona", "hana"]
+EMPLOYEES = ["alice", "olivia", "oscar", "frank", "felix", "maria", "fiona", "hana"]
+TEAM_LEADS = ["olivia", "oscar"]  # oscar stands in for olivia (the same rights)
 
 
 def demo_load(users: dict[str, Any], write: Any) -> None:
@@ -41,7 +42,7 @@ def demo_load(users: dict[str, Any], write: Any) -> None:
 def _groups(users: dict[str, Any]) -> dict[str, Group]:
     groups = {name: Group.objects.get_or_create(name=name)[0] for name in ("employees", "team leads", "hr")}
     groups["employees"].user_set.add(*(users[name] for name in EMPLOYEES))
-    groups["team leads"].user_set.add(users["olivia"])
+    groups["team leads"].user_set.add(*(users[name] for name in TEAM_LEADS))
     groups["hr"].user_set.add(users["hana"])
     return groups
 

@@ -292,14 +292,14 @@ def build_scene() -> dict[str, Any]:
     def task_params(found):
         return {"process_pk": found.process_id, "task_pk": found.pk}
 
-    # Saved filters: oscar's, shared with the approvers (olivia: read-only), and each user's own.
+    # Saved filters: otto's, shared with the approvers (olivia: read-only), and each user's own.
     from django.contrib.auth.models import Group
 
     from processes.tasklist.saved_services import saved_filter_create
 
-    oscar = _persona("oscar", ["approvers"], roles_sync())
+    otto = _persona("otto", ["approvers"], roles_sync())
     shared_filter = saved_filter_create(
-        owner=oscar,
+        owner=otto,
         name="Matrix",
         page="queue",
         query="sort=age",
@@ -318,6 +318,7 @@ def build_scene() -> dict[str, Any]:
     from processes.absences.services import absence_set
 
     soon = timezone.now() + timedelta(days=30)
+    oscar = users["oscar"]  # a demo approver, olivia's colleague
     oscar_away = absence_set(
         actor=oscar, user=oscar, substitute=users["olivia"], starts_at=soon, ends_at=soon + timedelta(days=5)
     )

@@ -99,3 +99,15 @@ def test_the_demo_shows_an_overdue_task_in_the_approvers_queue_at_once():
     assert Task.objects.filter(
         process=process, flow_task_type="TIMER", status="SCHEDULED", scheduled__lte=now
     ).exists()
+
+
+def test_every_demo_operator_has_a_colleague_who_can_stand_in():
+    """The out-of-office page offers olivia and frank a substitute with the same rights (ADR 0023)."""
+    from processes.absences.selectors import substitute_candidates
+
+    call_command("demo_data", stdout=StringIO())
+
+    users = get_user_model().objects
+    assert [u.username for u in substitute_candidates(users.get(username="olivia"))] == ["oscar"]
+    assert [u.username for u in substitute_candidates(users.get(username="oscar"))] == ["olivia"]
+    assert [u.username for u in substitute_candidates(users.get(username="frank"))] == ["felix"]

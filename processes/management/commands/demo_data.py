@@ -21,6 +21,10 @@ USERS = [
     ("alice", "Alice", ["requesters", "sales"], False),
     ("olivia", "Olivia", ["approvers"], False),
     ("frank", "Frank", ["finance"], False),
+    # Each operator has a colleague with the same rights, who can stand in while they are away
+    # (ADR 0023: a substitute must hold every task-holding right of the absent user).
+    ("oscar", "Oscar", ["approvers"], False),
+    ("felix", "Felix", ["finance"], False),
     ("maria", "Maria", ["managers"], False),
     ("fiona", "Fiona", ["fraud"], False),
     ("hana", "Hana", ["hr"], False),  # HR: the demo's Vacation request (processes/catalog/demo.py)
