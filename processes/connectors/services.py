@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import structlog
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -59,11 +59,13 @@ def _faults(connector: str) -> ConnectorFaults:
 
 def _before_call(connector: str) -> ConnectorFaults:
     """Injected unavailability: refuse the next N calls, or a share of all calls."""
-    if ConnectorFaults.objects.filter(connector=connector, refuse_next__gt=0).update(
+    faults = _faults(connector)
+    # Read first: without refusals set (the usual case) the call costs one statement. The
+    # conditional decrement stays the arbiter, so concurrent calls never refuse more than N.
+    if faults.refuse_next and ConnectorFaults.objects.filter(connector=connector, refuse_next__gt=0).update(
         refuse_next=F("refuse_next") - 1
     ):
         raise ConnectorUnavailable(f"{connector} unavailable (refusing calls)")
-    faults = _faults(connector)
     if faults.error_rate and random.random() < faults.error_rate:
         raise ConnectorUnavailable(f"{connector} unavailable (503)")
     return faults
@@ -83,14 +85,20 @@ _Record = TypeVar("_Record", bound=models.Model)
 
 def _once(model: type[_Record], lookup: dict[str, Any], create: dict[str, Any]) -> tuple[_Record, bool]:
     """The record for this idempotency key: the existing one, or a new one. Safe under races.
-    (`_default_manager` is `objects` for every connector model: none has a custom manager.)"""
-    existing = model._default_manager.filter(**lookup).first()
-    if existing is not None:
-        return existing, False
+    (`_default_manager` is `objects` for every connector model: none has a custom manager.)
+
+    Insert first: the key's unique constraint decides, so a first call (the usual case) costs
+    one INSERT and a repeated one an INSERT refused plus a SELECT.
+    """
     try:
-        with transaction.atomic():
-            return model._default_manager.create(**lookup, **create), True
-    except IntegrityError:  # a concurrent call with the same key won
+        if (
+            connection.in_atomic_block
+        ):  # a savepoint, so a refused insert leaves the caller's transaction usable
+            with transaction.atomic():
+                return model._default_manager.create(**lookup, **create), True
+        # Autocommit (the worker): one INSERT is its own transaction; no BEGIN/COMMIT around it.
+        return model._default_manager.create(**lookup, **create), True
+    except IntegrityError:  # this key was done before (a repeat), or a concurrent call won
         return model._default_manager.get(**lookup), False
 
 

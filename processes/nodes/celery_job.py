@@ -31,8 +31,9 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -98,6 +99,8 @@ class JobCall:
     activation: Any
     idempotency_key: str
     attempt: int = 1
+    # Process fields the job set (save_process), written when the attempt finishes.
+    process_fields: dict[str, Any] = field(default_factory=dict)
 
     @property
     def process(self) -> Any:
@@ -108,12 +111,12 @@ class JobCall:
         return self.activation.task
 
     def save_process(self, **fields: Any) -> None:
-        """Write fields of the process under a short flow lock (the job itself runs unlocked)."""
-        process = self.process
-        with process.flow_class.lock(process.pk):
-            for name, value in fields.items():
-                setattr(process, name, value)
-            process.save(update_fields=list(fields))
+        """Set fields of the process: at once on `call.process`, in the database together with
+        the step's DONE, under the short lock that finishes the attempt (the job itself runs
+        unlocked). A failed attempt writes none of them; its retry sets them again."""
+        for name, value in fields.items():
+            setattr(self.process, name, value)
+        self.process_fields.update(fields)
 
 
 def job_send(
@@ -268,6 +271,43 @@ def _finish_attempt(
     return attempt
 
 
+@contextmanager
+def _job_locked(flow_class: Any, process_pk: str, task_pk: str) -> Iterator[Any]:
+    """The task's activation under the flow lock, or None when there is no such task.
+
+    What `task.activation()` does, in two reads instead of four: the task, and the process as
+    the flow's own class (viewflow reads the task before the lock, again inside it, then the
+    base process and the subclass row on every lock).
+    """
+    with flow_class.lock(process_pk):
+        task = flow_class.task_class._default_manager.filter(pk=task_pk, process_id=process_pk).first()
+        if task is None:
+            yield None
+            return
+        task.process = flow_class.process_class._default_manager.get(pk=process_pk)
+        yield task.flow_task.activation_class(task)
+
+
+def _finish_done(
+    flow_class: Any, process_pk: str, task_pk: str, call: JobCall, started: float, activation_ref: str
+) -> bool:
+    """Short lock 2 after a successful attempt: the job's process fields, DONE, the next nodes.
+    False when the task was finished elsewhere meanwhile (cancelled, skipped)."""
+    with _job_locked(flow_class, process_pk, task_pk) as activation:
+        if activation is None or not activation.execute.can_proceed():
+            status = activation.task.status if activation is not None else None
+            logger.info("job.finished_elsewhere", task_ref=activation_ref, status=status)
+            return False
+        if call.process_fields:
+            process = activation.process
+            for name, value in call.process_fields.items():
+                setattr(process, name, value)
+            process.save(update_fields=list(call.process_fields))
+        _finish_attempt(activation.task, outcome="done", started=started)
+        activation.execute()
+    return True
+
+
 def job_execute(activation_ref: str, message_id: str | None = None) -> str:
     """Run one delivery of a job message in the worker. Returns what happened, for logs and tests.
 
@@ -276,15 +316,15 @@ def job_execute(activation_ref: str, message_id: str | None = None) -> str:
     """
     flow_ref, process_pk, task_pk = activation_ref.rsplit("/", 2)
     flow_class = import_flow_by_ref(flow_ref)
-    task = flow_class.task_class._default_manager.filter(pk=task_pk, process_id=process_pk).first()
-    if task is None:
-        logger.warning("job.unknown_task", task_ref=activation_ref)
-        return "unknown"
-    if message_id is not None and message_id != task.external_task_id:
-        logger.warning("job.stale_message", task_ref=activation_ref, message_id=message_id)
-        return "stale"
 
-    with task.activation() as activation:  # short lock 1: SCHEDULED -> STARTED, a new attempt
+    with _job_locked(flow_class, process_pk, task_pk) as activation:  # short lock 1: SCHEDULED -> STARTED
+        if activation is None:
+            logger.warning("job.unknown_task", task_ref=activation_ref)
+            return "unknown"
+        task = activation.task
+        if message_id is not None and message_id != task.external_task_id:
+            logger.warning("job.stale_message", task_ref=activation_ref, message_id=message_id)
+            return "stale"
         correlation_bind(activation.process)
         if not activation.start.can_proceed():
             logger.info("job.skipped", task_ref=activation_ref, status=task.status)
@@ -308,13 +348,16 @@ def job_execute(activation_ref: str, message_id: str | None = None) -> str:
     started = time.monotonic()
     try:
         node.run_handler(call)  # no lock held: operators can act on the process meanwhile
+        finished = _finish_done(flow_class, process_pk, task_pk, call, started, activation_ref)
     except Exception as exc:
         instruments.JOB_DURATION.labels(*labels).observe(time.monotonic() - started)
         if isinstance(exc, OperationalError | InterfaceError) and not db_connection.in_atomic_block:
             # The handler's connection may be the broken one: lock 2 then opens a fresh one.
             db_connection.close_if_unusable_or_obsolete()
-        with task.activation() as activation:  # short lock 2: another attempt later, or an incident
-            if activation.task.status != STATUS.STARTED:
+        # Short lock 2: another attempt later, or an incident. A busy lock when finishing is a
+        # retried failure too (FlowLockFailed is in the default retry_on), as it was in the job.
+        with _job_locked(flow_class, process_pk, task_pk) as activation:
+            if activation is None or activation.task.status != STATUS.STARTED:
                 return "skipped"
             attempt = _finish_attempt(activation.task, outcome="failed", started=started, error=exc)
             if node.retry_policy.retries(exc, number):
@@ -331,12 +374,8 @@ def job_execute(activation_ref: str, message_id: str | None = None) -> str:
         )
         return outcome
 
-    with task.activation() as activation:  # short lock 2: STARTED -> DONE, then the next nodes
-        if not activation.execute.can_proceed():
-            logger.info("job.finished_elsewhere", task_ref=activation_ref, status=activation.task.status)
-            return "skipped"
-        _finish_attempt(activation.task, outcome="done", started=started)
-        activation.execute()
+    if not finished:
+        return "skipped"
     instruments.JOB_DURATION.labels(*labels).observe(time.monotonic() - started)
     logger.info(
         "job.done", task_ref=activation_ref, attempt=number, duration_s=round(time.monotonic() - started, 3)

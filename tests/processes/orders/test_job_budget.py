@@ -1,0 +1,82 @@
+"""The automated steps' query budget (issue 16): every job of an order, delivered as the worker
+does (`job_execute` with the message's id, in autocommit, no test transaction around it), held
+to the number of statements it takes today. A change that adds statements to a job fails here
+and must either pay them back or raise the budget on purpose (and say why in its commit), with
+bench/order_to_cash.py's figures beside it (docs/benchmarks.md, "order_to_cash")."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from viewflow.workflow.models import Task
+from viewflow.workflow.status import STATUS
+
+from processes.nodes.celery_job import job_execute
+from processes.orders.models import OrderProcess
+
+# Autocommit, as in the worker: a test transaction would turn every BEGIN/COMMIT into savepoints.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+#: Statements per job on PostgreSQL, measured on 2026-12-03 (49 a job before, 343 an order). Each
+#: job: two short flow locks of 7 statements each (processes/locks.py: BEGIN, the lock_timeout
+#: savepoint dance, SELECT ... FOR UPDATE, COMMIT), the task and the process read under each,
+#: the STARTED and DONE writes with their audit rows, the boundary event viewflow cancels and the
+#: next node's creation; plus the connector's own statements (the fault settings, the insert under
+#: the idempotency key). SQLite takes fewer (no row lock). A job may take up to SLACK fewer
+#: before the budget must come down with it.
+BUDGET = {
+    "authorize_payment": 34,
+    "check_fraud": 38,
+    "capture_payment": 38,
+    "reserve_inventory": 41,
+    "calculate_shipping": 34,
+    "send_confirmation": 29,
+    "ship_order": 38,
+}
+SLACK = 3
+
+
+def _deliver_all(process) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for _ in range(len(BUDGET) + 1):
+        job = Task.objects.filter(process=process, flow_task_type="JOB", status=STATUS.SCHEDULED).first()
+        if job is None:
+            return counts
+        ref = job.flow_task.activation_class(job).ref()
+        with CaptureQueriesContext(connection) as captured:
+            outcome = job_execute(ref, message_id=job.external_task_id)
+        assert outcome == "done", (job.flow_task.name, outcome)
+        counts[job.flow_task.name] = len(captured)
+    raise AssertionError(f"more jobs than budgeted: {counts}")
+
+
+def test_every_job_of_an_order_stays_within_its_query_budget(place_order):
+    _deliver_all(place_order())  # the first order creates the fault settings and the order policy
+    process = place_order()
+    counts = _deliver_all(process)
+
+    process = OrderProcess.objects.get(pk=process.pk)
+    assert process.outcome == OrderProcess.Outcome.COMPLETED
+    assert process.authorization_ref
+    assert process.capture_ref
+    assert process.shipment_ref
+    assert Task.objects.filter(process=process, flow_task_type="WAIT", status=STATUS.SCHEDULED).exists()
+    assert set(counts) == set(BUDGET)
+    assert all(count <= BUDGET[job] for job, count in counts.items()), f"over the budget {BUDGET}: {counts}"
+    if connection.vendor == "postgresql":
+        for job, count in counts.items():
+            assert count >= BUDGET[job] - SLACK, f"{job} takes only {count} statements: lower its budget"
+
+
+def test_a_repeated_delivery_writes_nothing_twice(place_order):
+    """The cheaper connector path (insert first) still answers a repeat with the first record."""
+    from processes.connectors.models import PaymentOperation
+    from processes.connectors.services import payment_authorize
+
+    process = place_order()
+    first = payment_authorize(key="k-1", order_ref=process.order_ref, amount=process.total, currency="EUR")
+    again = payment_authorize(key="k-1", order_ref=process.order_ref, amount=process.total, currency="EUR")
+    assert again.pk == first.pk
+    assert again.reference == first.reference
+    assert PaymentOperation.objects.filter(idempotency_key="k-1").count() == 1
