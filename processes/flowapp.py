@@ -41,6 +41,7 @@ from viewflow.workflow.nodes import View as ViewNode
 
 from processes.gate import TaskAction, execute_action, node_is_personal, task_authorize
 from processes.pages import ProcessChartView, ProcessDetailView
+from processes.selectors import process_with_subclass
 from processes.views import ProcessCancelView
 
 # A people's task node's pages: URL name -> (the node's view attribute, the gate's action).
@@ -66,12 +67,15 @@ def gated_task_view(node: Any, origin_view: Any, action: TaskAction | None) -> A
     action = action or execute_action(node)
 
     def view(request, process_pk: int, task_pk: int, **kwargs):
-        task = Task.objects.filter(pk=task_pk, process_id=process_pk).select_related("process").first()
+        task = Task.objects.filter(pk=task_pk, process_id=process_pk).first()
         if task is None or task.flow_task != node:
             raise Http404("No such task at this step")
 
         def call():
             task.refresh_from_db()
+            process = process_with_subclass(task.process_id)  # once, as its own model (not twice)
+            if process is not None:
+                task.process = process
             task_authorize(user=request.user, task=task, action=action, node=node, process_pk=process_pk)
             request.activation = node.activation_class(task)
             if action in (TaskAction.DECIDE, TaskAction.EDIT):

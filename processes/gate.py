@@ -152,8 +152,8 @@ def task_authorize(
         raise _unavailable(task, user)
     # 3. The right for this node.
     _right_check(user=user, task=task, action=action, target=target)
-    # 4. The process is visible to the user.
-    if not process_visible_to(user=user, process=task.process):
+    # 4. The process is visible to the user (often the task in hand says so: no query).
+    if not _task_shows_process(user, task) and not process_visible_to(user=user, process=task.process):
         raise GateDenied("not_visible", _("You may not see this process."))
     # 5. Segregation of duties.
     _duties_check(user=user, task=task, action=action, target=target)
@@ -336,6 +336,18 @@ def _visible_ids(
             ):
                 visible.add(process_id)
     return visible
+
+
+def _task_shows_process(user: Any, task: Task) -> bool:
+    """Does `task` itself (a people's task, as loaded) make its process visible to `user` by the
+    rule of `processes_visible_ids`? Yes if its type is not visible model-wide and `user` holds it,
+    or may claim it (it is not personal and names a permission `user` has). No says nothing: ask
+    `process_visible_to`, which reads all of the process's tasks."""
+    if task.flow_task_type != "HUMAN" or registry.for_flow(task.flow_task.flow_class).visible_model_wide:
+        return False
+    if task.owner_id is not None and task.owner_id == user.pk:
+        return True
+    return bool(task.owner_permission) and not task_is_personal(task) and user.has_perm(task.owner_permission)
 
 
 def process_visible_to(*, user: Any, process: Any) -> bool:

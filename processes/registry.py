@@ -159,13 +159,21 @@ class ProcessDescriptor:
         """Who started `process` (segregation of duties: she never decides it). Default: the
         owner of its start task, a form's or a StartHandle's a person started through the API
         (None when a system started it). The gate asks on every check,
-        with viewflow's base row: an override reads `process.coerced` for its own fields."""
-        return (
+        with viewflow's base row: an override reads `process.coerced` for its own fields.
+        Read once per process instance: a start task's owner never changes (a None is not kept,
+        so a process still being started is asked again)."""
+        known = process.__dict__.get("_starter_id")
+        if known is not None:
+            return known
+        starter_id = (
             Task.objects.filter(process_id=process.pk, flow_task_type__in=("HUMAN_START", "START"))
             .order_by("pk")
             .values_list("owner_id", flat=True)
             .first()
         )
+        if starter_id is not None:
+            process.__dict__["_starter_id"] = starter_id
+        return starter_id
 
     def menu_entries(self, user: AbstractBaseUser | AnonymousUser) -> list[MenuEntry] | None:
         """The site menu's entries for this process type, for `user`: None (the default) for the

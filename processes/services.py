@@ -18,6 +18,7 @@ from processes.audit import acting_as, audit_record, transition_details
 from processes.exceptions import IncidentError
 from processes.gate import TaskAction, execute_action, task_authorize
 from processes.models import ProcessComment
+from processes.selectors import process_with_subclass
 from processes.tasklist.exceptions import TaskUnavailable
 from processes.webhooks.services import webhook_task_decided
 
@@ -35,13 +36,26 @@ class ActingRequest:
 
 
 @contextlib.contextmanager
+def task_activation(task: Task) -> Iterator[Activation]:
+    """`task.activation()`: the flow lock on its process, the task re-read under it, and its
+    activation; with the process read once, as its own model, where viewflow reads it twice (the
+    base row, then the subclass row). `task` is refreshed in place, as viewflow does."""
+    with task.flow_task.flow_class.lock(task.process_id):
+        task.refresh_from_db()
+        process = process_with_subclass(task.process_id)
+        if process is not None:
+            task.process = process
+        yield task.flow_task.activation_class(task)
+
+
+@contextlib.contextmanager
 def task_executing(
     *, task: Task, user: User | AnonymousUser, action: TaskAction | None = None
 ) -> Iterator[Activation]:
     """The activation of a human task `user` holds, started as its form view starts it, for
     services that act without the web form (demo data, tests, email links, the API). The gate
     decides first (`action`: what executing it does; by default what its node does)."""
-    with acting_as(user), task.activation() as activation:
+    with acting_as(user), task_activation(task) as activation:
         task_authorize(user=user, task=activation.task, action=action or execute_action(activation.flow_task))
         activation.start(ActingRequest(user))
         yield activation
@@ -89,7 +103,7 @@ def task_claim(*, task: Task, user: User | AnonymousUser) -> Task:
     Claims of one task are serialised by the flow lock: the second claimer finds it assigned and
     gets TaskUnavailable naming the winner ("already claimed by olivia"), never a bare 403.
     """
-    with acting_as(user), task.activation() as activation:
+    with acting_as(user), task_activation(task) as activation:
         task_authorize(user=user, task=activation.task, action=TaskAction.CLAIM)
         activation.assign(user)
     return task
@@ -115,7 +129,7 @@ def tasks_claim_bulk(*, task_ids: list[int], user: User | AnonymousUser) -> tupl
 
 def task_unclaim(*, task: Task, user: User | AnonymousUser) -> Task:
     """Put an assigned task back in its queue; its owner or a process manager may do this."""
-    with acting_as(user), task.activation() as activation:
+    with acting_as(user), task_activation(task) as activation:
         task_authorize(user=user, task=activation.task, action=TaskAction.RELEASE)
         on_behalf_mark(activation.task, None)  # whoever claims it next acts for themselves
         activation.unassign()
@@ -130,7 +144,7 @@ def task_delegate(*, task: Task, user: User | AnonymousUser, to_user: User) -> T
     Audited by the transition hook as "task.reassigned" with `delegated: true` (the history reads
     "Delegated"); the colleague is notified ("delegated to you").
     """
-    with acting_as(user), task.activation() as activation:
+    with acting_as(user), task_activation(task) as activation:
         task_authorize(user=user, task=activation.task, action=TaskAction.DELEGATE, target=to_user)
         # While the colleague is away, their substitute gets it, on their behalf (ADR 0023).
         target, absence = absence_target_authorize(
@@ -147,7 +161,7 @@ def task_reassign(*, task: Task, user: User | AnonymousUser, to_user: User) -> T
     """A process manager gives an open task (queued or held) to any user who may hold it. Audited
     by the transition hook (with `delegated: false`, even for a task the manager held); the new
     holder, and the previous one, are notified."""
-    with acting_as(user), task.activation() as activation:
+    with acting_as(user), task_activation(task) as activation:
         task = activation.task
         task_authorize(user=user, task=task, action=TaskAction.REASSIGN, target=to_user)
         to_user, absence = absence_target_authorize(
@@ -197,7 +211,7 @@ def incident_retry(*, task: Task, user: User, reason: str) -> Task:
     """Run a failed automated step again: a new attempt with the same idempotency key. The reason
     is required. Audited with the reason, the failed attempt and the new one."""
     reason = _incident_reason(reason, "run again")
-    with acting_as(user), task.activation() as activation:
+    with acting_as(user), task_activation(task) as activation:
         _incident_activation(activation.task)
         if not activation.revive.has_perm(user):
             raise PermissionDenied(f"{user} may not retry step {task.pk}")
@@ -219,7 +233,7 @@ def incident_retry(*, task: Task, user: User, reason: str) -> Task:
 def incident_skip(*, task: Task, user: User, reason: str) -> Task:
     """Go on past a failed automated step without its result; the reason is required. Audited."""
     reason = _incident_reason(reason, "skipped")
-    with acting_as(user), task.activation() as activation:
+    with acting_as(user), task_activation(task) as activation:
         _incident_activation(activation.task)
         if not activation.skip.has_perm(user):
             raise PermissionDenied(f"{user} may not skip step {task.pk}")

@@ -30,6 +30,8 @@ class PurchaseRequestForm(forms.ModelForm):
         problem = purchase_currency_problem(currency=currency, version=version)
         if problem:
             raise forms.ValidationError(problem)
+        # The version the currency was checked against is the one the request pins (submit).
+        self.cleaned_data["policy_version"] = version
         return currency
 
 

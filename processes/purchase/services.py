@@ -28,8 +28,12 @@ def purchase_request_submit(*, activation: Any, requester: Any, data: dict[str, 
         setattr(process, field, data[field])
     process.requester = requester
     process.priority = data.get("priority") or process.priority
-    # Pin the chain: publishing a newer version later never changes this request.
-    process.policy_version = policy_version_published(policy_name=PURCHASE_POLICY)
+    # Pin the chain: publishing a newer version later never changes this request. The form
+    # that checked the currency read the published version already (`policy_version`).
+    if "policy_version" in data:
+        process.policy_version = data["policy_version"]
+    else:
+        process.policy_version = policy_version_published(policy_name=PURCHASE_POLICY)
     purchase_currency_check(process=process)
     # Validates the fields, not the references or the random correlation id: the requester and
     # the version are objects in hand, and the database holds the foreign keys and the uniqueness

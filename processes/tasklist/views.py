@@ -261,7 +261,7 @@ class _TaskActionView(View):
         """The task, if `user` may reach it at all (candidate, holder or manager): else a 404."""
         if selectors.task_row_reachable(user, task_pk) is None:
             raise Http404("No such task")
-        return Task.objects.select_related("process").get(pk=task_pk)
+        return Task.objects.get(pk=task_pk)  # its process is read under the lock (services)
 
     def next_url(self, value: str | None) -> str:
         """A user-supplied `next`, if it is one of this site's paths; else the task list."""
