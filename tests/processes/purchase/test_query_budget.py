@@ -25,8 +25,9 @@ pytestmark = pytest.mark.django_db
 #: 2026-12-03 a notification's recipients are also looked up among those away (ADR 0023: one
 #: indexed query per notification recorded, so that a substitute gets it instead). SQLite takes
 #: two fewer a step (no row locks). A step may take up to SLACK fewer before the budget must come
-#: down with it.
-BUDGET = {"submit": 59, "claim": 26, "decide": 64}
+#: down with it. Since 2026-12-03 (issue 16) the audit rows of a flow-lock block go in as one
+#: INSERT when it ends, and the flow lock is one round trip in its own savepoint only.
+BUDGET = {"submit": 48, "claim": 22, "decide": 52}
 SLACK = 5
 
 
@@ -65,4 +66,6 @@ def test_submit_claim_and_decide_stay_within_their_query_budget(purchase_policy,
     assert response.status_code == 302
     assert all(count <= BUDGET[step] for step, count in counts.items()), f"over the budget {BUDGET}: {counts}"
     for step, count in counts.items():
-        assert count >= BUDGET[step] - SLACK, f"{step} takes only {count} statements: lower its budget"
+        assert count >= BUDGET[step] - SLACK, (
+            f"{step} takes only {count} statements: lower its budget ({counts})"
+        )
