@@ -11,7 +11,7 @@ class ProcessesConfig(AppConfig):
     def ready(self) -> None:
         from django.conf import settings
         from django.contrib.auth.signals import user_logged_out
-        from django.db.models.signals import post_init, post_save
+        from django.db.models.signals import post_delete, post_init, post_save
         from viewflow.workflow.activation import Activation
         from viewflow.workflow.models import Task
 
@@ -23,13 +23,15 @@ class ProcessesConfig(AppConfig):
         autodiscover()
         from processes.actionlinks import checks  # noqa: F401 - registers the deploy check
         from processes.actionlinks.services import escalation_email_finish
+        from processes.api.models import ApiClient
         from processes.audit import audit_observer_register, audit_transition
         from processes.mail.services import mail_finisher_register
         from processes.metrics import metrics_from_audit, metrics_process_saved
         from processes.notifications import signals as notification_signals
         from processes.notifications.services import notify_transition
         from processes.tasklist.services import task_row_on_save, task_row_transition
-        from processes.webhooks.services import webhook_events_from_audit
+        from processes.webhooks.models import WebhookEndpoint
+        from processes.webhooks.services import endpoints_forget, webhook_events_from_audit
 
         # Every task state change passes through viewflow's transition state machine; one hook
         # there writes the audit trail for views, bulk actions, timers and jobs alike. The state
@@ -44,6 +46,12 @@ class ProcessesConfig(AppConfig):
         Activation.status.on_success()(on_transition)
         # Webhooks out: the audited changes subscribers hear of, queued in their transaction.
         audit_observer_register(webhook_events_from_audit)
+        # It reads the subscriptions once per flow-lock block; a change to one is seen at once.
+        for model in (WebhookEndpoint, ApiClient):
+            for signal in (post_save, post_delete):
+                signal.connect(
+                    endpoints_forget, sender=model, dispatch_uid=f"processes.webhooks.forget.{model.__name__}"
+                )
         # Metrics: the same events, counted after their commit (processes/metrics.py, ADR 0018).
         audit_observer_register(metrics_from_audit)
         # A cancelled process is the one state change viewflow makes without a transition hook.

@@ -7,6 +7,13 @@ Every task state change in viewflow goes through an activation transition (the v
 actions, timers, jobs and our services all call them), so one hook on viewflow's transition
 state machine, `audit_transition`, records them all; services record the business facts that
 are not transitions (a comment, a decision) with `audit_record` directly.
+
+Inside an `audit_batch()` block (the flow lock opens one around every activation: locks.py) the
+rows wait in a per-connection buffer and go to the database as one multi-row INSERT, still in the
+block's transaction: when the block ends, and before any statement that reads the audit table.
+A savepoint rolled back inside the block drops the rows recorded in it (and puts back the ones
+recorded outside it that an early flush had inserted in it), so the trail still commits and rolls
+back with the changes it records. ADR 0005 has the why.
 """
 
 from __future__ import annotations
@@ -18,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 from django.contrib.auth.models import AnonymousUser
+from django.db import connection, transaction
+from django.db.transaction import TransactionManagementError
 
 from processes.models import AuditEvent
 from processes.tracing import correlation_set
@@ -152,20 +161,155 @@ def audit_record(
     # Validates the fields, not the references: the actor, process and task are objects the
     # caller holds, and checking each one exists would cost three queries per event.
     event.full_clean(exclude=["actor", "process", "task"], validate_unique=False, validate_constraints=False)
-    event.save()
+    batch = _batch_of(connection)
+    if batch is None:
+        event.save()
+        _log(event)
+    else:
+        batch.add(event)  # inserted with the block's other rows, in this transaction
     correlation_set(correlation_id)  # a process started in this request has its id only now
-    logger.info(
-        action,
-        audit_event_id=event.pk,
-        correlation_id=correlation_id or None,
-        process_id=process.pk if process else None,
-        workflow_task_id=task.pk if task else None,
-        actor=event.actor_name or "system",
-        **(details or {}),
-    )
     for observer in _observers:
         observer(event)
     return event
+
+
+def _log(event: AuditEvent) -> None:
+    logger.info(
+        event.action,
+        audit_event_id=event.pk,
+        correlation_id=event.correlation_id or None,
+        process_id=event.process_id,
+        workflow_task_id=event.task_id,
+        actor=event.actor_name or "system",
+        **(event.details or {}),
+    )
+
+
+# ---------------------------------------------------------------- batched inserts
+
+
+class _Batch:
+    """The audit rows recorded in an `audit_batch()` block and not inserted yet, on one connection.
+
+    It watches the connection's statements (an execute wrapper) for the two that concern them: a
+    read of the audit table (insert the rows first, so the read sees them) and a rollback to a
+    savepoint (forget the rows recorded inside it; re-queue those recorded outside it that an
+    early insert put inside it).
+    """
+
+    def __init__(self, conn: Any) -> None:
+        self.connection = conn
+        self.depth = 0
+        self.sequence = 0
+        self.pending: list[AuditEvent] = []
+        # Rows inserted during the block, with the savepoints open when they were inserted.
+        self.inserted: list[tuple[AuditEvent, tuple[str, ...]]] = []
+        self.inserting = False
+        self.table = AuditEvent._meta.db_table
+        self.memo: dict[str, Any] = {}
+
+    def _savepoints(self) -> tuple[str, ...]:
+        return tuple(sid for sid in self.connection.savepoint_ids if sid)
+
+    def add(self, event: AuditEvent) -> None:
+        if not self.connection.in_atomic_block:
+            raise TransactionManagementError(
+                "audit_batch() outlived its transaction: the audit rows would be lost"
+            )
+        self.sequence += 1
+        event._audit_order = self.sequence  # type: ignore[attr-defined]
+        event._audit_savepoints = self._savepoints()  # type: ignore[attr-defined]
+        self.pending.append(event)
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        rows = sorted(self.pending, key=lambda row: row._audit_order)  # type: ignore[attr-defined]
+        self.pending = []
+        self.inserting = True
+        try:
+            AuditEvent.objects.bulk_create(rows)
+        finally:
+            self.inserting = False
+        savepoints = self._savepoints()
+        for row in rows:
+            self.inserted.append((row, savepoints))
+            if not getattr(row, "_audit_logged", False):
+                row._audit_logged = True  # type: ignore[attr-defined]
+                _log(row)
+
+    def rolled_back_to(self, sid: str) -> None:
+        self.pending = [row for row in self.pending if sid not in row._audit_savepoints]  # type: ignore[attr-defined]
+        kept = []
+        for row, savepoints in self.inserted:
+            if sid not in savepoints:
+                kept.append((row, savepoints))
+            elif sid not in row._audit_savepoints:  # type: ignore[attr-defined]
+                # Recorded outside the savepoint, inserted inside it: the rollback removed it.
+                row.pk = None
+                row._state.adding = True
+                self.pending.append(row)
+        self.inserted = kept
+
+    def watch(self, execute: Callable, sql: Any, params: Any, many: bool, context: Any) -> Any:
+        if not self.inserting and isinstance(sql, str):
+            if sql.startswith("ROLLBACK TO SAVEPOINT"):
+                self.rolled_back_to(sql.rsplit(None, 1)[-1].strip('"`[]'))
+            elif self.pending and self.table in sql:
+                self.flush()  # the statement reads (or locks) the audit table: it sees the rows
+        return execute(sql, params, many, context)
+
+    def check_written(self) -> None:
+        if self.pending:  # a block that never ended: never silently drop an audit row
+            raise TransactionManagementError(f"{len(self.pending)} audit rows were never written")
+
+
+def _batch_of(conn: Any) -> _Batch | None:
+    batch = getattr(conn, "_portal_audit_batch", None)
+    return batch if batch is not None and batch.depth else None
+
+
+def audit_batch_memo() -> dict[str, Any] | None:
+    """A dict that lives as long as the current `audit_batch()` block (one flow-lock block), for
+    what its audit observers look up once per block (None outside a block)."""
+    batch = _batch_of(connection)
+    return batch.memo if batch is not None else None
+
+
+@contextlib.contextmanager
+def audit_batch() -> Iterator[None]:
+    """Insert the audit rows recorded in this block together when it ends, in its transaction.
+
+    Enter it inside the atomic block it belongs to (it refuses to buffer in autocommit). Nested
+    blocks join the outer one. When the block raises, its rows are dropped: the exception rolls
+    back the atomic block around it, and the rows with it.
+    """
+    if not connection.in_atomic_block:
+        raise TransactionManagementError("audit_batch() needs a transaction")
+    batch = getattr(connection, "_portal_audit_batch", None)
+    if batch is not None and batch.depth:
+        batch.depth += 1
+        try:
+            yield
+        finally:
+            batch.depth -= 1
+        return
+    batch = _Batch(connection)
+    connection._portal_audit_batch = batch  # type: ignore[attr-defined]
+    batch.depth = 1
+    # Loud if a row is ever left behind: at the commit, nothing may be pending.
+    transaction.on_commit(batch.check_written)
+    try:
+        with connection.execute_wrapper(batch.watch):
+            yield
+            batch.flush()
+    except BaseException:
+        batch.pending = []
+        raise
+    finally:
+        batch.depth = 0
+        batch.inserted = []
+        connection._portal_audit_batch = None  # type: ignore[attr-defined]
 
 
 def _on_behalf_of(task: Task | None, actor: User | None) -> str:

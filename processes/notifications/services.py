@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.db.models import Exists, OuterRef, QuerySet, Subquery
 from django.utils import timezone, translation
 from django.utils.functional import Promise
 from django.utils.text import format_lazy
@@ -22,6 +23,7 @@ from django.utils.translation import gettext_lazy as _
 from viewflow.workflow.models import Task
 
 from processes.audit import current_actor
+from processes.languages.models import LanguagePreference
 from processes.languages.selectors import languages_of
 from processes.models import Delivery, Notification, NotificationKind, NotificationPreference
 from processes.notifications.audiences import process_permission, users_holding
@@ -63,35 +65,40 @@ def notifications_record(
     """Write one notification per recipient, in the caller's transaction, as each one prefers.
 
     Recipients who chose "not at all" for this kind get no row; "by email" gets a row (it shows in
-    the notification center) and an email after commit. `wake_users=False` when the caller wakes
+    the notification center) and an email after commit. `user_ids` may be a query of user ids: it
+    is then read in the query that reads the recipients' preferences. `wake_users=False` when the caller wakes
     a channel all recipients listen on anyway (a queue's `perm.` channel). A lazy `title` or
     `body` (gettext_lazy, format_lazy) is written in each recipient's own language. A task
     notification to someone who is away goes to their substitute instead, "on behalf of" them
     (`substitute=False`: as addressed; ADR 0023).
     """
     kind = NotificationKind(kind)
-    ids = sorted({int(pk) for pk in user_ids})
+    check_away = substitute and kind in _FOR_SUBSTITUTES
+    if isinstance(user_ids, QuerySet):  # who they are and how to write to them: one query
+        recipients = _recipients(user_ids, kind=kind, away=check_away, language=_lazy(title, body))
+        ids = sorted(recipients)
+    else:
+        ids = sorted({int(pk) for pk in user_ids})
+        recipients = _recipients(ids, kind=kind, away=check_away, language=_lazy(title, body)) if ids else {}
     if not ids:
         return []
     stand_ins: list[Notification] = []
-    if substitute and kind in _FOR_SUBSTITUTES:
+    away = [pk for pk in ids if pk in recipients and recipients[pk].away]
+    if away:
         ids, stand_ins = _to_substitutes(
-            ids, kind=kind, title=title, body=body, url=url, process=process, task=task, actor=actor
+            ids, away, kind=kind, title=title, body=body, url=url, process=process, task=task, actor=actor
         )
         if not ids:
             return stand_ins
-    preferences = dict(
-        NotificationPreference.objects.filter(user_id__in=ids, kind=kind).values_list("user_id", "delivery")
-    )
     now = timezone.now()
-    languages = languages_of(user_ids=ids) if _lazy(title, body) else {}
+    unknown = _Recipient(None, settings.LANGUAGE_CODE if _lazy(title, body) else None, False)
     rows = [
         Notification(
             user_id=pk,
             kind=kind,
-            delivery=preferences.get(pk, Delivery.LIVE),
-            title=in_language(title, languages.get(pk))[:200],
-            body=in_language(body, languages.get(pk))[:500],
+            delivery=recipient.delivery or Delivery.LIVE,
+            title=in_language(title, recipient.language)[:200],
+            body=in_language(body, recipient.language)[:500],
             url=url[:300],
             process=process,
             task=task,
@@ -99,7 +106,8 @@ def notifications_record(
             created_at=now,
         )
         for pk in ids
-        if preferences.get(pk) != Delivery.OFF
+        for recipient in [recipients.get(pk, unknown)]
+        if recipient.delivery != Delivery.OFF
     ]
     Notification.objects.bulk_create(rows)
     if wake_users:
@@ -123,16 +131,51 @@ _FOR_SUBSTITUTES = frozenset(
 )
 
 
+@dataclass(frozen=True)
+class _Recipient:
+    delivery: str | None  # their preference for the kind (None: no row, live)
+    language: str | None  # the language to write to them in (None: the texts are plain)
+    away: bool  # an absence is in force (only asked for the kinds substitutes get)
+
+
+def _recipients(ids: list[int] | QuerySet, *, kind: str, away: bool, language: bool) -> dict[int, _Recipient]:
+    """What writing to each of `ids` (a list, or a query of user ids) depends on, in one query:
+    their delivery preference for `kind`, their language (`language`: as `languages_of` says) and
+    whether they are away (`away`)."""
+    from processes.absences.models import Absence
+
+    annotations: dict[str, Any] = {
+        "delivery": Subquery(
+            NotificationPreference.objects.filter(user_id=OuterRef("pk"), kind=kind).values("delivery")[:1]
+        )
+    }
+    if language:
+        annotations["language"] = Subquery(
+            LanguagePreference.objects.filter(user_id=OuterRef("pk")).values("language")[:1]
+        )
+    if away:
+        annotations["away"] = Exists(Absence.objects.active_at(timezone.now()).filter(user_id=OuterRef("pk")))
+    rows = get_user_model().objects.filter(pk__in=ids).annotate(**annotations).values("pk", *annotations)
+    return {
+        row["pk"]: _Recipient(
+            row["delivery"],
+            (row["language"] or settings.LANGUAGE_CODE) if language else None,
+            bool(row.get("away")),
+        )
+        for row in rows
+    }
+
+
 def _to_substitutes(
-    ids: list[int], *, kind: str, title: StrOrPromise, process: Process | None, **text: Any
+    ids: list[int], away: list[int], *, kind: str, title: StrOrPromise, process: Process | None, **text: Any
 ) -> tuple[list[int], list[Notification]]:
     """Split `ids` into those who are here and the notifications written for the substitutes of
-    those who are away (once each: not to a substitute already addressed, nor about a process they
+    those who are `away` (once each: not to a substitute already addressed, nor about a process they
     may not see)."""
     from processes.absences.selectors import absences_active_by_user
     from processes.gate import process_visible_to
 
-    absences = absences_active_by_user(ids)
+    absences = absences_active_by_user(away)
     if not absences:
         return ids, []
     here = [pk for pk in ids if pk not in absences]

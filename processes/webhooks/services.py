@@ -32,7 +32,7 @@ from processes import instruments, tracing
 from processes.api import signing
 from processes.api.keys import signing_keys, signing_keys_for_sending
 from processes.api.models import ApiClient, Scope
-from processes.audit import audit_record
+from processes.audit import audit_batch_memo, audit_record
 from processes.instruments import count_on_commit
 from processes.webhooks import events, ssrf
 from processes.webhooks.models import WebhookDelivery, WebhookEndpoint
@@ -166,6 +166,29 @@ def _enqueue_on_commit(delivery_ids: list[int]) -> None:
     transaction.on_commit(enqueue, robust=True)
 
 
+_ENDPOINTS_MEMO = "webhooks.endpoints"
+
+
+def _active_endpoints() -> list[WebhookEndpoint]:
+    """The active endpoints with their clients: read once per flow-lock block (an activation
+    emits several events), else once per call. A subscription or client saved or deleted in this
+    process forgets the block's copy (`endpoints_forget`)."""
+    memo = audit_batch_memo()
+    if memo is not None and _ENDPOINTS_MEMO in memo:
+        return memo[_ENDPOINTS_MEMO]
+    endpoints = list(WebhookEndpoint.objects.filter(active=True).select_related("client"))
+    if memo is not None:
+        memo[_ENDPOINTS_MEMO] = endpoints
+    return endpoints
+
+
+def endpoints_forget(**kwargs: Any) -> None:
+    """Signal receiver (processes/apps.py): a subscription or an API client changed."""
+    memo = audit_batch_memo()
+    if memo is not None:
+        memo.pop(_ENDPOINTS_MEMO, None)
+
+
 def webhook_emit(
     *, event_type: str, data: dict[str, Any], process: Process | None = None, task: Task | None = None
 ) -> list[WebhookDelivery]:
@@ -173,7 +196,7 @@ def webhook_emit(
     transaction; each is sent after commit. All of them carry the same envelope."""
     endpoints = [
         endpoint
-        for endpoint in WebhookEndpoint.objects.filter(active=True).select_related("client")
+        for endpoint in _active_endpoints()
         if endpoint.subscribes(event_type) and endpoint.client.active
     ]
     if not endpoints:
