@@ -2,6 +2,8 @@
 
     make bench NAME=escalation               # 10,000 timers due over 20 minutes
     make bench NAME=escalation ARGS=--quick  # 320 timers due over 30 seconds
+    make bench NAME=escalation ARGS="--armed 100000 --timers 2500 --window 300"
+                                             # 2,500 due at the full run's rate, 100,000 armed
 
 Sets up its own PostgreSQL database and Redis db. Purchase requests are submitted through the
 real service under a policy whose stage has a reminder and three escalation levels (notify), so

@@ -1,6 +1,8 @@
 """Benchmark: server time of the task list pages on PostgreSQL with 1,000,000 tasks (100,000 open).
 
     make bench NAME=tasklist [ARGS=--quick]
+    BENCH_DATABASE=portal_bench_tasklist10m make bench NAME=tasklist ARGS="--tasks 10000000 --baseline-requests 0"
+    ... ARGS="--tasks 10000000 --reuse"     # measure again on the database the last run left
 
 Sets up its own PostgreSQL database (BENCH_DATABASE, default portal_bench_tasklist), migrates it,
 and generates the data with SQL (generate_series into viewflow_process, the purchase and order
