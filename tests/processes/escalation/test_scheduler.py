@@ -6,8 +6,10 @@ from datetime import timedelta
 
 import pytest
 from django.core.cache import cache
+from django.db import connection
 from django.utils import timezone
 from viewflow.workflow.models import Task
+from viewflow.workflow.status import STATUS
 
 from processes import scheduler
 from processes.policies.models import EscalationAction
@@ -69,3 +71,52 @@ def test_a_running_sweep_keeps_the_next_one_out(sent):
         assert scheduler.timers_fire_due() == {"skipped": True}
     finally:
         cache.delete(scheduler.TIMER_SWEEP_GUARD)
+
+
+def test_the_due_index_says_what_the_sweep_asks():
+    """PostgreSQL uses the partial index timer_due (migration 0032) only if its predicate is the
+    sweep's filter."""
+    import importlib
+
+    sql = importlib.import_module("processes.migrations.0032_timer_due_index").TIMER_DUE
+    query = str(scheduler.timers_due(timezone.now(), 10).query)
+
+    assert "WHERE flow_task_type = 'TIMER' AND status = 'SCHEDULED'" in sql
+    assert '"viewflow_task"."flow_task_type" = TIMER' in query
+    assert f'"viewflow_task"."status" = {STATUS.SCHEDULED}' in query
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the plan is PostgreSQL's")
+def test_the_sweep_reads_the_armed_timers_only_not_the_fired_ones(roles, submit_request):
+    """With many timers fired and many armed for later, the sweep reads timer_due: it walks
+    neither the fired timers (viewflow's index on `scheduled`) nor the armed ones (on `status`)."""
+    policy_create(
+        name="purchase",
+        stages=[
+            {
+                "name": "Team approval",
+                "group": roles["approvers"],
+                "sla": timedelta(hours=4),
+                "reminder_before": timedelta(hours=1),
+                "levels": [(timedelta(0), EscalationAction.NOTIFY)],
+            }
+        ],
+    )
+    submit_request()
+    with connection.cursor() as cursor:
+        # as at 100,000 armed in bench/escalation.py: 40,000 fired, 100,000 armed for later
+        for status, sign, copies in [("DONE", -1, 10_000), ("SCHEDULED", 1, 25_000)]:
+            cursor.execute(
+                """INSERT INTO viewflow_task (flow_task, flow_task_type, status, created, token,
+                       process_id, data, scheduled)
+                   SELECT flow_task, 'TIMER', %s, created, token, process_id, data,
+                       now() + %s * make_interval(secs => g)
+                   FROM viewflow_task, generate_series(1, %s) g
+                   WHERE flow_task_type = 'TIMER' AND status = 'SCHEDULED'""",
+                [status, sign, copies],
+            )
+        cursor.execute("ANALYZE viewflow_task")
+
+    plan = scheduler.timers_due(timezone.now(), 5000).explain()
+
+    assert "Index Scan using timer_due" in plan, plan
