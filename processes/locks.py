@@ -51,6 +51,9 @@ class SelectForUpdateLock:
         # Identifiers from the model's own metadata, quoted; the values go as parameters.
         table, column = connection.ops.quote_name(meta.db_table), connection.ops.quote_name(meta.pk.column)
         lock = f"SELECT 1 FROM {table} WHERE {column} = %s FOR UPDATE"  # noqa: S608
+        # Three statements in one string: Django's psycopg cursors bind parameters on the client
+        # (OPTIONS server_side_binding off, the default), which sends it as one simple query.
+        # Server-side binding would refuse it; tests/services/test_tasklist_race.py would say so.
         with connection.cursor() as cursor:
             cursor.execute(
                 f"SELECT set_config('lock_timeout', %s, true); {lock}; SET LOCAL lock_timeout TO DEFAULT",
