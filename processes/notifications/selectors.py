@@ -108,7 +108,8 @@ def _delivery_payload(row: Notification, visible: set[int]) -> dict[str, Any]:
 
 def _permissions_preload(users: Iterable[Any]) -> None:
     """Load the model permissions of many users in two queries, into the caches Django's
-    ModelBackend keeps on each user object (`_user_perm_cache`, `_group_perm_cache`): the checks
+    ModelBackend and processes/auth.py keep on each user object (`_user_perm_cache`,
+    `_group_perm_cache`, `_perm_cache`): the checks
     that follow (`has_perm`, `get_all_permissions`) are then the backend's own, without a query
     per user. Superusers are left alone (the backend gives them every permission itself)."""
     users = {user.pk: user for user in users if user.is_active and not user.is_superuser}
@@ -131,6 +132,8 @@ def _permissions_preload(users: Iterable[Any]) -> None:
     for pk, user in users.items():
         user._user_perm_cache = direct[pk]
         user._group_perm_cache = grouped[pk]
+        # What both backends answer has_perm from (processes/auth.py reads nothing when it is set).
+        user._perm_cache = direct[pk] | grouped[pk]
 
 
 def _after_floors_sql(users: int) -> str:

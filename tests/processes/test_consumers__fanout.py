@@ -234,6 +234,29 @@ async def test_the_batched_read_takes_the_same_queries_for_ten_users_or_a_hundre
     await check()
 
 
+async def test_the_batched_read_checks_many_approvers_rights_in_the_same_queries(
+    django_assert_max_num_queries, submit_request, roles
+):
+    """The burst of the issue-16 bench: rows about a process in the approvers' queue, for users
+    who hold the right through their group. Their permissions are read once for the batch
+    (a backend that read them per user made a 1,000-socket burst take 1,000 more queries)."""
+    from tests.conftest import _persona
+
+    @database_sync_to_async
+    def check():
+        process = submit_request()
+        approvers = [_persona(f"appr{i:02d}", ["approvers"], roles) for i in range(30)]
+        for user in approvers:
+            _rows(user, 1, process=process)
+        fresh = list(get_user_model().objects.filter(pk__in=[user.pk for user in approvers]))
+        # users, permissions (2), rows, processes, their task rows, unread counts
+        with django_assert_max_num_queries(8):
+            answers = notifications_deliverable([Want(user.pk, 0) for user in fresh])
+        assert all(len(answer.rows) == 1 and answer.rows[0]["visible"] for answer in answers)
+
+    await check()
+
+
 async def test_a_socket_with_more_than_a_batch_waiting_reads_on():
     from processes.notifications.selectors import DELIVERY_BATCH
 
