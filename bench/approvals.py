@@ -677,7 +677,7 @@ def main() -> None:
 def served_run(server: Server, target: Target, people: list[dict], rounds: int) -> tuple[int, float, float]:
     """Warm the server and a real worker up, then time the clients' run until every process has
     finished: approvals, seconds, and the CPU of the server and the worker together."""
-    worker = worker_start(ROOT, {**os.environ, "DATABASE_POOL_MAX_SIZE": "0"})
+    worker = worker_start(ROOT, dict(os.environ))
     try:
         server.wait()
         http_run(server.port, target, people, 1, 10_000)  # warm-up: imports, pools, template caches

@@ -59,9 +59,17 @@ def server_env(database_url: str, redis_url: str, var_dir: Path) -> dict[str, st
     }
 
 
+# The worker's psycopg pool per process, as deploy/systemd/portal.env.example sets it for every
+# process of a production install. Without it (0) Django opens a PostgreSQL connection for each
+# job and Celery's Django fixup closes it after the job: a connection per message.
+WORKER_POOL = os.environ.get("BENCH_WORKER_POOL_MAX_SIZE", "8")
+
+
 def worker_start(root: Path, env: dict[str, str], *args: str) -> subprocess.Popen:
-    """A real `celery -A portal worker -c 2` (prefork, as in production) in its own process group,
-    with `args` added; returns once its pool has started."""
+    """A real `celery -A portal worker -c 2` (prefork, as in production, with the production pool
+    setting: WORKER_POOL) in its own process group, with `args` added; returns once its pool has
+    started."""
+    env = {**env, "DATABASE_POOL_MAX_SIZE": WORKER_POOL}
     worker = subprocess.Popen(
         [
             sys.executable,
