@@ -27,7 +27,8 @@ def sent(monkeypatch):
     return calls
 
 
-def test_due_timers_are_sent_once_grouped_by_process_in_due_order(sent, roles, submit_request):
+def _policy_with_a_reminder_and_a_level(roles) -> None:
+    """Each approval task arms two timers: the reminder and one escalation level."""
     policy_create(
         name="purchase",
         stages=[
@@ -40,6 +41,10 @@ def test_due_timers_are_sent_once_grouped_by_process_in_due_order(sent, roles, s
             }
         ],
     )
+
+
+def test_due_timers_are_sent_once_grouped_by_process_in_due_order(sent, roles, submit_request):
+    _policy_with_a_reminder_and_a_level(roles)
     first, second = submit_request(), submit_request()
     Task.objects.filter(flow_task_type="TIMER").update(scheduled=timezone.now() - timedelta(seconds=1))
 
@@ -90,18 +95,7 @@ def test_the_due_index_says_what_the_sweep_asks():
 def test_the_sweep_reads_the_armed_timers_only_not_the_fired_ones(roles, submit_request):
     """With many timers fired and many armed for later, the sweep reads timer_due: it walks
     neither the fired timers (viewflow's index on `scheduled`) nor the armed ones (on `status`)."""
-    policy_create(
-        name="purchase",
-        stages=[
-            {
-                "name": "Team approval",
-                "group": roles["approvers"],
-                "sla": timedelta(hours=4),
-                "reminder_before": timedelta(hours=1),
-                "levels": [(timedelta(0), EscalationAction.NOTIFY)],
-            }
-        ],
-    )
+    _policy_with_a_reminder_and_a_level(roles)
     submit_request()
     with connection.cursor() as cursor:
         # as at 100,000 armed in bench/escalation.py: 40,000 fired, 100,000 armed for later
