@@ -73,7 +73,8 @@ class Relay:
             task, self.task = self.task, None
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+                # Bounded: a layer whose connection broke must not hold the socket's disconnect.
+                await asyncio.wait_for(task, READY_TIMEOUT)
 
     async def _run(self) -> None:
         channel = None
@@ -100,7 +101,9 @@ class Relay:
             self.ready.clear()
             if channel is not None:
                 with contextlib.suppress(Exception):
-                    await asyncio.shield(self.layer.group_discard(RELAY_GROUP, channel))
+                    await asyncio.wait_for(
+                        asyncio.shield(self.layer.group_discard(RELAY_GROUP, channel)), READY_TIMEOUT
+                    )
 
     async def _listen(self, channel: str) -> None:
         while True:
