@@ -67,7 +67,9 @@ def test_every_job_of_an_order_stays_within_its_query_budget(place_order):
     assert all(count <= BUDGET[job] for job, count in counts.items()), f"over the budget {BUDGET}: {counts}"
     if connection.vendor == "postgresql":
         for job, count in counts.items():
-            assert count >= BUDGET[job] - SLACK, f"{job} takes only {count} statements: lower its budget {counts}"
+            assert count >= BUDGET[job] - SLACK, (
+                f"{job} takes only {count} statements: lower its budget {counts}"
+            )
 
 
 def test_a_repeated_delivery_writes_nothing_twice(place_order):
