@@ -162,7 +162,7 @@ class ProcessDescriptor:
         with viewflow's base row: an override reads `process.coerced` for its own fields.
         Read once per process instance: a start task's owner never changes (a None is not kept,
         so a process still being started is asked again)."""
-        known = process.__dict__.get("_starter_id")
+        known = getattr(process, "_starter_id", None)
         if known is not None:
             return known
         starter_id = (
@@ -172,7 +172,7 @@ class ProcessDescriptor:
             .first()
         )
         if starter_id is not None:
-            process.__dict__["_starter_id"] = starter_id
+            process._starter_id = starter_id
         return starter_id
 
     def menu_entries(self, user: AbstractBaseUser | AnonymousUser) -> list[MenuEntry] | None:
