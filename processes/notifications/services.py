@@ -9,13 +9,15 @@ trail (processes/apps.py); business facts that are not transitions (a decision, 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import Exists, OuterRef, QuerySet, Subquery
+from django.db import connection
+from django.db.models import QuerySet
 from django.utils import timezone, translation
 from django.utils.functional import Promise
 from django.utils.text import format_lazy
@@ -142,28 +144,62 @@ def _recipients(ids: list[int] | QuerySet, *, kind: str, away: bool, language: b
     """What writing to each of `ids` (a list, or a query of user ids) depends on, in one query:
     their delivery preference for `kind`, their language (`language`: as `languages_of` says) and
     whether they are away (`away`)."""
-    from processes.absences.models import Absence
-
-    annotations: dict[str, Any] = {
-        "delivery": Subquery(
-            NotificationPreference.objects.filter(user_id=OuterRef("pk"), kind=kind).values("delivery")[:1]
-        )
-    }
-    if language:
-        annotations["language"] = Subquery(
-            LanguagePreference.objects.filter(user_id=OuterRef("pk")).values("language")[:1]
-        )
+    if isinstance(ids, QuerySet):
+        ids_sql, ids_params = ids.query.sql_with_params()
+    else:
+        ids_sql, ids_params = ", ".join(["%s"] * len(ids)), tuple(ids)
+    params: list[Any] = [kind]
     if away:
-        annotations["away"] = Exists(Absence.objects.active_at(timezone.now()).filter(user_id=OuterRef("pk")))
-    rows = get_user_model().objects.filter(pk__in=ids).annotate(**annotations).values("pk", *annotations)
+        now = connection.ops.adapt_datetimefield_value(timezone.now())
+        params += [now, now]
+    with connection.cursor() as cursor:
+        cursor.execute(_recipients_sql(away, language).format(ids=ids_sql), [*params, *ids_params])
+        rows = cursor.fetchall()
     return {
-        row["pk"]: _Recipient(
-            row["delivery"],
-            (row["language"] or settings.LANGUAGE_CODE) if language else None,
-            bool(row.get("away")),
+        row[0]: _Recipient(
+            row[1],
+            (row[2] or settings.LANGUAGE_CODE) if language else None,
+            bool(row[3]) if away else False,
         )
         for row in rows
     }
+
+
+@functools.cache
+def _recipients_sql(away: bool, language: bool) -> str:
+    """`_recipients`' statement, with `{ids}` for the ids' list or query: the user's id, their
+    delivery preference for one kind, their language and whether an absence is in force. Raw SQL
+    because it runs on every task state change: the same as ORM subqueries costs several
+    milliseconds of query building each time (docs/benchmarks.md, issue 16)."""
+    from processes.absences.models import Absence
+
+    quote = connection.ops.quote_name
+
+    def table(model: Any) -> str:
+        return quote(model._meta.db_table)
+
+    def column(model: Any, name: str) -> str:
+        return quote(model._meta.get_field(name).column)
+
+    pref = NotificationPreference
+    columns = [
+        f"(SELECT np.{column(pref, 'delivery')} FROM {table(pref)} np WHERE np.{column(pref, 'user')} = u.id "  # noqa: S608
+        f"AND np.{column(pref, 'kind')} = %s LIMIT 1)",
+        f"(SELECT lp.{column(LanguagePreference, 'language')} FROM {table(LanguagePreference)} lp "  # noqa: S608
+        f"WHERE lp.{column(LanguagePreference, 'user')} = u.id LIMIT 1)"
+        if language
+        else "NULL",
+        f"EXISTS (SELECT 1 FROM {table(Absence)} a WHERE a.{column(Absence, 'user')} = u.id "  # noqa: S608
+        f"AND a.{column(Absence, 'starts_at')} <= %s AND a.{column(Absence, 'ends_at')} > %s "
+        f"AND a.{column(Absence, 'cancelled_at')} IS NULL)"
+        if away
+        else "NULL",
+    ]
+    user_model = get_user_model()
+    return (
+        f"SELECT u.{column(user_model, 'id')}, {', '.join(columns)} FROM {table(user_model)} u "  # noqa: S608
+        f"WHERE u.{column(user_model, 'id')} IN ({{ids}})"
+    )
 
 
 def _to_substitutes(

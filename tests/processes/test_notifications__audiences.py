@@ -1,0 +1,63 @@
+"""Who holds a permission (the audience of a queued task): through a group or directly, every
+permission asked for, active users only, superusers only when they hold it explicitly."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
+
+from processes.notifications.audiences import users_holding
+
+pytestmark = pytest.mark.django_db
+
+VIEW, MANAGE = "purchase.view_purchaseprocess", "purchase.manage_purchaseprocess"
+
+
+def _permission(name: str) -> Permission:
+    app_label, codename = name.split(".")
+    return Permission.objects.get(content_type__app_label=app_label, codename=codename)
+
+
+@pytest.fixture
+def people():
+    users = get_user_model().objects
+    viewers = Group.objects.create(name="audience viewers")
+    viewers.permissions.add(_permission(VIEW))
+    by_group = users.create(username="by-group")
+    by_group.groups.add(viewers)
+    direct = users.create(username="direct")
+    direct.user_permissions.add(_permission(VIEW), _permission(MANAGE))
+    both_ways = users.create(username="both-ways")  # view by group, manage directly
+    both_ways.groups.add(viewers)
+    both_ways.user_permissions.add(_permission(MANAGE))
+    inactive = users.create(username="inactive", is_active=False)
+    inactive.groups.add(viewers)
+    users.create(username="root", is_superuser=True)
+    users.create(username="nobody")
+    return users
+
+
+def _names(queryset) -> list[str]:
+    return sorted(queryset.values_list("username", flat=True))
+
+
+def test_a_permission_is_held_through_a_group_or_directly_by_active_users(people):
+    assert _names(users_holding(VIEW)) == ["both-ways", "by-group", "direct"]
+
+
+def test_every_permission_asked_for_must_be_held_each_by_either_way(people):
+    assert _names(users_holding(VIEW, MANAGE)) == ["both-ways", "direct"]
+
+
+def test_the_audience_combines_with_other_filters_and_other_audiences(people):
+    assert _names(users_holding(VIEW).exclude(username="direct")) == ["both-ways", "by-group"]
+    assert _names(users_holding(MANAGE) | people.filter(username="nobody")) == [
+        "both-ways",
+        "direct",
+        "nobody",
+    ]
+
+
+def test_a_permission_nobody_holds_has_no_audience(people):
+    assert _names(users_holding("purchase.delete_purchaseprocess")) == []
