@@ -73,7 +73,7 @@ def gated_task_view(node: Any, origin_view: Any, action: TaskAction | None) -> A
 
         def call():
             task.refresh_from_db()
-            process = process_with_subclass(task.process_id)  # once, as its own model (not twice)
+            process = process_with_subclass(task.process_id, node.flow_class)  # once, as its own model
             if process is not None:
                 task.process = process
             task_authorize(user=request.user, task=task, action=action, node=node, process_pk=process_pk)

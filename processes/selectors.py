@@ -18,14 +18,18 @@ from processes.registry import registry
 from processes.tasklist.selectors import flows_managed_by
 
 
-def process_with_subclass(pk: int) -> Any:
+def process_with_subclass(pk: int, flow_class: Any = None) -> Any:
     """The process as its own model (a purchase request, an order) in one query, or None.
 
     viewflow's `coerced` reads the base row, then the subclass row; here the subclass tables are
     joined to the base row (each process model is a multi-table child of viewflow's Process).
+    With the process's `flow_class` known (a task's), only its own model's table is joined.
     """
     from django.core.exceptions import ObjectDoesNotExist
     from viewflow.workflow.models import Process
+
+    if flow_class is not None:
+        return flow_class.process_class._default_manager.filter(pk=pk).first()
 
     links = [
         rel.get_accessor_name() for rel in Process._meta.related_objects if rel.one_to_one and rel.parent_link

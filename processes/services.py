@@ -42,7 +42,7 @@ def task_activation(task: Task) -> Iterator[Activation]:
     base row, then the subclass row). `task` is refreshed in place, as viewflow does."""
     with task.flow_task.flow_class.lock(task.process_id):
         task.refresh_from_db()
-        process = process_with_subclass(task.process_id)
+        process = process_with_subclass(task.process_id, task.flow_task.flow_class)
         if process is not None:
             task.process = process
         yield task.flow_task.activation_class(task)
