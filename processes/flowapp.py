@@ -84,7 +84,9 @@ def gated_task_view(node: Any, origin_view: Any, action: TaskAction | None) -> A
 
         try:
             if request.method == "POST":
-                with node.flow_class.lock(task.process_id), transaction.atomic():
+                # No savepoint of its own: the lock's block is one already (a flow with a lock
+                # that opens no transaction gets it here).
+                with node.flow_class.lock(task.process_id), transaction.atomic(savepoint=False):
                     return call()
             return call()
         except TransitionNotAllowed as exc:
