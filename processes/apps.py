@@ -52,6 +52,17 @@ class ProcessesConfig(AppConfig):
                 signal.connect(
                     endpoints_forget, sender=model, dispatch_uid=f"processes.webhooks.forget.{model.__name__}"
                 )
+        # Approval chains of published versions are kept once read; a write forgets them.
+        from processes.policies.models import EscalationLevel, PolicyStage, PolicyVersion
+        from processes.policies.selectors import policy_chains_forget
+
+        for policy_model in (PolicyVersion, PolicyStage, EscalationLevel):
+            for signal in (post_save, post_delete):
+                signal.connect(
+                    policy_chains_forget,
+                    sender=policy_model,
+                    dispatch_uid=f"processes.policies.forget.{policy_model.__name__}",
+                )
         # Metrics: the same events, counted after their commit (processes/metrics.py, ADR 0018).
         audit_observer_register(metrics_from_audit)
         # A cancelled process is the one state change viewflow makes without a transition hook.

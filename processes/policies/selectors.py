@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
+from django.contrib.auth.models import Group
 from django.db.models import Count, Q, QuerySet
 
 from processes.policies.models import PolicyStage, PolicyVersion
@@ -20,16 +22,42 @@ def policy_version_published(*, policy_name: str) -> PolicyVersion | None:
     )
 
 
+# A published or retired version never changes (the admin shows it read-only; a change is a new
+# draft: processes/policies/admin.py), so its stages, levels and calendar are kept in this process once
+# read: a request's chain costs one query (the candidate groups, whose names may change), not two
+# with four joins. A draft is read each time. Any write to a version, stage or level in this
+# process forgets them all (`policy_chains_forget`), which also keeps tests from seeing a chain
+# of an earlier test's version that had the same id.
+_chains: dict[int, list[PolicyStage]] = {}
+_CHAINS_KEPT = 256
+
+
 def policy_chain_stages(version_id: int) -> list[PolicyStage]:
-    """A version's stages in order, each with its version (the calendar), candidate group,
-    escalation target and levels at hand: two queries for a whole chain, however many stages and
-    levels."""
-    return list(
-        PolicyStage.objects.filter(version_id=version_id)
-        .select_related("version", "group", "escalation_group", "escalation_user")
-        .prefetch_related("levels")
-        .order_by("order")
-    )
+    """A version's stages in order, each with its version (the calendar), candidate group and
+    levels at hand (an escalation target is read when an escalation asks for it): one query for a
+    whole chain of a published version, however many stages and levels, and two for a draft."""
+    kept = _chains.get(version_id)
+    if kept is None:
+        kept = list(
+            PolicyStage.objects.filter(version_id=version_id)
+            .select_related("version")
+            .prefetch_related("levels")
+            .order_by("order")
+        )
+        if kept and kept[0].version.status != PolicyVersion.Status.DRAFT:
+            if len(_chains) >= _CHAINS_KEPT:
+                _chains.clear()
+            _chains[version_id] = kept
+    stages = [copy.copy(stage) for stage in kept]  # the caller's own: a group set here stays here
+    groups = Group.objects.in_bulk({stage.group_id for stage in stages})
+    for stage in stages:
+        stage.group = groups[stage.group_id]
+    return stages
+
+
+def policy_chains_forget(**kwargs: Any) -> None:
+    """`post_save` and `post_delete` receiver of versions, stages and levels."""
+    _chains.clear()
 
 
 def policy_stages(version: PolicyVersion) -> list[PolicyStage]:

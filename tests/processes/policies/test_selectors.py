@@ -1,0 +1,61 @@
+"""Reading a version's approval chain: a published version's is kept by the process once read
+(it never changes), a draft's is read each time, and any write to a version, stage or level
+forgets what was kept. Group names are read each time: a group may be renamed."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from processes.policies.models import EscalationAction, EscalationLevel, PolicyStage
+from processes.policies.selectors import policy_chain_stages
+
+pytestmark = pytest.mark.django_db
+
+
+def _read(version_id: int) -> tuple[list[PolicyStage], int]:
+    with CaptureQueriesContext(connection) as captured:
+        stages = policy_chain_stages(version_id)
+        described = [
+            (stage.name, stage.group.name, [level.action for level in stage.levels.all()]) for stage in stages
+        ]
+        assert described  # every part a caller reads, read within the count
+        stages[0].version.time_zone  # noqa: B018 - the calendar is at hand too
+    return stages, len(captured)
+
+
+def test_a_published_chain_is_read_once_then_only_its_groups(purchase_policy):
+    first, cold = _read(purchase_policy.pk)
+    again, warm = _read(purchase_policy.pk)
+    assert (cold, warm) == (3, 1)
+    assert [stage.name for stage in again] == ["Team approval", "Finance review"]
+    assert again[0] is not first[0]  # each caller gets its own stages
+
+
+def test_a_renamed_group_shows_at_once(purchase_policy, roles):
+    policy_chain_stages(purchase_policy.pk)
+    roles["finance"].name = "Finance and controlling"
+    roles["finance"].save()
+    stages, _ = _read(purchase_policy.pk)
+    assert stages[1].group.name == "Finance and controlling"
+
+
+def test_a_draft_is_read_each_time(purchase_policy):
+    purchase_policy.status = purchase_policy.Status.DRAFT
+    purchase_policy.save()
+    _, cold = _read(purchase_policy.pk)
+    _, again = _read(purchase_policy.pk)
+    assert cold == again == 3
+
+
+def test_a_write_to_a_stage_or_a_level_is_seen_by_the_next_read(purchase_policy):
+    policy_chain_stages(purchase_policy.pk)
+    stage = PolicyStage.objects.get(version=purchase_policy, order=1)
+    stage.sla = timedelta(hours=2)
+    stage.save()
+    assert policy_chain_stages(purchase_policy.pk)[0].sla == timedelta(hours=2)
+    EscalationLevel.objects.create(stage=stage, order=1, after=timedelta(0), action=EscalationAction.NOTIFY)
+    assert [level.order for level in policy_chain_stages(purchase_policy.pk)[0].levels.all()] == [1]
