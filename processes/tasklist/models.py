@@ -60,7 +60,8 @@ class TaskRow(models.Model):
     due_at = models.DateTimeField(_("due"), null=True, blank=True)
     created = models.DateTimeField()
     finished = models.DateTimeField(null=True, blank=True)
-    # Lower-cased "subject requester": a trigram GIN index on PostgreSQL serves the search.
+    # Lower-cased "subject requester": trigram GIN indexes on PostgreSQL serve the search, one on
+    # the open rows (migration 0010), one on (owner, search) of the finished rows: the archive (0033).
     search = models.TextField(blank=True)
 
     class Meta:

@@ -14,14 +14,15 @@ from django.urls import get_resolver
 
 from processes.models import AuditEvent
 from processes.nodes import celery_job
-from processes.tasklist import saved_selectors
-from processes.tasklist.models import SavedFilter, SavedFilterPin
+from processes.tasklist import saved_selectors, selectors
+from processes.tasklist.models import SavedFilter, SavedFilterPin, TaskRow
 from processes.tasklist.saved_services import (
     saved_filter_create,
     saved_filter_delete,
     saved_filter_pin,
     saved_filter_rename,
 )
+from tests.conftest import task_of
 
 pytestmark = pytest.mark.django_db
 
@@ -168,6 +169,70 @@ def test_a_count_is_capped():
     assert saved_selectors.PinnedCount(SavedFilter(), 1000).label == "999+"
     assert saved_selectors.PinnedCount(SavedFilter(), 999).label == "999"
     assert saved_selectors.PinnedCount(SavedFilter(), None).label == "?"
+
+
+def _archived_copies(task, owner, copies: int) -> None:
+    """`copies` finished rows copied from `task`'s: half of them `owner`'s, the rest nine other
+    users' (ids nobody has; the row's owner has no foreign key), one in a hundred an "order".
+    PostgreSQL's SQL."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """WITH tasks AS (
+                   INSERT INTO viewflow_task (flow_task, flow_task_type, status, created, finished, token,
+                       owner_permission, process_id, data)
+                   SELECT flow_task, flow_task_type, 'DONE', created, now(), token, owner_permission,
+                       process_id, data
+                   FROM viewflow_task, generate_series(1, %(copies)s) WHERE id = %(task)s
+                   RETURNING id)
+               INSERT INTO processes_taskrow (task_id, flow_class, process_id, node, subject, requester,
+                   amount, currency, stage_name, kind, owner_permission, owner_id, status, priority, due_at,
+                   created, finished, search)
+               SELECT tasks.id, r.flow_class, r.process_id, r.node, r.subject, r.requester, r.amount,
+                   r.currency, r.stage_name, r.kind, r.owner_permission,
+                   CASE WHEN tasks.id %% 2 = 0 THEN %(owner)s ELSE 100000 + tasks.id %% 9 END,
+                   'DONE', r.priority, r.due_at, r.created, now() - make_interval(secs => tasks.id),
+                   CASE WHEN tasks.id %% 100 = 0 THEN 'purchase order ' ELSE 'laptop ' END || tasks.id || ' alice'
+               FROM tasks, processes_taskrow r WHERE r.task_id = %(task)s""",
+            {"task": task.pk, "copies": copies, "owner": owner.pk},
+        )
+        # as autovacuum would have: the statistics, and the GIN index's pending list merged
+        cursor.execute("ANALYZE processes_taskrow")
+        cursor.execute("SELECT gin_clean_pending_list('taskrow_archive_search'::regclass)")
+
+
+def test_the_archive_search_index_says_what_the_archive_asks(olivia):
+    """PostgreSQL uses the partial index taskrow_archive_search (migration 0033) only if its
+    predicate is the archive's filter, and it serves the owner and the search together."""
+    import importlib
+
+    sql = importlib.import_module("processes.migrations.0033_taskrow_archive_search").ARCHIVE_SEARCH
+    query = str(
+        selectors.task_rows_filter(selectors.task_rows_archive(olivia), selectors.TaskFilter(q="order")).query
+    )
+
+    assert "USING gin (owner_id, search gin_trgm_ops) WHERE finished IS NOT NULL" in sql
+    assert '"processes_taskrow"."finished" IS NOT NULL' in query
+    assert f'"processes_taskrow"."owner_id" = {olivia.pk}' in query
+    assert '"processes_taskrow"."search" LIKE %order%' in query.replace("::text", "")
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the plan is PostgreSQL's")
+def test_a_pinned_archive_search_reads_the_owners_matches_not_their_whole_archive(olivia, two_queued):
+    """The pinned count of an archive search (the "Orders" pin of bench/tasklist.py) reads
+    taskrow_archive_search: the owner's rows that hold the term, not every row they finished."""
+    _archived_copies(task_of(two_queued[0], "approve"), olivia, 20_000)
+    saved = saved_filter_create(owner=olivia, name="Orders", page="archive", query="q=order")
+    stages = selectors.stage_names()
+
+    with CaptureQueriesContext(connection) as captured:
+        count = saved_selectors.saved_filter_count(olivia, saved, stages=stages)
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN " + captured.captured_queries[-1]["sql"])
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+
+    archive = TaskRow.objects.filter(owner=olivia, finished__isnull=False).values_list("search", flat=True)
+    assert count == sum("order" in search for search in archive) == 200  # one copy in 100, all olivia's
+    assert "Bitmap Index Scan on taskrow_archive_search" in plan, plan
 
 
 # ---------------------------------------------------------------- views
