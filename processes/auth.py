@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
-from django.contrib.auth.models import Permission
+from django.contrib.auth.models import Group, Permission
+from django.contrib.contenttypes.models import ContentType
+from django.db import connection
 
 
 class PermissionsBackend(ModelBackend):
@@ -29,8 +34,59 @@ class PermissionsBackend(ModelBackend):
         if user_obj.is_superuser:  # all permissions: ModelBackend's own read
             return super().get_all_permissions(user_obj, obj)
         if not hasattr(user_obj, "_perm_cache"):
-            columns = ("content_type__app_label", "codename")
-            own = Permission.objects.filter(user=user_obj).order_by().values_list(*columns)
-            of_groups = Permission.objects.filter(group__user=user_obj).order_by().values_list(*columns)
-            user_obj._perm_cache = {f"{app}.{codename}" for app, codename in own.union(of_groups)}
+            with connection.cursor() as cursor:
+                cursor.execute(_user_permissions_sql(), [user_obj.pk, user_obj.pk])
+                user_obj._perm_cache = {f"{app}.{codename}" for app, codename in cursor.fetchall()}
         return user_obj._perm_cache
+
+
+@dataclass(frozen=True)
+class PermissionTables:
+    """The quoted names of the tables (and their columns) that say who holds which permission,
+    from the models' metadata (the user model may be swapped)."""
+
+    user_groups: str  # user -> group
+    ug_user: str
+    ug_group: str
+    group_perms: str  # group -> permission
+    gp_group: str
+    gp_perm: str
+    user_perms: str  # user -> permission
+    up_user: str
+    up_perm: str
+    permission: str
+    content_type: str
+
+
+@functools.cache
+def permission_tables() -> PermissionTables:
+    quote = connection.ops.quote_name
+    user_model = get_user_model()
+
+    def through(field: Any) -> tuple[str, str, str]:
+        model = field.remote_field.through
+        (source,) = [f for f in model._meta.fields if f.related_model is field.model]
+        (target,) = [f for f in model._meta.fields if f.related_model is field.related_model]
+        return quote(model._meta.db_table), quote(source.column), quote(target.column)
+
+    return PermissionTables(
+        *through(user_model._meta.get_field("groups")),
+        *through(Group._meta.get_field("permissions")),
+        *through(user_model._meta.get_field("user_permissions")),
+        quote(Permission._meta.db_table),
+        quote(ContentType._meta.db_table),
+    )
+
+
+@functools.cache
+def _user_permissions_sql() -> str:
+    """A user's own and their groups' permissions as (app label, codename), two parameters (the
+    user's id, twice). Plain SQL: it runs on every signed-in request, and the ORM's UNION of two
+    joined querysets cost more to build than to run (docs/benchmarks.md, issue 16)."""
+    t = permission_tables()
+    return (
+        f"SELECT ct.app_label, p.codename FROM {t.permission} p JOIN {t.content_type} ct "  # noqa: S608
+        f"ON ct.id = p.content_type_id WHERE p.id IN (SELECT up.{t.up_perm} FROM {t.user_perms} up "
+        f"WHERE up.{t.up_user} = %s UNION SELECT gp.{t.gp_perm} FROM {t.group_perms} gp "
+        f"JOIN {t.user_groups} ug ON ug.{t.ug_group} = gp.{t.gp_group} WHERE ug.{t.ug_user} = %s)"
+    )

@@ -6,12 +6,10 @@ import functools
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group, Permission
-from django.contrib.contenttypes.models import ContentType
-from django.db import connection
 from django.db.models import QuerySet
 from django.db.models.expressions import RawSQL
 
+from processes.auth import permission_tables
 from processes.notifications.channels import perm_channel, user_channel
 from processes.policies.models import is_candidate_permission
 from processes.registry import registry
@@ -23,28 +21,16 @@ def _holders_sql() -> str:
     joins, with four parameters (app label and codename, twice). Written as SQL because it is on
     every task state change's path: Django builds and relabels the same thing as four nested
     subqueries per permission, several milliseconds each time (docs/benchmarks.md, issue 16)."""
-    user_model = get_user_model()
-    quote = connection.ops.quote_name
-
-    def through(field: Any) -> tuple[str, str, str]:
-        model = field.remote_field.through
-        (source,) = [f for f in model._meta.fields if f.related_model is field.model]
-        (target,) = [f for f in model._meta.fields if f.related_model is field.related_model]
-        return quote(model._meta.db_table), quote(source.column), quote(target.column)
-
-    user_groups, ug_user, ug_group = through(user_model._meta.get_field("groups"))
-    group_perms, gp_group, gp_perm = through(Group._meta.get_field("permissions"))
-    user_perms, up_user, up_perm = through(user_model._meta.get_field("user_permissions"))
-    permission, content_type = quote(Permission._meta.db_table), quote(ContentType._meta.db_table)
+    t = permission_tables()
     named = (
-        f"JOIN {permission} p ON p.id = {{perm}} JOIN {content_type} ct ON ct.id = p.content_type_id "
+        f"JOIN {t.permission} p ON p.id = {{perm}} JOIN {t.content_type} ct ON ct.id = p.content_type_id "
         "WHERE ct.app_label = %s AND p.codename = %s"
     )
     return (
-        f"SELECT ug.{ug_user} FROM {user_groups} ug JOIN {group_perms} gp ON gp.{gp_group} = ug.{ug_group} "  # noqa: S608
-        + named.format(perm=f"gp.{gp_perm}")
-        + f" UNION SELECT up.{up_user} FROM {user_perms} up "  # noqa: S608
-        + named.format(perm=f"up.{up_perm}")
+        f"SELECT ug.{t.ug_user} FROM {t.user_groups} ug JOIN {t.group_perms} gp ON gp.{t.gp_group} = ug.{t.ug_group} "  # noqa: S608
+        + named.format(perm=f"gp.{t.gp_perm}")
+        + f" UNION SELECT up.{t.up_user} FROM {t.user_perms} up "  # noqa: S608
+        + named.format(perm=f"up.{t.up_perm}")
     )
 
 
