@@ -55,7 +55,6 @@ def test_submit_claim_and_decide_stay_within_their_query_budget(purchase_policy,
     counts: dict[str, int] = {}
     policy_chain_stages(purchase_policy.pk)  # a warm process: an earlier request read the chain
 
-
     response = _counted(
         "submit",
         counts,
