@@ -153,7 +153,7 @@ def _recipients(ids: list[int] | QuerySet, *, kind: str, away: bool, language: b
         now = connection.ops.adapt_datetimefield_value(timezone.now())
         params += [now, now]
     with connection.cursor() as cursor:
-        cursor.execute(_recipients_sql(away, language).format(ids=ids_sql), [*params, *ids_params])
+        cursor.execute(f"{_recipients_sql(away, language)}{ids_sql})", [*params, *ids_params])
         rows = cursor.fetchall()
     return {
         row[0]: _Recipient(
@@ -167,7 +167,7 @@ def _recipients(ids: list[int] | QuerySet, *, kind: str, away: bool, language: b
 
 @functools.cache
 def _recipients_sql(away: bool, language: bool) -> str:
-    """`_recipients`' statement, with `{ids}` for the ids' list or query: the user's id, their
+    """`_recipients`' statement up to `IN (`, for the ids' list or query and `)`: the user's id, their
     delivery preference for one kind, their language and whether an absence is in force. Raw SQL
     because it runs on every task state change: the same as ORM subqueries costs several
     milliseconds of query building each time (docs/benchmarks.md, issue 16)."""
@@ -181,25 +181,23 @@ def _recipients_sql(away: bool, language: bool) -> str:
     def column(model: Any, name: str) -> str:
         return quote(model._meta.get_field(name).column)
 
+    user_model = get_user_model()
+    pk = quote(user_model._meta.pk.column)
     pref = NotificationPreference
     columns = [
-        f"(SELECT np.{column(pref, 'delivery')} FROM {table(pref)} np WHERE np.{column(pref, 'user')} = u.id "  # noqa: S608
+        f"(SELECT np.{column(pref, 'delivery')} FROM {table(pref)} np WHERE np.{column(pref, 'user')} = u.{pk} "  # noqa: S608
         f"AND np.{column(pref, 'kind')} = %s LIMIT 1)",
         f"(SELECT lp.{column(LanguagePreference, 'language')} FROM {table(LanguagePreference)} lp "  # noqa: S608
-        f"WHERE lp.{column(LanguagePreference, 'user')} = u.id LIMIT 1)"
+        f"WHERE lp.{column(LanguagePreference, 'user')} = u.{pk} LIMIT 1)"
         if language
         else "NULL",
-        f"EXISTS (SELECT 1 FROM {table(Absence)} a WHERE a.{column(Absence, 'user')} = u.id "  # noqa: S608
+        f"EXISTS (SELECT 1 FROM {table(Absence)} a WHERE a.{column(Absence, 'user')} = u.{pk} "  # noqa: S608
         f"AND a.{column(Absence, 'starts_at')} <= %s AND a.{column(Absence, 'ends_at')} > %s "
         f"AND a.{column(Absence, 'cancelled_at')} IS NULL)"
         if away
         else "NULL",
     ]
-    user_model = get_user_model()
-    return (
-        f"SELECT u.{column(user_model, 'id')}, {', '.join(columns)} FROM {table(user_model)} u "  # noqa: S608
-        f"WHERE u.{column(user_model, 'id')} IN ({{ids}})"
-    )
+    return f"SELECT u.{pk}, {', '.join(columns)} FROM {table(user_model)} u WHERE u.{pk} IN ("  # noqa: S608
 
 
 def _to_substitutes(
