@@ -6,6 +6,7 @@ import copy
 from typing import Any
 
 from django.contrib.auth.models import Group
+from django.db import connection
 from django.db.models import Count, Q, QuerySet
 
 from processes.policies.models import PolicyStage, PolicyVersion
@@ -23,11 +24,12 @@ def policy_version_published(*, policy_name: str) -> PolicyVersion | None:
 
 
 # A published or retired version never changes (the admin shows it read-only; a change is a new
-# draft: processes/policies/admin.py), so its stages, levels and calendar are kept in this process once
-# read: a request's chain costs one query (the candidate groups, whose names may change), not two
-# with four joins. A draft is read each time. Any write to a version, stage or level in this
-# process forgets them all (`policy_chains_forget`), which also keeps tests from seeing a chain
-# of an earlier test's version that had the same id.
+# draft: processes/policies/admin.py), so its stages, levels and calendar are kept in this process
+# once read: a request's chain then costs one query, not two with four joins. That query reads the
+# candidate groups (a group may be renamed) and checks that the version row is still the one kept
+# (same id and creation time), so a database flushed or restored under a running process, which
+# may give another version the same id, is read afresh. A draft is read each time. A write to a
+# version, stage or level in this process forgets everything kept (`policy_chains_forget`).
 _chains: dict[int, list[PolicyStage]] = {}
 _CHAINS_KEPT = 256
 
@@ -35,21 +37,51 @@ _CHAINS_KEPT = 256
 def policy_chain_stages(version_id: int) -> list[PolicyStage]:
     """A version's stages in order, each with its version (the calendar), candidate group and
     levels at hand (an escalation target is read when an escalation asks for it): one query for a
-    whole chain of a published version, however many stages and levels, and two for a draft."""
+    whole chain of a published version once this process has read it, however many stages and
+    levels; three otherwise."""
     kept = _chains.get(version_id)
-    if kept is None:
-        kept = list(
-            PolicyStage.objects.filter(version_id=version_id)
-            .select_related("version")
-            .prefetch_related("levels")
-            .order_by("order")
+    if kept is not None:
+        stages = _kept_with_groups(kept)
+        if stages is not None:
+            return stages
+        _chains.pop(version_id, None)  # not the version kept: the database changed under us
+    kept = list(
+        PolicyStage.objects.filter(version_id=version_id)
+        .select_related("version")
+        .prefetch_related("levels")
+        .order_by("order")
+    )
+    if kept and kept[0].version.status != PolicyVersion.Status.DRAFT:
+        if len(_chains) >= _CHAINS_KEPT:
+            _chains.clear()
+        _chains[version_id] = kept
+    return _copies(kept, Group.objects.in_bulk({stage.group_id for stage in kept}))
+
+
+def _kept_with_groups(kept: list[PolicyStage]) -> list[PolicyStage] | None:
+    """Copies of the kept stages with their groups read now, or None when the version row is no
+    longer the one kept (or a group is gone): one statement."""
+    version = kept[0].version
+    ids = sorted({stage.group_id for stage in kept})
+    quote = connection.ops.quote_name
+    version_table = quote(PolicyVersion._meta.db_table)
+    created = quote(PolicyVersion._meta.get_field("created_at").column)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT g.id, g.name, EXISTS (SELECT 1 FROM {version_table} v WHERE v.id = %s "  # noqa: S608
+            f"AND v.{created} = %s) FROM {quote(Group._meta.db_table)} g "
+            f"WHERE g.id IN ({', '.join(['%s'] * len(ids))})",
+            [version.pk, connection.ops.adapt_datetimefield_value(version.created_at), *ids],
         )
-        if kept and kept[0].version.status != PolicyVersion.Status.DRAFT:
-            if len(_chains) >= _CHAINS_KEPT:
-                _chains.clear()
-            _chains[version_id] = kept
-    stages = [copy.copy(stage) for stage in kept]  # the caller's own: a group set here stays here
-    groups = Group.objects.in_bulk({stage.group_id for stage in stages})
+        rows = cursor.fetchall()
+    if len(rows) != len(ids) or not all(row[2] for row in rows):
+        return None
+    return _copies(kept, {row[0]: Group.from_db(connection.alias, ["id", "name"], row[:2]) for row in rows})
+
+
+def _copies(kept: list[PolicyStage], groups: dict[int, Group]) -> list[PolicyStage]:
+    """The caller's own copies of the kept stages (a group set on one stays there), with `groups`."""
+    stages = [copy.copy(stage) for stage in kept]
     for stage in stages:
         stage.group = groups[stage.group_id]
     return stages

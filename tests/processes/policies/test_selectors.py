@@ -9,8 +9,9 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
-from processes.policies.models import EscalationAction, EscalationLevel, PolicyStage
+from processes.policies.models import EscalationAction, EscalationLevel, PolicyStage, PolicyVersion
 from processes.policies.selectors import policy_chain_stages
 
 pytestmark = pytest.mark.django_db
@@ -59,3 +60,15 @@ def test_a_write_to_a_stage_or_a_level_is_seen_by_the_next_read(purchase_policy)
     assert policy_chain_stages(purchase_policy.pk)[0].sla == timedelta(hours=2)
     EscalationLevel.objects.create(stage=stage, order=1, after=timedelta(0), action=EscalationAction.NOTIFY)
     assert [level.order for level in policy_chain_stages(purchase_policy.pk)[0].levels.all()] == [1]
+
+
+def test_a_version_row_changed_under_the_process_is_read_afresh(purchase_policy):
+    """Another process, a flush or a restore may give the id another version: the kept chain is
+    checked against the version row on every read, without signals."""
+    policy_chain_stages(purchase_policy.pk)
+    PolicyStage.objects.filter(version=purchase_policy, order=1).update(name="Renamed elsewhere")
+    assert policy_chain_stages(purchase_policy.pk)[0].name == "Team approval"  # the same row: kept
+    PolicyVersion.objects.filter(pk=purchase_policy.pk).update(created_at=timezone.now())
+    stages, count = _read(purchase_policy.pk)
+    assert stages[0].name == "Renamed elsewhere"
+    assert count == 4  # the check, then the whole chain again
