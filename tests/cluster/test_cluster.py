@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import secrets
 import threading
 import time
@@ -34,11 +35,15 @@ RETRYABLE = (502, 503, 504)
 
 
 class Refused(Exception):
-    """The portal answered, and not as the step expects."""
+    """The portal answered, and not as the step expects: its status, the path and what the page
+    says (its title and the start of its main text, so that a failure names the refusal)."""
 
-    def __init__(self, status: int, body: str) -> None:
-        super().__init__(f"{status}: {body[:200]}")
-        self.status, self.body = status, body
+    def __init__(self, status: int, body: str, path: str = "") -> None:
+        title = re.search(r"<title>(.*?)</title>", body, re.S)
+        main = body[body.find("<main") :] if "<main" in body else body
+        text = " ".join(re.sub(r"<[^>]+>", " ", main).split())
+        super().__init__(f"{status} {path}: {title.group(1).strip() if title else ''} | {text[:300]}")
+        self.status, self.body, self.path = status, body, path
 
 
 class Client:
@@ -89,7 +94,7 @@ class Client:
     def post(self, path: str, data: dict | None = None) -> str:
         status, location, text = self.request("POST", path, data or {})
         if status != 302:
-            raise Refused(status, text)
+            raise Refused(status, text, path)
         return location
 
 
