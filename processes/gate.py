@@ -246,6 +246,9 @@ def task_unavailable_reason(task: Task, user: Any) -> str | None:
             "task": task.pk,
             "owner": task.owner.get_username(),
         }
+    if task.status == STATUS.ASSIGNED and user is not None and task.owner_id == user.pk:
+        # A claim sent twice (a double click, or a retry whose first answer was lost).
+        return _("Task #%(task)s is already yours.") % {"task": task.pk}
     if task.status == STATUS.DONE:
         return _("Task #%(task)s is already done.") % {"task": task.pk}
     if task.status == STATUS.CANCELED:

@@ -110,6 +110,20 @@ def test_someone_else_cannot_execute_a_claimed_task(client, submit_request, oliv
     assert approve.status == STATUS.ASSIGNED
 
 
+def test_a_claim_sent_twice_says_the_task_is_already_yours(client, submit_request, olivia):
+    """A double click, or a retry whose first answer was lost (a web node killed after the
+    commit, tests/cluster): a clear 409, not a bare 403, and nothing changes."""
+    approve = task_of(submit_request(), "approve")
+    _login(client, olivia).post(approve.reverse("assign"))
+
+    response = client.post(approve.reverse("assign"))
+
+    assert response.status_code == 409
+    assert f"Task #{approve.pk} is already yours." in response.content.decode()
+    approve.refresh_from_db()
+    assert (approve.status, approve.owner) == (STATUS.ASSIGNED, olivia)
+
+
 def test_a_user_without_the_view_permission_gets_403(client, django_user_model, submit_request):
     process = submit_request()
     stranger = django_user_model.objects.create_user("stranger", password="x")
