@@ -88,6 +88,29 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture(autouse=True)
+def _channel_layer_receive_state_fresh():
+    """Each test's event loop starts with the Redis channel layer's receive state empty.
+
+    channels_redis keeps it on the one layer object of the process: a lock per receiving channel,
+    released by a task that cleans the message's backup queue after each receive. A test whose
+    loop closes while such a task is pending (a socket that just received, torn down at the end
+    of the test) leaves that lock held and bound to the dead loop, and every later receive in the
+    process fails with "Lock ... is bound to a different event loop": the live-socket tests
+    failed that way after an unrelated test, two CI runs in four. A production process has one
+    loop, so this is the tests' own state to reset, not the portal's."""
+    from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
+
+    layer = channel_layers.backends.get(DEFAULT_CHANNEL_LAYER)
+    if layer is not None and hasattr(layer, "receive_clean_locks"):  # channels_redis
+        layer.receive_clean_locks = type(layer.receive_clean_locks)()
+        layer.receive_buffer.clear()
+        layer.receive_cleaners = []
+        layer.receive_count = 0
+        layer.receive_lock = None
+        layer.receive_event_loop = None
+
+
 # ---------------------------------------------------------------- personas
 
 
