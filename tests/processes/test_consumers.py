@@ -206,6 +206,9 @@ async def test_a_deactivated_user_is_disconnected():
     await get_channel_layer().group_send(f"user.{user.pk}", {"type": "live.wake"})
 
     assert (await communicator.receive_output(timeout=1))["type"] == "websocket.close"
+    # As a browser would: the disconnect lets the consumer leave the relay before this test's
+    # event loop closes (left running, its teardown hung in two CI runs).
+    await communicator.disconnect()
 
 
 # ---------------------------------------------------------------- live pages (turbo streams)
