@@ -43,7 +43,10 @@ class TaskUnavailableMiddleware:
             reason = _("Task #%(task)s is back in the queue: claim it first.") % {"task": task.pk}
         if reason is None:
             return None
-        response = TemplateResponse(
-            request, "portal/task_unavailable.html", {"reason": reason, "task": task}, status=409
-        )
+        # A claim sent twice: the page says so and opens the task, not "changed hands".
+        held = task.status == "ASSIGNED" and task.owner_id == request.user.pk
+        context = {"reason": reason, "task": task, "held": held}
+        if held:
+            context["task_href"] = task.reverse("index")
+        response = TemplateResponse(request, "portal/task_unavailable.html", context, status=409)
         return response.render()

@@ -119,9 +119,23 @@ def test_a_claim_sent_twice_says_the_task_is_already_yours(client, submit_reques
     response = client.post(approve.reverse("assign"))
 
     assert response.status_code == 409
-    assert f"Task #{approve.pk} is already yours." in response.content.decode()
+    page = response.content.decode()
+    assert "This task is already yours" in page and "changed hands" not in page
+    assert f"Task #{approve.pk} is already yours." in page
+    assert f'href="{approve.reverse("index")}"' in page  # she goes on to the task itself
     approve.refresh_from_db()
     assert (approve.status, approve.owner) == (STATUS.ASSIGNED, olivia)
+
+
+def test_the_claim_sent_twice_page_speaks_german(client, submit_request, olivia):
+    approve = task_of(submit_request(), "approve")
+    _login(client, olivia).post(approve.reverse("assign"))
+
+    page = client.post(approve.reverse("assign"), HTTP_ACCEPT_LANGUAGE="de").content.decode()
+
+    assert "Diese Aufgabe gehört bereits Ihnen" in page
+    assert f"Aufgabe #{approve.pk} gehört bereits Ihnen." in page
+    assert "Aufgabe öffnen" in page
 
 
 def test_a_user_without_the_view_permission_gets_403(client, django_user_model, submit_request):
