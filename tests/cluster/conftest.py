@@ -135,3 +135,57 @@ def cluster_quiet(cluster, transactional_db) -> Iterator[None]:
     beat.process.terminate()
     beat.process.wait(timeout=20)
     time.sleep(0.5)  # a worker's last sweep message, if one was in flight
+
+
+# ---------------------------------------------------------------- what a failure shows
+
+# The log lines that tell a broker, database or sweep story, counted per process.
+_TELLING = (
+    "Connection to broker lost",
+    "Cannot connect",
+    "Connected to",
+    "job.enqueue_failed",
+    "job.sweep_resent",
+    "job.enqueued",
+    "job.done",
+    "job.stale_message",
+    "job.duplicate_delivery",
+    "Internal Server Error",
+    "Traceback",
+)
+
+
+def cluster_diagnosis(cluster: Cluster) -> str:
+    """A short account of the cluster for a failed test: each process's state, how often the
+    telling lines occur in its log and its last lines, and the jobs still pending. Short, as
+    CI shows only the end of the output."""
+    from viewflow.workflow.models import Task
+    from viewflow.workflow.status import STATUS
+
+    lines = []
+    for name, service in cluster.services.items():
+        code = service.process.poll()
+        output = service.output()
+        counts = ", ".join(f"{word}: {output.count(word)}" for word in _TELLING if word in output)
+        lines.append(f"[{name}] {'running' if code is None else f'exited {code}'}; {counts or 'quiet'}")
+        telling = [line for line in output.strip().splitlines() if line.strip() and "/readyz" not in line]
+        lines.extend(f"    {line[:180]}" for line in telling[-3:])
+    try:
+        pending = Task.objects.filter(
+            flow_task_type="JOB", status__in=[STATUS.SCHEDULED, STATUS.STARTED]
+        ).values_list("pk", "status", "data")[:5]
+        lines.extend(f"pending job {pk} {status}: {str(data)[:200]}" for pk, status, data in pending)
+        lines.append("" if pending else "no pending job")
+    except Exception as exc:  # the database itself may be what failed
+        lines.append(f"pending jobs unknown: {exc}")
+    return "\n".join(lines)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    cluster = item.funcargs.get("cluster") if hasattr(item, "funcargs") else None
+    if report.failed and isinstance(cluster, Cluster) and not getattr(item, "_cluster_diagnosed", False):
+        item._cluster_diagnosed = True
+        report.sections.append(("cluster", cluster_diagnosis(cluster)))

@@ -352,10 +352,15 @@ def test_postgresql_cut_off_mid_traffic_half_does_nothing(cluster, policy, alice
 
         try:
             for n in range(8):
-                try:
-                    process = submit(requester, f"Through a restart {n}")
-                except Refused as refused:  # refused whole: the user sees an error and tries again
-                    outcomes.append(f"submit refused {refused.status}")
+                process = None
+                for _ in range(20):  # refused whole: the user sees an error and tries again
+                    try:
+                        process = submit(requester, f"Through a restart {n}")
+                        break
+                    except Refused as refused:
+                        outcomes.append(f"submit refused {refused.status}")
+                        time.sleep(0.5)
+                if process is None:
                     continue
                 claim, execute = approve_paths(process)
                 for path, data in ((claim, None), (execute, DECISION)):
@@ -383,7 +388,7 @@ def test_postgresql_cut_off_mid_traffic_half_does_nothing(cluster, policy, alice
     cluster.database.restore()
     thread.join(timeout=240)
 
-    assert len(done) >= 1
+    assert len(done) >= 1, outcomes
     for process in done:
         assert approvals(process) == 1, (process, outcomes)
     # Nothing half-done: every process the portal knows has its approve task, and every
