@@ -120,7 +120,8 @@ def test_a_claim_sent_twice_says_the_task_is_already_yours(client, submit_reques
 
     assert response.status_code == 409
     page = response.content.decode()
-    assert "This task is already yours" in page and "changed hands" not in page
+    assert "This task is already yours" in page
+    assert "changed hands" not in page
     assert f"Task #{approve.pk} is already yours." in page
     assert f'href="{approve.reverse("index")}"' in page  # she goes on to the task itself
     approve.refresh_from_db()
