@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404, QueryDict
 from django.urls import reverse
@@ -59,29 +60,57 @@ class PinnedCount:
         return f"{COUNT_CAP}+" if self.count > COUNT_CAP else str(self.count)
 
 
-def saved_filter_count(user: Any, saved: SavedFilter, *, stages: list[str]) -> int | None:
-    """How many rows of its list `saved` shows `user` (capped past COUNT_CAP): one query.
-    `stages`: the stage filter's names, read once per page (selectors.stage_names)."""
+def _saved_filter_rows(user: Any, saved: SavedFilter, *, stages: list[str]) -> QuerySet[TaskRow] | None:
+    """The rows of its list that `saved` shows `user` (None: the filter no longer validates)."""
     form = TaskFilterForm(QueryDict(saved.query), flows=selectors.flows_listed_for(user), stages=stages)
     if not form.is_valid():
         return None
-    rows = selectors.task_rows_filter(LIST_ROWS[saved.page](user), form.spec())
-    return rows.order_by()[: COUNT_CAP + 1].count()
+    return selectors.task_rows_filter(LIST_ROWS[saved.page](user), form.spec())
+
+
+def capped_counts(querysets: list[QuerySet[TaskRow]]) -> list[int]:
+    """How many rows each of `querysets` holds, capped past COUNT_CAP (each a `COUNT(*)` over at
+    most COUNT_CAP + 1 rows), in one statement: `SELECT (SELECT COUNT(*) ...), (...)`. Each
+    count keeps the plan it has alone (its subquery is the SQL Django writes for it)."""
+    if not querysets:
+        return []
+    columns: list[str] = []
+    params: list[Any] = []
+    for n, rows in enumerate(querysets):
+        sql, row_params = rows.order_by().values("pk")[: COUNT_CAP + 1].query.sql_with_params()
+        columns.append(f"(SELECT COUNT(*) FROM ({sql}) AS counted_{n})")  # noqa: S608 - Django-compiled SQL, values as parameters
+        params.extend(row_params)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT " + ", ".join(columns), params)
+        return [int(count) for count in cursor.fetchone()]
+
+
+def saved_filter_count(user: Any, saved: SavedFilter, *, stages: list[str]) -> int | None:
+    """How many rows of its list `saved` shows `user` (capped past COUNT_CAP): one query.
+    `stages`: the stage filter's names, read once per page (selectors.stage_names)."""
+    return pinned_count_values(user, [saved], stages=stages)[0]
+
+
+def pinned_count_values(user: Any, filters: list[SavedFilter], *, stages: list[str]) -> list[int | None]:
+    """The count of each of `filters` for `user`, in one statement for all (None for a filter that
+    no longer validates)."""
+    rows = [_saved_filter_rows(user, saved, stages=stages) for saved in filters]
+    counted = iter(capped_counts([each for each in rows if each is not None]))
+    return [None if each is None else next(counted) for each in rows]
 
 
 def pinned_counts(user: Any, filters: list[SavedFilter], *, stages: list[str]) -> list[PinnedCount]:
-    """The counts of the filters among `filters` (saved_filters_visible) that `user` pinned: one
-    query each. A filter unshared since it was pinned is no longer visible, so no longer counted."""
-    return [
-        PinnedCount(saved, saved_filter_count(user, saved, stages=stages))
-        for saved in filters
-        if getattr(saved, "pinned", False)  # saved_filters_visible's annotation
-    ]
+    """The counts of the filters among `filters` (saved_filters_visible) that `user` pinned, in
+    one query for all. A filter unshared since it was pinned is no longer visible, so no longer
+    counted."""
+    pinned = [saved for saved in filters if getattr(saved, "pinned", False)]  # saved_filters_visible's
+    counts = pinned_count_values(user, pinned, stages=stages)
+    return [PinnedCount(saved, count) for saved, count in zip(pinned, counts, strict=True)]
 
 
 def pinned_for(user: Any) -> list[PinnedCount]:
     """`user`'s pinned filters with their counts, for the drawer: one query for the pins, one for
-    the stage names when there are any, and one count each."""
+    the stage names when there are any, and one for the counts."""
     filters = list(saved_filters_visible(user).filter(pins__user=user))
     if not filters:
         return []

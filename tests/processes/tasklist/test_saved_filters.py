@@ -340,7 +340,7 @@ def test_pinned_filters_cost_one_count_query_each(client, olivia, two_queued):
     four = queries()
 
     assert unpinned == one  # more saved filters: no more queries
-    assert four == one + 4  # four pinned: one count each
+    assert four == one + 1  # four pinned: one statement counts them all
 
 
 def test_pinned_filters_show_in_the_drawer_with_their_counts_on_every_page(client, olivia, two_queued):
@@ -374,7 +374,35 @@ def test_the_list_page_counts_its_pins_once_for_the_chips_and_the_drawer(client,
         q for q in captured.captured_queries if "COUNT(*)" in q["sql"] and "processes_taskrow" in q["sql"]
     ]
     assert html.count("portal-drawer-pin") == 2
-    assert len([q for q in counts if "LIMIT 1000" in q["sql"]]) == 2
+    pinned = [q["sql"] for q in counts if "LIMIT 1000" in q["sql"]]
+    assert len(pinned) == 1  # one statement for both pins
+    assert pinned[0].count("LIMIT 1000") == 2
+
+
+def test_one_statement_counts_every_pin_as_each_would_alone(olivia, two_queued):
+    """The batched counts are the single counts: a filter per list, one that no longer validates
+    (None, shown "?") and one past the cap."""
+    stages = selectors.stage_names()
+    filters = [
+        saved_filter_create(owner=olivia, name="All", page="queue", query="amount_max=100000"),
+        saved_filter_create(owner=olivia, name="Cheap", page="queue", query="amount_max=100"),
+        saved_filter_create(owner=olivia, name="Mine", page="inbox", query="amount_min=1"),
+        saved_filter_create(owner=olivia, name="Done", page="archive", query="q=laptop"),
+    ]
+    gone = saved_filter_create(owner=olivia, name="Gone", page="queue", query="amount_max=5")
+    SavedFilter.objects.filter(pk=gone.pk).update(query="stage=No+such+stage")
+    filters.insert(2, SavedFilter.objects.get(pk=gone.pk))
+
+    alone = [saved_selectors.saved_filter_count(olivia, saved, stages=stages) for saved in filters]
+    with CaptureQueriesContext(connection) as captured:
+        batched = saved_selectors.pinned_count_values(olivia, filters, stages=stages)
+
+    assert batched == alone
+    assert alone[2] is None
+    assert (alone[0], alone[1]) == (2, 1)
+    assert len([q for q in captured.captured_queries if "COUNT(*)" in q["sql"]]) == 1
+    with mock.patch.object(saved_selectors, "COUNT_CAP", 0):  # reads at most one row past the cap
+        assert saved_selectors.pinned_count_values(olivia, filters[:1], stages=stages) == [1]
 
 
 def test_a_rename_from_the_list_page_says_what_happened(client, olivia, two_queued):
