@@ -21,7 +21,7 @@ from processes.models import Notification
 from processes.notifications.audiences import live_channels_for
 from processes.notifications.batching import read_batcher
 from processes.notifications.channels import process_channel, session_channel
-from processes.notifications.relay import relay
+from processes.notifications.relay import cancel_requested, relay
 from processes.notifications.selectors import (
     DELIVERY_BATCH,
     Deliverable,
@@ -161,7 +161,9 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
             try:
                 await self.channel_layer.group_add(channel, self.channel_name)
                 return
-            except (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError):
+            except (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError) as exc:
+                if cancel_requested():  # the socket is going away: no retry
+                    raise asyncio.CancelledError from exc
                 if attempt == 2:
                     raise
                 logger.warning("live.group_add_retry", channel=channel, attempt=attempt + 1)

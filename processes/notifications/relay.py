@@ -36,6 +36,15 @@ REJOIN_SECONDS = 3600.0
 READY_TIMEOUT = 5.0
 
 
+def cancel_requested() -> bool:
+    """Whether the running task was asked to stop. A layer call cancelled mid-read can end in
+    its connection error instead of CancelledError (redis-py closes the connection under it):
+    a loop that retries on errors must stop then, not listen again (that hung every shutdown of
+    an event loop with a relay: a web node's, and a test's teardown)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 class Wakeable(Protocol):
     async def relay_wake(self) -> None: ...
 
@@ -94,6 +103,8 @@ class Relay:
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # the layer failed: join again in a moment
+                    if cancel_requested():  # the cancel surfaced as the layer's error
+                        raise asyncio.CancelledError from exc
                     logger.warning("live.relay_failed", error=str(exc))
                     self.ready.clear()
                     await asyncio.sleep(1.0)
@@ -119,6 +130,8 @@ class Relay:
             try:
                 await self.layer.group_add(RELAY_GROUP, channel)
             except Exception as exc:  # the layer is down: the next round tries again
+                if cancel_requested():
+                    raise asyncio.CancelledError from exc
                 logger.warning("live.relay_rejoin_failed", error=str(exc))
 
     def wake(self, user_ids: list[Any]) -> None:
