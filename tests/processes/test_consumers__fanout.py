@@ -69,18 +69,22 @@ async def _close_all(sockets) -> None:
 async def test_a_burst_reaches_every_socket_exactly_once_per_row_in_few_reads():
     users = await _users(BURST)
     sockets = await _connect_all(users)
-    reads_before = batching.read_batcher().reads
+    try:
+        reads_before = batching.read_batcher().reads
 
-    first = await _record(users, "everyone")
-    second = await _record(users, "everyone again")
+        first = await _record(users, "everyone")
+        second = await _record(users, "everyone again")
 
-    for user, socket, one, two in zip(users, sockets, first, second, strict=True):
-        messages = await _received(socket, 2)
-        assert [m["id"] for m in messages] == [one, two], user.username
-        assert await socket.receive_nothing(timeout=0.01) is True
-    # Two commits, 200 sockets each: a handful of shared reads, not 400 (MAX_BATCH sockets a read).
-    assert batching.read_batcher().reads - reads_before <= 4 * BURST // batching.MAX_BATCH + 4
-    await _close_all(sockets)
+        for user, socket, one, two in zip(users, sockets, first, second, strict=True):
+            messages = await _received(socket, 2)
+            assert [m["id"] for m in messages] == [one, two], user.username
+            assert await socket.receive_nothing(timeout=0.01) is True
+        # Two commits, BURST sockets each: a handful of shared reads, not 2 * BURST (MAX_BATCH
+        # sockets a read). The slack is for a loaded machine, where wake-ups arrive spread out
+        # (5 reads for 60 sockets seen beside a CI run); unbatched it would be 120.
+        assert batching.read_batcher().reads - reads_before <= 4 * BURST // batching.MAX_BATCH + 8
+    finally:  # sockets left open hang the event loop's teardown (test_consumers__sessions.py)
+        await _close_all(sockets)
 
 
 async def test_a_burst_goes_to_the_relay_once_not_to_each_user_group(monkeypatch):

@@ -55,8 +55,12 @@ async def _open(client: Client) -> WebsocketCommunicator:
 
 
 async def _closed_with(communicator: WebsocketCommunicator, timeout: float = 2) -> int:
+    """The close code the server sent; then the browser's side of the close, as a browser does:
+    the disconnect ends the consumer before the test's event loop closes (a consumer left
+    running, cancelled with the loop, hung that teardown in CI; see test_consumers.py)."""
     message = await communicator.receive_output(timeout=timeout)
     assert message["type"] == "websocket.close"
+    await communicator.disconnect()
     return message["code"]
 
 
