@@ -21,7 +21,7 @@ from processes.tasklist import selectors
 from processes.tasklist.forms import TaskFilterForm
 from processes.tasklist.models import SavedFilter, SavedFilterPin, TaskRow
 
-COUNT_CAP = 999  # shown as "999+" past it
+COUNT_CAP = 99  # shown as "99+" past it: a badge to glance at (the list itself counts to 1,000)
 
 LIST_ROWS: dict[str, Callable[[Any], QuerySet[TaskRow]]] = {
     SavedFilter.Page.INBOX: selectors.task_rows_inbox,
