@@ -404,6 +404,28 @@ def test_postgresql_cut_off_mid_traffic_half_does_nothing(cluster, policy, alice
         assert cluster_answers(cluster.plan.web_ports[int(name[3:]) - 1]), name
 
 
+# kombu's Redis transport can crash a worker that held an unacknowledged message when the broker
+# went away: closing the channel restores the unacked messages through a connection already
+# released (`AttributeError: 'NoneType' object has no attribute 'hostname'`, kombu issues 582 and
+# 970), and Celery calls that error unrecoverable. Seen in 1 run in 8 of the test below.
+KOMBU_RESTORE_CRASH = "object has no attribute 'hostname'"
+
+
+def _restart_crashed_workers(cluster, restarted: list[str]) -> None:
+    """Start again a worker that exited with an error, as systemd does in production
+    (deploy/systemd/portal-worker@.service: Restart=on-failure), if kombu's crash above is what
+    ended it; any other exit fails the test with the worker's log."""
+    for name, service in cluster.services.items():
+        code = service.process.poll()
+        if not name.startswith("worker") or code in (None, 0):
+            continue
+        output = service.output()
+        assert KOMBU_RESTORE_CRASH in output, f"{name} exited {code}:\n{output[-3000:]}"
+        ready = output.count(" ready.")
+        service.restart(lambda s=service, n=ready: s.output().count(" ready.") > n, f"the restarted {name}")
+        restarted.append(name)
+
+
 def test_redis_restarted_mid_traffic_loses_no_job_and_no_notification(cluster, policy, alice, olivia):
     """Redis (broker and channel layer) restarts empty while requests are approved: the jobs
     whose messages were lost are re-sent by the sweep, and alice's socket, reconnecting as the
@@ -424,12 +446,14 @@ def test_redis_restarted_mid_traffic_loses_no_job_and_no_notification(cluster, p
         if n == 2:
             cluster.redis.start()  # back, empty: every message and group membership is gone
 
-    wait_for(
-        lambda: PurchaseOrder.objects.filter(process_id__in=processes).count() == len(processes),
-        timeout=120,
-        what="every approval's order job (the sweep re-sends the lost ones)",
-    )
-    assert PurchaseOrder.objects.filter(process_id__in=processes).count() == len(processes)
+    restarted: list[str] = []
+
+    def orders_done() -> bool:
+        _restart_crashed_workers(cluster, restarted)
+        return PurchaseOrder.objects.filter(process_id__in=processes).count() == len(processes)
+
+    wait_for(orders_done, timeout=120, what="every approval's order job (the sweep re-sends the lost ones)")
+    assert PurchaseOrder.objects.filter(process_id__in=processes).count() == len(processes), restarted
     logs = cluster.output("web1") + cluster.output("web2")
     assert "job.enqueue_failed" in logs  # the third job's message was never sent: the sweep did it
     expected = set(
