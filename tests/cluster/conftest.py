@@ -175,7 +175,8 @@ def cluster_diagnosis(cluster: Cluster) -> str:
             flow_task_type="JOB", status__in=[STATUS.SCHEDULED, STATUS.STARTED]
         ).values_list("pk", "status", "data")[:5]
         lines.extend(f"pending job {pk} {status}: {str(data)[:200]}" for pk, status, data in pending)
-        lines.append("" if pending else "no pending job")
+        if not pending:
+            lines.append("no pending job")
     except Exception as exc:  # the database itself may be what failed
         lines.append(f"pending jobs unknown: {exc}")
     return "\n".join(lines)
