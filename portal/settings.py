@@ -331,6 +331,12 @@ CARRIER_API_TOKEN = env_str("CARRIER_API_TOKEN", "")
 ORDER_DELIVERY_TIMEOUT = env_int("ORDER_DELIVERY_TIMEOUT", 120)
 # Time limit of one job attempt, for nodes that set none (seconds).
 JOB_DEFAULT_TIME_LIMIT = env_int("JOB_DEFAULT_TIME_LIMIT", 120)
+# A job due at once after a job's commit runs in the same worker process, after it, while its
+# own limits end within this many seconds past the first job's (ADR 0025); 0: every job is
+# published. Each attempt keeps its own limits; this only bounds how long one message runs.
+JOB_CHAIN_SECONDS = env_int("JOB_CHAIN_SECONDS", 600)
+if JOB_CHAIN_SECONDS < 0:
+    raise config.ConfigError(f"JOB_CHAIN_SECONDS must be 0 or more; got {JOB_CHAIN_SECONDS}")
 
 # ---------------------------------------------------------------- EMAIL
 # https://django-environ.readthedocs.io/en/latest/types.html#environ-env-email-url

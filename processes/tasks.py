@@ -7,10 +7,12 @@ from celery import shared_task
 
 @shared_task(bind=True, name="processes.tasks.job_run", acks_late=True, ignore_result=True)
 def job_run(self, activation_ref: str) -> str:
-    """Run a CeleryJob flow step (processes/nodes/celery_job.py)."""
-    from processes.nodes.celery_job import job_execute
+    """Run a CeleryJob flow step (processes/nodes/celery_job.py), then the steps its commits made
+    due at once, in this process (processes/nodes/job_chain.py)."""
+    from processes.nodes.job_chain import job_chain_run
 
-    return job_execute(activation_ref, message_id=self.request.id)
+    _hard, soft = self.request.timelimit or (None, None)
+    return job_chain_run(activation_ref, message_id=self.request.id, soft_limit=soft)
 
 
 @shared_task(name="processes.tasks.timers_fire_due", ignore_result=True)

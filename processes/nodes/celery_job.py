@@ -55,11 +55,20 @@ from viewflow.workflow.status import STATUS
 from processes import instruments
 from processes.audit import audit_record, correlation_bind, correlation_id_of
 from processes.exceptions import TransientError
+from processes.nodes.job_chain import (
+    HARD_LIMIT_MARGIN_SECONDS,
+    QueuedJob,
+    attempt_limits,
+    chain_fusable,
+    chain_fused,
+    chain_scheduled,
+    chain_scheduled_clear,
+    chain_take,
+)
 
 logger = structlog.get_logger(__name__)
 
-# The hard time limit comes this long after the soft one, so the job can record its failure.
-HARD_LIMIT_MARGIN_SECONDS = 5
+__all__ = ["HARD_LIMIT_MARGIN_SECONDS", "CeleryJob", "JobCall", "RetryPolicy", "job_execute", "job_send"]
 
 
 @dataclass(frozen=True)
@@ -127,23 +136,45 @@ def job_send(
     countdown: float | None = None,
     time_limit: int | None = None,
 ) -> bool:
-    """Publish the job's Celery message; False (and a log line) when the broker refuses it."""
+    """Send the job to run: inline after the running job of this worker's chain when it is due
+    now and fits (processes/nodes/job_chain.py), else as a Celery message. False (and a log line)
+    when the broker refuses the message."""
+    job = QueuedJob(activation_ref, external_task_id, correlation_id, time_limit)
+    if not countdown and chain_take(job):
+        logger.info("job.enqueued_inline", task_ref=activation_ref, correlation_id=correlation_id)
+        return True
+    return job_publish(job, countdown=countdown)
+
+
+def job_publish(job: QueuedJob, *, countdown: float | None = None) -> bool:
+    """Publish the job's Celery message. Its Celery limits are the job's own plus
+    JOB_CHAIN_SECONDS: inside a chain each attempt has its own limits (job_chain.attempt_limits)."""
     from processes.tasks import job_run
 
-    options: dict[str, Any] = {"task_id": external_task_id, "headers": {"correlation_id": correlation_id}}
+    options: dict[str, Any] = {
+        "task_id": job.external_task_id,
+        "headers": {"correlation_id": job.correlation_id},
+    }
     if countdown:
         options["countdown"] = countdown
-    if time_limit:
-        options["soft_time_limit"] = time_limit
-        options["time_limit"] = time_limit + HARD_LIMIT_MARGIN_SECONDS
+    if job.time_limit:
+        chain = settings.JOB_CHAIN_SECONDS
+        soft = job.time_limit + (HARD_LIMIT_MARGIN_SECONDS + chain if chain > 0 else 0)
+        options["soft_time_limit"] = soft
+        options["time_limit"] = soft + HARD_LIMIT_MARGIN_SECONDS
     try:
-        job_run.apply_async(args=[activation_ref], **options)
+        job_run.apply_async(args=[job.activation_ref], **options)
     except Exception as exc:  # the broker is down: the sweep re-sends from the database later
         logger.warning(
-            "job.enqueue_failed", task_ref=activation_ref, correlation_id=correlation_id, error=str(exc)
+            "job.enqueue_failed",
+            task_ref=job.activation_ref,
+            correlation_id=job.correlation_id,
+            error=str(exc),
         )
         return False
-    logger.info("job.enqueued", task_ref=activation_ref, correlation_id=correlation_id, countdown=countdown)
+    logger.info(
+        "job.enqueued", task_ref=job.activation_ref, correlation_id=job.correlation_id, countdown=countdown
+    )
     return True
 
 
@@ -165,6 +196,8 @@ class CeleryJobActivation(AbstractJobActivation):
         transaction.on_commit(
             lambda: job_send(ref, task_id, correlation_id, countdown=countdown, time_limit=time_limit)
         )
+        if not countdown:
+            chain_scheduled(self)
 
     @Activation.status.transition(source=STATUS.NEW, target=STATUS.SCHEDULED)
     def activate(self):
@@ -304,7 +337,9 @@ def _finish_done(
                 setattr(process, name, value)
             process.save(update_fields=list(call.process_fields))
         _finish_attempt(activation.task, outcome="done", started=started)
+        chain_scheduled_clear()
         activation.execute()
+        _fuse_next(process_pk)
     return True
 
 
@@ -321,31 +356,61 @@ def job_execute(activation_ref: str, message_id: str | None = None) -> str:
         if activation is None:
             logger.warning("job.unknown_task", task_ref=activation_ref)
             return "unknown"
-        task = activation.task
-        if message_id is not None and message_id != task.external_task_id:
-            logger.warning("job.stale_message", task_ref=activation_ref, message_id=message_id)
-            return "stale"
-        correlation_bind(activation.process)
-        if not activation.start.can_proceed():
-            logger.info("job.skipped", task_ref=activation_ref, status=task.status)
-            return "skipped"
-        if task.status == STATUS.STARTED and _current_attempt_is_alive(task):
-            logger.warning("job.duplicate_delivery", task_ref=activation_ref)
-            return "duplicate"
-        attempts = _attempts(task)
-        if attempts and "finished_at" not in attempts[-1]:
-            attempts[-1].update(
-                finished_at=_now_iso(), outcome="lost", error="the worker stopped mid-attempt"
-            )
-        attempts.append({"n": len(attempts) + 1, "started_at": _now_iso()})
-        activation.start()
-        number = len(attempts)
-        call = JobCall(activation=activation, idempotency_key=task.data["idempotency_key"], attempt=number)
+        begun = _attempt_begin(activation, activation_ref, message_id)
+    if isinstance(begun, str):
+        return begun
+    return job_execute_started(activation_ref, begun)
 
-    node = task.flow_task
-    labels = (get_flow_ref(node.flow_class), node.name)
-    instruments.JOB_ATTEMPTS.labels(*labels).inc()  # the attempt's start committed above
+
+def _attempt_begin(activation: Any, activation_ref: str, message_id: str | None) -> JobCall | str:
+    """Under the flow lock: SCHEDULED -> STARTED with a new attempt recorded, or why not."""
+    task = activation.task
+    if message_id is not None and message_id != task.external_task_id:
+        logger.warning("job.stale_message", task_ref=activation_ref, message_id=message_id)
+        return "stale"
+    correlation_bind(activation.process)
+    if not activation.start.can_proceed():
+        logger.info("job.skipped", task_ref=activation_ref, status=task.status)
+        return "skipped"
+    if task.status == STATUS.STARTED and _current_attempt_is_alive(task):
+        logger.warning("job.duplicate_delivery", task_ref=activation_ref)
+        return "duplicate"
+    attempts = _attempts(task)
+    if attempts and "finished_at" not in attempts[-1]:
+        attempts[-1].update(finished_at=_now_iso(), outcome="lost", error="the worker stopped mid-attempt")
+    attempts.append({"n": len(attempts) + 1, "started_at": _now_iso()})
+    activation.start()
+    return JobCall(activation=activation, idempotency_key=task.data["idempotency_key"], attempt=len(attempts))
+
+
+def job_execute_started(activation_ref: str, call: JobCall) -> str:
+    """Run an attempt whose start has committed: the job's code under its limits, then lock 2."""
+    flow_ref, process_pk, task_pk = activation_ref.rsplit("/", 2)
+    node = call.task.flow_task
+    instruments.JOB_ATTEMPTS.labels(get_flow_ref(node.flow_class), node.name).inc()
     started = time.monotonic()
+    with attempt_limits(activation_ref, node.time_limit):
+        return _attempt_run(import_flow_by_ref(flow_ref), process_pk, task_pk, call, started, activation_ref)
+
+
+def _fuse_next(process_pk: str) -> None:
+    """Inside lock 2, after DONE: start the first job this commit made due that will run next in
+    this worker's chain, so its own lock 1 is saved (ADR 0025). Its attempt commits with this
+    step's DONE; a crash after that leaves it STARTED, for the sweep past its time limit."""
+    activation = chain_fusable(process_pk)
+    if activation is None:
+        return
+    begun = _attempt_begin(activation, activation.ref(), None)
+    if isinstance(begun, JobCall):
+        chain_fused(activation.task.external_task_id, begun)
+
+
+def _attempt_run(
+    flow_class: Any, process_pk: str, task_pk: str, call: JobCall, started: float, activation_ref: str
+) -> str:
+    """The job's code, unlocked, then short lock 2: DONE and the next nodes, or the failure."""
+    node, number = call.task.flow_task, call.attempt
+    labels = (get_flow_ref(node.flow_class), node.name)
     try:
         node.run_handler(call)  # no lock held: operators can act on the process meanwhile
         finished = _finish_done(flow_class, process_pk, task_pk, call, started, activation_ref)

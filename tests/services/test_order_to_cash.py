@@ -150,11 +150,11 @@ def broker_and_worker(request, stack_env, tmp_path):
 
 
 def test_a_worker_killed_mid_capture_recovers_with_exactly_one_capture(broker_and_worker, place_order):
-    """SIGKILL while the gateway has captured but not answered. The SQLite broker never
-    redelivers and Redis would only after its visibility timeout, so the scheduler's sweep (run
-    here as beat would) re-sends the job once its attempt outlived the time limit. RabbitMQ
-    redelivers the unacknowledged message as soon as the worker's connection drops: the job then
-    meets its own STARTED attempt, and exactly one capture still holds."""
+    """SIGKILL while the gateway has captured but not answered. The capture ran inline in the
+    chain of the order's first message, so the scheduler's sweep (run here as beat would) re-sends
+    it once its attempt outlived the time limit. The SQLite broker never redelivers that first
+    message and Redis would only after its visibility timeout; RabbitMQ redelivers it as soon as
+    the worker's connection drops, and it finds its job DONE. Exactly one capture still holds."""
     worker = broker_and_worker
     ConnectorFaults.objects.create(connector="payment", latency_ms=4000)
     order = place_order()
@@ -164,6 +164,11 @@ def test_a_worker_killed_mid_capture_recovers_with_exactly_one_capture(broker_an
         return capture is not None and capture.status == STATUS.STARTED and _captures(order) == 1
 
     wait_for(capturing, timeout=60, what="the capture to be recorded while its answer is pending")
+    # The capture runs inline, next in the chain of the worker that checked for fraud (ADR 0025):
+    # no message of its own, so only the sweep can bring it back.
+    capture = task_of(order, "capture_payment")
+    ref = capture.flow_task.activation_class(capture).ref()
+    assert any("job.enqueued_inline" in line and ref in line for line in worker.output().splitlines())
     worker.kill()
     ConnectorFaults.objects.filter(connector="payment").update(latency_ms=0)
     worker.restart(lambda: worker.output().count(" ready.") >= 2, "the new worker")
