@@ -17,9 +17,12 @@ block writes are inserted together when it ends, in its transaction (processes/a
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 from django.db import DatabaseError, connection, transaction
+from django.db.models import QuerySet
 from viewflow.workflow.exceptions import FlowLockFailed
 
 from processes.audit import audit_batch
@@ -33,32 +36,77 @@ class SelectForUpdateLock:
 
     @contextmanager
     def __call__(self, flow_class, process_pk):
+        with self._locked(flow_class, process_pk, ()):
+            yield
+
+    def reading(self, querysets: Sequence[QuerySet], into: list[list[Any]]) -> Callable[[Any, Any], Any]:
+        """This lock as a `lock_impl` that also reads `querysets` under it, into `into` (a list of
+        rows per queryset): on PostgreSQL in the lock's own round trip. For viewflow's
+        `lock.lock_scope(lock.reading(...), flow_class, process_pk)`."""
+
+        @contextmanager
+        def locked(flow_class, process_pk):
+            with self._locked(flow_class, process_pk, querysets) as rows:
+                into[:] = rows
+                yield
+
+        return locked
+
+    @contextmanager
+    def _locked(self, flow_class, process_pk, querysets: Sequence[QuerySet]) -> Iterator[list[list[Any]]]:
         # The block's atomic() is the savepoint a timeout rolls back: nothing runs in it before
         # the lock, so no second savepoint is needed around the lock statement.
         with transaction.atomic():
             try:
-                self._lock(flow_class.process_class, process_pk)
+                rows = self._lock(flow_class.process_class, process_pk, querysets)
             except DatabaseError as exc:
                 raise FlowLockFailed(f"Lock failed for {flow_class}") from exc
             with audit_batch():
-                yield
+                yield rows
 
-    def _lock(self, process_class, process_pk) -> None:
+    def _lock(self, process_class, process_pk, querysets: Sequence[QuerySet]) -> list[list[Any]]:
         if connection.vendor != "postgresql":
             process_class._default_manager.select_for_update().filter(pk=process_pk).exists()
-            return
+            return [list(queryset) for queryset in querysets]
         meta = process_class._meta
         # Identifiers from the model's own metadata, quoted; the values go as parameters.
         table, column = connection.ops.quote_name(meta.db_table), connection.ops.quote_name(meta.pk.column)
         lock = f"SELECT 1 FROM {table} WHERE {column} = %s FOR UPDATE"  # noqa: S608
-        # Three statements in one string: Django's psycopg cursors bind parameters on the client
-        # (OPTIONS server_side_binding off, the default), which sends it as one simple query.
-        # Server-side binding would refuse it; tests/services/test_tasklist_race.py would say so.
+        compilers = [queryset.query.get_compiler(using=queryset.db) for queryset in querysets]
+        reads = [compiler.as_sql() for compiler in compilers]
+        # Several statements in one string: Django's psycopg cursors bind parameters on the
+        # client (OPTIONS server_side_binding off, the default), which sends it as one simple
+        # query, and psycopg returns a result per statement. Server-side binding would refuse it;
+        # tests/services/test_tasklist_race.py would say so. The reads come after the lock, so
+        # they see what the previous holder committed.
+        sql = "; ".join(
+            [f"SELECT set_config('lock_timeout', %s, true); {lock}; SET LOCAL lock_timeout TO DEFAULT"]
+            + [read_sql for read_sql, _ in reads]
+        )
+        params: list[Any] = [f"{int(self.timeout * 1000)}ms", process_pk]
+        for _, read_params in reads:
+            params.extend(read_params)
         with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT set_config('lock_timeout', %s, true); {lock}; SET LOCAL lock_timeout TO DEFAULT",
-                [f"{int(self.timeout * 1000)}ms", process_pk],
-            )
+            cursor.execute(sql, params)
+            for _ in range(3):  # set_config, the lock, SET LOCAL
+                cursor.nextset()
+            results = []
+            for compiler in compilers:
+                results.append(_instances(compiler, cursor.fetchall()))
+                cursor.nextset()
+        return results
+
+
+def _instances(compiler: Any, rows: list[tuple]) -> list[Any]:
+    """Model instances from the rows of a plain model query's compiler, as Django's ModelIterable
+    builds them (the field converters, then `from_db`)."""
+    fields = [column[0] for column in compiler.select[: compiler.col_count]]
+    converters = compiler.get_converters(fields)
+    values = compiler.apply_converters(rows, converters) if converters else rows
+    start, end = compiler.klass_info["select_fields"][0], compiler.klass_info["select_fields"][-1] + 1
+    names = [column[0].target.attname for column in compiler.select[start:end]]
+    model = compiler.query.model
+    return [model.from_db(compiler.using, names, tuple(row[start:end])) for row in values]
 
 
 select_for_update_lock = SelectForUpdateLock()

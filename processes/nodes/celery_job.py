@@ -44,6 +44,7 @@ from django.db import InterfaceError, OperationalError, transaction
 from django.db import connection as db_connection
 from django.utils import timezone
 from viewflow import this
+from viewflow.workflow import lock
 from viewflow.workflow.activation import Activation, has_manage_permission
 from viewflow.workflow.exceptions import FlowLockFailed
 from viewflow.workflow.fields import get_flow_ref, import_flow_by_ref
@@ -55,6 +56,7 @@ from viewflow.workflow.status import STATUS
 from processes import instruments
 from processes.audit import audit_record, correlation_bind, correlation_id_of
 from processes.exceptions import TransientError
+from processes.locks import SelectForUpdateLock
 from processes.nodes.boundaries import JobErrorBoundary
 from processes.nodes.job_chain import (
     HARD_LIMIT_MARGIN_SECONDS,
@@ -321,12 +323,25 @@ def _job_locked(flow_class: Any, process_pk: str, task_pk: str) -> Iterator[Any]
     the flow's own class (viewflow reads the task before the lock, again inside it, then the
     base process and the subclass row on every lock).
     """
-    with flow_class.lock(process_pk):
-        task = flow_class.task_class._default_manager.filter(pk=task_pk, process_id=process_pk).first()
-        if task is None:
+    reads = [
+        flow_class.task_class._default_manager.filter(pk=task_pk, process_id=process_pk),
+        flow_class.process_class._default_manager.filter(pk=process_pk),
+    ]
+    rows: list[list[Any]] = []
+    impl = flow_class.lock_impl
+    # With the portal's lock, the two reads go in the lock's own round trip (processes/locks.py).
+    scope = (
+        lock.lock_scope(impl.reading(reads, rows), flow_class, process_pk)
+        if isinstance(impl, SelectForUpdateLock)
+        else flow_class.lock(process_pk)
+    )
+    with scope:
+        tasks, processes = rows or [list(queryset) for queryset in reads]
+        if not tasks or not processes:
             yield None
             return
-        task.process = flow_class.process_class._default_manager.get(pk=process_pk)
+        task = tasks[0]
+        task.process = processes[0]
         yield task.flow_task.activation_class(task)
 
 

@@ -30,20 +30,28 @@ pytestmark = pytest.mark.django_db(transaction=True)
 #: before the budget must come down with it. With the flow lock in one round trip and a lock
 #: block's audit rows in one INSERT (processes/locks.py, processes/audit.py): 36 -> 25.6 a job.
 #: The `.OnError` boundary disarmed without reloading the process (processes/nodes/boundaries.py):
-#: 2 fewer on the four steps that have one, 179 -> 171 an order (2026-12-04).
+#: 2 fewer on the four steps that have one, 179 -> 171 an order. The task and the process read in
+#: the lock's own round trip (processes/locks.py `reading`): 4 fewer a job, 171 -> 143 (2026-12-04).
 BUDGET = {
-    "authorize_payment": 22,
-    "check_fraud": 26,
-    "capture_payment": 25,
-    "reserve_inventory": 28,
-    "calculate_shipping": 22,
-    "send_confirmation": 20,
-    "ship_order": 28,
+    "authorize_payment": 18,
+    "check_fraud": 22,
+    "capture_payment": 21,
+    "reserve_inventory": 24,
+    "calculate_shipping": 18,
+    "send_confirmation": 16,
+    "ship_order": 24,
 }
 SLACK = 3
 #: The same seven jobs as one chain in one worker (ADR 0025): the first message, then six jobs
 #: each started in the commit of the one before, so six first locks fewer (2026-12-04).
-CHAIN_BUDGET = 135
+CHAIN_BUDGET = 119
+#: Elsewhere (SQLite) the lock cannot carry the reads: the task and the process cost a statement
+#: each under each lock, two locks a job unchained, eight for the chain.
+READS_PER_LOCK = 2
+
+
+def _over_postgresql(locks: int) -> int:
+    return 0 if connection.vendor == "postgresql" else READS_PER_LOCK * locks
 
 
 def _deliver_all(process) -> dict[str, int]:
@@ -72,7 +80,8 @@ def test_every_job_of_an_order_stays_within_its_query_budget(place_order):
     assert process.shipment_ref
     assert Task.objects.filter(process=process, flow_task_type="WAIT", status=STATUS.SCHEDULED).exists()
     assert set(counts) == set(BUDGET)
-    assert all(count <= BUDGET[job] for job, count in counts.items()), f"over the budget {BUDGET}: {counts}"
+    budget = {job: count + _over_postgresql(2) for job, count in BUDGET.items()}
+    assert all(count <= budget[job] for job, count in counts.items()), f"over the budget {budget}: {counts}"
     if connection.vendor == "postgresql":
         for job, count in counts.items():
             assert count >= BUDGET[job] - SLACK, (
@@ -111,6 +120,7 @@ def test_an_orders_chain_stays_within_its_query_budget(place_order):
     assert outcome == "done"
     assert len(sent) == 1  # nothing else went to the broker
     assert OrderProcess.objects.get(pk=process.pk).outcome == OrderProcess.Outcome.COMPLETED
-    assert len(captured) <= CHAIN_BUDGET, f"over the chain's budget {CHAIN_BUDGET}: {len(captured)}"
+    budget = CHAIN_BUDGET + _over_postgresql(8)
+    assert len(captured) <= budget, f"over the chain's budget {budget}: {len(captured)}"
     if connection.vendor == "postgresql":
         assert len(captured) >= CHAIN_BUDGET - SLACK, f"only {len(captured)}: lower CHAIN_BUDGET"
