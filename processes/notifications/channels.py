@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import os
 import threading
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -94,8 +95,14 @@ def wake(channels: Iterable[str]) -> None:
 # its channels join the pending set, and the loop sends each pending channel once. One approval
 # passes through some ten transitions, each waking the process page, the queue and the inbox;
 # they now leave as a few group sends instead of a blocking round trip per transition.
-_sender: dict[str, Any] = {"loop": None, "pid": None, "pending": set(), "scheduled": False}
+_sender: dict[str, Any] = {"loop": None, "pid": None}
 _sender_lock = threading.Lock()
+# A burst of commits (a worker running a chain of jobs commits every few milliseconds, each
+# waking the same process page and dashboards) wakes a channel at most this often: a channel
+# not woken within the interval is sent to at once; one woken within it waits until the interval
+# is over and shares that send with everything else that came for it meanwhile. Every group send
+# costs Redis round trips and CPU in the committing process.
+WAKE_MIN_INTERVAL = 0.05
 
 
 def _sender_loop() -> asyncio.AbstractEventLoop:
@@ -104,27 +111,48 @@ def _sender_loop() -> asyncio.AbstractEventLoop:
         if _sender["loop"] is None or _sender["pid"] != os.getpid():
             loop = asyncio.new_event_loop()
             threading.Thread(target=loop.run_forever, name="channel-layer-sender", daemon=True).start()
-            _sender.update(loop=loop, pid=os.getpid(), pending=set(), scheduled=False)
+            # pending: channels to send; sent: when each was last sent (time.monotonic());
+            # soon: a drain to send now is on its way; later: one is set for the interval's end.
+            _sender.update(loop=loop, pid=os.getpid(), pending=set(), sent={}, soon=False, later=False)
         return _sender["loop"]
+
+
+def _recent(name: str, now: float) -> bool:
+    return _sender["sent"].get(name, -WAKE_MIN_INTERVAL) + WAKE_MIN_INTERVAL > now
 
 
 def _wake_soon(layer: Any, names: list[str]) -> None:
     loop = _sender_loop()
     with _sender_lock:
         _sender["pending"].update(names)
-        if _sender["scheduled"]:
-            return  # the drain already scheduled sends these too
-        _sender["scheduled"] = True
+        if _sender["soon"]:
+            return  # the drain on its way sends these too
+        if _sender["later"] and all(_recent(name, time.monotonic()) for name in names):
+            return  # all were just sent: the drain set for the interval's end takes them
+        _sender["soon"] = True
     asyncio.run_coroutine_threadsafe(_drain(layer), loop)
 
 
-async def _drain(layer: Any) -> None:
-    """Send every pending channel once; channels added meanwhile go in the next drain."""
+async def _drain(layer: Any, later: bool = False) -> None:
+    """Send each pending channel not sent within WAKE_MIN_INTERVAL, once; set a drain for the
+    interval's end for the others."""
+    loop = asyncio.get_running_loop()
     with _sender_lock:
-        names = sorted(_sender["pending"])
-        _sender["pending"] = set()
-        _sender["scheduled"] = False
-    await _send(layer, names)
+        _sender["later" if later else "soon"] = False
+        now, sent = time.monotonic(), _sender["sent"]
+        ready = sorted(name for name in _sender["pending"] if not _recent(name, now))
+        _sender["pending"].difference_update(ready)
+        sent.update(dict.fromkeys(ready, now))
+        wait = None
+        if _sender["pending"] and not _sender["later"]:
+            _sender["later"] = True
+            wait = min(sent.get(name, now) for name in _sender["pending"]) + WAKE_MIN_INTERVAL - now
+        if len(sent) > 1000:  # forget what is past the interval (user channels come and go)
+            _sender["sent"] = {name: at for name, at in sent.items() if at + WAKE_MIN_INTERVAL > now}
+    if wait is not None:
+        loop.call_later(max(wait, 0.0), lambda: loop.create_task(_drain(layer, later=True)))
+    if ready:
+        await _send(layer, ready)
 
 
 # Group sends in flight at once. A group send on Redis is four round trips; one commit that
