@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import DatabaseError, connection, transaction
@@ -39,41 +40,39 @@ class SelectForUpdateLock:
         with self._locked(flow_class, process_pk, ()):
             yield
 
-    def reading(self, querysets: Sequence[QuerySet], into: list[list[Any]]) -> Callable[[Any, Any], Any]:
-        """This lock as a `lock_impl` that also reads `querysets` under it, into `into` (a list of
-        rows per queryset): on PostgreSQL in the lock's own round trip. For viewflow's
+    def reading(self, reads: Sequence[BoundRead], into: list[list[Any]]) -> Callable[[Any, Any], Any]:
+        """This lock as a `lock_impl` that also runs `reads` under it, into `into` (a list of
+        instances per read): on PostgreSQL in the lock's own round trip. For viewflow's
         `lock.lock_scope(lock.reading(...), flow_class, process_pk)`."""
 
         @contextmanager
         def locked(flow_class, process_pk):
-            with self._locked(flow_class, process_pk, querysets) as rows:
+            with self._locked(flow_class, process_pk, reads) as rows:
                 into[:] = rows
                 yield
 
         return locked
 
     @contextmanager
-    def _locked(self, flow_class, process_pk, querysets: Sequence[QuerySet]) -> Iterator[list[list[Any]]]:
+    def _locked(self, flow_class, process_pk, reads: Sequence[BoundRead]) -> Iterator[list[list[Any]]]:
         # The block's atomic() is the savepoint a timeout rolls back: nothing runs in it before
         # the lock, so no second savepoint is needed around the lock statement.
         with transaction.atomic():
             try:
-                rows = self._lock(flow_class.process_class, process_pk, querysets)
+                rows = self._lock(flow_class.process_class, process_pk, reads)
             except DatabaseError as exc:
                 raise FlowLockFailed(f"Lock failed for {flow_class}") from exc
             with audit_batch():
                 yield rows
 
-    def _lock(self, process_class, process_pk, querysets: Sequence[QuerySet]) -> list[list[Any]]:
+    def _lock(self, process_class, process_pk, reads: Sequence[BoundRead]) -> list[list[Any]]:
         if connection.vendor != "postgresql":
             process_class._default_manager.select_for_update().filter(pk=process_pk).exists()
-            return [list(queryset) for queryset in querysets]
+            return [read.run() for read in reads]
         meta = process_class._meta
         # Identifiers from the model's own metadata, quoted; the values go as parameters.
         table, column = connection.ops.quote_name(meta.db_table), connection.ops.quote_name(meta.pk.column)
         lock = f"SELECT 1 FROM {table} WHERE {column} = %s FOR UPDATE"  # noqa: S608
-        compilers = [queryset.query.get_compiler(using=queryset.db) for queryset in querysets]
-        reads = [compiler.as_sql() for compiler in compilers]
         # Several statements in one string: Django's psycopg cursors bind parameters on the
         # client (OPTIONS server_side_binding off, the default), which sends it as one simple
         # query, and psycopg returns a result per statement. Server-side binding would refuse it;
@@ -81,32 +80,74 @@ class SelectForUpdateLock:
         # they see what the previous holder committed.
         sql = "; ".join(
             [f"SELECT set_config('lock_timeout', %s, true); {lock}; SET LOCAL lock_timeout TO DEFAULT"]
-            + [read_sql for read_sql, _ in reads]
+            + [read.prepared.sql for read in reads]
         )
         params: list[Any] = [f"{int(self.timeout * 1000)}ms", process_pk]
-        for _, read_params in reads:
-            params.extend(read_params)
+        for read in reads:
+            params.extend(read.values)
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             for _ in range(3):  # set_config, the lock, SET LOCAL
                 cursor.nextset()
             results = []
-            for compiler in compilers:
-                results.append(_instances(compiler, cursor.fetchall()))
+            for read in reads:
+                results.append(read.prepared.instances(cursor.fetchall()))
                 cursor.nextset()
         return results
 
 
-def _instances(compiler: Any, rows: list[tuple]) -> list[Any]:
-    """Model instances from the rows of a plain model query's compiler, as Django's ModelIterable
-    builds them (the field converters, then `from_db`)."""
-    fields = [column[0] for column in compiler.select[: compiler.col_count]]
-    converters = compiler.get_converters(fields)
-    values = compiler.apply_converters(rows, converters) if converters else rows
-    start, end = compiler.klass_info["select_fields"][0], compiler.klass_info["select_fields"][-1] + 1
-    names = [column[0].target.attname for column in compiler.select[start:end]]
-    model = compiler.query.model
-    return [model.from_db(compiler.using, names, tuple(row[start:end])) for row in values]
+@dataclass(frozen=True)
+class PreparedRead:
+    """A plain model query compiled once (per database connection): its SQL, and how its rows
+    become instances, as Django's ModelIterable makes them (the field converters, then
+    `from_db`). On a hot path, compiling a query costs more CPU than running it."""
+
+    compiler: Any
+    sql: str
+    converters: dict[int, Any]
+    start: int
+    end: int
+    names: list[str]
+
+    @classmethod
+    def compile(cls, compiler: Any, sql: str) -> PreparedRead:
+        fields = [column[0] for column in compiler.select[: compiler.col_count]]
+        start, end = compiler.klass_info["select_fields"][0], compiler.klass_info["select_fields"][-1] + 1
+        names = [column[0].target.attname for column in compiler.select[start:end]]
+        return cls(compiler, sql, compiler.get_converters(fields), start, end, names)
+
+    def instances(self, rows: list[tuple]) -> list[Any]:
+        values = self.compiler.apply_converters(rows, self.converters) if self.converters else rows
+        model, using = self.compiler.query.model, self.compiler.using
+        return [model.from_db(using, self.names, tuple(row[self.start : self.end])) for row in values]
+
+
+@dataclass(frozen=True)
+class BoundRead:
+    prepared: PreparedRead
+    values: list[Any]
+
+    def run(self) -> list[Any]:
+        """Alone, in a round trip of its own (where the lock cannot carry it)."""
+        with connection.cursor() as cursor:
+            cursor.execute(self.prepared.sql, self.values)
+            return self.prepared.instances(cursor.fetchall())
+
+
+def prepared_read(key: Any, build: Callable[..., QuerySet], *values: int) -> BoundRead:
+    """`build(*values)`'s query, compiled once per connection under `key` and bound to `values`.
+    The query's parameters must be exactly `values`, in order (checked when it is compiled)."""
+    cache = connection.__dict__.setdefault("_portal_prepared_reads", {})
+    prepared = cache.get(key)
+    if prepared is None:
+        placeholders = [-1_000_001 - index for index in range(len(values))]
+        queryset = build(*placeholders)
+        compiler = queryset.query.get_compiler(using=queryset.db)
+        sql, params = compiler.as_sql()
+        if list(params) != placeholders:
+            raise ValueError(f"{key}: the query's parameters {params} are not its values")
+        prepared = cache[key] = PreparedRead.compile(compiler, sql)
+    return BoundRead(prepared, list(values))
 
 
 select_for_update_lock = SelectForUpdateLock()

@@ -56,7 +56,7 @@ from viewflow.workflow.status import STATUS
 from processes import instruments
 from processes.audit import audit_record, correlation_bind, correlation_id_of
 from processes.exceptions import TransientError
-from processes.locks import SelectForUpdateLock
+from processes.locks import SelectForUpdateLock, prepared_read
 from processes.nodes.boundaries import JobErrorBoundary
 from processes.nodes.job_chain import (
     HARD_LIMIT_MARGIN_SECONDS,
@@ -323,9 +323,15 @@ def _job_locked(flow_class: Any, process_pk: str, task_pk: str) -> Iterator[Any]
     the flow's own class (viewflow reads the task before the lock, again inside it, then the
     base process and the subclass row on every lock).
     """
+    tasks_, processes_ = flow_class.task_class._default_manager, flow_class.process_class._default_manager
     reads = [
-        flow_class.task_class._default_manager.filter(pk=task_pk, process_id=process_pk),
-        flow_class.process_class._default_manager.filter(pk=process_pk),
+        prepared_read(
+            ("job.task", tasks_.model),
+            lambda t, p: tasks_.filter(pk=t, process_id=p),
+            int(task_pk),
+            int(process_pk),
+        ),
+        prepared_read(("job.process", processes_.model), lambda p: processes_.filter(pk=p), int(process_pk)),
     ]
     rows: list[list[Any]] = []
     impl = flow_class.lock_impl
@@ -336,7 +342,7 @@ def _job_locked(flow_class: Any, process_pk: str, task_pk: str) -> Iterator[Any]
         else flow_class.lock(process_pk)
     )
     with scope:
-        tasks, processes = rows or [list(queryset) for queryset in reads]
+        tasks, processes = rows or [read.run() for read in reads]
         if not tasks or not processes:
             yield None
             return
