@@ -7,6 +7,7 @@ at start-up instead of skipping tests silently.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -253,6 +254,21 @@ def place_order(catalogue):
         )
 
     return place
+
+
+def log_events(caplog, name: str) -> list[dict]:
+    """The structlog events called `name` that `caplog` caught, as dicts."""
+    found = []
+    for record in caplog.records:
+        payload = record.msg if isinstance(record.msg, dict) else None
+        if payload is None:
+            try:
+                payload = json.loads(record.getMessage())
+            except ValueError:
+                continue
+        if payload.get("event") == name:
+            found.append(payload)
+    return found
 
 
 def task_of(process, node_name: str):

@@ -15,6 +15,7 @@ from django.urls import get_resolver
 from django.utils import timezone
 
 from processes.models import AuditEvent
+from tests.conftest import log_events
 
 pytestmark = pytest.mark.django_db
 
@@ -29,20 +30,6 @@ def _settings(settings):
     cache.clear()
 
 
-def _events(caplog, name: str) -> list[dict]:
-    found = []
-    for record in caplog.records:
-        payload = record.msg if isinstance(record.msg, dict) else None
-        if payload is None:
-            try:
-                payload = json.loads(record.getMessage())
-            except ValueError:
-                continue
-        if payload.get("event") == name:
-            found.append(payload)
-    return found
-
-
 def test_a_thousand_unknown_tokens_write_no_audit_row(client, caplog):
     tokens = [secrets.token_urlsafe(32) for _ in range(900)] + [f"junk-{i}" for i in range(100)]
 
@@ -54,7 +41,7 @@ def test_a_thousand_unknown_tokens_write_no_audit_row(client, caplog):
 
     assert statuses == {404}
     assert AuditEvent.objects.count() == 0
-    logged = _events(caplog, "actionlink.unknown")
+    logged = log_events(caplog, "actionlink.unknown")
     assert len(logged) == 1000
     assert logged[0]["ip"] == "10.0.0.0"
     assert tokens[0] not in json.dumps(logged)  # a hash prefix, never the token itself
@@ -68,7 +55,7 @@ def test_a_client_over_its_limit_with_unknown_tokens_is_logged_not_audited(clien
 
     assert statuses == [404, 404, 429, 429, 429]
     assert AuditEvent.objects.count() == 0
-    assert len(_events(caplog, "actionlink.rate_limited")) == 1  # once per window
+    assert len(log_events(caplog, "actionlink.rate_limited")) == 1  # once per window
 
 
 def test_two_ipv6_addresses_in_one_slash_64_share_a_bucket(client, settings):

@@ -7,7 +7,6 @@ In-process, with real commits: the first job's message is what the broker would 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import multiprocessing
 import signal
@@ -23,7 +22,7 @@ from viewflow.workflow.status import STATUS
 from processes.models import AuditEvent
 from processes.nodes import celery_job, job_chain
 from processes.nodes.job_chain import HARD_LIMIT_MARGIN_SECONDS, attempt_limits, job_chain_run
-from tests.conftest import task_of
+from tests.conftest import log_events, task_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -56,20 +55,6 @@ def _carrier_quiet():
         yield
 
 
-def _events(caplog, name: str) -> list[dict]:
-    found = []
-    for record in caplog.records:
-        payload = record.msg if isinstance(record.msg, dict) else None
-        if payload is None:
-            try:
-                payload = json.loads(record.getMessage())
-            except ValueError:
-                continue
-        if payload.get("event") == name:
-            found.append(payload)
-    return found
-
-
 def _deliver_first(order, published) -> str:
     """Deliver the order's first message as the worker does, with the limits it carries."""
     (task_id, options), *_ = published
@@ -86,7 +71,7 @@ def test_an_order_runs_its_seven_jobs_as_one_chain_from_one_message(place_order,
         assert _deliver_first(order, published) == "done"
 
     assert len(published) == 1  # the other six never went through the broker
-    assert len(_events(caplog, "job.enqueued_inline")) == 6
+    assert len(log_events(caplog, "job.enqueued_inline")) == 6
     for step in CHAIN_STEPS:
         task = task_of(order, step)
         assert task.status == STATUS.DONE, step
@@ -138,7 +123,7 @@ def test_a_job_due_later_or_whose_limits_do_not_fit_is_published(published, monk
 
     assert [task_id for task_id, _ in published] == ["due-later", "too-long"]
     assert [job.external_task_id for job in job_chain._chain.queue] == ["fits"]
-    assert [e["task_ref"] for e in _events(caplog, "job.chain_cut")] == ["f/1/2"]
+    assert [e["task_ref"] for e in log_events(caplog, "job.chain_cut")] == ["f/1/2"]
 
 
 def test_a_chain_that_raises_publishes_what_it_queued(published, monkeypatch):
