@@ -136,18 +136,25 @@ class BoundRead:
 
 def prepared_read(key: Any, build: Callable[..., QuerySet], *values: int) -> BoundRead:
     """`build(*values)`'s query, compiled once per connection under `key` and bound to `values`.
-    The query's parameters must be exactly `values`, in order (checked when it is compiled)."""
+    Each value must be a parameter of the query exactly once (checked when it is compiled); the
+    query's other parameters are constants of its shape (a status list, say)."""
     cache = connection.__dict__.setdefault("_portal_prepared_reads", {})
-    prepared = cache.get(key)
-    if prepared is None:
+    entry = cache.get(key)
+    if entry is None:
         placeholders = [-1_000_001 - index for index in range(len(values))]
         queryset = build(*placeholders)
         compiler = queryset.query.get_compiler(using=queryset.db)
         sql, params = compiler.as_sql()
-        if list(params) != placeholders:
-            raise ValueError(f"{key}: the query's parameters {params} are not its values")
-        prepared = cache[key] = PreparedRead.compile(compiler, sql)
-    return BoundRead(prepared, list(values))
+        params = list(params)
+        if any(params.count(placeholder) != 1 for placeholder in placeholders):
+            raise ValueError(f"{key}: each value must be one parameter of the query, got {params}")
+        positions = [params.index(placeholder) for placeholder in placeholders]
+        entry = cache[key] = (PreparedRead.compile(compiler, sql), params, positions)
+    prepared, template, positions = entry
+    bound = list(template)
+    for position, value in zip(positions, values, strict=True):
+        bound[position] = value
+    return BoundRead(prepared, bound)
 
 
 select_for_update_lock = SelectForUpdateLock()

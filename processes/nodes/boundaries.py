@@ -6,9 +6,10 @@ then for each armed task an activation that loads the process twice (the base ro
 flow's subclass row). A job's `.OnError` boundary cost four statements on every job, a purchase
 approval's four `.OnTimeout` boundaries a dozen on every decision.
 
-Here the first boundary's receiver reads the host's open followers once and keeps them on the
-host task for its other boundaries, and every armed task gets the process of the activation that
-finished the host: the same row, read under the same flow lock.
+Here the first boundary's receiver reads the host's open followers once (a query compiled once
+per connection) and keeps them on the host task for its other boundaries, and every armed task
+gets the process of the activation that finished the host: the same row, read under the same
+flow lock.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from typing import Any
 
 from viewflow.workflow.flow.nodes import ErrorBoundary
 from viewflow.workflow.status import STATUS
+
+from processes.locks import prepared_read
 
 
 class HostFinishedMixin:
@@ -32,11 +35,15 @@ class HostFinishedMixin:
             return
         armed = host_task.__dict__.get("_open_boundaries")
         if armed is None:
-            armed = list(
-                self.flow_class.task_class._default_manager.filter(
-                    process=host_task.process, previous=host_task
-                ).exclude(status__in=[STATUS.DONE, STATUS.CANCELED, STATUS.REVIVED, STATUS.ERROR])
-            )
+            tasks = self.flow_class.task_class._default_manager
+            armed = prepared_read(
+                ("boundaries.open", tasks.model),
+                lambda process_pk, host_pk: tasks.filter(process_id=process_pk, previous=host_pk).exclude(
+                    status__in=[STATUS.DONE, STATUS.CANCELED, STATUS.REVIVED, STATUS.ERROR]
+                ),
+                host_task.process_id,
+                host_task.pk,
+            ).run()
             host_task.__dict__["_open_boundaries"] = armed
         process = signal_kwargs.get("process")
         for task in armed:
