@@ -62,10 +62,10 @@ from processes.nodes.job_chain import (
     HARD_LIMIT_MARGIN_SECONDS,
     QueuedJob,
     attempt_limits,
-    chain_fusable,
+    chain_claim,
+    chain_claimed,
+    chain_claims,
     chain_fused,
-    chain_scheduled,
-    chain_scheduled_clear,
     chain_take,
 )
 
@@ -199,8 +199,6 @@ class CeleryJobActivation(AbstractJobActivation):
         transaction.on_commit(
             lambda: job_send(ref, task_id, correlation_id, countdown=countdown, time_limit=time_limit)
         )
-        if not countdown:
-            chain_scheduled(self)
 
     @Activation.status.transition(source=STATUS.NEW, target=STATUS.SCHEDULED)
     def activate(self):
@@ -210,7 +208,8 @@ class CeleryJobActivation(AbstractJobActivation):
             "idempotency_key", f"{self.process.pk}:{self.flow_task.name}:{self.task.pk}"
         )
         self._schedule()
-        self.task.save()
+        if not chain_claim(self):  # else it starts in this same transaction, and is saved then
+            self.task.save()
 
     @Activation.status.transition(source=STATUS.STARTED, target=STATUS.SCHEDULED)
     def retry_later(self, delay: float):
@@ -367,9 +366,9 @@ def _finish_done(
                 setattr(process, name, value)
             process.save(update_fields=list(call.process_fields))
         _finish_attempt(activation.task, outcome="done", started=started)
-        chain_scheduled_clear()
-        activation.execute()
-        _fuse_next(process_pk)
+        with chain_claims(process_pk):
+            activation.execute()
+        _fuse_next()
     return True
 
 
@@ -423,16 +422,18 @@ def job_execute_started(activation_ref: str, call: JobCall) -> str:
         return _attempt_run(import_flow_by_ref(flow_ref), process_pk, task_pk, call, started, activation_ref)
 
 
-def _fuse_next(process_pk: str) -> None:
-    """Inside lock 2, after DONE: start the first job this commit made due that will run next in
-    this worker's chain, so its own lock 1 is saved (ADR 0025). Its attempt commits with this
-    step's DONE; a crash after that leaves it STARTED, for the sweep past its time limit."""
-    activation = chain_fusable(process_pk)
+def _fuse_next() -> None:
+    """Inside lock 2, after DONE: start the job this commit made due that runs next in this
+    worker's chain, so its own lock 1 is saved (ADR 0025). Its attempt commits with this step's
+    DONE; a crash after that leaves it STARTED, for the sweep past its time limit."""
+    activation = chain_claimed()
     if activation is None:
         return
     begun = _attempt_begin(activation, activation.ref(), None)
     if isinstance(begun, JobCall):
         chain_fused(activation.task.external_task_id, begun)
+    else:  # not startable after all: keep it SCHEDULED, for the commit to queue or publish
+        activation.task.save()
 
 
 def _attempt_run(

@@ -54,8 +54,10 @@ class QueuedJob:
 class _Chain:
     deadline: float  # time.monotonic() of the running message's soft limit (the backstop)
     queue: deque[QueuedJob] = field(default_factory=deque)
-    # Activations the running lock scheduled due now, and the attempts it started (by task id).
-    scheduled: list[Any] = field(default_factory=list)
+    # The process whose finishing lock runs, the job that lock will start, and the attempts
+    # started so (by task id) until their commit queues them.
+    lock_process: str | None = None
+    claimed: Any = None
     fused: dict[str, Any] = field(default_factory=dict)
 
     def fits(self, time_limit: int | None) -> bool:
@@ -81,28 +83,38 @@ def chain_take(job: QueuedJob) -> bool:
     return True
 
 
-def chain_scheduled(activation: Any) -> None:
-    """A job was scheduled due now in the running transaction (CeleryJobActivation._schedule)."""
-    if _chain is not None:
-        _chain.scheduled.append(activation)
+@contextmanager
+def chain_claims(process_pk: str) -> Iterator[None]:
+    """While the lock that finishes a job of process `process_pk` activates the next nodes: a
+    job they schedule due now may start in that lock (`chain_claim`). Nowhere else: a job
+    scheduled on a failure path is saved SCHEDULED as always."""
+    if _chain is None:
+        yield
+        return
+    _chain.lock_process, _chain.claimed = str(process_pk), None
+    try:
+        yield
+    finally:
+        _chain.lock_process = None
 
 
-def chain_scheduled_clear() -> None:
-    """Forget what was scheduled so far: only the coming transaction's jobs may be fused."""
-    if _chain is not None:
-        _chain.scheduled.clear()
+def chain_claim(activation: Any) -> bool:
+    """Whether `activation`, a job being scheduled due now, will start in the running lock (the
+    first one of that lock's process whose limits fit). Its row is then saved once, STARTED."""
+    if _chain is None or _chain.claimed is not None or _chain.lock_process is None:
+        return False
+    if str(activation.process.pk) != _chain.lock_process or not _chain.fits(activation.flow_task.time_limit):
+        return False
+    _chain.claimed = activation
+    return True
 
 
-def chain_fusable(process_pk: str) -> Any:
-    """The first job of process `process_pk` scheduled due now since the last call, if a chain
-    runs here and its limits fit: its attempt may start in the running transaction."""
+def chain_claimed() -> Any:
+    """The activation claimed while the running lock activated its next nodes, if any."""
     if _chain is None:
         return None
-    scheduled, _chain.scheduled = _chain.scheduled, []
-    for activation in scheduled:
-        if str(activation.process.pk) == str(process_pk) and _chain.fits(activation.flow_task.time_limit):
-            return activation
-    return None
+    claimed, _chain.claimed = _chain.claimed, None
+    return claimed
 
 
 def chain_fused(external_task_id: str, call: Any) -> None:
@@ -165,6 +177,7 @@ def job_chain_run(activation_ref: str, message_id: str | None, soft_limit: float
         while chain.queue:
             job = chain.queue.popleft()
             chain.fused.clear()  # attempts a rolled-back lock started are not this chain's
+            chain.lock_process, chain.claimed = None, None
             if job.call is not None:
                 job_execute_started(job.activation_ref, job.call)
             else:

@@ -82,6 +82,25 @@ def test_an_order_runs_its_seven_jobs_as_one_chain_from_one_message(place_order,
     assert started.count() == len(CHAIN_STEPS)
 
 
+@pytest.mark.usefixtures("_carrier_quiet")
+def test_a_failed_step_compensates_within_the_chain_and_every_row_is_saved(place_order, published):
+    """A refused reservation fails the step; its .OnError path schedules the refund and the
+    notice on the failure path, where no job starts early: each is saved SCHEDULED, then runs
+    next in the same chain."""
+    order = place_order(lines=[("DESK-01", 1), ("LAMP-03", 1)])  # the lamp is out of stock
+
+    _deliver_first(order, published)
+
+    assert len(published) == 1
+    order.refresh_from_db()
+    assert order.outcome == "compensated"
+    assert [a["outcome"] for a in task_of(order, "reserve_inventory").data["attempts"]] == ["failed"]
+    for step in ("refund_payment", "notify_compensation"):
+        assert task_of(order, step).status == STATUS.DONE, step
+        assert [a["outcome"] for a in task_of(order, step).data["attempts"]] == ["done"], step
+    assert not Task.objects.filter(process=order, flow_task_type="JOB", status=STATUS.NEW).exists()
+
+
 def test_the_message_carries_the_jobs_limits_plus_the_chain_window(place_order, published, settings):
     order = place_order()
 
