@@ -4,11 +4,14 @@ Why: between two jobs of a chain (order to cash: seven in a row) the message mad
 through the broker, and a worker process paid for publishing, receiving, acknowledging and
 dispatching it: about a third of a job's cost. Now a job due at once, scheduled by the commit of
 a job running in a worker, joins that worker's chain and runs right after the job before it,
-through `job_execute` as a delivered message would.
+through `job_execute` as a delivered message would. The first such job of the lock that finished
+the one before starts in that lock (fused: `chain_claims`, `_fuse_next` in celery_job.py), which
+saves its own first lock.
 
 What keeps it safe:
-- The job row is SCHEDULED with `sent_at` before its inline run, exactly as for a published
-  message: a worker killed between two inline jobs leaves the rest to the stuck-job sweep.
+- The job row is SCHEDULED with `sent_at` (or STARTED with its attempt, fused) before the commit
+  that queues it, exactly as for a published message: a worker killed between two inline jobs
+  leaves the rest to the stuck-job sweep.
 - The first message is acknowledged at the chain's end (`acks_late`); a redelivery finds its job
   DONE and is "skipped".
 - Each attempt gets its own limits here, not the message's: the soft one raises
