@@ -13,12 +13,15 @@ How it behaves:
 - The worker (`job_execute`) takes the flow lock only briefly: once to move SCHEDULED ->
   STARTED and record the attempt, once to finish it. The job's own code runs outside the lock,
   because viewflow does not lock long jobs and a held process lock would block every operator.
+  A job due at once after a job in a worker runs next in that worker, and starts in the lock
+  that finished the one before (processes/nodes/job_chain.py, ADR 0025).
 - A failure the node's RetryPolicy covers is recorded as a failed attempt and the task goes
   back to SCHEDULED with a backoff delay (exponential, with jitter); the last allowed attempt
   moves it to ERROR, an incident, which fires the node's `.OnError` boundary if it has one.
   Every attempt (number, start, duration, outcome, error) is kept in `task.data["attempts"]`.
-- Each delivery gets the node's time limit (soft: the job sees SoftTimeLimitExceeded and the
-  attempt fails; hard, a few seconds later: the worker process is replaced).
+- Each attempt gets the node's time limit (soft: the job sees SoftTimeLimitExceeded and the
+  attempt fails; hard, a few seconds later: the worker process is replaced). Inside a chain the
+  limits are the attempt's own (job_chain.attempt_limits); the message's are a backstop.
 - Messages are acknowledged late, so a worker that dies mid-job has its message delivered
   again, and the sweep re-sends a STARTED job whose attempt outlived its time limit (its worker
   is gone). A delivery for a task that is no longer SCHEDULED or STARTED does nothing, nor does
@@ -320,7 +323,8 @@ def _job_locked(flow_class: Any, process_pk: str, task_pk: str) -> Iterator[Any]
 
     What `task.activation()` does, in two reads instead of four: the task, and the process as
     the flow's own class (viewflow reads the task before the lock, again inside it, then the
-    base process and the subclass row on every lock).
+    base process and the subclass row on every lock). With the portal's lock both reads go in
+    the lock's own round trip, compiled once per connection (processes/locks.py).
     """
     tasks_, processes_ = flow_class.task_class._default_manager, flow_class.process_class._default_manager
     reads = [
