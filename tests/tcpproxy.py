@@ -50,9 +50,14 @@ class TcpProxy:
             self.writers -= {writer, up_writer}
 
     async def _start(self) -> None:
+        if self.server is not None and self.server.is_serving():
+            return
         self.server = await asyncio.start_server(self._handle, "127.0.0.1", self.port, reuse_address=True)
 
-    async def _cut(self) -> None:
+    async def _cut(self, busy_within: float = 0) -> None:
+        deadline = self.loop.time() + busy_within
+        while not self.writers and self.loop.time() < deadline:
+            await asyncio.sleep(0.005)
         self.server.close()
         for writer in list(self.writers):
             writer.transport.abort()  # a reset, as from a server process that died
@@ -63,8 +68,11 @@ class TcpProxy:
     def start(self) -> None:
         self._call(self._start())
 
-    def cut(self) -> None:
-        self._call(self._cut())
+    def cut(self, busy_within: float = 0) -> None:
+        """Reset every open connection and refuse new ones. With `busy_within`, wait up to that
+        many seconds for a connection to be open first, so the cut lands mid-traffic (the
+        portal's nodes hold no connection between requests and tasks)."""
+        self._call(self._cut(busy_within))
 
     def restore(self) -> None:
         self._call(self._start())

@@ -126,6 +126,7 @@ def cluster_quiet(cluster, transactional_db) -> Iterator[None]:
             lambda: beat.output().count("maxinterval") >= beat.output().count("restarted -----") + 1, "beat"
         )
     yield
+    cluster.database.restore()  # a test that failed between a cut and its restore
 
     def idle() -> bool:
         jobs = Task.objects.filter(flow_task_type="JOB", status__in=[STATUS.SCHEDULED, STATUS.STARTED])

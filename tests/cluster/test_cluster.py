@@ -382,10 +382,12 @@ def test_postgresql_cut_off_mid_traffic_half_does_nothing(cluster, policy, alice
     thread = threading.Thread(target=traffic)
     thread.start()
     time.sleep(1)
-    cluster.database.cut()
-    assert cluster.database.aborted > 0  # the nodes' and workers' open connections were reset
-    time.sleep(4)
-    cluster.database.restore()
+    try:
+        cluster.database.cut(busy_within=10)
+        assert cluster.database.aborted > 0  # the nodes' and workers' open connections were reset
+        time.sleep(4)
+    finally:
+        cluster.database.restore()  # even on a failure, or every later test of the module fails
     thread.join(timeout=240)
 
     assert len(done) >= 1, outcomes
