@@ -4,7 +4,7 @@ from django.utils.translation import gettext_lazy as _
 from viewflow import this
 from viewflow.workflow import act, flow
 
-from processes import locks
+from processes import locks, nodes
 from processes.catalog import services, views
 from processes.catalog.models import CatalogRequest
 from processes.escalation.flows import StageEscalationMixin, level_due, reminder_due, stage_route
@@ -32,9 +32,9 @@ class CatalogFlow(StageEscalationMixin, flow.Flow):
     # Started from code only: each type's start page validates its own form (views.py).
     start = flow.StartHandle(this.start_request).Annotation(title=_("Request submitted")).Next(this.route)
     route = (
-        flow.Function(this.stage_next).Annotation(title=_("Next approval stage")).Next(this.has_next_stage)
+        nodes.Function(this.stage_next).Annotation(title=_("Next approval stage")).Next(this.has_next_stage)
     )
-    has_next_stage = flow.If(act.process.has_stage).Then(this.approve).Else(this.approved)
+    has_next_stage = nodes.If(act.process.has_stage).Then(this.approve).Else(this.approved)
     # Its boundaries, by name: approve__timeout (reminder), approve__timeout_2, _3 and _4
     # (escalation levels 1 to 3). Armed timers store the names: only ever append new ones.
     approve = (
@@ -53,11 +53,11 @@ class CatalogFlow(StageEscalationMixin, flow.Flow):
         .OnTimeout(level_due(3), this.escalate_3, interrupting=False, title=_("Escalation level 3"))
         .Next(this.check_approved)
     )
-    remind = flow.Function(this.task_remind).Annotation(title=_("Remind"))
-    escalate_1 = flow.Function(this.task_escalate_1).Annotation(title=_("Escalate (level 1)"))
-    escalate_2 = flow.Function(this.task_escalate_2).Annotation(title=_("Escalate (level 2)"))
-    escalate_3 = flow.Function(this.task_escalate_3).Annotation(title=_("Escalate (level 3)"))
-    check_approved = flow.If(act.process.approved).Then(this.route).Else(this.rejected)
+    remind = nodes.Function(this.task_remind).Annotation(title=_("Remind"))
+    escalate_1 = nodes.Function(this.task_escalate_1).Annotation(title=_("Escalate (level 1)"))
+    escalate_2 = nodes.Function(this.task_escalate_2).Annotation(title=_("Escalate (level 2)"))
+    escalate_3 = nodes.Function(this.task_escalate_3).Annotation(title=_("Escalate (level 3)"))
+    check_approved = nodes.If(act.process.approved).Then(this.route).Else(this.rejected)
     approved = flow.End().Annotation(title=_("Approved"))
     rejected = flow.End().Annotation(title=_("Rejected"))
 

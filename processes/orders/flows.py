@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from viewflow import this
 from viewflow.workflow import act, flow
 
-from processes import locks
+from processes import locks, nodes
 from processes.escalation import services as escalation_services
 from processes.nodes import CeleryJob, DeadlineView, JobCall, deadline_host_task, deadline_path_host
 from processes.nodes.celery_job import RetryPolicy
@@ -87,7 +87,7 @@ class OrderFlow(flow.Flow):
         .Next(this.check_fraud)
     )
     check_fraud = CeleryJob(this.fraud_check).Annotation(title=_("Check for fraud")).Next(this.fraud_gate)
-    fraud_gate = flow.If(this.needs_review).Then(this.review_fraud).Else(this.capture_payment)
+    fraud_gate = nodes.If(this.needs_review).Then(this.review_fraud).Else(this.capture_payment)
     # Its boundary, by name: review_fraud__timeout (the reminder at the due time). Armed timers
     # store the name, which comes from the declaration order: only ever append new boundaries.
     # Non-interrupting: the review stays where it is.
@@ -102,8 +102,8 @@ class OrderFlow(flow.Flow):
         .Next(this.fraud_decision)
     )
     # The reminder's path ends here (no next step: the review goes on).
-    remind_review = flow.Function(this.review_remind).Annotation(title=_("Remind"))
-    fraud_decision = flow.If(act.process.fraud_cleared).Then(this.capture_payment).Else(this.cancel_order)
+    remind_review = nodes.Function(this.review_remind).Annotation(title=_("Remind"))
+    fraud_decision = nodes.If(act.process.fraud_cleared).Then(this.capture_payment).Else(this.cancel_order)
     capture_payment = (
         CeleryJob(this.payment_capture, retry=PAYMENT_RETRY, time_limit=30)
         .Annotation(title=_("Capture payment"))
@@ -143,7 +143,7 @@ class OrderFlow(flow.Flow):
         .Next(this.record_delivery)
     )
     record_delivery = (
-        flow.Function(this.delivered).Annotation(title=_("Record delivery")).Next(this.completed)
+        nodes.Function(this.delivered).Annotation(title=_("Record delivery")).Next(this.completed)
     )
     completed = flow.End().Annotation(title=_("Completed"))
     # -- no callback in time: a person asks the carrier
@@ -154,7 +154,7 @@ class OrderFlow(flow.Flow):
         .Next(this.chase_result)
     )
     chase_result = (
-        flow.If(this.is_delivered).Annotation(title=_("Delivered?")).Then(this.completed).Else(this.lost)
+        nodes.If(this.is_delivered).Annotation(title=_("Delivered?")).Then(this.completed).Else(this.lost)
     )
     lost = flow.End().Annotation(title=_("Lost in transit"))
 

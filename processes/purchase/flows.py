@@ -4,7 +4,7 @@ from django.utils.translation import gettext_lazy as _
 from viewflow import this
 from viewflow.workflow import act, flow
 
-from processes import locks
+from processes import locks, nodes
 from processes.escalation.flows import StageEscalationMixin, level_due, reminder_due, stage_route
 from processes.gate import process_visible_to
 from processes.nodes import CeleryJob, DeadlineView, JobCall
@@ -39,9 +39,9 @@ class PurchaseFlow(StageEscalationMixin, flow.Flow):
         .Next(this.route)
     )
     route = (
-        flow.Function(this.stage_next).Annotation(title=_("Next approval stage")).Next(this.has_next_stage)
+        nodes.Function(this.stage_next).Annotation(title=_("Next approval stage")).Next(this.has_next_stage)
     )
-    has_next_stage = flow.If(act.process.has_stage).Then(this.approve).Else(this.create_order)
+    has_next_stage = nodes.If(act.process.has_stage).Then(this.approve).Else(this.create_order)
     # Its boundaries, by name: approve__timeout (reminder), approve__timeout_2, _3 and _4
     # (escalation levels 1, 2 and 3: policies.models.MAX_ESCALATION_LEVELS). The names come
     # from the declaration order, and armed timers store them: only ever append new ones.
@@ -64,11 +64,11 @@ class PurchaseFlow(StageEscalationMixin, flow.Flow):
         .Next(this.check_approved)
     )
     # The timers' paths end in these steps (no next step: the approval task goes on).
-    remind = flow.Function(this.task_remind).Annotation(title=_("Remind"))
-    escalate_1 = flow.Function(this.task_escalate_1).Annotation(title=_("Escalate (level 1)"))
-    escalate_2 = flow.Function(this.task_escalate_2).Annotation(title=_("Escalate (level 2)"))
-    escalate_3 = flow.Function(this.task_escalate_3).Annotation(title=_("Escalate (level 3)"))
-    check_approved = flow.If(act.process.approved).Then(this.route).Else(this.revise)
+    remind = nodes.Function(this.task_remind).Annotation(title=_("Remind"))
+    escalate_1 = nodes.Function(this.task_escalate_1).Annotation(title=_("Escalate (level 1)"))
+    escalate_2 = nodes.Function(this.task_escalate_2).Annotation(title=_("Escalate (level 2)"))
+    escalate_3 = nodes.Function(this.task_escalate_3).Annotation(title=_("Escalate (level 3)"))
+    check_approved = nodes.If(act.process.approved).Then(this.route).Else(this.revise)
     revise = (
         flow.View(views.PurchaseReviseView.as_view())
         .Annotation(
@@ -79,7 +79,7 @@ class PurchaseFlow(StageEscalationMixin, flow.Flow):
         .Assign(requester_of)
         .Next(this.check_withdrawn)
     )
-    check_withdrawn = flow.If(act.process.withdrawn).Then(this.withdrawn).Else(this.route)
+    check_withdrawn = nodes.If(act.process.withdrawn).Then(this.withdrawn).Else(this.route)
     create_order = (
         CeleryJob(this.purchase_order_create).Annotation(title=_("Create purchase order")).Next(this.approved)
     )
