@@ -40,6 +40,7 @@ from viewflow.workflow.nodes import Start
 from viewflow.workflow.nodes import View as ViewNode
 
 from processes.gate import TaskAction, execute_action, node_is_personal, task_authorize
+from processes.locks import task_locked
 from processes.pages import ProcessChartView, ProcessDetailView
 from processes.selectors import process_with_subclass
 from processes.views import ProcessCancelView
@@ -72,10 +73,6 @@ def gated_task_view(node: Any, origin_view: Any, action: TaskAction | None) -> A
             raise Http404("No such task at this step")
 
         def call():
-            task.refresh_from_db()
-            process = process_with_subclass(task.process_id, node.flow_class)  # once, as its own model
-            if process is not None:
-                task.process = process
             task_authorize(user=request.user, task=task, action=action, node=node, process_pk=process_pk)
             request.activation = node.activation_class(task)
             if action in (TaskAction.DECIDE, TaskAction.EDIT):
@@ -84,10 +81,15 @@ def gated_task_view(node: Any, origin_view: Any, action: TaskAction | None) -> A
 
         try:
             if request.method == "POST":
-                # No savepoint of its own: the lock's block is one already (a flow with a lock
-                # that opens no transaction gets it here).
-                with node.flow_class.lock(task.process_id), transaction.atomic(savepoint=False):
+                # The task re-read under the lock, with its process (processes/locks.py). No
+                # savepoint of its own: the lock's block is one already (a flow with a lock that
+                # opens no transaction gets it here).
+                with task_locked(task), transaction.atomic(savepoint=False):
                     return call()
+            task.refresh_from_db()
+            process = process_with_subclass(task.process_id, node.flow_class)  # once, as its own model
+            if process is not None:
+                task.process = process
             return call()
         except TransitionNotAllowed as exc:
             raise PermissionDenied(",".join(str(arg) for arg in exc.args)) from exc

@@ -25,6 +25,7 @@ from typing import Any
 from django.db import DatabaseError, connection, transaction
 from django.db.models import QuerySet
 from viewflow.workflow.exceptions import FlowLockFailed
+from viewflow.workflow.lock import lock_scope
 
 from processes.audit import audit_batch
 
@@ -158,3 +159,75 @@ def prepared_read(key: Any, build: Callable[..., QuerySet], *values: int) -> Bou
 
 
 select_for_update_lock = SelectForUpdateLock()
+
+
+@contextmanager
+def flow_locked(
+    flow_class: Any, process_pk: Any, task_pk: Any, *, starter: bool = False
+) -> Iterator[tuple[Any, Any] | None]:
+    """The flow lock on `process_pk`, with the task `task_pk` of that process and the process, as
+    the flow's own model, read under it: (task, process), or None when there is no such task
+    (process None when its row is gone). With `starter`, also who started the process (the
+    gate's segregation of duties asks on every check), kept on the process as the registry
+    keeps it.
+
+    What `task.activation()` reads in four round trips (the task before the lock, again inside
+    it, then the base process row and the subclass row), in none of their own: with the portal's
+    lock they go in the lock's round trip, compiled once per connection.
+    """
+    from processes.registry import start_tasks, starter_keep
+
+    tasks_, processes_ = flow_class.task_class._default_manager, flow_class.process_class._default_manager
+    task_pk, process_pk = int(task_pk), int(process_pk)
+    reads = [
+        prepared_read(
+            ("lock.task", tasks_.model), lambda t, p: tasks_.filter(pk=t, process_id=p), task_pk, process_pk
+        ),
+        prepared_read(("lock.process", processes_.model), lambda p: processes_.filter(pk=p), process_pk),
+    ]
+    if starter:
+        reads.append(
+            prepared_read(
+                ("lock.starter", tasks_.model),
+                lambda p: start_tasks(p).only("pk", "owner_id")[:1],
+                process_pk,
+            )
+        )
+    rows: list[list[Any]] = []
+    impl = flow_class.lock_impl
+    scope = (
+        lock_scope(impl.reading(reads, rows), flow_class, process_pk)
+        if isinstance(impl, SelectForUpdateLock)
+        else flow_class.lock(process_pk)
+    )
+    with scope:
+        found = rows or [read.run() for read in reads]
+        tasks, processes = found[0], found[1]
+        if not tasks:
+            yield None
+            return
+        process = processes[0] if processes else None
+        if starter and process is not None and found[2]:
+            starter_keep(process, found[2][0].owner_id)
+        yield tasks[0], process
+
+
+@contextmanager
+def task_locked(task: Any) -> Iterator[Any]:
+    """The flow lock on `task`'s process, `task` re-read under it in place (as viewflow's
+    `refresh_from_db` does: whoever holds the object sees the fresh row) with its process, as
+    its own model, and who started it (`flow_locked`). DoesNotExist when the task is gone."""
+    flow_class = task.flow_task.flow_class
+    with flow_locked(flow_class, task.process_id, task.pk, starter=True) as found:
+        if found is None:
+            raise type(task).DoesNotExist(f"Task {task.pk} is gone")
+        fresh, process = found
+        for field in task._meta.concrete_fields:
+            value = getattr(fresh, field.attname)
+            if field.is_relation and field.is_cached(task) and getattr(task, field.attname) != value:
+                field.delete_cached_value(task)
+            setattr(task, field.attname, value)
+        task._state.db = fresh._state.db
+        if process is not None:
+            task.process = process
+        yield task

@@ -120,6 +120,21 @@ class MenuEntry:
     url: str
 
 
+def start_tasks(process_pk: Any) -> Any:
+    """The start tasks of process `process_pk`, first first: the default starter is the owner of
+    the first (`ProcessDescriptor.starter_id`)."""
+    return Task.objects.filter(process_id=process_pk, flow_task_type__in=("HUMAN_START", "START")).order_by(
+        "pk"
+    )
+
+
+def starter_keep(process: Any, starter_id: int | None) -> None:
+    """Keep who started `process` on it, for `ProcessDescriptor.starter_id` (a start task's owner
+    never changes; a None is not kept: a process still being started is asked again)."""
+    if starter_id is not None:
+        process._starter_id = starter_id
+
+
 class ProcessDescriptor:
     """What the core asks a process type. Subclass it in the plug-in's `descriptor` module, set
     `flow`, and override only what differs from the defaults. Hooks that take a process get it as
@@ -165,14 +180,8 @@ class ProcessDescriptor:
         known = getattr(process, "_starter_id", None)
         if known is not None:
             return known
-        starter_id = (
-            Task.objects.filter(process_id=process.pk, flow_task_type__in=("HUMAN_START", "START"))
-            .order_by("pk")
-            .values_list("owner_id", flat=True)
-            .first()
-        )
-        if starter_id is not None:
-            process._starter_id = starter_id
+        starter_id = start_tasks(process.pk).values_list("owner_id", flat=True).first()
+        starter_keep(process, starter_id)
         return starter_id
 
     def menu_entries(self, user: AbstractBaseUser | AnonymousUser) -> list[MenuEntry] | None:

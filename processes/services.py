@@ -17,8 +17,8 @@ from processes.absences.services import absence_target_authorize, on_behalf_deta
 from processes.audit import acting_as, audit_record, transition_details
 from processes.exceptions import IncidentError
 from processes.gate import TaskAction, execute_action, task_authorize
+from processes.locks import task_locked
 from processes.models import ProcessComment
-from processes.selectors import process_with_subclass
 from processes.tasklist.exceptions import TaskUnavailable
 from processes.webhooks.services import webhook_task_decided
 
@@ -40,11 +40,7 @@ def task_activation(task: Task) -> Iterator[Activation]:
     """`task.activation()`: the flow lock on its process, the task re-read under it, and its
     activation; with the process read once, as its own model, where viewflow reads it twice (the
     base row, then the subclass row). `task` is refreshed in place, as viewflow does."""
-    with task.flow_task.flow_class.lock(task.process_id):
-        task.refresh_from_db()
-        process = process_with_subclass(task.process_id, task.flow_task.flow_class)
-        if process is not None:
-            task.process = process
+    with task_locked(task):
         yield task.flow_task.activation_class(task)
 
 

@@ -47,7 +47,6 @@ from django.db import InterfaceError, OperationalError, transaction
 from django.db import connection as db_connection
 from django.utils import timezone
 from viewflow import this
-from viewflow.workflow import lock
 from viewflow.workflow.activation import Activation, has_manage_permission
 from viewflow.workflow.exceptions import FlowLockFailed
 from viewflow.workflow.fields import get_flow_ref, import_flow_by_ref
@@ -59,7 +58,7 @@ from viewflow.workflow.status import STATUS
 from processes import instruments
 from processes.audit import audit_record, correlation_bind, correlation_id_of
 from processes.exceptions import TransientError
-from processes.locks import SelectForUpdateLock, prepared_read
+from processes.locks import flow_locked
 from processes.nodes.boundaries import JobErrorBoundary
 from processes.nodes.job_chain import (
     HARD_LIMIT_MARGIN_SECONDS,
@@ -319,38 +318,14 @@ def _finish_attempt(
 
 @contextmanager
 def _job_locked(flow_class: Any, process_pk: str, task_pk: str) -> Iterator[Any]:
-    """The task's activation under the flow lock, or None when there is no such task.
-
-    What `task.activation()` does, in two reads instead of four: the task, and the process as
-    the flow's own class (viewflow reads the task before the lock, again inside it, then the
-    base process and the subclass row on every lock). With the portal's lock both reads go in
-    the lock's own round trip, compiled once per connection (processes/locks.py).
-    """
-    tasks_, processes_ = flow_class.task_class._default_manager, flow_class.process_class._default_manager
-    reads = [
-        prepared_read(
-            ("job.task", tasks_.model),
-            lambda t, p: tasks_.filter(pk=t, process_id=p),
-            int(task_pk),
-            int(process_pk),
-        ),
-        prepared_read(("job.process", processes_.model), lambda p: processes_.filter(pk=p), int(process_pk)),
-    ]
-    rows: list[list[Any]] = []
-    impl = flow_class.lock_impl
-    # With the portal's lock, the two reads go in the lock's own round trip (processes/locks.py).
-    scope = (
-        lock.lock_scope(impl.reading(reads, rows), flow_class, process_pk)
-        if isinstance(impl, SelectForUpdateLock)
-        else flow_class.lock(process_pk)
-    )
-    with scope:
-        tasks, processes = rows or [read.run() for read in reads]
-        if not tasks or not processes:
+    """The task's activation under the flow lock, or None when there is no such task: the task
+    and its process read in the lock's own round trip (processes/locks.py `flow_locked`)."""
+    with flow_locked(flow_class, process_pk, task_pk) as found:
+        if found is None or found[1] is None:
             yield None
             return
-        task = tasks[0]
-        task.process = processes[0]
+        task, process = found
+        task.process = process
         yield task.flow_task.activation_class(task)
 
 
