@@ -67,6 +67,7 @@ from processes.mail.models import OutgoingEmail
 from processes.operations.selectors import stuck_process_counts
 from processes.registry import registry
 from processes.tasklist.models import OPEN_STATUSES, TaskRow
+from processes.tasklist.selectors import task_row_stage
 from processes.webhooks.models import WebhookDelivery
 
 if TYPE_CHECKING:
@@ -416,19 +417,17 @@ def metrics_from_audit(event: AuditEvent) -> None:
         node = str(details.get("node", ""))
         m.count_on_commit(lambda: m.JOB_FAILURES.labels(process_type, node).inc())
     elif node_type == "HUMAN" and task is not None and action in _HUMAN_COUNTED:
-        task_id, created, at = task.pk, task.created, timezone.now()
-        m.count_on_commit(lambda: _count_human(action, process_type, task_id, created, at))
+        created, at = task.created, timezone.now()
+        m.count_on_commit(lambda: _count_human(action, process_type, task, created, at))
 
 
 _HUMAN_COUNTED = ("task.created", "task.assigned", "task.completed")
 
 
-def _count_human(
-    action: str, process_type: str, task_id: int, created: datetime | None, at: datetime
-) -> None:
-    """Count a people's task's creation, claim or decision, with its list row's stage and due time."""
-    row = TaskRow.objects.filter(task_id=task_id).values_list("stage_name", "due_at").first()
-    stage, due_at = row if row else ("", None)
+def _count_human(action: str, process_type: str, task: Task, created: datetime | None, at: datetime) -> None:
+    """Count a people's task's creation, claim or decision, with its list row's stage and due time
+    (as the transaction wrote or read the row, if it did: then nothing is read)."""
+    stage, due_at = task_row_stage(task)
     waited = (at - created).total_seconds() if created else None
     if action == "task.created":
         m.TASKS_CREATED.labels(process_type, stage).inc()

@@ -119,6 +119,26 @@ def task_row_reachable(user: Any, task_pk: int) -> TaskRow | None:
     return None
 
 
+def task_row_stage(task: Task) -> tuple[str, datetime | None]:
+    """The stage name and due time on `task`'s list row: as this request wrote or read the row
+    for this task object (`task_row_stage_keep`), else read now ('' and None without a row)."""
+    known = task.__dict__.get(_ROW_STAGE)
+    if known is not None:
+        return known
+    row = TaskRow.objects.filter(task_id=task.pk).values_list("stage_name", "due_at").first()
+    return row if row else ("", None)
+
+
+def task_row_stage_keep(task: Task, row: TaskRow | dict[str, Any]) -> None:
+    """Remember on `task` the stage and due time of its row, just written or read (a dict of the
+    row's values, or the row), so that `task_row_stage` reads nothing."""
+    values = row if isinstance(row, dict) else {"stage_name": row.stage_name, "due_at": row.due_at}
+    task.__dict__[_ROW_STAGE] = (values["stage_name"], values["due_at"])
+
+
+_ROW_STAGE = "_row_stage"
+
+
 # The process filter's value for one of the types a flow runs: "<flow ref>#<type name>".
 KIND_SEPARATOR = "#"
 

@@ -20,6 +20,7 @@ from viewflow.workflow.models import Task
 from processes.nodes.deadline import task_due_override
 from processes.registry import registry
 from processes.tasklist.models import TaskRow
+from processes.tasklist.selectors import task_row_stage_keep
 
 if TYPE_CHECKING:
     from viewflow.fsm.base import TransitionBoundMethod
@@ -81,6 +82,7 @@ def task_row_create(
     if new or not TaskRow.objects.filter(task_id=task.pk).update(**values):
         row.save(force_insert=True)
     task.__dict__["_row_state"] = _row_state(task)
+    task_row_stage_keep(task, values)
     return row
 
 

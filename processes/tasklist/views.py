@@ -259,9 +259,12 @@ class _TaskActionView(View):
 
     def task(self, user: Any, task_pk: int) -> Task:
         """The task, if `user` may reach it at all (candidate, holder or manager): else a 404."""
-        if selectors.task_row_reachable(user, task_pk) is None:
+        row = selectors.task_row_reachable(user, task_pk)
+        if row is None:
             raise Http404("No such task")
-        return Task.objects.get(pk=task_pk)  # its process is read under the lock (services)
+        task = Task.objects.get(pk=task_pk)  # its process is read under the lock (services)
+        selectors.task_row_stage_keep(task, row)  # for the metrics of what the action does
+        return task
 
     def next_url(self, value: str | None) -> str:
         """A user-supplied `next`, if it is one of this site's paths; else the task list."""
