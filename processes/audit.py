@@ -127,10 +127,16 @@ def correlation_id_of(process: Process | None) -> str:
 def correlation_bind(process: Process | None) -> str:
     """Bind the process's correlation id to every log line from here on (this request or job)."""
     correlation_id = correlation_id_of(process)
-    if correlation_id and process is not None:
-        structlog.contextvars.bind_contextvars(correlation_id=correlation_id, process_id=process.pk)
-        correlation_set(correlation_id)  # and on the request's or job's span (processes/tracing.py)
+    if process is not None:
+        correlation_bind_id(correlation_id, process.pk)
     return correlation_id
+
+
+def correlation_bind_id(correlation_id: str, process_pk: Any) -> None:
+    """`correlation_bind` for a process whose correlation id is known without the process."""
+    if correlation_id:
+        structlog.contextvars.bind_contextvars(correlation_id=correlation_id, process_id=process_pk)
+        correlation_set(correlation_id)  # and on the request's or job's span (processes/tracing.py)
 
 
 def audit_record(

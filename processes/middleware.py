@@ -11,8 +11,8 @@ from django.template.response import TemplateResponse
 from viewflow.workflow.exceptions import FlowLockFailed
 
 from processes import instruments
-from processes.audit import actor_set, correlation_bind
-from processes.selectors import process_with_subclass
+from processes.audit import actor_set, correlation_bind_id
+from processes.selectors import process_correlation_id
 
 logger = structlog.get_logger(__name__)
 
@@ -58,9 +58,7 @@ class CorrelationMiddleware:
     def process_view(self, request, view_func, view_args, view_kwargs):
         process_pk = view_kwargs.get("process_pk")
         if process_pk is not None:
-            process = process_with_subclass(process_pk)
-            if process is not None:
-                correlation_bind(process)
+            correlation_bind_id(process_correlation_id(process_pk), process_pk)
         return None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from django.db.models import Q as models_q
@@ -43,6 +44,49 @@ def process_with_subclass(pk: int, flow_class: Any = None) -> Any:
         except ObjectDoesNotExist:
             continue
     return process
+
+
+def process_correlation_id(pk: int) -> str:
+    """The correlation id of process `pk` ('' when there is no such process, or its model has
+    none), in one query whose SQL is built once: every page of a process asks, for its logs."""
+    from django.db import connection
+
+    sql, fields = _correlation_sql()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [pk])
+        row = cursor.fetchone()
+    for field, value in zip(fields, row or (), strict=False):
+        if value is not None:
+            return str(field.to_python(value))
+    return ""
+
+
+@functools.cache
+def _correlation_sql() -> tuple[str, list[Any]]:
+    """The base process row joined to every process model's own table that has a correlation
+    id: one column per table (a process has a row in one of them)."""
+    from django.db import connection
+    from viewflow.workflow.models import Process
+
+    quote = connection.ops.quote_name
+    base = Process._meta
+    joins, columns, fields = [], [], []
+    for index, rel in enumerate(
+        rel for rel in Process._meta.related_objects if rel.one_to_one and rel.parent_link
+    ):
+        model = rel.related_model._meta
+        field = next((f for f in model.concrete_fields if f.name == "correlation_id"), None)
+        if field is None or field.model._meta.db_table != model.db_table:
+            continue
+        alias = f"t{index}"
+        joins.append(
+            f"LEFT JOIN {quote(model.db_table)} {alias} ON {alias}.{quote(rel.field.column)} = p.{quote(base.pk.column)}"
+        )
+        columns.append(f"{alias}.{quote(field.column)}")
+        fields.append(field)
+    select = ", ".join(columns) or "NULL"
+    sql = f"SELECT {select} FROM {quote(base.db_table)} p {' '.join(joins)} WHERE p.{quote(base.pk.column)} = %s"  # noqa: S608
+    return sql, fields
 
 
 def incidents_for_user(user: Any) -> QuerySet[Task]:

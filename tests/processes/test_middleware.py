@@ -34,3 +34,24 @@ def test_a_busy_process_lock_answers_409_and_changes_nothing(client, submit_requ
     assert "Someone else is changing this right now" in response.content.decode()
     approve.refresh_from_db()
     assert approve.status == STATUS.NEW
+
+
+@pytest.mark.parametrize("known", [True, False])
+def test_a_process_page_binds_the_process_correlation_id_to_its_log_lines(submit_request, rf, known):
+    import structlog
+
+    from processes.middleware import CorrelationMiddleware
+
+    process = submit_request()
+    pk = process.pk if known else process.pk + 1_000
+    structlog.contextvars.clear_contextvars()
+    try:
+        CorrelationMiddleware(lambda request: None).process_view(rf.get("/"), None, (), {"process_pk": pk})
+        bound = structlog.contextvars.get_contextvars()
+    finally:
+        structlog.contextvars.clear_contextvars()
+    if known:
+        assert bound["correlation_id"] == str(process.correlation_id)
+        assert bound["process_id"] == process.pk
+    else:
+        assert "correlation_id" not in bound
