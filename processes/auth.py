@@ -36,8 +36,26 @@ class PermissionsBackend(ModelBackend):
         if not hasattr(user_obj, "_perm_cache"):
             with connection.cursor() as cursor:
                 cursor.execute(_user_permissions_sql(), [user_obj.pk, user_obj.pk])
-                user_obj._perm_cache = {f"{app}.{codename}" for app, codename in cursor.fetchall()}
+                permissions_keep(user_obj, cursor.fetchall())
         return user_obj._perm_cache
+
+
+def permissions_read_with(user_obj: Any) -> bool:
+    """Whether `user_obj`'s permissions come from `user_permissions_sql` (an active user, not a
+    superuser: ModelBackend answers for those), so a caller may read them with another query."""
+    return user_obj.is_active and not user_obj.is_anonymous and not user_obj.is_superuser
+
+
+def permissions_keep(user_obj: Any, rows: Any) -> None:
+    """Fill the per-user cache Django's permission checks read from `user_permissions_sql`'s
+    rows, (app label, codename)."""
+    user_obj._perm_cache = {f"{app}.{codename}" for app, codename in rows}
+
+
+def user_permissions_sql() -> str:
+    """A user's own and their groups' permissions as (app label, codename), two parameters (the
+    user's id, twice), for a caller that reads them with something else in one statement."""
+    return _user_permissions_sql()
 
 
 @dataclass(frozen=True)

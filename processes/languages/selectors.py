@@ -3,15 +3,37 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from django.conf import settings
+from django.db import connection
 
+from processes.auth import permissions_keep, permissions_read_with, user_permissions_sql
 from processes.languages.models import LanguagePreference
 
 
 def language_chosen(*, user_id: int) -> str | None:
     """The language `user_id` chose on their profile page, or None (they have not chosen)."""
     return LanguagePreference.objects.filter(user_id=user_id).values_list("language", flat=True).first()
+
+
+def language_chosen_for(user: Any) -> str | None:
+    """`language_chosen` for a signed-in user, with their permissions (an active user's, not a
+    superuser's) read in the same statement into the cache Django's permission checks read:
+    every page asks for both, so a signed-in request reads them in one round trip, not two."""
+    if not permissions_read_with(user) or hasattr(user, "_perm_cache"):
+        return language_chosen(user_id=user.pk)
+    quote = connection.ops.quote_name
+    meta = LanguagePreference._meta
+    language = (
+        f"SELECT NULL, {quote(meta.get_field('language').column)} FROM {quote(meta.db_table)} "  # noqa: S608
+        f"WHERE {quote(meta.get_field('user').column)} = %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"{language} UNION ALL {user_permissions_sql()}", [user.pk, user.pk, user.pk])
+        rows = cursor.fetchall()
+    permissions_keep(user, [row for row in rows if row[0] is not None])
+    return next((row[1] for row in rows if row[0] is None), None)
 
 
 def languages_of(*, user_ids: Iterable[int]) -> dict[int, str]:

@@ -55,3 +55,28 @@ def test_it_logs_nobody_in_model_backend_still_does(rf, alice):
     user = authenticate(rf.post("/accounts/login/"), username="alice", password="portal-demo-test")
     assert user is not None
     assert user.backend == "django.contrib.auth.backends.ModelBackend"
+
+
+@pytest.mark.parametrize("chosen", ["de", None])
+def test_a_signed_in_request_reads_the_language_with_the_permissions(olivia, chosen):
+    from processes.languages.models import LanguagePreference
+    from processes.languages.selectors import language_chosen_for
+
+    if chosen:
+        LanguagePreference.objects.create(user=olivia, language=chosen)
+    olivia.user_permissions.add(Permission.objects.get(codename="view_auditevent"))
+    user = fresh(olivia)
+    with CaptureQueriesContext(connection) as queries:
+        assert language_chosen_for(user) == chosen
+        assert user.has_perm("processes.view_auditevent")
+        assert not user.has_perm("processes.no_such_permission")
+    assert len(queries) == 1
+    assert user.get_all_permissions() == ModelBackend().get_all_permissions(fresh(olivia))
+
+
+def test_a_superusers_language_is_read_alone(roles):
+    from processes.languages.selectors import language_chosen_for
+
+    admin = fresh(get_user_model().objects.create_superuser("root-test", "root@example.com", "x"))
+    assert language_chosen_for(admin) is None
+    assert not hasattr(admin, "_perm_cache")  # ModelBackend answers a superuser, as Django does

@@ -36,8 +36,19 @@ pytestmark = pytest.mark.django_db
 #: one), and a claim reads the process from its own model's table only.
 #: The same day, a published policy version's chain is kept by the process once read (one
 #: query for its groups instead of two), so the budget is a warm process's.
-BUDGET = {"submit": 41, "claim": 17, "decide": 44}
+#: Since 2026-12-05 the task, its process and who started it are read in the flow lock's round
+#: trip (processes/locks.py `task_locked`), the If and Function nodes open no savepoint where an
+#: error propagates (processes/nodes/gateways.py), and the correlation id is read alone.
+BUDGET = {"submit": 37, "claim": 14, "decide": 35}
 SLACK = 5
+#: Elsewhere than on PostgreSQL the lock's reads (the task, its process, its starter) are
+#: statements of their own, after the lock: claim and decide take one lock each.
+LOCK_READS = 3
+LOCKS = {"submit": 0, "claim": 1, "decide": 1}
+
+
+def _budget(step: str) -> int:
+    return BUDGET[step] + (0 if connection.vendor == "postgresql" else LOCK_READS * LOCKS[step])
 
 
 def _counted(step: str, counts: dict[str, int], call):
@@ -74,8 +85,10 @@ def test_submit_claim_and_decide_stay_within_their_query_budget(purchase_policy,
         lambda: approver.post(approve.reverse("execute"), {"decision": "approve", "comment": ""}),
     )
     assert response.status_code == 302
-    assert all(count <= BUDGET[step] for step, count in counts.items()), f"over the budget {BUDGET}: {counts}"
+    assert all(count <= _budget(step) for step, count in counts.items()), (
+        f"over the budget {BUDGET}: {counts}"
+    )
     for step, count in counts.items():
-        assert count >= BUDGET[step] - SLACK, (
+        assert count >= _budget(step) - SLACK, (
             f"{step} takes only {count} statements: lower its budget ({counts})"
         )
