@@ -521,7 +521,9 @@ STORAGES = {
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 # Serve straight from the app directories instead of STATIC_ROOT (development and tests).
 SERVESTATIC_USE_FINDERS = env_flag("STATIC_USE_FINDERS", DEBUG)
-SERVESTATIC_AUTOREFRESH = SERVESTATIC_USE_FINDERS
+# Look every request's path up on disk (a thread hop each), so a file edited while the server
+# runs is served at once: development only. Otherwise the files are listed once, at start.
+SERVESTATIC_AUTOREFRESH = env_flag("STATIC_AUTOREFRESH", DEBUG)
 
 # ---------------------------------------------------------------- ATTACHMENTS
 # Files attached to processes live here, under random names, outside STATIC_ROOT and MEDIA_ROOT;
