@@ -17,6 +17,7 @@ block writes are inserted together when it ends, in its transaction (processes/a
 
 from __future__ import annotations
 
+import _thread
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -58,15 +59,38 @@ class SelectForUpdateLock:
     def _locked(self, flow_class, process_pk, reads: Sequence[BoundRead]) -> Iterator[list[list[Any]]]:
         # The block's atomic() is the savepoint a timeout rolls back: nothing runs in it before
         # the lock, so no second savepoint is needed around the lock statement.
-        with transaction.atomic():
+        if not (
+            connection.vendor == "postgresql" and connection.in_atomic_block and not connection.needs_rollback
+        ):
+            with transaction.atomic():
+                try:
+                    rows = self._lock(flow_class.process_class, process_pk, reads)
+                except DatabaseError as exc:
+                    raise FlowLockFailed(f"Lock failed for {flow_class}") from exc
+                with audit_batch():
+                    yield rows
+            return
+        # Inside a transaction on PostgreSQL, the block's savepoint is opened in the lock's own
+        # round trip, and left to the commit when the block succeeds (Django would release it in
+        # one more): two statements of each lock. Django's atomic() keeps the rest of its rules:
+        # it is the block, and the savepoint is its own for a rollback (the block raises, or a
+        # statement in it failed), with on_commit callbacks and audit rows dropped as for any.
+        with transaction.atomic(savepoint=False):
+            sid = _savepoint_name()
+            ids: list[str | None] = connection.savepoint_ids  # type: ignore[assignment]  # None: none
+            ids[-1] = sid
             try:
-                rows = self._lock(flow_class.process_class, process_pk, reads)
+                rows = self._lock(flow_class.process_class, process_pk, reads, savepoint=sid)
             except DatabaseError as exc:
                 raise FlowLockFailed(f"Lock failed for {flow_class}") from exc
             with audit_batch():
                 yield rows
+            if not connection.needs_rollback:
+                ids[-1] = None  # done: nothing to release before the commit
 
-    def _lock(self, process_class, process_pk, reads: Sequence[BoundRead]) -> list[list[Any]]:
+    def _lock(
+        self, process_class, process_pk, reads: Sequence[BoundRead], savepoint: str | None = None
+    ) -> list[list[Any]]:
         if connection.vendor != "postgresql":
             process_class._default_manager.select_for_update().filter(pk=process_pk).exists()
             return [read.run() for read in reads]
@@ -80,7 +104,8 @@ class SelectForUpdateLock:
         # tests/services/test_tasklist_race.py would say so. The reads come after the lock, so
         # they see what the previous holder committed.
         sql = "; ".join(
-            [f"SELECT set_config('lock_timeout', %s, true); {lock}; SET LOCAL lock_timeout TO DEFAULT"]
+            ([connection.ops.savepoint_create_sql(savepoint)] if savepoint else [])
+            + [f"SELECT set_config('lock_timeout', %s, true); {lock}; SET LOCAL lock_timeout TO DEFAULT"]
             + [read.prepared.sql for read in reads]
         )
         params: list[Any] = [f"{int(self.timeout * 1000)}ms", process_pk]
@@ -88,13 +113,21 @@ class SelectForUpdateLock:
             params.extend(read.values)
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
-            for _ in range(3):  # set_config, the lock, SET LOCAL
+            for _ in range(4 if savepoint else 3):  # SAVEPOINT, set_config, the lock, SET LOCAL
                 cursor.nextset()
             results = []
             for read in reads:
                 results.append(read.prepared.instances(cursor.fetchall()))
                 cursor.nextset()
         return results
+
+
+def _savepoint_name() -> str:
+    """A new savepoint's name, as Django's `connection.savepoint()` makes them (unique in the
+    connection's life), for a savepoint this module opens in a statement of its own."""
+    connection.validate_thread_sharing()
+    connection.savepoint_state += 1
+    return "s%s_x%d" % (str(_thread.get_ident()).replace("-", ""), connection.savepoint_state)  # noqa: UP031
 
 
 @dataclass(frozen=True)

@@ -114,8 +114,9 @@ def test_the_page_costs_the_same_queries_however_much_there_is(scene, maria, pla
 
     assert len(after) == before
     # 17, the user's language (processes/languages/), and the pins for the drawer (ADR 0022), less
-    # one since the user's and the groups' permissions come in one query (processes/auth.py)
-    assert len(after) == 18, "\n".join(after)
+    # one since the user's and the groups' permissions come in one query (processes/auth.py), less
+    # one since that query also reads the user's language (processes/languages/selectors.py)
+    assert len(after) == 17, "\n".join(after)
 
 
 def test_the_dashboard_is_a_live_page_with_its_own_channel(maria):
