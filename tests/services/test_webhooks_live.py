@@ -251,6 +251,10 @@ def test_overlapping_sweeps_send_each_delivery_once(shop, receiver):
         thread.join(timeout=120)
 
     assert errors == []
-    assert len(receiver.received) == 16
+    # Seen once in CI under load (15 of 16): say what became of the missing one.
+    undelivered = list(
+        WebhookDelivery.objects.exclude(status="delivered").values("pk", "status", "attempts", "last_error")
+    )
+    assert len(receiver.received) == 16, undelivered
     assert len({got.msg_id for got in receiver.received}) == 16
-    assert WebhookDelivery.objects.filter(status="delivered", attempts=1).count() == 16
+    assert WebhookDelivery.objects.filter(status="delivered", attempts=1).count() == 16, undelivered
