@@ -1,0 +1,119 @@
+"""A profiling aid for the approvals bench, not a benchmark: its steps in one process.
+
+    .venv/bin/python -m bench.approval_steps [--rounds 60] [--sql] [--plain]
+
+The same users and requests as `bench/approvals.py` (submit, claim, decide; every other request
+above 1,000, so it has a finance stage too), sent through Django's test client in this process
+instead of HTTP, on the bench's PostgreSQL database: no uvicorn, no clients and no worker share
+the CPU, so a change's effect on an approval's wall time, CPU time and statements shows with far
+less noise than through HTTP (docs/benchmarks.md, 2026-12-05). `--plain` runs plain viewflow's
+views instead (the HTTP baseline's settings); `--sql` lists the statements an approval runs, most
+frequent first. Needs PostgreSQL and Redis on loopback, as the bench does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+PLAIN = "--plain" in sys.argv
+
+import bench.approvals as bench  # noqa: E402  # sets the bench's environment
+
+if PLAIN:
+    os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings_http_baseline"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=60, help="requests (default 60)")
+    parser.add_argument("--sql", action="store_true", help="list the statements an approval runs")
+    parser.add_argument("--plain", action="store_true", help="plain viewflow's views instead")
+    args = parser.parse_args()
+
+    import django
+
+    django.setup()
+    from django.db import connection
+    from django.test import Client
+
+    bench.prepare_database()
+    person = (bench.create_baseline_people(1) if PLAIN else bench.create_people(1))[0]
+    target = bench.BASELINE if PLAIN else bench.portal_target()
+    clients = {}
+    for role in ("requester", "approver", "finance"):
+        clients[role] = Client()
+        clients[role].cookies["sessionid"] = person[role]["session"]
+
+    steps: dict[str, list[float]] = defaultdict(lambda: [0, 0.0, 0.0, 0])  # n, wall, sql, statements
+    statements: Counter[str] = Counter()
+    current = {"sql": 0.0, "count": 0}
+
+    def timed(execute, sql, params, many, context):
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            current["sql"] += time.perf_counter() - started
+            current["count"] += 1
+            if args.sql:
+                statements[re.sub(r'"s\d+_x\d+"', '"<savepoint>"', sql)[:120]] += 1
+
+    def step(name: str, role: str, path: str, data: dict | None = None):
+        current.update(sql=0.0, count=0)
+        started = time.perf_counter()
+        with connection.execute_wrapper(timed):
+            response = clients[role].post(path, data or {})
+        if response.status_code != 302:
+            raise SystemExit(f"{name} answered {response.status_code}")
+        figures = steps[name]
+        figures[0] += 1
+        figures[1] += time.perf_counter() - started
+        figures[2] += current["sql"]
+        figures[3] += current["count"]
+        return response
+
+    def run(rounds: int, offset: int) -> int:
+        approvals = 0
+        for number in range(offset, offset + rounds):
+            amount = bench.LARGE if number % 2 else bench.SMALL
+            response = step("submit", "requester", target.start, target.start_form(number, amount))
+            process = int(response["Location"].rstrip("/").rsplit("/", 1)[1])
+            deciders = [("approver", target.nodes[0]), ("finance", target.nodes[1])]
+            for role, node in deciders[: 2 if number % 2 else 1]:
+                task = bench.open_task_pk(process)
+                step("claim", role, target.assign(process, node, task))
+                step("decide", role, target.execute(process, node, task), target.decision)
+                approvals += 1
+        return approvals
+
+    run(4, 10_000)  # warm: imports, template and URL caches, compiled reads
+    steps.clear()
+    statements.clear()
+    cpu, started = time.process_time(), time.perf_counter()
+    approvals = run(args.rounds, 0)
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    total = sum(figures[3] for figures in steps.values())
+    print(
+        f"# {'plain viewflow' if PLAIN else 'portal'}: {approvals} approvals, "
+        f"{1000 * wall / approvals:.1f} ms wall and {1000 * cpu / approvals:.1f} ms CPU an approval, "
+        f"{total / approvals:.1f} statements"
+    )
+    for name, (count, step_wall, sql, queries) in steps.items():
+        print(
+            f"#   {name}: {1000 * step_wall / count:.2f} ms, {queries / count:.1f} statements "
+            f"({1000 * sql / count:.2f} ms in them)"
+        )
+    for sql, count in statements.most_common(60):
+        print(f"{count / approvals:6.2f}  {sql}")
+
+
+if __name__ == "__main__":
+    main()
