@@ -35,7 +35,7 @@ class PermissionsBackend(ModelBackend):
             return super().get_all_permissions(user_obj, obj)
         if not hasattr(user_obj, "_perm_cache"):
             with connection.cursor() as cursor:
-                cursor.execute(_user_permissions_sql(), [user_obj.pk, user_obj.pk])
+                cursor.execute(user_permissions_sql(), [user_obj.pk, user_obj.pk])
                 permissions_keep(user_obj, cursor.fetchall())
         return user_obj._perm_cache
 
@@ -50,12 +50,6 @@ def permissions_keep(user_obj: Any, rows: Any) -> None:
     """Fill the per-user cache Django's permission checks read from `user_permissions_sql`'s
     rows, (app label, codename)."""
     user_obj._perm_cache = {f"{app}.{codename}" for app, codename in rows}
-
-
-def user_permissions_sql() -> str:
-    """A user's own and their groups' permissions as (app label, codename), two parameters (the
-    user's id, twice), for a caller that reads them with something else in one statement."""
-    return _user_permissions_sql()
 
 
 @dataclass(frozen=True)
@@ -97,7 +91,7 @@ def permission_tables() -> PermissionTables:
 
 
 @functools.cache
-def _user_permissions_sql() -> str:
+def user_permissions_sql() -> str:
     """A user's own and their groups' permissions as (app label, codename), two parameters (the
     user's id, twice). Plain SQL: it runs on every signed-in request, and the ORM's UNION of two
     joined querysets cost more to build than to run (docs/benchmarks.md, issue 16)."""

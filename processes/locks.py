@@ -58,34 +58,27 @@ class SelectForUpdateLock:
     @contextmanager
     def _locked(self, flow_class, process_pk, reads: Sequence[BoundRead]) -> Iterator[list[list[Any]]]:
         # The block's atomic() is the savepoint a timeout rolls back: nothing runs in it before
-        # the lock, so no second savepoint is needed around the lock statement.
-        if not (
+        # the lock, so no second savepoint is needed around the lock statement. Inside a
+        # transaction on PostgreSQL that savepoint is opened in the lock's own round trip instead,
+        # and left to the commit when the block succeeds (Django would release it in one more):
+        # two statements of each lock. Django's atomic() keeps the rest of its rules: it is the
+        # block, and the savepoint is its own for a rollback (the block raises, or a statement in
+        # it failed), with on_commit callbacks and audit rows dropped as for any (ADR 0026).
+        fused = (
             connection.vendor == "postgresql" and connection.in_atomic_block and not connection.needs_rollback
-        ):
-            with transaction.atomic():
-                try:
-                    rows = self._lock(flow_class.process_class, process_pk, reads)
-                except DatabaseError as exc:
-                    raise FlowLockFailed(f"Lock failed for {flow_class}") from exc
-                with audit_batch():
-                    yield rows
-            return
-        # Inside a transaction on PostgreSQL, the block's savepoint is opened in the lock's own
-        # round trip, and left to the commit when the block succeeds (Django would release it in
-        # one more): two statements of each lock. Django's atomic() keeps the rest of its rules:
-        # it is the block, and the savepoint is its own for a rollback (the block raises, or a
-        # statement in it failed), with on_commit callbacks and audit rows dropped as for any.
-        with transaction.atomic(savepoint=False):
-            sid = _savepoint_name()
+        )
+        with transaction.atomic(savepoint=not fused):
+            sid = None
             ids: list[str | None] = connection.savepoint_ids  # type: ignore[assignment]  # None: none
-            ids[-1] = sid
+            if fused:
+                sid = ids[-1] = _savepoint_name()
             try:
                 rows = self._lock(flow_class.process_class, process_pk, reads, savepoint=sid)
             except DatabaseError as exc:
                 raise FlowLockFailed(f"Lock failed for {flow_class}") from exc
             with audit_batch():
                 yield rows
-            if not connection.needs_rollback:
+            if sid is not None and not connection.needs_rollback:
                 ids[-1] = None  # done: nothing to release before the commit
 
     def _lock(

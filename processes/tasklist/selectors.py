@@ -129,11 +129,10 @@ def task_row_stage(task: Task) -> tuple[str, datetime | None]:
     return row if row else ("", None)
 
 
-def task_row_stage_keep(task: Task, row: TaskRow | dict[str, Any]) -> None:
-    """Remember on `task` the stage and due time of its row, just written or read (a dict of the
-    row's values, or the row), so that `task_row_stage` reads nothing."""
-    values = row if isinstance(row, dict) else {"stage_name": row.stage_name, "due_at": row.due_at}
-    task.__dict__[_ROW_STAGE] = (values["stage_name"], values["due_at"])
+def task_row_stage_keep(task: Task, stage_name: str, due_at: datetime | None) -> None:
+    """Remember on `task` the stage and due time of its row, just written or read, so that
+    `task_row_stage` reads nothing."""
+    task.__dict__[_ROW_STAGE] = (stage_name, due_at)
 
 
 _ROW_STAGE = "_row_stage"

@@ -82,7 +82,7 @@ def task_row_create(
     if new or not TaskRow.objects.filter(task_id=task.pk).update(**values):
         row.save(force_insert=True)
     task.__dict__["_row_state"] = _row_state(task)
-    task_row_stage_keep(task, values)
+    task_row_stage_keep(task, values["stage_name"], values["due_at"])
     return row
 
 

@@ -263,7 +263,7 @@ class _TaskActionView(View):
         if row is None:
             raise Http404("No such task")
         task = Task.objects.get(pk=task_pk)  # its process is read under the lock (services)
-        selectors.task_row_stage_keep(task, row)  # for the metrics of what the action does
+        selectors.task_row_stage_keep(task, row.stage_name, row.due_at)  # for the action's metrics
         return task
 
     def next_url(self, value: str | None) -> str:
