@@ -29,7 +29,9 @@ try:
 except ConfigError as exc:
     exit_on_config_error(exc)
 
-app = Celery("portal")
+# Celery's Django fixup, except that a worker keeps its connection pool between tasks
+# (portal/celery_fixup.py).
+app = Celery("portal", fixups=["portal.celery_fixup:fixup"])
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 # Binds the structlog context (request id, correlation id) carried in task headers.
@@ -73,6 +75,14 @@ def _metrics_process_dead(**kwargs) -> None:
     from processes.instruments import process_dead_mark
 
     process_dead_mark()
+
+
+@worker_process_shutdown.connect
+def _pools_close(**kwargs) -> None:
+    """A pool child ends: its database pool, kept between its tasks, closes with it."""
+    from portal.celery_fixup import pools_close
+
+    pools_close()
 
 
 @setup_logging.connect

@@ -250,8 +250,9 @@ def carrier(stack_env, live_server_url, transactional_db):
     return client, token
 
 
-def start_worker(name: str, env: dict[str, str], concurrency: int = 2) -> Service:
-    """A real `celery -A portal worker` (prefork) as a subprocess, returned once it is ready."""
+def start_worker(name: str, env: dict[str, str], concurrency: int = 2, args: tuple[str, ...] = ()) -> Service:
+    """A real `celery -A portal worker` (prefork) as a subprocess, with `args` added, returned
+    once it is ready."""
     argv = [
         sys.executable,
         "-m",
@@ -267,6 +268,7 @@ def start_worker(name: str, env: dict[str, str], concurrency: int = 2) -> Servic
         "--without-mingle",
         "--hostname",
         f"{name}@%h",
+        *args,
     ]
     worker = Service(name, argv, env)
     worker.wait_until(lambda: " ready." in worker.output(), what=f"the Celery worker {name}")
