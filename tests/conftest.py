@@ -256,6 +256,21 @@ def place_order(catalogue):
     return place
 
 
+def error_boundary_arm_legacy(job_task):
+    """Make `job_task` a job activated before error boundaries were made on failure: its data
+    without the mark, and its `.OnError` boundary armed as viewflow arms one (a NEW task row).
+    Returns the armed boundary task."""
+    from viewflow.workflow.flow.nodes import ErrorBoundary
+
+    from processes.nodes.boundaries import ARMED_ON_FAILURE
+
+    job_task.data.pop(ARMED_ON_FAILURE)
+    job_task.save(update_fields=["data"])
+    (boundary,) = job_task.flow_task._boundary_events
+    ErrorBoundary._arm(boundary, job_task.flow_task.activation_class(job_task))
+    return job_task.leading.get(flow_task=boundary)
+
+
 def log_events(caplog, name: str) -> list[dict]:
     """The structlog events called `name` that `caplog` caught, as dicts."""
     found = []

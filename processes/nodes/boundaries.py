@@ -10,6 +10,9 @@ Here the first boundary's receiver reads the host's open followers once (a query
 per connection) and keeps them on the host task for its other boundaries, and every armed task
 gets the process of the activation that finished the host: the same row, read under the same
 flow lock.
+
+A job's `.OnError` boundary (JobErrorBoundary) is not armed at all: it is created when its job
+fails, and fires at once. See its docstring.
 """
 
 from __future__ import annotations
@@ -56,5 +59,48 @@ class HostFinishedMixin:
                 activation.cancel()
 
 
+#: In a job task's data: its `.OnError` boundaries are made when it fails, none is armed.
+ARMED_ON_FAILURE = "error_boundary_on_failure"
+
+
 class JobErrorBoundary(HostFinishedMixin, ErrorBoundary):
-    """viewflow's error boundary (`.OnError`), disarmed with one read."""
+    """viewflow's error boundary (`.OnError`) of a CeleryJob, made when the job fails.
+
+    viewflow arms an error boundary's task with every host task and cancels it when the host
+    finishes: four statements on every job that ends well (the task and its link inserted, then
+    read and cancelled under the finishing lock), and an open "…__error" task beside every
+    running job in the operations views. The boundary does nothing until its host fails, so here
+    it is created then (same token, the host as its previous task) and fired in the same
+    transaction, as viewflow fires an armed one. A job marks its data with ARMED_ON_FAILURE when
+    it is activated (CeleryJobActivation.activate); a job task activated before this change has
+    no mark and an armed row, which is fired or cancelled as before.
+    """
+
+    def _arm(self, host_activation: Any) -> None:
+        """Nothing to arm: the boundary is made when the host fails (`_on_host_failed`)."""
+
+    def _on_host_finished(self, **signal_kwargs: Any) -> None:
+        if not _armed_on_failure(signal_kwargs["task"]):
+            super()._on_host_finished(**signal_kwargs)
+
+    def _on_host_failed(self, **signal_kwargs: Any) -> None:
+        host_task = signal_kwargs["task"]
+        if host_task.flow_task != self._attached_to:
+            return
+        if not _armed_on_failure(host_task):
+            super()._on_host_failed(**signal_kwargs)
+            return
+        if self._code is not None and (host_task.data.get("_exception") or {}).get("code") != self._code:
+            return
+        process = signal_kwargs.get("process")
+        if process is not None:
+            host_task.process = process
+        host_activation = host_task.flow_task.activation_class(host_task)
+        activation = self.activation_class.create(self, host_activation, host_task.token)
+        activation.activate()
+        activation.start()
+        activation.execute()
+
+
+def _armed_on_failure(host_task: Any) -> bool:
+    return bool((host_task.data or {}).get(ARMED_ON_FAILURE))

@@ -59,7 +59,7 @@ from processes import instruments
 from processes.audit import audit_record, correlation_bind, correlation_id_of
 from processes.exceptions import TransientError
 from processes.locks import flow_locked
-from processes.nodes.boundaries import JobErrorBoundary
+from processes.nodes.boundaries import ARMED_ON_FAILURE, JobErrorBoundary
 from processes.nodes.job_chain import (
     HARD_LIMIT_MARGIN_SECONDS,
     QueuedJob,
@@ -209,6 +209,7 @@ class CeleryJobActivation(AbstractJobActivation):
         self.task.data.setdefault(
             "idempotency_key", f"{self.process.pk}:{self.flow_task.name}:{self.task.pk}"
         )
+        self.task.data[ARMED_ON_FAILURE] = True  # its .OnError is made when it fails (JobErrorBoundary)
         self._schedule()
         if not chain_claim(self):  # else it starts in this same transaction, and is saved then
             self.task.save()
@@ -281,7 +282,7 @@ class CeleryJob(
         self._handler = this.resolve(instance, self._handler)
 
     def OnError(self, then: Any, code: Any = None, interrupting: bool = True, title: Any = None) -> CeleryJob:
-        """viewflow's `.OnError`, with a boundary disarmed in one read when the job is done."""
+        """viewflow's `.OnError`, with a boundary made only when the job fails (JobErrorBoundary)."""
         boundary = JobErrorBoundary(None, code=code, interrupting=interrupting).Next(then)
         if title is not None:
             boundary.Annotation(title=title)

@@ -21,7 +21,7 @@ from processes.purchase.services import purchase_task_decide
 from processes.registry import registry
 from processes.services import task_claim
 from processes.tasklist.models import TaskRow
-from tests.conftest import task_of
+from tests.conftest import error_boundary_arm_legacy, task_of
 
 pytestmark = pytest.mark.django_db
 
@@ -96,7 +96,9 @@ def test_a_process_with_nothing_open_is_stuck_once_idle_past_the_setting(deliver
 
 
 def test_a_lost_job_is_stuck_even_with_its_error_boundary_open(place_order):
-    order = place_order()  # authorize_payment is SCHEDULED, its error boundary NEW
+    """A job activated before error boundaries were made on failure has its boundary open."""
+    order = place_order()  # authorize_payment is SCHEDULED
+    error_boundary_arm_legacy(task_of(order, "authorize_payment"))
     assert Task.objects.filter(process=order, flow_task_type="EVENT", status=STATUS.NEW).exists()
 
     assert _stuck(30) == []
@@ -107,8 +109,8 @@ def test_a_process_waiting_in_a_message_catch_is_not_stuck(place_order):
     """viewflow's message and signal catches are EVENT tasks like an error boundary: they wait by
     their node, not their type. None of these flows has one: the error boundary stands in."""
     order = place_order()
+    boundary = error_boundary_arm_legacy(task_of(order, "authorize_payment"))
     Task.objects.filter(process=order, flow_task_type="JOB").update(status=STATUS.CANCELED)
-    boundary = Task.objects.get(process=order, flow_task_type="EVENT", status=STATUS.NEW)
     assert _stuck(61) == [order.pk]
 
     with mock.patch.object(selectors, "_nodes_of", return_value=[boundary.flow_task]):
@@ -159,7 +161,7 @@ def test_the_stuck_panel_says_since_when_and_what_is_open(place_order):
 
     assert count == 1
     assert rows[0].idle_since == Task.objects.filter(process=order).latest("created").created
-    assert [t.flow_task.name for t in rows[0].open_tasks] == ["authorize_payment__error", "authorize_payment"]
+    assert [t.flow_task.name for t in rows[0].open_tasks] == ["authorize_payment"]  # no armed boundary
 
 
 # ---------------------------------------------------------------- SLA risk and breach
