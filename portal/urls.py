@@ -15,6 +15,9 @@ from processes.site import portal_site
 admin.site.site_header = f"{PRODUCT_NAME} administration"
 admin.site.site_title = PRODUCT_NAME
 
+# Every uncaught error: a page that needs no database, a 503 when the database is what failed.
+handler500 = "portal.views.server_error"
+
 # The task lists, one app per registered process type (processes/registry.py), and operations.
 site = portal_site()
 

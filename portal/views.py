@@ -1,15 +1,28 @@
-"""Probes: /healthz (the process answers) and /readyz (its dependencies answer)."""
+"""Probes: /healthz (the process answers) and /readyz (its dependencies answer), and the error
+page that needs no database (`server_error`, Django's handler500)."""
 
 from __future__ import annotations
 
+import sys
+
+import structlog
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
-from django.db import transaction
-from django.http import JsonResponse
+from django.db import InterfaceError, OperationalError, transaction
+from django.http import HttpResponse, JsonResponse
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
+from django.utils.http import escape_leading_slashes
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 
 from portal.health import arun_checks
+from processes.api.problems import problem_response
+from processes.branding import PRODUCT_NAME
+
+#: Seconds a client is told to wait (Retry-After) when the database does not answer: about what
+#: a PostgreSQL restart or a failover takes (tests/cluster/ cuts it off for 4 s).
+DATABASE_RETRY_AFTER_SECONDS = 5
 
 
 @login_not_required
@@ -47,3 +60,45 @@ def login_locked(request, original_response=None, credentials=None):
     )
     response["Retry-After"] = str(int(settings.AXES_COOLOFF_TIME.total_seconds()))
     return response.render()
+
+
+def server_error(request, *args, **kwargs):
+    """Django's handler500, for every uncaught error of a request: a page (or, under /api/, a
+    problem document) that needs no database, since the database may be what failed.
+
+    When it is the database (OperationalError or InterfaceError: unreachable, restarting, its
+    connection lost, a deadlock or a timeout), the request changed nothing (each request is one
+    transaction) and trying again will do: 503 with Retry-After, so browsers, HAProxy and API
+    clients know to come back. Anything else is a 500."""
+    error = sys.exc_info()[1]
+    unavailable = isinstance(error, OperationalError | InterfaceError)
+    status = 503 if unavailable else 500
+    headers = {"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)} if unavailable else {}
+    if unavailable:
+        title = _("Temporarily unavailable")
+        message = _(
+            "The portal cannot reach its database at the moment. Nothing was changed. "
+            "Try again in a few seconds."
+        )
+    else:
+        title = _("Something went wrong")
+        message = _("The portal could not finish this request. The error was logged for the operators.")
+    request_id = structlog.contextvars.get_contextvars().get("request_id")
+    if request.path.startswith("/api/"):
+        return problem_response(request, status, message, headers=headers)
+    body = render_to_string(
+        "portal/server_error.html",
+        {
+            "PRODUCT_NAME": PRODUCT_NAME,
+            "title": title,
+            "message": message,
+            "retry_after": unavailable,
+            # A GET again; after a refused POST, the start page (the form's data is gone).
+            "path": escape_leading_slashes(request.get_full_path()) if request.method == "GET" else "/",
+            "request_id": request_id,
+        },
+    )
+    response = HttpResponse(body, status=status)
+    for name, value in headers.items():
+        response[name] = value
+    return response

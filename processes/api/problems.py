@@ -22,6 +22,8 @@ PROBLEMS: dict[int, tuple[str, str]] = {
     409: ("conflict", "Conflict"),
     413: ("payload-too-large", "Request body too large"),
     429: ("throttled", "Too many requests"),
+    500: ("server-error", "Internal server error"),
+    503: ("unavailable", "Service temporarily unavailable"),
 }
 
 #: Failures that share a status with others get their own type: slug -> (status, title).
