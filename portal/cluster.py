@@ -4,7 +4,8 @@ Celery workers and one beat, on PostgreSQL and Redis (or RabbitMQ as the broker)
     python -m portal.cluster [--port 8000] [--web 2] [--workers 2]
 
 `make cluster` runs it after `manage.py bootstrap`. The processes run under portal.devstack's
-supervisor: prefixed logs, one SIGTERM each on Ctrl-C, a kill only after the grace period. The
+supervisor: prefixed logs, one SIGTERM each on Ctrl-C, a kill only after the grace period, and a
+process that crashes started again, as the systemd units of a real cluster do. The
 proxy's configuration is deploy/haproxy/portal.cfg with the ports filled in, written to
 `$PORTAL_VAR_DIR/cluster/haproxy.cfg`. The tests (tests/cluster/) and the load test
 (bench/cluster.py) start the same commands, built by `cluster_commands()`.
@@ -197,7 +198,8 @@ def main(argv: list[str]) -> int:
     env = plan.environment(dict(os.environ))
     os.environ.clear()
     os.environ.update(env)  # the supervisor's children inherit it
-    supervisor = Supervisor([(name, shlex.join(command)) for name, command in plan.commands()])
+    # A crashed process is started again, as the systemd units of a real cluster do (Restart=on-failure).
+    supervisor = Supervisor([(name, shlex.join(command)) for name, command in plan.commands()], restart=True)
 
     def on_signal(signum, frame):
         supervisor.stopping.set()

@@ -1,13 +1,20 @@
 """Run the processes of a Procfile in the foreground with prefixed, interleaved logs.
 
-    python -m portal.devstack Procfile.dev
+    python -m portal.devstack [--restart] Procfile.dev
 
 Why not honcho: it signals each child's whole process group and kills after a fixed 5 s, so
 Celery's pool children die under the master, get respawned, and the worker ends up SIGKILLed
 mid-shutdown. Here each process runs in its own session (so a terminal Ctrl-C reaches only this
 supervisor), receives exactly one SIGTERM on its main pid (Celery then stops its own pool,
 uvicorn closes its connections), and is killed only after a grace period. If any process exits
-on its own, the others are stopped and the exit status says so.
+on its own, the others are stopped and the exit status says so: `make run` shows a crash.
+
+With `--restart` (`make cluster`, which stands in for a machine's systemd units), a process that
+fails is started again after RESTART_DELAY_SECONDS, as `Restart=on-failure` does
+(deploy/systemd/): a non-zero exit, or a signal other than the clean ones (SIGHUP, SIGINT,
+SIGTERM, SIGPIPE: someone stopped it on purpose), such as SIGKILL or SIGSEGV. One that fails
+RESTART_LIMIT times within RESTART_WINDOW_SECONDS stops them all, as systemd's start limit gives
+up on a unit.
 """
 
 from __future__ import annotations
@@ -22,6 +29,11 @@ import time
 from pathlib import Path
 
 GRACE_SECONDS = float(os.environ.get("DEVSTACK_GRACE_SECONDS", "20"))
+RESTART_DELAY_SECONDS = 2.0  # deploy/systemd/*.service RestartSec
+RESTART_LIMIT = 5  # restarts of one process within the window (systemd's StartLimitBurst)
+RESTART_WINDOW_SECONDS = 60.0
+#: Exits systemd calls clean, which Restart=on-failure does not restart.
+CLEAN_EXITS = {0, -signal.SIGHUP, -signal.SIGINT, -signal.SIGTERM, -signal.SIGPIPE}
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -57,10 +69,12 @@ def describe_exit(returncode: int) -> str:
 
 
 class Supervisor:
-    def __init__(self, entries: list[tuple[str, str]]) -> None:
+    def __init__(self, entries: list[tuple[str, str]], restart: bool = False) -> None:
         self.entries = entries
+        self.restart = restart
         self.width = max(len(name) for name in [*(name for name, _ in entries), "system"])
         self.processes: dict[str, subprocess.Popen] = {}
+        self.restarted: dict[str, list[float]] = {name: [] for name, _ in entries}
         self.output_lock = threading.Lock()
         self.stopping = threading.Event()
 
@@ -76,19 +90,38 @@ class Supervisor:
 
     def start(self) -> None:
         for name, command in self.entries:
-            process = subprocess.Popen(  # noqa: S602 - Procfile commands are shell lines by definition
-                f"exec {command}",
-                shell=True,
-                executable="/bin/bash",
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                bufsize=1,
-                start_new_session=True,
-            )
-            self.processes[name] = process
-            threading.Thread(target=self._pump, args=(name, process.stdout), daemon=True).start()
-            self.say("system", f"{name} started (pid {process.pid})")
+            self._spawn(name, command)
+
+    def _spawn(self, name: str, command: str) -> None:
+        process = subprocess.Popen(  # noqa: S602 - Procfile commands are shell lines by definition
+            f"exec {command}",
+            shell=True,
+            executable="/bin/bash",
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+            start_new_session=True,
+        )
+        self.processes[name] = process
+        threading.Thread(target=self._pump, args=(name, process.stdout), daemon=True).start()
+        self.say("system", f"{name} started (pid {process.pid})")
+
+    def _restarted(self, name: str, process: subprocess.Popen) -> bool:
+        """Start a failed process again, if restarts are on and its budget allows; False if not."""
+        if not self.restart or process.returncode in CLEAN_EXITS:
+            return False
+        now = time.monotonic()
+        recent = [moment for moment in self.restarted[name] if now - moment < RESTART_WINDOW_SECONDS]
+        if len(recent) >= RESTART_LIMIT:
+            self.say("system", f"{name} failed {len(recent) + 1} times within {RESTART_WINDOW_SECONDS:.0f}s")
+            return False
+        self.say("system", f"{name} failed ({describe_exit(process.returncode)}): restarting")
+        if self.stopping.wait(RESTART_DELAY_SECONDS):
+            return True  # asked to stop meanwhile: stop() finds it ended
+        self.restarted[name] = [*recent, now]
+        self._spawn(name, dict(self.entries)[name])
+        return True
 
     def stop(self) -> bool:
         """Stop every process: SIGTERM to each, then SIGKILL to the stragglers' groups. True if none needed it."""
@@ -111,10 +144,11 @@ class Supervisor:
         return clean
 
     def wait(self) -> str | None:
-        """Block until a signal arrives (None) or a process exits on its own (its name)."""
+        """Block until a signal arrives (None) or a process exits on its own and is not restarted
+        (its name)."""
         while not self.stopping.is_set():
-            for name, process in self.processes.items():
-                if process.poll() is not None:
+            for name, process in list(self.processes.items()):
+                if process.poll() is not None and not self._restarted(name, process):
                     self.say("system", f"{name} exited on its own ({describe_exit(process.returncode)})")
                     return name
             self.stopping.wait(0.5)
@@ -122,10 +156,12 @@ class Supervisor:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2:
-        print("usage: python -m portal.devstack PROCFILE", file=sys.stderr)
+    restart = "--restart" in argv[1:]
+    paths = [arg for arg in argv[1:] if arg != "--restart"]
+    if len(paths) != 1:
+        print("usage: python -m portal.devstack [--restart] PROCFILE", file=sys.stderr)
         return 2
-    supervisor = Supervisor(read_procfile(Path(argv[1])))
+    supervisor = Supervisor(read_procfile(Path(paths[0])), restart=restart)
     os.environ.update(metrics_dir_reset(dict(os.environ)))  # the children inherit it
 
     def on_signal(signum, frame):

@@ -63,3 +63,47 @@ def test_a_process_that_dies_stops_the_others_and_fails(tmp_path):
     assert supervisor.returncode == 1
     assert "short exited on its own (exit 3)" in output
     assert "long stopped" in output
+
+
+def test_with_restart_a_crashed_process_is_started_again(tmp_path):
+    """`make cluster`'s supervisor: a process killed by SIGKILL (or exiting non-zero) comes back,
+    as under systemd's Restart=on-failure; the others keep running."""
+    marker = tmp_path / "crashed-once"
+    procfile = tmp_path / "Procfile"
+    procfile.write_text(
+        f"flaky: sh -c 'if [ -e {marker} ]; then echo again; sleep 60; else touch {marker}; kill -9 $$; fi'\n"
+        "steady: sleep 60\n"
+    )
+    supervisor = subprocess.Popen(
+        [sys.executable, "-m", "portal.devstack", "--restart", str(procfile)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    seen = []
+    for line in supervisor.stdout:
+        seen.append(line)
+        if "flaky  | again" in line:
+            break
+    supervisor.send_signal(signal.SIGINT)
+    rest, _ = supervisor.communicate(timeout=30)
+    output = "".join(seen) + rest
+
+    assert supervisor.returncode == 0, output
+    assert "flaky failed (SIGKILL): restarting" in output
+    assert "steady exited" not in output
+
+
+def test_with_restart_a_process_failing_again_and_again_stops_all(tmp_path, monkeypatch):
+    from portal import devstack
+
+    monkeypatch.setattr(devstack, "RESTART_DELAY_SECONDS", 0.05)
+    supervisor = devstack.Supervisor([("broken", "exit 3"), ("steady", "sleep 60")], restart=True)
+    supervisor.start()
+    try:
+        assert supervisor.wait() == "broken"
+    finally:
+        supervisor.stop()
+
+    assert len(supervisor.restarted["broken"]) == devstack.RESTART_LIMIT
+    assert supervisor.processes["steady"].returncode == -signal.SIGTERM
