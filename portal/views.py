@@ -62,7 +62,7 @@ def login_locked(request, original_response=None, credentials=None):
     return response.render()
 
 
-def server_error(request, *args, **kwargs):
+def server_error(request):
     """Django's handler500, for every uncaught error of a request: a page (or, under /api/, a
     problem document) that needs no database, since the database may be what failed.
 
