@@ -6,7 +6,7 @@ Serve with `uvicorn portal.asgi:application` (see docs/decisions/0003-asgi-serve
 import atexit
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 from portal.config import ConfigError, exit_on_config_error
 from portal.tracing import tracing_setup
@@ -17,7 +17,10 @@ try:
     # Traces first: the Django instrumentation adds its middleware before Django loads them.
     tracing_setup("web")
     # Initialise Django (app registry) before anything imports models.
-    django_asgi_app = get_asgi_application()
+    django.setup(set_prefix=False)
+    from portal.http import PortalASGIHandler
+
+    django_asgi_app = PortalASGIHandler()
 except ConfigError as exc:
     exit_on_config_error(exc)
 

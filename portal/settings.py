@@ -98,7 +98,7 @@ MIDDLEWARE = [
     "processes.middleware.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
-    "servestatic.middleware.ServeStaticMiddleware",
+    "portal.staticfiles.ServeStaticMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     # After sessions, before common (Django's rule): the cookie and Accept-Language.
     "django.middleware.locale.LocaleMiddleware",
@@ -124,6 +124,10 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "portal.urls"
 ASGI_APPLICATION = "portal.asgi.application"
+# Requests a web process runs at once, each on a thread of its pool (portal/http.py, ADR 0029).
+WEB_THREADS = env_int("WEB_THREADS", 32)
+if WEB_THREADS < 1:
+    raise config.ConfigError(f"WEB_THREADS must be 1 or more; got {WEB_THREADS}")
 WSGI_APPLICATION = "portal.wsgi.application"
 
 TEMPLATES = [
