@@ -40,7 +40,7 @@ from viewflow.workflow.nodes import Start
 from viewflow.workflow.nodes import View as ViewNode
 
 from processes.gate import TaskAction, execute_action, node_is_personal, task_authorize
-from processes.locks import task_locked
+from processes.locks import flow_locked
 from processes.pages import ProcessChartView, ProcessDetailView
 from processes.selectors import process_with_subclass
 from processes.views import ProcessCancelView
@@ -68,11 +68,9 @@ def gated_task_view(node: Any, origin_view: Any, action: TaskAction | None) -> A
     action = action or execute_action(node)
 
     def view(request, process_pk: int, task_pk: int, **kwargs):
-        task = Task.objects.filter(pk=task_pk, process_id=process_pk).first()
-        if task is None or task.flow_task != node:
-            raise Http404("No such task at this step")
-
-        def call():
+        def call(task: Any):
+            if task is None or task.flow_task != node:
+                raise Http404("No such task at this step")
             task_authorize(user=request.user, task=task, action=action, node=node, process_pk=process_pk)
             request.activation = node.activation_class(task)
             if action in (TaskAction.DECIDE, TaskAction.EDIT):
@@ -81,16 +79,25 @@ def gated_task_view(node: Any, origin_view: Any, action: TaskAction | None) -> A
 
         try:
             if request.method == "POST":
-                # The task re-read under the lock, with its process (processes/locks.py). No
-                # savepoint of its own: the lock's block is one already (a flow with a lock that
-                # opens no transaction gets it here).
-                with task_locked(task), transaction.atomic(savepoint=False):
-                    return call()
-            task.refresh_from_db()
-            process = process_with_subclass(task.process_id, node.flow_class)  # once, as its own model
-            if process is not None:
-                task.process = process
-            return call()
+                # The task read under the lock of the node's flow, with its process and who
+                # started it (processes/locks.py), in the lock's round trip: nothing is read
+                # before it. A task of another process or another step is a 404, as one that
+                # does not exist. No savepoint of its own: the lock's block is one already (a
+                # flow with a lock that opens no transaction gets it here).
+                with (
+                    flow_locked(node.flow_class, process_pk, task_pk, starter=True) as found,
+                    transaction.atomic(savepoint=False),
+                ):
+                    task, process = found or (None, None)
+                    if task is not None and process is not None:
+                        task.process = process
+                    return call(task)
+            task = Task.objects.filter(pk=task_pk, process_id=process_pk).first()
+            if task is not None and task.flow_task == node:
+                process = process_with_subclass(task.process_id, node.flow_class)  # once, as its own model
+                if process is not None:
+                    task.process = process
+            return call(task)
         except TransitionNotAllowed as exc:
             raise PermissionDenied(",".join(str(arg) for arg in exc.args)) from exc
 

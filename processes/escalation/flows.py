@@ -53,8 +53,13 @@ def stage_route(activation: Activation) -> None:
         "stage_name": stage.name,
         "group": stage.group_name,
     }
+    if task.pk is None:
+        return  # a DeadlineView's task, routed before its row is written (routes_before_save)
     task.save(update_fields=["owner_permission", "data"])
     task_routing_changed(task=task)  # its row was written with the node's permission
+
+
+stage_route.routes_before_save = True  # type: ignore[attr-defined]  # see DeadlineViewActivation
 
 
 # The boundaries' delays. Each returns None when the task's stage sets no such moment, and

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import random
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -70,6 +71,7 @@ from processes.nodes.job_chain import (
     chain_fused,
     chain_take,
 )
+from processes.nodes.rows import task_insert_linked
 
 logger = structlog.get_logger(__name__)
 
@@ -189,6 +191,20 @@ def _now_iso() -> str:
 
 class CeleryJobActivation(AbstractJobActivation):
     """Activation of a CeleryJob task: schedules on commit, retries, and resolves incidents."""
+
+    @classmethod
+    def create(cls, flow_task, prev_activation, token, data=None, seed=None):
+        """viewflow's job task, its row and its link to the step before in one INSERT."""
+        task = flow_task.flow_class.task_class(
+            process=prev_activation.process,
+            flow_task=flow_task,
+            token=token,
+            external_task_id=str(uuid.uuid4()),
+        )
+        task.data = data if data is not None else {}
+        task.seed = seed
+        task_insert_linked(task, prev_activation.task)
+        return cls(task)
 
     def _schedule(self, countdown: float = 0.0) -> None:
         """Record when the message is due and send it after commit."""

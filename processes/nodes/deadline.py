@@ -29,9 +29,11 @@ from viewflow.workflow import flow
 from viewflow.workflow.activation import Activation
 from viewflow.workflow.flow.nodes import TimerBoundary
 from viewflow.workflow.nodes.boundary import TimerBoundaryActivation
+from viewflow.workflow.nodes.view import ViewActivation
 from viewflow.workflow.status import STATUS
 
 from processes.nodes.boundaries import HostFinishedMixin
+from processes.nodes.rows import task_insert_linked
 
 # Where a moved due time is kept on the host task's data.
 DUE_KEY = "due"
@@ -94,8 +96,48 @@ class OptionalTimerBoundary(HostFinishedMixin, TimerBoundary):
         super()._arm(host_activation)
 
 
+class DeadlineViewActivation(ViewActivation):
+    """viewflow's view activation; a task routed by an `.onCreate` hook marked
+    `routes_before_save` (`escalation.flows.stage_route`) has its row written once, routed.
+
+    viewflow saves the new task with the node's permission, links it in a second INSERT, then
+    calls the hook, which routed it to its stage's group and saved it again, and the task list's
+    row (written at the first save) was updated to follow: five statements for one new task.
+    Here the hook sets the permission and stage on the task before its row exists, the row goes
+    in with its link (`task_insert_linked`, ADR 0030), which sends `post_save` as `save()` does, so
+    the task list's row is written once, with the routed permission."""
+
+    @classmethod
+    def create(
+        cls, flow_task: Any, prev_activation: Any, token: Any, data: Any = None, seed: Any = None
+    ) -> Any:
+        hook = flow_task._on_create
+        if hook is None or not getattr(hook, "routes_before_save", False):
+            return super().create(flow_task, prev_activation, token, data=data, seed=seed)
+        task = flow_task.flow_class.task_class(
+            process=prev_activation.process, flow_task=flow_task, token=token
+        )
+        task.data = data if data is not None else {}
+        task.seed = seed
+        activation = cls(task)
+        owner_permission = flow_task.calc_owner_permission(activation)
+        if owner_permission:
+            task.owner_permission = owner_permission
+            task.owner_permission_obj = flow_task.calc_owner_permission_obj(activation)
+        owner = flow_task.calc_owner(activation)
+        if owner:
+            task.owner = owner
+            task.status = STATUS.ASSIGNED
+        hook(activation)  # routes the task while it has no row
+        task_insert_linked(task, prev_activation.task)  # and post_save: the task list's row
+        return activation
+
+
 class DeadlineView(flow.View):
-    """`flow.View` whose `.OnTimeout` boundaries are optional (see the module docstring)."""
+    """`flow.View` whose `.OnTimeout` boundaries are optional (see the module docstring), and
+    whose task is written once when its `.onCreate` hook routes it (DeadlineViewActivation)."""
+
+    activation_class = DeadlineViewActivation
 
     def OnTimeout(self, delay: Any, then: Any, interrupting: bool = True, title: Any = None) -> DeadlineView:
         boundary = OptionalTimerBoundary(None, delay=delay, interrupting=interrupting).Next(then)

@@ -13,19 +13,35 @@ nine statements of an approval's 87 (docs/benchmarks.md, issue 16). So these ope
 only in the quiet mode. Without it, an error still marks the enclosing atomic block for rollback
 (Django refuses any later statement in it), so nothing half-done can commit.
 
+Their task rows are written with fewer statements too (ADR 0030). viewflow inserts a node's task
+when the node is created, links it to the task before it in a second INSERT, and updates it
+when it completes: three statements, for a gateway that decides in memory in between.
+- An `If` task is written once, when it completes: one INSERT of the finished row that also
+  links it (a data-modifying CTE on PostgreSQL). Nothing between its creation and completion
+  reads the row: its condition reads the process, and the transition hooks (audit, notifications,
+  task list) take the task object, whose id the audit rows read when they are inserted.
+- A `Function` task is still inserted when created, since its callback may read the row and its
+  links (the escalation steps walk `task.previous`), but with its link in the same statement.
+If the quiet mode keeps an `If`'s error, its row is inserted then, linked, and saved as ERROR.
+
 Process plug-ins use these where they would use `flow.If` and `flow.Function`.
 """
 
 from __future__ import annotations
 
-from django.db import transaction
+from contextlib import ContextDecorator
+from typing import Any
+
+from django.db import connections, router, transaction
 from django.utils.timezone import now
 from viewflow.workflow import flow
 from viewflow.workflow.activation import Activation
 from viewflow.workflow.context import context
 from viewflow.workflow.nodes.func import FunctionActivation as _FunctionActivation
 from viewflow.workflow.nodes.if_gate import IfActivation as _IfActivation
-from viewflow.workflow.signals import task_started
+from viewflow.workflow.signals import task_finished, task_started
+
+from processes.nodes.rows import task_insert_linked
 
 
 def _savepoint() -> bool:
@@ -33,14 +49,79 @@ def _savepoint() -> bool:
     return not context.propagate_exception
 
 
-class IfActivation(_IfActivation):
+class _LinkedOnInsert:
+    """A node's task inserted with its link to the task before it in one statement."""
+
+    _previous_task: Any = None
+
+    @classmethod
+    def create(
+        cls, flow_task: Any, prev_activation: Activation, token: Any, data: Any = None, seed: Any = None
+    ):
+        task = flow_task.flow_class.task_class(
+            process=prev_activation.process, flow_task=flow_task, token=token
+        )
+        task.data = data if data is not None else {}
+        task.seed = seed
+        activation = cls(task)  # type: ignore[call-arg]
+        activation._previous_task = prev_activation.task
+        if not getattr(cls, "insert_on_complete", False):
+            task_insert_linked(task, prev_activation.task)
+        return activation
+
+
+class IfActivation(_LinkedOnInsert, _IfActivation):
+    """viewflow's If activation, its task row written once, finished, when it completes."""
+
+    insert_on_complete = True
+
+    def __init__(self, task: Any) -> None:
+        super().__init__(task)
+        # viewflow keeps activations in sets, hashed by their task; a task without its row yet
+        # has no id to hash, and gets one while in the set. Its activation keeps one hash.
+        self._hash = hash(task) if task.pk is not None else id(self)
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def _insert(self) -> None:
+        if self.task.pk is None:
+            task_insert_linked(self.task, self._previous_task)
+
+    def exception_guard(self) -> Any:
+        guard: Any = super().exception_guard()
+        activation = self
+
+        class InsertedThenGuarded(ContextDecorator):
+            """viewflow's guard; the row exists (linked) before the quiet mode saves the error."""
+
+            def __enter__(self) -> Any:
+                return guard.__enter__()
+
+            def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Any:
+                if exc_type is not None and not context.propagate_exception:
+                    activation._insert()
+                return guard.__exit__(exc_type, exc, tb)
+
+        return InsertedThenGuarded()
+
     @Activation.status.super()
     def activate(self) -> None:
         with self.exception_guard(), transaction.atomic(savepoint=_savepoint()):
             self._condition_result = self.flow_task._condition(self)
 
+    @Activation.status.super()
+    def complete(self) -> None:
+        assert connections[router.db_for_write(type(self.task))].in_atomic_block
+        self.task.finished = now()
+        if self.task.pk is None:
+            self._insert()
+        else:
+            self.task.save()
+        task_finished.send(sender=self.flow_class, process=self.process, task=self.task)
 
-class FunctionActivation(_FunctionActivation):
+
+class FunctionActivation(_LinkedOnInsert, _FunctionActivation):
     @Activation.status.super()
     def activate(self) -> None:
         with self.exception_guard(), transaction.atomic(savepoint=_savepoint()):

@@ -1,5 +1,7 @@
 """The If and Function nodes (processes/nodes/gateways.py): a savepoint of their own only where
-their error is kept on the task; where it propagates, the flow lock's block rolls back whole."""
+their error is kept on the task; where it propagates, the flow lock's block rolls back whole.
+Their rows (and a job's) are written with their links in one statement, an If's once, finished
+(processes/nodes/rows.py, ADR 0030): the graph, the history and the audit trail stay the same."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from viewflow.workflow.context import Context
 from viewflow.workflow.models import Task
 from viewflow.workflow.status import STATUS
 
+from processes.audit import AuditEvent
 from processes.policies.chain import StagedProcess
 from processes.purchase.flows import PurchaseFlow
 from processes.purchase.models import PurchaseProcess
@@ -81,5 +84,97 @@ def test_where_a_gate_keeps_its_error_the_work_before_it_stays(
     gate = task_of(task.process, "has_next_stage")
     assert gate.status == STATUS.ERROR
     assert "unreadable" in gate.data["_exception"]["title"]
+    assert list(gate.previous.all()) == [task_of(task.process, "route")]  # its row is linked
+    assert gate.finished is not None
     assert task_of(task.process, "approve").status == STATUS.DONE
     assert task_of(task.process, "route").status == STATUS.DONE
+
+
+def _walk_back(task: Task) -> list[str]:
+    """The node names from `task` back to the start, along viewflow's `previous` links."""
+    names = []
+    while task is not None:
+        names.append(task.flow_task.name)
+        task = task.previous.first()
+    return names
+
+
+def test_a_finished_request_keeps_the_whole_graph_of_its_steps(purchase_policy, submit_request, olivia):
+    task = _claimed(submit_request, olivia)
+    _decide(task, olivia)
+
+    order_step = task_of(task.process, "create_order")
+    assert _walk_back(order_step) == [
+        "create_order",
+        "has_next_stage",
+        "route",
+        "check_approved",
+        "approve",
+        "has_next_stage",
+        "route",
+        "start",
+    ]
+    for gate in Task.objects.filter(process_id=task.process_id, flow_task_type="EXCLUSIVE_GATEWAY"):
+        assert gate.status == STATUS.DONE
+        assert gate.created is not None
+        assert gate.finished is not None
+        assert gate.created <= gate.finished
+        # The audit trail names the gate's row in its "created" and "completed" events.
+        assert set(AuditEvent.objects.filter(task_id=gate.pk).values_list("action", flat=True)) == {
+            "task.created",
+            "task.completed",
+        }
+    assert order_step.external_task_id  # a job's own id, as viewflow gives it
+    assert order_step.data["idempotency_key"].endswith(f":{order_step.pk}")
+
+
+def test_an_if_row_is_written_once_and_each_link_with_its_row(purchase_policy, submit_request, olivia):
+    """A decision's steps after the person's task: check_approved (If), route (Function),
+    has_next_stage (If) and create_order (job). On PostgreSQL each of their rows goes in with its
+    link in one INSERT, and an If's row is never updated; elsewhere row and link are two."""
+    task = _claimed(submit_request, olivia)
+    with CaptureQueriesContext(connection) as captured:
+        _decide(task, olivia)
+    statements = [query["sql"] for query in captured]
+    inserted = [sql for sql in statements if 'INSERT INTO "viewflow_task"' in sql]
+    links = [
+        sql for sql in statements if 'INTO "viewflow_task_previous"' in sql and not sql.startswith("WITH")
+    ]
+    gates = Task.objects.filter(process_id=task.process_id, flow_task_type="EXCLUSIVE_GATEWAY")
+    updated_gates = [
+        sql
+        for sql in statements
+        if sql.startswith('UPDATE "viewflow_task"')
+        and any(f'"viewflow_task"."id" = {gate.pk}' in sql for gate in gates)
+    ]
+
+    assert len(inserted) == 4
+    assert updated_gates == []
+    if connection.vendor == "postgresql":
+        assert all(sql.startswith("WITH t AS (INSERT INTO") for sql in inserted)
+        assert links == []
+    else:
+        assert len(links) == 4
+
+
+def test_a_stage_task_is_routed_before_its_row_is_written(purchase_policy, submit_request):
+    """A DeadlineView's task routed by `stage_route` (processes/nodes/deadline.py): its row, its
+    link and its task-list row are written once, with the stage's group already; nothing is
+    updated after."""
+    from processes.tasklist.models import TaskRow
+
+    with CaptureQueriesContext(connection) as captured:
+        process = submit_request()
+    task = task_of(process, "approve")
+    statements = [query["sql"] for query in captured]
+
+    stage = purchase_policy.stages.get(order=1)
+    assert task.owner_permission == stage.permission
+    assert task.data["stage_name"] == stage.name
+    assert list(task.previous.all()) == [task_of(process, "has_next_stage")]
+    assert TaskRow.objects.get(task=task).owner_permission == stage.permission
+    assert not [
+        sql for sql in statements if sql.startswith('UPDATE "viewflow_task"') and f"= {task.pk}" in sql
+    ]
+    assert not [sql for sql in statements if sql.startswith('UPDATE "processes_taskrow"')]
+    assert len([sql for sql in statements if 'INTO "processes_taskrow"' in sql]) == 1

@@ -41,12 +41,18 @@ pytestmark = pytest.mark.django_db
 #: commit (ADR 0026); the If and Function nodes open no savepoint where an error propagates
 #: (processes/nodes/gateways.py); the correlation id is read alone, and the language with the
 #: permissions.
-BUDGET = {"submit": 34, "claim": 11, "decide": 32}
+#: Since 2026-12-06 an If node's task row is written once, finished, with its link to the step
+#: before it, and a Function's and a job's with their links (processes/nodes/rows.py, ADR 0030);
+#: a task form's task is read only under the lock (processes/flowapp.py), not once before it
+#: too; a stage's approval task is routed before its row is written, so its row, its link and
+#: its task-list row go in once (processes/nodes/deadline.py).
+BUDGET = {"submit": 28, "claim": 10, "decide": 25}
 SLACK = 5
 #: Elsewhere than on PostgreSQL (SQLite) each step's one lock opens and releases its savepoint in
-#: statements of their own (2), and the lock of a claim or a decision is followed by its three
-#: reads (the task, its process, its starter).
-ELSEWHERE = {"submit": 2, "claim": 5, "decide": 5}
+#: statements of their own (2), the lock of a claim or a decision is followed by its three
+#: reads (the task, its process, its starter), and a node's row and its link are two INSERTs
+#: (submit: a Function, an If and the approval; decide: a Function, two Ifs and a job).
+ELSEWHERE = {"submit": 5, "claim": 5, "decide": 9}
 
 
 def _budget(step: str) -> int:
