@@ -94,22 +94,31 @@ def notifications_record(
             return stand_ins
     now = timezone.now()
     unknown = _Recipient(None, settings.LANGUAGE_CODE if _lazy(title, body) else None, False)
+    texts: dict[str | None, tuple[str, str]] = {}  # written once per language, not per recipient
+
+    def texts_in(language: str | None) -> tuple[str, str]:
+        if language not in texts:
+            texts[language] = (in_language(title, language)[:200], in_language(body, language)[:500])
+        return texts[language]
+
+    actor_name, row_url = (actor.get_username() if actor else ""), url[:300]
     rows = [
         Notification(
             user_id=pk,
             kind=kind,
             delivery=recipient.delivery or Delivery.LIVE,
-            title=in_language(title, recipient.language)[:200],
-            body=in_language(body, recipient.language)[:500],
-            url=url[:300],
+            title=written[0],
+            body=written[1],
+            url=row_url,
             process=process,
             task=task,
-            actor_name=actor.get_username() if actor else "",
+            actor_name=actor_name,
             created_at=now,
         )
         for pk in ids
         for recipient in [recipients.get(pk, unknown)]
         if recipient.delivery != Delivery.OFF
+        for written in [texts_in(recipient.language)]
     ]
     Notification.objects.bulk_create(rows)
     if wake_users:
