@@ -32,7 +32,9 @@ class CatalogFlow(StageEscalationMixin, flow.Flow):
     # Started from code only: each type's start page validates its own form (views.py).
     start = flow.StartHandle(this.start_request).Annotation(title=_("Request submitted")).Next(this.route)
     route = (
-        nodes.Function(this.stage_next).Annotation(title=_("Next approval stage")).Next(this.has_next_stage)
+        nodes.Function(this.stage_next, row_on_complete=True)
+        .Annotation(title=_("Next approval stage"))
+        .Next(this.has_next_stage)
     )
     has_next_stage = nodes.If(act.process.has_stage).Then(this.approve).Else(this.approved)
     # Its boundaries, by name: approve__timeout (reminder), approve__timeout_2, _3 and _4

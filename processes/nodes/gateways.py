@@ -50,9 +50,15 @@ def _savepoint() -> bool:
 
 
 class _LinkedOnInsert:
-    """A node's task inserted with its link to the task before it in one statement."""
+    """A node's task inserted with its link to the task before it in one statement, when it is
+    created, or (`_written_on_complete`) once, finished, when it completes."""
 
     _previous_task: Any = None
+    task: Any
+
+    @classmethod
+    def _written_on_complete(cls, flow_task: Any) -> bool:
+        return False
 
     @classmethod
     def create(
@@ -63,20 +69,14 @@ class _LinkedOnInsert:
         )
         task.data = data if data is not None else {}
         task.seed = seed
-        activation = cls(task)  # type: ignore[call-arg]
+        activation = cls(task)
         activation._previous_task = prev_activation.task
-        if not getattr(cls, "insert_on_complete", False):
+        if not cls._written_on_complete(flow_task):
             task_insert_linked(task, prev_activation.task)
         return activation
 
-
-class IfActivation(_LinkedOnInsert, _IfActivation):
-    """viewflow's If activation, its task row written once, finished, when it completes."""
-
-    insert_on_complete = True
-
     def __init__(self, task: Any) -> None:
-        super().__init__(task)
+        super().__init__(task)  # type: ignore[call-arg]
         # viewflow keeps activations in sets, hashed by their task; a task without its row yet
         # has no id to hash, and gets one while in the set. Its activation keeps one hash.
         self._hash = hash(task) if task.pk is not None else id(self)
@@ -89,7 +89,7 @@ class IfActivation(_LinkedOnInsert, _IfActivation):
             task_insert_linked(self.task, self._previous_task)
 
     def exception_guard(self) -> Any:
-        guard: Any = super().exception_guard()
+        guard: Any = super().exception_guard()  # type: ignore[misc]
         activation = self
 
         class InsertedThenGuarded(ContextDecorator):
@@ -105,6 +105,24 @@ class IfActivation(_LinkedOnInsert, _IfActivation):
 
         return InsertedThenGuarded()
 
+    def _complete(self) -> None:
+        """viewflow's `complete`, inserting the finished row if it has none yet."""
+        assert connections[router.db_for_write(type(self.task))].in_atomic_block
+        self.task.finished = now()
+        if self.task.pk is None:
+            self._insert()
+        else:
+            self.task.save()
+        task_finished.send(sender=self.flow_class, process=self.process, task=self.task)  # type: ignore[attr-defined]
+
+
+class IfActivation(_LinkedOnInsert, _IfActivation):
+    """viewflow's If activation, its task row written once, finished, when it completes."""
+
+    @classmethod
+    def _written_on_complete(cls, flow_task: Any) -> bool:
+        return True
+
     @Activation.status.super()
     def activate(self) -> None:
         with self.exception_guard(), transaction.atomic(savepoint=_savepoint()):
@@ -112,22 +130,27 @@ class IfActivation(_LinkedOnInsert, _IfActivation):
 
     @Activation.status.super()
     def complete(self) -> None:
-        assert connections[router.db_for_write(type(self.task))].in_atomic_block
-        self.task.finished = now()
-        if self.task.pk is None:
-            self._insert()
-        else:
-            self.task.save()
-        task_finished.send(sender=self.flow_class, process=self.process, task=self.task)
+        self._complete()
 
 
 class FunctionActivation(_LinkedOnInsert, _FunctionActivation):
+    """viewflow's Function activation; its row written once, finished, when its node says its
+    callback never reads it (`Function(..., row_on_complete=True)`)."""
+
+    @classmethod
+    def _written_on_complete(cls, flow_task: Any) -> bool:
+        return flow_task.row_on_complete
+
     @Activation.status.super()
     def activate(self) -> None:
         with self.exception_guard(), transaction.atomic(savepoint=_savepoint()):
             self.task.started = now()
             task_started.send(sender=self.flow_class, process=self.process, task=self.task)
             self.flow_task._func(self)
+
+    @Activation.status.super()
+    def complete(self) -> None:
+        self._complete()
 
 
 class If(flow.If):
@@ -137,6 +160,15 @@ class If(flow.If):
 
 
 class Function(flow.Function):
-    """viewflow's `flow.Function`, its callback in a savepoint only where its error is kept."""
+    """viewflow's `flow.Function`, its callback in a savepoint only where its error is kept.
+
+    `row_on_complete=True`: the callback reads neither its own task row nor its links (it works
+    on the process), so the row is written once, finished, when the step completes, as an If's.
+    Leave it off for a callback that reads `activation.task`'s row or `previous` (the escalation
+    steps find their host task that way)."""
 
     activation_class = FunctionActivation
+
+    def __init__(self, func: Any, *, row_on_complete: bool = False, **kwargs: Any) -> None:
+        super().__init__(func, **kwargs)
+        self.row_on_complete = row_on_complete

@@ -39,7 +39,9 @@ class PurchaseFlow(StageEscalationMixin, flow.Flow):
         .Next(this.route)
     )
     route = (
-        nodes.Function(this.stage_next).Annotation(title=_("Next approval stage")).Next(this.has_next_stage)
+        nodes.Function(this.stage_next, row_on_complete=True)
+        .Annotation(title=_("Next approval stage"))
+        .Next(this.has_next_stage)
     )
     has_next_stage = nodes.If(act.process.has_stage).Then(this.approve).Else(this.create_order)
     # Its boundaries, by name: approve__timeout (reminder), approve__timeout_2, _3 and _4

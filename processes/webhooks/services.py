@@ -34,6 +34,7 @@ from processes.api.keys import signing_keys, signing_keys_for_sending
 from processes.api.models import ApiClient, Scope
 from processes.audit import audit_batch_memo, audit_record
 from processes.instruments import count_on_commit
+from processes.locks import prepared_read
 from processes.webhooks import events, ssrf
 from processes.webhooks.models import WebhookDelivery, WebhookEndpoint
 
@@ -176,7 +177,16 @@ def _active_endpoints() -> list[WebhookEndpoint]:
     memo = audit_batch_memo()
     if memo is not None and _ENDPOINTS_MEMO in memo:
         return memo[_ENDPOINTS_MEMO]
-    endpoints = list(WebhookEndpoint.objects.filter(active=True).select_related("client"))
+    # Compiled once per connection (on every state change's path); their clients in a second read
+    # only when there are endpoints at all.
+    endpoints = prepared_read(
+        ("webhooks.endpoints", WebhookEndpoint), lambda: WebhookEndpoint.objects.filter(active=True)
+    ).run()
+    if endpoints:
+        clients = ApiClient.objects.in_bulk({endpoint.client_id for endpoint in endpoints})
+        endpoints = [endpoint for endpoint in endpoints if endpoint.client_id in clients]  # one deleted since
+        for endpoint in endpoints:
+            endpoint.client = clients[endpoint.client_id]
     if memo is not None:
         memo[_ENDPOINTS_MEMO] = endpoints
     return endpoints

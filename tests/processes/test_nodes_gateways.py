@@ -14,6 +14,7 @@ from viewflow.workflow.status import STATUS
 
 from processes.audit import AuditEvent
 from processes.policies.chain import StagedProcess
+from processes.purchase import services as purchase_services
 from processes.purchase.flows import PurchaseFlow
 from processes.purchase.models import PurchaseProcess
 from processes.purchase.services import purchase_decide
@@ -131,7 +132,8 @@ def test_a_finished_request_keeps_the_whole_graph_of_its_steps(purchase_policy, 
 def test_an_if_row_is_written_once_and_each_link_with_its_row(purchase_policy, submit_request, olivia):
     """A decision's steps after the person's task: check_approved (If), route (Function),
     has_next_stage (If) and create_order (job). On PostgreSQL each of their rows goes in with its
-    link in one INSERT, and an If's row is never updated; elsewhere row and link are two."""
+    link in one INSERT, and the Ifs' and the route's rows are never updated; elsewhere row and
+    link are two."""
     task = _claimed(submit_request, olivia)
     with CaptureQueriesContext(connection) as captured:
         _decide(task, olivia)
@@ -140,7 +142,11 @@ def test_an_if_row_is_written_once_and_each_link_with_its_row(purchase_policy, s
     links = [
         sql for sql in statements if 'INTO "viewflow_task_previous"' in sql and not sql.startswith("WITH")
     ]
-    gates = Task.objects.filter(process_id=task.process_id, flow_task_type="EXCLUSIVE_GATEWAY")
+    # The If rows and the route step's (a Function whose callback reads no row: row_on_complete).
+    gates = Task.objects.filter(
+        process_id=task.process_id, flow_task_type__in=["EXCLUSIVE_GATEWAY", "FUNCTION"]
+    )
+    assert {gate.flow_task.name for gate in gates} == {"route", "has_next_stage", "check_approved"}
     updated_gates = [
         sql
         for sql in statements
@@ -178,3 +184,23 @@ def test_a_stage_task_is_routed_before_its_row_is_written(purchase_policy, submi
     ]
     assert not [sql for sql in statements if sql.startswith('UPDATE "processes_taskrow"')]
     assert len([sql for sql in statements if 'INTO "processes_taskrow"' in sql]) == 1
+
+
+def test_where_a_step_written_on_completion_keeps_its_error_its_row_is_linked(
+    purchase_policy, submit_request, olivia, monkeypatch
+):
+    """The route step (row_on_complete) fails in the quiet mode: its row is written then, linked
+    to the decision before it, and kept as ERROR, as viewflow leaves a failed step."""
+
+    def failing(*, process) -> None:
+        raise RuntimeError("no next stage today")
+
+    task = _claimed(submit_request, olivia)
+    monkeypatch.setattr(purchase_services, "purchase_stage_next", failing)
+    with Context(propagate_exception=False):
+        _decide(task, olivia)
+
+    route = task_of(task.process, "route")
+    assert route.status == STATUS.ERROR
+    assert "no next stage today" in route.data["_exception"]["title"]
+    assert list(route.previous.all()) == [task_of(task.process, "check_approved")]
