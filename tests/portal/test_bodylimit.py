@@ -18,37 +18,10 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.db import connections
 
 from portal.asgi import application
+from tests.asgi_exchange import Exchange, http_scope
 from tests.stack import LOG_DIR, session_cookie
 
 KIB = 1024
-
-
-class Exchange:
-    """One HTTP request through the ASGI app: the body in chunks, what came back, what was read."""
-
-    def __init__(self, chunks: list[bytes]) -> None:
-        self.chunks = list(chunks)
-        self.read = 0
-        self.sent: list[dict] = []
-
-    async def receive(self) -> dict:
-        if self.chunks:
-            self.read += 1
-            body = self.chunks.pop(0)
-            return {"type": "http.request", "body": body, "more_body": bool(self.chunks)}
-        await asyncio.sleep(3600)  # the client stays connected until the response is done
-        return {"type": "http.disconnect"}
-
-    async def send(self, message: dict) -> None:
-        self.sent.append(message)
-
-    @property
-    def status(self) -> int:
-        return next(m["status"] for m in self.sent if m["type"] == "http.response.start")
-
-    @property
-    def body(self) -> bytes:
-        return b"".join(m.get("body", b"") for m in self.sent if m["type"] == "http.response.body")
 
 
 async def _post(path: str, chunks: list[bytes], *, length: int | None = None, cookie: str = "") -> Exchange:
@@ -61,20 +34,7 @@ async def _post(path: str, chunks: list[bytes], *, length: int | None = None, co
     ]
     if length is not None:
         headers.append((b"content-length", str(length).encode()))
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": headers,
-        "client": ("198.51.100.7", 50000),
-        "server": ("testserver", 80),
-    }
+    scope = http_scope("POST", path, headers)
     exchange = Exchange(chunks)
     await asyncio.wait_for(application(scope, exchange.receive, exchange.send), timeout=30)
     # Session lookups and views ran in asgiref's shared thread: close its database connection.

@@ -18,6 +18,7 @@ from django.db import connections
 
 from portal.asgi import application
 from portal.http import PortalASGIHandler
+from tests.asgi_exchange import Exchange, http_scope
 
 
 def _django_handler() -> PortalASGIHandler:
@@ -27,56 +28,9 @@ def _django_handler() -> PortalASGIHandler:
     return handler
 
 
-class Exchange:
-    def __init__(self, body: bytes = b"") -> None:
-        self.body_to_send = body
-        self.sent: list[dict] = []
-        self.received = 0
-
-    async def receive(self) -> dict:
-        if self.received == 0:
-            self.received += 1
-            return {"type": "http.request", "body": self.body_to_send, "more_body": False}
-        await asyncio.sleep(3600)  # connected until the response is done
-        return {"type": "http.disconnect"}
-
-    async def send(self, message: dict) -> None:
-        self.sent.append(message)
-
-    @property
-    def status(self) -> int:
-        return next(m["status"] for m in self.sent if m["type"] == "http.response.start")
-
-    @property
-    def headers(self) -> dict[bytes, bytes]:
-        start = next(m for m in self.sent if m["type"] == "http.response.start")
-        return {name.lower(): value for name, value in start["headers"]}
-
-    @property
-    def content(self) -> bytes:
-        return b"".join(m.get("body", b"") for m in self.sent if m["type"] == "http.response.body")
-
-
-def _scope(method: str, path: str) -> dict:
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"testserver")],
-        "client": ("198.51.100.7", 50000),
-        "server": ("testserver", 80),
-    }
-
-
 async def _request(method: str, path: str, exchange: Exchange | None = None) -> Exchange:
     exchange = exchange or Exchange()
-    await asyncio.wait_for(application(_scope(method, path), exchange.receive, exchange.send), timeout=30)
+    await asyncio.wait_for(application(http_scope(method, path), exchange.receive, exchange.send), timeout=30)
     await sync_to_async(connections.close_all)()
     return exchange
 
@@ -139,7 +93,7 @@ async def test_a_request_runs_whole_on_one_pool_thread_and_ends_before_the_answe
         request_finished.disconnect(dispatch_uid="test_http_handler.finished")
 
     assert exchange.status == 200
-    assert b"<form" in exchange.content
+    assert b"<form" in exchange.body
     kinds = [kind for kind, _ in events]
     assert kinds[:3] == ["started", "finished", "http.response.start"], kinds
     assert events[0][1] == events[1][1]
@@ -152,7 +106,7 @@ async def test_the_async_probe_answers_through_the_synchronous_chain():
     exchange = await _request("GET", "/healthz")
 
     assert exchange.status == 200
-    assert json.loads(exchange.content) == {"status": "ok"}
+    assert json.loads(exchange.body) == {"status": "ok"}
     assert exchange.headers[b"x-content-type-options"] == b"nosniff"  # SecurityMiddleware ran
 
 
@@ -164,7 +118,7 @@ async def test_a_static_file_is_served_whole_with_the_security_headers():
     exchange = await _request("GET", f"{settings.STATIC_URL}{relative}")
 
     assert exchange.status == 200
-    assert exchange.content == expected
+    assert exchange.body == expected
     assert exchange.headers[b"content-type"].startswith(b"text/css")
     assert exchange.headers[b"x-content-type-options"] == b"nosniff"
     assert b"content-security-policy" in exchange.headers
@@ -195,7 +149,7 @@ async def test_a_client_gone_before_its_body_arrived_gets_nothing():
 
     exchange = Gone()
     await asyncio.wait_for(
-        application(_scope("POST", "/healthz"), exchange.receive, exchange.send), timeout=30
+        application(http_scope("POST", "/healthz"), exchange.receive, exchange.send), timeout=30
     )
 
     assert exchange.sent == []
