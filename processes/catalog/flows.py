@@ -60,8 +60,8 @@ class CatalogFlow(StageEscalationMixin, flow.Flow):
     escalate_2 = nodes.Function(this.task_escalate_2).Annotation(title=_("Escalate (level 2)"))
     escalate_3 = nodes.Function(this.task_escalate_3).Annotation(title=_("Escalate (level 3)"))
     check_approved = nodes.If(act.process.approved).Then(this.route).Else(this.rejected)
-    approved = flow.End().Annotation(title=_("Approved"))
-    rejected = flow.End().Annotation(title=_("Rejected"))
+    approved = nodes.End().Annotation(title=_("Approved"))
+    rejected = nodes.End().Annotation(title=_("Rejected"))
 
     def start_request(self, activation, process_type, version, requester, values):
         return services.catalog_request_submit(

@@ -1,10 +1,12 @@
 from processes.nodes.celery_job import CeleryJob, JobCall
 from processes.nodes.deadline import DeadlineView, deadline_host_task, deadline_path_host
+from processes.nodes.end import End
 from processes.nodes.gateways import Function, If
 
 __all__ = [
     "CeleryJob",
     "DeadlineView",
+    "End",
     "Function",
     "If",
     "JobCall",

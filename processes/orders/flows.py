@@ -145,7 +145,7 @@ class OrderFlow(flow.Flow):
     record_delivery = (
         nodes.Function(this.delivered).Annotation(title=_("Record delivery")).Next(this.completed)
     )
-    completed = flow.End().Annotation(title=_("Completed"))
+    completed = nodes.End().Annotation(title=_("Completed"))
     # -- no callback in time: a person asks the carrier
     chase_carrier = (
         flow.View(views.ChaseCarrierView.as_view())
@@ -156,11 +156,11 @@ class OrderFlow(flow.Flow):
     chase_result = (
         nodes.If(this.is_delivered).Annotation(title=_("Delivered?")).Then(this.completed).Else(this.lost)
     )
-    lost = flow.End().Annotation(title=_("Lost in transit"))
+    lost = nodes.End().Annotation(title=_("Lost in transit"))
 
     # -- fraud confirmed
     cancel_order = CeleryJob(this.order_cancel).Annotation(title=_("Cancel order")).Next(this.canceled)
-    canceled = flow.End().Annotation(title=_("Canceled"))
+    canceled = nodes.End().Annotation(title=_("Canceled"))
 
     # -- compensation: undo the done steps (their .CompensateWith handlers), then tell the customer
     compensate = flow.CompensateThrow().Annotation(title=_("Compensate")).Next(this.notify_compensation)
@@ -169,23 +169,23 @@ class OrderFlow(flow.Flow):
         .Annotation(title=_("Tell the customer"))
         .Next(this.compensated)
     )
-    compensated = flow.End().Annotation(title=_("Compensated"))
+    compensated = nodes.End().Annotation(title=_("Compensated"))
     refund_payment = (
         CeleryJob(this.payment_refund, retry=PAYMENT_RETRY)
         .Annotation(title=_("Refund payment"))
         .Next(this.refunded)
     )
-    refunded = flow.End().Annotation(title=_("Refunded"))
+    refunded = nodes.End().Annotation(title=_("Refunded"))
     release_inventory = (
         CeleryJob(this.inventory_release).Annotation(title=_("Release inventory")).Next(this.released)
     )
-    released = flow.End().Annotation(title=_("Stock released"))
+    released = nodes.End().Annotation(title=_("Stock released"))
     void_authorization = (
         CeleryJob(this.payment_void, retry=PAYMENT_RETRY)
         .Annotation(title=_("Void authorization"))
         .Next(this.voided)
     )
-    voided = flow.End().Annotation(title=_("Authorization voided"))
+    voided = nodes.End().Annotation(title=_("Authorization voided"))
 
     # -- wiring to services (the flow stays declarative)
     def start_from_api(self, activation, data, starter=None) -> OrderProcess:

@@ -85,8 +85,8 @@ class PurchaseFlow(StageEscalationMixin, flow.Flow):
     create_order = (
         CeleryJob(this.purchase_order_create).Annotation(title=_("Create purchase order")).Next(this.approved)
     )
-    approved = flow.End().Annotation(title=_("Approved"))
-    withdrawn = flow.End().Annotation(title=_("Withdrawn"))
+    approved = nodes.End().Annotation(title=_("Approved"))
+    withdrawn = nodes.End().Annotation(title=_("Withdrawn"))
 
     def has_view_permission(self, user, obj=None) -> bool:
         """The purchase pages are for everyone with the view permission; one request's pages (and

@@ -204,3 +204,28 @@ def test_where_a_step_written_on_completion_keeps_its_error_its_row_is_linked(
     assert route.status == STATUS.ERROR
     assert "no next stage today" in route.data["_exception"]["title"]
     assert list(route.previous.all()) == [task_of(task.process, "check_approved")]
+
+
+def test_the_end_row_goes_in_with_its_link_and_finishes_the_process(purchase_policy, submit_request, olivia):
+    """The End node (processes/nodes/end.py) of an approved request, in the purchase order job's
+    finishing lock: its row with its link in one INSERT on PostgreSQL, and the process finished
+    as viewflow finishes it. (A job runs quietly: the End keeps its savepoint there.)"""
+    from viewflow.workflow.status import PROCESS
+
+    from processes.nodes.celery_job import job_execute
+
+    task = _claimed(submit_request, olivia)
+    _decide(task, olivia)
+    job = task_of(task.process, "create_order")
+    with CaptureQueriesContext(connection) as captured:
+        assert job_execute(job.flow_task.activation_class(job).ref()) == "done"
+    end = task_of(task.process, "approved")
+
+    assert end.status == STATUS.DONE
+    assert list(end.previous.all()) == [job]
+    assert PurchaseProcess.objects.get(pk=task.process_id).status == PROCESS.DONE
+    statements = [query["sql"] for query in captured]
+    ends = [sql for sql in statements if 'INTO "viewflow_task"' in sql]
+    assert len(ends) == 1
+    if connection.vendor == "postgresql":
+        assert ends[0].startswith("WITH t AS (INSERT INTO")

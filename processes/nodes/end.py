@@ -1,0 +1,51 @@
+"""`End`: viewflow's End node, its row written with its link and no savepoint of its own where
+an error propagates (ADR 0026, ADR 0030).
+
+viewflow's End inserts its task, links it in a second INSERT, then finishes the process inside
+`transaction.atomic(savepoint=True)`: five statements before the process's own UPDATE, on every
+request that ends (a purchase order's job, a catalog request's last decision, each branch of an
+order's compensation). Here the row goes in with its link in one statement, and the savepoint is
+opened only where viewflow's quiet mode keeps the error on the task (`_savepoint`).
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils.timezone import now
+from viewflow.workflow import flow
+from viewflow.workflow.activation import Activation
+from viewflow.workflow.nodes.end import EndActivation as _EndActivation
+from viewflow.workflow.signals import flow_finished, task_finished, task_started
+from viewflow.workflow.status import STATUS
+
+from processes.nodes.gateways import _LinkedOnInsert, _savepoint
+
+
+class EndActivation(_LinkedOnInsert, _EndActivation):
+    @Activation.status.super()
+    def activate(self) -> None:
+        """viewflow's: finish the process when no other task of it is still open."""
+        with self.exception_guard(), transaction.atomic(savepoint=_savepoint()):
+            self.task.started = now()
+            task_started.send(sender=self.flow_class, process=self.process, task=self.task)
+            still_open = (
+                self.flow_class.task_class._default_manager.filter(
+                    process=self.process, finished__isnull=True
+                )
+                .exclude(pk=self.task.pk)
+                .exists()
+            )
+            if not still_open:
+                self.process.status = STATUS.DONE
+                self.process.finished = now()
+                self.process.save()
+            task_finished.send(sender=self.flow_class, process=self.process, task=self.task)
+            if not still_open:
+                flow_finished.send(sender=self.flow_class, process=self.process, task=self.task)
+
+
+class End(flow.End):
+    """viewflow's `flow.End`, its row written with its link, its savepoint only where its error
+    is kept."""
+
+    activation_class = EndActivation
