@@ -266,6 +266,21 @@ class _TaskActionView(View):
         selectors.task_row_stage_keep(task, row.stage_name, row.due_at)  # for the action's metrics
         return task
 
+    def task_to_lock(self, user: Any, task_pk: int) -> Task:
+        """The task, if `user` may reach it at all, as its list row names it (its id, process and
+        step) for a service that reads it whole under the flow lock: nothing is read twice. The
+        row and the task are one-to-one, so a row names a task that exists (else the lock's read
+        says it is gone)."""
+        row = selectors.task_row_reachable(user, task_pk)
+        if row is None:
+            raise Http404("No such task")
+        node = getattr(row.flow, row.node, None) if row.flow is not None else None
+        if node is None:  # a step no longer in its flow: read it as it is
+            return self.task(user, task_pk)
+        task = Task(pk=task_pk, process_id=row.process_id, flow_task=node)
+        selectors.task_row_stage_keep(task, row.stage_name, row.due_at)  # for the action's metrics
+        return task
+
     def next_url(self, value: str | None) -> str:
         """A user-supplied `next`, if it is one of this site's paths; else the task list."""
         return safe_next_url(self.request, value, self.request.resolver_match.app.reverse("index"))  # type: ignore[union-attr]  # viewflow sets .app
@@ -289,7 +304,7 @@ class _TaskActionView(View):
 
 class ClaimView(_TaskActionView):
     def post(self, request, task_pk: int):
-        task = self.task(request.user, task_pk)
+        task = self.task_to_lock(request.user, task_pk)
         return self.act(
             request,
             lambda: services.task_claim(task=task, user=request.user),
@@ -299,7 +314,7 @@ class ClaimView(_TaskActionView):
 
 class UnclaimView(_TaskActionView):
     def post(self, request, task_pk: int):
-        task = self.task(request.user, task_pk)
+        task = self.task_to_lock(request.user, task_pk)
         return self.act(
             request,
             lambda: services.task_unclaim(task=task, user=request.user),

@@ -755,3 +755,31 @@ def test_hand_over_pages_keep_a_local_next(client, purchase_policy, submit_reque
 
     done = client.post(f"/tasks/{task.pk}/reassign/", {"to_user": oscar.pk, "next": "/tasks/team/?page=2"})
     assert done["Location"] == "/tasks/team/?page=2"
+
+
+def test_a_claim_from_the_list_reads_its_task_only_under_the_flow_lock(
+    purchase_policy, submit_request, olivia
+):
+    """The task list's Claim button: the list row says whether olivia may reach the task and
+    names its process and step; the task itself is read once, in the lock's round trip
+    (processes/tasklist/views.py `task_to_lock`), and she holds it after."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+    from django.urls import reverse
+
+    task = task_of(submit_request(), "approve")
+    client = Client()
+    client.force_login(olivia)
+    with CaptureQueriesContext(connection) as captured:
+        response = client.post(reverse("tasks:claim", args=[task.pk]))
+
+    assert response.status_code == 302
+    task.refresh_from_db()
+    assert task.owner == olivia
+    # The flow lock: the first statement on the process's own table (FOR UPDATE on PostgreSQL).
+    lock = next(
+        index for index, query in enumerate(captured) if '"processes_purchaseprocess"' in query["sql"]
+    )
+    before = [query["sql"] for query in captured[:lock]]
+    assert not [sql for sql in before if 'FROM "viewflow_task"' in sql]
