@@ -61,9 +61,11 @@ class PortalASGIHandler(ASGIHandler):
             response = await SyncToAsync(self._respond, thread_sensitive=False, executor=self.executor)(
                 scope, body_file
             )
-            await self.send_response(response, send)
-            if response.streaming:
-                await sync_to_async(response.close, thread_sensitive=False, executor=self.executor)()
+            try:
+                await self.send_response(response, send)
+            finally:  # a streamed response is closed even when its client went away mid-way
+                if response.streaming:
+                    await sync_to_async(response.close, thread_sensitive=False, executor=self.executor)()
         finally:
             body_file.close()
 
