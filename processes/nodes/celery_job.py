@@ -71,7 +71,7 @@ from processes.nodes.job_chain import (
     chain_fused,
     chain_take,
 )
-from processes.nodes.rows import task_insert_linked
+from processes.nodes.rows import task_insert_linked, task_new
 
 logger = structlog.get_logger(__name__)
 
@@ -195,14 +195,7 @@ class CeleryJobActivation(AbstractJobActivation):
     @classmethod
     def create(cls, flow_task, prev_activation, token, data=None, seed=None):
         """viewflow's job task, its row and its link to the step before in one INSERT."""
-        task = flow_task.flow_class.task_class(
-            process=prev_activation.process,
-            flow_task=flow_task,
-            token=token,
-            external_task_id=str(uuid.uuid4()),
-        )
-        task.data = data if data is not None else {}
-        task.seed = seed
+        task = task_new(flow_task, prev_activation, token, data, seed, external_task_id=str(uuid.uuid4()))
         task_insert_linked(task, prev_activation.task)
         return cls(task)
 

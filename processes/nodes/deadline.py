@@ -33,7 +33,7 @@ from viewflow.workflow.nodes.view import ViewActivation
 from viewflow.workflow.status import STATUS
 
 from processes.nodes.boundaries import HostFinishedMixin
-from processes.nodes.rows import task_insert_linked
+from processes.nodes.rows import task_insert_linked, task_new
 
 # Where a moved due time is kept on the host task's data.
 DUE_KEY = "due"
@@ -114,11 +114,7 @@ class DeadlineViewActivation(ViewActivation):
         hook = flow_task._on_create
         if hook is None or not getattr(hook, "routes_before_save", False):
             return super().create(flow_task, prev_activation, token, data=data, seed=seed)
-        task = flow_task.flow_class.task_class(
-            process=prev_activation.process, flow_task=flow_task, token=token
-        )
-        task.data = data if data is not None else {}
-        task.seed = seed
+        task = task_new(flow_task, prev_activation, token, data, seed)
         activation = cls(task)
         owner_permission = flow_task.calc_owner_permission(activation)
         if owner_permission:

@@ -5,7 +5,7 @@ viewflow's End inserts its task, links it in a second INSERT, then finishes the 
 `transaction.atomic(savepoint=True)`: five statements before the process's own UPDATE, on every
 request that ends (a purchase order's job, a catalog request's last decision, each branch of an
 order's compensation). Here the row goes in with its link in one statement, and the savepoint is
-opened only where viewflow's quiet mode keeps the error on the task (`_savepoint`).
+opened only where viewflow's quiet mode keeps the error on the task (`savepoint_where_kept`).
 """
 
 from __future__ import annotations
@@ -18,14 +18,15 @@ from viewflow.workflow.nodes.end import EndActivation as _EndActivation
 from viewflow.workflow.signals import flow_finished, task_finished, task_started
 from viewflow.workflow.status import STATUS
 
-from processes.nodes.gateways import _LinkedOnInsert, _savepoint
+from processes.nodes.gateways import savepoint_where_kept
+from processes.nodes.rows import LinkedRowActivation
 
 
-class EndActivation(_LinkedOnInsert, _EndActivation):
+class EndActivation(LinkedRowActivation, _EndActivation):
     @Activation.status.super()
     def activate(self) -> None:
         """viewflow's: finish the process when no other task of it is still open."""
-        with self.exception_guard(), transaction.atomic(savepoint=_savepoint()):
+        with self.exception_guard(), transaction.atomic(savepoint=savepoint_where_kept()):
             self.task.started = now()
             task_started.send(sender=self.flow_class, process=self.process, task=self.task)
             still_open = (

@@ -20,103 +20,38 @@ when it completes: three statements, for a gateway that decides in memory in bet
   links it (a data-modifying CTE on PostgreSQL). Nothing between its creation and completion
   reads the row: its condition reads the process, and the transition hooks (audit, notifications,
   task list) take the task object, whose id the audit rows read when they are inserted.
-- A `Function` task is still inserted when created, since its callback may read the row and its
-  links (the escalation steps walk `task.previous`), but with its link in the same statement.
-If the quiet mode keeps an `If`'s error, its row is inserted then, linked, and saved as ERROR.
+- A `Function` task is inserted when created, with its link in the same statement, since its
+  callback may read the row and its links (the escalation steps walk `task.previous`); one
+  declared `row_on_complete=True` (a callback that works on the process only) is written once,
+  finished, as an If's.
+If the quiet mode keeps the error of a step written on completion, its row is inserted then,
+linked, and saved as ERROR. The activations share `LinkedRowActivation` (processes/nodes/rows.py).
 
 Process plug-ins use these where they would use `flow.If` and `flow.Function`.
 """
 
 from __future__ import annotations
 
-from contextlib import ContextDecorator
 from typing import Any
 
-from django.db import connections, router, transaction
+from django.db import transaction
 from django.utils.timezone import now
 from viewflow.workflow import flow
 from viewflow.workflow.activation import Activation
 from viewflow.workflow.context import context
 from viewflow.workflow.nodes.func import FunctionActivation as _FunctionActivation
 from viewflow.workflow.nodes.if_gate import IfActivation as _IfActivation
-from viewflow.workflow.signals import task_finished, task_started
+from viewflow.workflow.signals import task_started
 
-from processes.nodes.rows import task_insert_linked
+from processes.nodes.rows import LinkedRowActivation
 
 
-def _savepoint() -> bool:
+def savepoint_where_kept() -> bool:
     """A savepoint only where the exception guard keeps the error instead of raising it."""
     return not context.propagate_exception
 
 
-class _LinkedOnInsert:
-    """A node's task inserted with its link to the task before it in one statement, when it is
-    created, or (`_written_on_complete`) once, finished, when it completes."""
-
-    _previous_task: Any = None
-    task: Any
-
-    @classmethod
-    def _written_on_complete(cls, flow_task: Any) -> bool:
-        return False
-
-    @classmethod
-    def create(
-        cls, flow_task: Any, prev_activation: Activation, token: Any, data: Any = None, seed: Any = None
-    ):
-        task = flow_task.flow_class.task_class(
-            process=prev_activation.process, flow_task=flow_task, token=token
-        )
-        task.data = data if data is not None else {}
-        task.seed = seed
-        activation = cls(task)
-        activation._previous_task = prev_activation.task
-        if not cls._written_on_complete(flow_task):
-            task_insert_linked(task, prev_activation.task)
-        return activation
-
-    def __init__(self, task: Any) -> None:
-        super().__init__(task)  # type: ignore[call-arg]
-        # viewflow keeps activations in sets, hashed by their task; a task without its row yet
-        # has no id to hash, and gets one while in the set. Its activation keeps one hash.
-        self._hash = hash(task) if task.pk is not None else id(self)
-
-    def __hash__(self) -> int:
-        return self._hash
-
-    def _insert(self) -> None:
-        if self.task.pk is None:
-            task_insert_linked(self.task, self._previous_task)
-
-    def exception_guard(self) -> Any:
-        guard: Any = super().exception_guard()  # type: ignore[misc]
-        activation = self
-
-        class InsertedThenGuarded(ContextDecorator):
-            """viewflow's guard; the row exists (linked) before the quiet mode saves the error."""
-
-            def __enter__(self) -> Any:
-                return guard.__enter__()
-
-            def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Any:
-                if exc_type is not None and not context.propagate_exception:
-                    activation._insert()
-                return guard.__exit__(exc_type, exc, tb)
-
-        return InsertedThenGuarded()
-
-    def _complete(self) -> None:
-        """viewflow's `complete`, inserting the finished row if it has none yet."""
-        assert connections[router.db_for_write(type(self.task))].in_atomic_block
-        self.task.finished = now()
-        if self.task.pk is None:
-            self._insert()
-        else:
-            self.task.save()
-        task_finished.send(sender=self.flow_class, process=self.process, task=self.task)  # type: ignore[attr-defined]
-
-
-class IfActivation(_LinkedOnInsert, _IfActivation):
+class IfActivation(LinkedRowActivation, _IfActivation):
     """viewflow's If activation, its task row written once, finished, when it completes."""
 
     @classmethod
@@ -125,7 +60,7 @@ class IfActivation(_LinkedOnInsert, _IfActivation):
 
     @Activation.status.super()
     def activate(self) -> None:
-        with self.exception_guard(), transaction.atomic(savepoint=_savepoint()):
+        with self.exception_guard(), transaction.atomic(savepoint=savepoint_where_kept()):
             self._condition_result = self.flow_task._condition(self)
 
     @Activation.status.super()
@@ -133,7 +68,7 @@ class IfActivation(_LinkedOnInsert, _IfActivation):
         self._complete()
 
 
-class FunctionActivation(_LinkedOnInsert, _FunctionActivation):
+class FunctionActivation(LinkedRowActivation, _FunctionActivation):
     """viewflow's Function activation; its row written once, finished, when its node says its
     callback never reads it (`Function(..., row_on_complete=True)`)."""
 
@@ -143,7 +78,7 @@ class FunctionActivation(_LinkedOnInsert, _FunctionActivation):
 
     @Activation.status.super()
     def activate(self) -> None:
-        with self.exception_guard(), transaction.atomic(savepoint=_savepoint()):
+        with self.exception_guard(), transaction.atomic(savepoint=savepoint_where_kept()):
             self.task.started = now()
             task_started.send(sender=self.flow_class, process=self.process, task=self.task)
             self.flow_task._func(self)

@@ -129,6 +129,19 @@ def task_row_stage(task: Task) -> tuple[str, datetime | None]:
     return row if row else ("", None)
 
 
+def task_named_by_row(row: TaskRow) -> Task | None:
+    """The task `row` lists, as the row names it (its id, process and step, with the row's stage
+    and due time kept for the action's metrics), for a service that reads it whole under the flow
+    lock. None when the step is no longer in its flow (read the task as it is then)."""
+    flow = row.flow
+    node = getattr(flow, row.node, None) if flow is not None else None
+    if node is None:
+        return None
+    task = Task(pk=row.task_id, process_id=row.process_id, flow_task=node)
+    task_row_stage_keep(task, row.stage_name, row.due_at)
+    return task
+
+
 def task_row_stage_keep(task: Task, stage_name: str, due_at: datetime | None) -> None:
     """Remember on `task` the stage and due time of its row, just written or read, so that
     `task_row_stage` reads nothing."""

@@ -274,12 +274,7 @@ class _TaskActionView(View):
         row = selectors.task_row_reachable(user, task_pk)
         if row is None:
             raise Http404("No such task")
-        node = getattr(row.flow, row.node, None) if row.flow is not None else None
-        if node is None:  # a step no longer in its flow: read it as it is
-            return self.task(user, task_pk)
-        task = Task(pk=task_pk, process_id=row.process_id, flow_task=node)
-        selectors.task_row_stage_keep(task, row.stage_name, row.due_at)  # for the action's metrics
-        return task
+        return selectors.task_named_by_row(row) or self.task(user, task_pk)
 
     def next_url(self, value: str | None) -> str:
         """A user-supplied `next`, if it is one of this site's paths; else the task list."""
