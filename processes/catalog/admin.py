@@ -177,7 +177,7 @@ class ConditionStageInline(StageInline):
 
     def get_formset(self, request, obj=None, **kwargs):
         formset = super().get_formset(request, obj, **kwargs)
-        specs = field_specs(version_fields(obj.pk)) if obj is not None and obj.pk else {}
+        specs = field_specs(version_fields(obj)) if obj is not None and obj.pk else {}
 
         class CheckedForm(formset.form):  # type: ignore[name-defined]  # built by the admin
             def clean_condition(self):

@@ -98,7 +98,7 @@ def start_types(user: Any) -> list[ApiStartType]:
             ApiStartType(
                 kind=process_type.slug,
                 title=process_type.name,
-                schema=version_schema(selectors.version_fields(version.pk)),
+                schema=version_schema(selectors.version_fields(version)),
             )
         )
     return types
@@ -152,7 +152,7 @@ def start(*, slug: str, data: Mapping[str, Any], user: Any) -> Any:
     version = selectors.type_published_version(process_type) if process_type is not None else None
     if process_type is None or version is None:
         raise ApiStartInvalid({"": [_("No such process type is published.")]})
-    fields = selectors.version_fields(version.pk)
+    fields = selectors.version_fields(version)
     form_data, errors = _form_data(fields, data)
     form = form_class(fields)(data=form_data)
     if not form.is_valid() or errors:
@@ -164,7 +164,7 @@ def start(*, slug: str, data: Mapping[str, Any], user: Any) -> Any:
         raise ApiStartInvalid(errors)
     try:
         return services.catalog_request_start(
-            process_type=process_type, requester=user, values=form.cleaned_values()
+            process_type=process_type, requester=user, values=form.cleaned_values(), version=version
         )
     except PermissionDenied:
         raise

@@ -17,7 +17,7 @@ def version_graph(version: PolicyVersion, *, deadline_steps: bool = True) -> Bpm
     """`deadline_steps`: draw what each reminder and escalation level does as a task of its own
     (the export); without, the timers stay on their stage's task (a request's page)."""
     process_type = version.policy.process_type
-    fields = ", ".join(f"{field.label} ({field.get_kind_display()})" for field in version_fields(version.pk))
+    fields = ", ".join(f"{field.label} ({field.get_kind_display()})" for field in version_fields(version))
     nodes = [
         BpmnNode("submitted", "startEvent", f"{process_type.name} submitted", documentation=f"Form: {fields}")
     ]

@@ -154,7 +154,7 @@ def definition_export(version: PolicyVersion) -> dict[str, Any]:
             "allow_auto_decisions": version.allow_auto_decisions,
             "calendar": _calendar_export(version),
         },
-        "form": [_field_export(form_field) for form_field in version_fields(version.pk)],
+        "form": [_field_export(form_field) for form_field in version_fields(version)],
         "chain": [_stage_export(stage) for stage in policy_chain_stages(version.pk)],
     }
 

@@ -12,6 +12,7 @@ from django.utils.translation import gettext, gettext_noop
 from processes.catalog import api, demo, selectors, services
 from processes.catalog.bpmn import request_diagram_svg
 from processes.catalog.flows import CatalogFlow
+from processes.catalog.models import CatalogRequest
 from processes.catalog.viewsets import CatalogAppViewset
 from processes.registry import (
     ApiStartType,
@@ -47,6 +48,10 @@ class CatalogDescriptor(ProcessDescriptor):
     policy_field = "version"
 
     def starter_id(self, process: Any) -> int | None:
+        """The requester: from the request's own row when the gate holds it (a task read under
+        the flow lock comes with it), else read."""
+        if isinstance(process, CatalogRequest):
+            return process.requester_id
         return selectors.requester_id(process.pk)
 
     def menu_entries(self, user: Any) -> list[MenuEntry]:

@@ -30,7 +30,7 @@ class CatalogFlow(StageEscalationMixin, flow.Flow):
     process_summary_template = "{{ process.subject }}"
 
     # Started from code only: each type's start page validates its own form (views.py).
-    start = flow.StartHandle(this.start_request).Annotation(title=_("Request submitted")).Next(this.route)
+    start = nodes.StartHandle(this.start_request).Annotation(title=_("Request submitted")).Next(this.route)
     route = (
         nodes.Function(this.stage_next, row_on_complete=True)
         .Annotation(title=_("Next approval stage"))

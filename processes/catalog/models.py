@@ -10,6 +10,7 @@ touches a running request or its history.
 
 from __future__ import annotations
 
+import copy
 from typing import Any, ClassVar
 
 from django.conf import settings
@@ -198,10 +199,14 @@ class CatalogRequest(StagedProcess, CorrelatedProcess, Process):  # type: ignore
         cached = self.__dict__.get("_chain")
         if cached is None:
             from processes.catalog.fields import values_typed
-            from processes.catalog.selectors import version_fields
+            from processes.catalog.selectors import pinned_version, version_fields
             from processes.policies.selectors import policy_chain_stages
 
-            typed = values_typed(version_fields(self.version_id), self.values)
-            cached = [stage for stage in policy_chain_stages(self.version_id) if stage.holds_for(typed)]
+            stages = policy_chain_stages(self.version_id)
+            if stages and not type(self).version.is_cached(self):
+                # The chain's query checked this version row: the fields kept for it hold.
+                self.version = copy.copy(stages[0].version)
+            typed = values_typed(version_fields(pinned_version(self)), self.values)
+            cached = [stage for stage in stages if stage.holds_for(typed)]
             self.__dict__["_chain"] = cached
         return list(cached)

@@ -29,19 +29,19 @@ def _ours(version: PolicyVersion) -> bool:
 
 @receiver(version_form_fields, sender=PolicyVersion)
 def catalog_form_specs(sender: Any, version: PolicyVersion, **kwargs: Any) -> Any:
-    return field_specs(version_fields(version.pk)) if _ours(version) else None
+    return field_specs(version_fields(version)) if _ours(version) else None
 
 
 @receiver(version_checking, sender=PolicyVersion)
 def catalog_form_problems(sender: Any, version: PolicyVersion, **kwargs: Any) -> list[str]:
-    return field_problems(version_fields(version.pk)) if _ours(version) else []
+    return field_problems(version_fields(version)) if _ours(version) else []
 
 
 @receiver(version_copied, sender=PolicyVersion)
 def catalog_form_copy(sender: Any, source: PolicyVersion, draft: PolicyVersion, **kwargs: Any) -> None:
     if not _ours(source):
         return
-    fields = version_fields(source.pk)
+    fields = version_fields(source)
     for field in fields:
         field.pk = None
         field.version = draft

@@ -3,10 +3,12 @@ type published a moment ago is in the next page's menu, on every web node and wo
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
-from django.db.models import Exists, Max, OuterRef, QuerySet
+from django.db.models import Case, Exists, Max, OuterRef, QuerySet, Subquery, When
 from django.db.models.fields.json import KeyTransform
 from django.utils.translation import gettext as _
 
@@ -15,10 +17,41 @@ from processes.catalog.models import MANAGED_BY, CatalogRequest, FieldKind, Form
 from processes.policies.models import PolicyVersion
 from processes.registry import KindFilter
 
+# A published or retired version's form never changes (a change is a new draft, as for its chain:
+# processes/policies/selectors.py), so its fields are kept in this process once read, by the
+# version's id and creation time. A caller holding the version's row, read in its own request or
+# checked by the chain's query (`CatalogRequest.chain`), gets them without a query; a database
+# flushed or restored under a running process, which may give another version the same id, has
+# another creation time. A draft's fields are read each time, and so are those asked for by id
+# alone. A write to a form field in this process forgets everything kept (`version_fields_forget`).
+_forms: dict[int, tuple[datetime, list[FormField]]] = {}
+_FORMS_KEPT = 256
 
-def version_fields(version_id: int) -> list[FormField]:
-    """A version's form fields, in order."""
-    return list(FormField.objects.filter(version_id=version_id).order_by("order", "pk"))
+
+def version_fields(version: PolicyVersion | int) -> list[FormField]:
+    """A version's form fields, in order: the caller's own copies (it may change them)."""
+    if isinstance(version, int):
+        return list(FormField.objects.filter(version_id=version).order_by("order", "pk"))
+    kept = _forms.get(version.pk)
+    if kept is not None and kept[0] == version.created_at:
+        return [copy.copy(field) for field in kept[1]]
+    fields = list(FormField.objects.filter(version_id=version.pk).order_by("order", "pk"))
+    if version.status != PolicyVersion.Status.DRAFT:
+        if len(_forms) >= _FORMS_KEPT:
+            _forms.clear()
+        _forms[version.pk] = (version.created_at, [copy.copy(field) for field in fields])
+    return fields
+
+
+def version_fields_forget(**kwargs: Any) -> None:
+    """`post_save` and `post_delete` receiver of form fields and versions."""
+    _forms.clear()
+
+
+def pinned_version(process: CatalogRequest) -> PolicyVersion | int:
+    """The version `process` pinned: its row when the instance holds it (read or checked in this
+    request), else its id (`version_fields` then reads the fields)."""
+    return process.version if CatalogRequest.version.is_cached(process) else process.version_id
 
 
 def type_by_slug(slug: str | None) -> ProcessType | None:
@@ -72,6 +105,39 @@ def type_startable(*, process_type: ProcessType, user: Any) -> bool:
     return types_startable_by(user).filter(pk=process_type.pk).exists()
 
 
+def type_start_version(slug: str, user: Any) -> PolicyVersion | None:
+    """The published version of the type `slug`, its policy and type at hand, when `user` may
+    start that type (None otherwise): the start page's one query."""
+    return (
+        PolicyVersion.objects.filter(
+            status=PolicyVersion.Status.PUBLISHED,
+            policy__process_type__slug=slug,
+            policy__process_type__in=types_startable_by(user).order_by(),
+        )
+        .select_related("policy__process_type")
+        .first()
+    )
+
+
+def type_locked_for_start(process_type_pk: int, user: Any) -> tuple[ProcessType, int | None]:
+    """The type `process_type_pk` locked for a start (a change to it waits), and the id of the
+    version a request of it started now pins: None when `user` may not start it, or nothing is
+    published. One query."""
+    published = PolicyVersion.objects.filter(
+        policy_id=OuterRef("policy_id"), status=PolicyVersion.Status.PUBLISHED
+    ).values("pk")[:1]
+    process_type = (
+        ProcessType.objects.select_for_update(of=("self",))
+        .annotate(
+            start_version=Case(
+                When(Exists(types_startable_by(user).filter(pk=OuterRef("pk"))), then=Subquery(published))
+            )
+        )
+        .get(pk=process_type_pk)
+    )
+    return process_type, process_type.start_version
+
+
 def requests_of(user: Any, process_type: ProcessType | None = None) -> QuerySet[CatalogRequest]:
     """The requests `user` started (of one type, if given), newest first."""
     requests = CatalogRequest.objects.filter(requester_id=user.pk)
@@ -85,7 +151,7 @@ def request_rows(process: CatalogRequest) -> list[tuple[str, str]]:
     renamed or dropped by a later version still shows as it was asked."""
     return [
         (field.label, value_text(field, process.values[field.name]))
-        for field in version_fields(process.version_id)
+        for field in version_fields(pinned_version(process))
         if field.name in process.values
     ]
 
@@ -108,7 +174,7 @@ def request_keywords(process: CatalogRequest) -> str:
     fields filter its tasks there (`q=Equipment`)."""
     return " ".join(
         value_text(field, process.values[field.name])
-        for field in version_fields(process.version_id)
+        for field in version_fields(pinned_version(process))
         if field.kind in SEARCHED_KINDS and field.name in process.values
     )[:500]
 
@@ -121,7 +187,7 @@ def type_filters(type_name: str) -> list[KindFilter]:
     if version is None:
         return []
     filters = []
-    for field in version_fields(version.pk):
+    for field in version_fields(version):
         if field.kind == FieldKind.CHOICE:
             filters.append(KindFilter(field.name, field.label, tuple((o, o) for o in field.options)))
         elif field.kind == FieldKind.YES_NO:

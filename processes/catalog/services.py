@@ -14,7 +14,7 @@ from processes.attachments.services import attachments_add
 from processes.audit import audit_record
 from processes.catalog.fields import value_text, value_to_json
 from processes.catalog.models import MANAGED_BY, FieldKind, FormField, Outcome, ProcessType
-from processes.catalog.selectors import type_published_version, type_startable, version_fields
+from processes.catalog.selectors import type_locked_for_start, type_published_version, version_fields
 from processes.catalog.signals import request_finished
 from processes.notifications.services import notify_request_decided
 from processes.policies.chain import chain_decision_is_final, chain_stage_next
@@ -118,7 +118,7 @@ def _subject(process_type: ProcessType, fields: list[FormField], values: dict[st
     return f"{process_type.name}: {detail}"[:200] if detail else process_type.name
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # a start's error propagates: its caller's savepoint holds it
 def catalog_request_submit(
     *,
     activation: Any,
@@ -131,7 +131,7 @@ def catalog_request_submit(
     pins) and start it; files become the request's attachments. The flow's start handle calls
     this inside the start's transaction."""
     process = activation.process
-    fields = version_fields(version.pk)
+    fields = version_fields(version)
     by_name = {field.name: field for field in fields}
     unknown = sorted(set(values) - set(by_name))
     if unknown:
@@ -164,19 +164,22 @@ def catalog_request_submit(
     return process
 
 
-def catalog_request_start(*, process_type: ProcessType, requester: Any, values: dict[str, Any]) -> Any:
+def catalog_request_start(
+    *, process_type: ProcessType, requester: Any, values: dict[str, Any], version: PolicyVersion | None = None
+) -> Any:
     """Start a request of `process_type` as `requester`, from values cleaned by the pinned
-    version's form (the web form, the API, demo data and tests all come here). PermissionDenied
-    unless `requester` may start the type; ValidationError when nothing is published."""
+    version's form (the web form, the API, demo data and tests all come here). `version` is the
+    published version the caller cleaned them with, if it holds it; the request pins the one
+    published now (ValidationError when the values do not fit it). PermissionDenied unless
+    `requester` may start the type, which has a published version."""
     from processes.catalog.flows import CatalogFlow  # the flow imports these services
 
     with transaction.atomic():
-        process_type = ProcessType.objects.select_for_update().get(pk=process_type.pk)
-        if not type_startable(process_type=process_type, user=requester):
+        process_type, published_pk = type_locked_for_start(process_type.pk, requester)
+        if published_pk is None:
             raise PermissionDenied(f"{requester} may not start {process_type.name}")
-        version = type_published_version(process_type)
-        if version is None:
-            raise ValidationError(_("%(type)s has no published version.") % {"type": process_type.name})
+        if version is None or version.pk != published_pk:
+            version = PolicyVersion.objects.select_related("policy").get(pk=published_pk)
         return CatalogFlow.start.run(
             process_type=process_type, version=version, requester=requester, values=values
         )

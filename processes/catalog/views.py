@@ -5,7 +5,6 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponseRedirect
-from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 from django.views import generic
 from viewflow.views import FormLayoutMixin
@@ -33,11 +32,11 @@ class _TypeMixin:
 
     def setup(self, request, *args, **kwargs):
         super().setup(request, *args, **kwargs)  # type: ignore[misc]  # a mixin of views
-        self.process_type = get_object_or_404(selectors.types_startable_by(request.user), slug=kwargs["slug"])
-        version = selectors.type_published_version(self.process_type)
-        if version is None:  # unpublished between the two queries
-            raise Http404("No published version")
+        version = selectors.type_start_version(kwargs["slug"], request.user)
+        if version is None:
+            raise Http404("No such process type")
         self.version = version
+        self.process_type = version.policy.process_type
 
     def request_url(self, process) -> str:
         return process.flow_class.instance.reverse("process_detail", args=[process.pk])
@@ -66,7 +65,7 @@ class TypeStartView(_TypeMixin, FormLayoutMixin, generic.FormView):
     template_name = "catalog/type_start.html"
 
     def get_form_class(self):
-        return form_class(selectors.version_fields(self.version.pk))
+        return form_class(selectors.version_fields(self.version))
 
     @property
     def layout(self):  # FormLayoutMixin's: the form class is built per request
@@ -83,7 +82,10 @@ class TypeStartView(_TypeMixin, FormLayoutMixin, generic.FormView):
         values = form.cleaned_values()
         try:
             process = services.catalog_request_start(
-                process_type=self.process_type, requester=self.request.user, values=values
+                process_type=self.process_type,
+                requester=self.request.user,
+                values=values,
+                version=self.version,
             )
         except PermissionDenied:
             raise Http404("No such process type") from None

@@ -8,15 +8,14 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 from django.test import Client
-from django.test.utils import CaptureQueriesContext
 from django.urls import get_resolver
 
 from processes.policies.selectors import policy_chain_stages
 from processes.purchase.flows import PurchaseFlow
 from processes.purchase.models import PurchaseProcess
 from tests.conftest import task_of
+from tests.query_budget import assert_within, counted
 
 pytestmark = pytest.mark.django_db
 
@@ -56,17 +55,6 @@ SLACK = 5
 ELSEWHERE = {"submit": 5, "claim": 5, "decide": 9}
 
 
-def _budget(step: str) -> int:
-    return BUDGET[step] + (0 if connection.vendor == "postgresql" else ELSEWHERE[step])
-
-
-def _counted(step: str, counts: dict[str, int], call):
-    with CaptureQueriesContext(connection) as captured:
-        response = call()
-    counts[step] = len(captured)
-    return response
-
-
 def test_submit_claim_and_decide_stay_within_their_query_budget(purchase_policy, alice, olivia):
     assert get_resolver().url_patterns  # viewflow reverses only once the URLconf is loaded
     requester, approver = Client(), Client()
@@ -75,7 +63,7 @@ def test_submit_claim_and_decide_stay_within_their_query_budget(purchase_policy,
     counts: dict[str, int] = {}
     policy_chain_stages(purchase_policy.pk)  # a warm process: an earlier request read the chain
 
-    response = _counted(
+    response = counted(
         "submit",
         counts,
         lambda: requester.post(
@@ -87,17 +75,11 @@ def test_submit_claim_and_decide_stay_within_their_query_budget(purchase_policy,
     process = PurchaseProcess.objects.get(title="Standing desk")
     assert process.amount == Decimal("640.00")
     approve = task_of(process, "approve")
-    assert _counted("claim", counts, lambda: approver.post(approve.reverse("assign"))).status_code == 302
-    response = _counted(
+    assert counted("claim", counts, lambda: approver.post(approve.reverse("assign"))).status_code == 302
+    response = counted(
         "decide",
         counts,
         lambda: approver.post(approve.reverse("execute"), {"decision": "approve", "comment": ""}),
     )
     assert response.status_code == 302
-    assert all(count <= _budget(step) for step, count in counts.items()), (
-        f"over the budget {BUDGET}: {counts}"
-    )
-    for step, count in counts.items():
-        assert count >= _budget(step) - SLACK, (
-            f"{step} takes only {count} statements: lower its budget ({counts})"
-        )
+    assert_within(counts, BUDGET, ELSEWHERE, SLACK)
