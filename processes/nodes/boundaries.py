@@ -9,7 +9,7 @@ approval's four `.OnTimeout` boundaries a dozen on every decision.
 Here the first boundary's receiver reads the host's open followers once (a query compiled once
 per connection) and keeps them on the host task for its other boundaries, and every armed task
 gets the process of the activation that finished the host: the same row, read under the same
-flow lock.
+flow lock. A host whose data says none of its timers was armed (`TIMERS_ARMED`) reads nothing.
 
 A job's `.OnError` boundary (JobErrorBoundary) is not armed at all: it is created when its job
 fails, and fires at once. See its docstring.
@@ -24,6 +24,10 @@ from viewflow.workflow.status import STATUS
 
 from processes.locks import prepared_read
 
+#: In a host task's data: the names of its timer boundaries that were armed with it, when its
+#: node decided them as its row was written (processes/nodes/deadline.py).
+TIMERS_ARMED = "timers_armed"
+
 
 class HostFinishedMixin:
     """For a boundary node: cancel its armed task when the host finishes, reading once."""
@@ -37,6 +41,8 @@ class HostFinishedMixin:
         if host_task.flow_task != self._attached_to:
             return
         armed = host_task.__dict__.get("_open_boundaries")
+        if armed is None and (host_task.data or {}).get(TIMERS_ARMED) == []:
+            armed = []  # none was armed with it (processes/nodes/deadline.py)
         if armed is None:
             tasks = self.flow_class.task_class._default_manager
             armed = prepared_read(

@@ -32,7 +32,7 @@ from viewflow.workflow.nodes.boundary import TimerBoundaryActivation
 from viewflow.workflow.nodes.view import ViewActivation
 from viewflow.workflow.status import STATUS
 
-from processes.nodes.boundaries import HostFinishedMixin
+from processes.nodes.boundaries import TIMERS_ARMED, HostFinishedMixin
 from processes.nodes.rows import task_insert_linked, task_new
 
 # Where a moved due time is kept on the host task's data.
@@ -89,11 +89,17 @@ class OptionalTimerBoundary(HostFinishedMixin, TimerBoundary):
 
     activation_class = DeadlineTimerActivation
 
-    def _arm(self, host_activation: Any) -> None:
+    def arms(self, host_activation: Any) -> bool:
+        """Whether this boundary has a moment to fire at for the host task of `host_activation`."""
         delay = self._delay
-        if callable(delay) and delay(host_activation) is None:
-            return
-        super()._arm(host_activation)
+        return not (callable(delay) and delay(host_activation) is None)
+
+    def _arm(self, host_activation: Any) -> None:
+        decided = (host_activation.task.data or {}).get(TIMERS_ARMED)
+        if decided is not None and self.name not in decided:
+            return  # decided when the host's row was written (DeadlineViewActivation.create)
+        if self.arms(host_activation):
+            super()._arm(host_activation)
 
 
 class DeadlineViewActivation(ViewActivation):
@@ -105,7 +111,12 @@ class DeadlineViewActivation(ViewActivation):
     row (written at the first save) was updated to follow: five statements for one new task.
     Here the hook sets the permission and stage on the task before its row exists, the row goes
     in with its link (`task_insert_linked`, ADR 0030), which sends `post_save` as `save()` does, so
-    the task list's row is written once, with the routed permission."""
+    the task list's row is written once, with the routed permission.
+
+    The row also records which of its timer boundaries are armed (`TIMERS_ARMED`: whether one has
+    a moment to fire at depends on the stage the request pinned, which never changes), so that
+    finishing a task none was armed for reads nothing to cancel (HostFinishedMixin); a re-arm
+    after a moved due time arms the same ones."""
 
     @classmethod
     def create(
@@ -125,6 +136,10 @@ class DeadlineViewActivation(ViewActivation):
             task.owner = owner
             task.status = STATUS.ASSIGNED
         hook(activation)  # routes the task while it has no row
+        boundaries = flow_task._boundary_events
+        if boundaries and all(isinstance(boundary, OptionalTimerBoundary) for boundary in boundaries):
+            task.flow_task_type = flow_task.task_type  # a host task, to the delays
+            task.data[TIMERS_ARMED] = [boundary.name for boundary in boundaries if boundary.arms(activation)]
         task_insert_linked(task, prev_activation.task)  # and post_save: the task list's row
         return activation
 

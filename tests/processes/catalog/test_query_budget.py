@@ -21,7 +21,7 @@ pytestmark = pytest.mark.django_db
 #: its type and version in one query and the start locks the type with the same answers in one
 #: more, the process row is written once at the start (processes/nodes/start.py), and the gate
 #: takes the requester from the request's own row.
-BUDGET = {"submit": 24, "claim": 10, "decide": 33, "claim_2": 10, "decide_2": 33}
+BUDGET = {"submit": 24, "claim": 10, "decide": 32, "claim_2": 10, "decide_2": 33}
 SLACK = 5
 #: Elsewhere than on PostgreSQL (SQLite) each lock opens and releases its savepoint in statements
 #: of their own, a claim's or a decision's lock is followed by its reads (the task, its process,
