@@ -27,8 +27,10 @@ except ConfigError as exc:
 from channels.auth import AuthMiddlewareStack
 from channels.routing import ProtocolTypeRouter, URLRouter
 from channels.security.websocket import AllowedHostsOriginValidator
+from django.urls import get_resolver
 
 from portal.bodylimit import BodySizeLimitMiddleware
+from portal.gctune import gc_tune
 from processes.instruments import process_dead_mark
 from processes.routing import websocket_urlpatterns
 
@@ -43,3 +45,7 @@ application = ProtocolTypeRouter(
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )
+
+# The loaded application is never garbage: the collector stops walking it (portal/gctune.py).
+get_resolver().url_patterns  # noqa: B018  # the URLconf, loaded now rather than at the first request
+gc_tune()

@@ -98,17 +98,22 @@ def _configure_logging(**kwargs) -> None:
 @worker_init.connect
 def _tracing_worker(**kwargs) -> None:
     """Traces in the worker (portal/tracing.py): set up in the main process, so the thread and solo
-    pools have them; prefork children inherit it (the span processor restarts its thread there)."""
+    pools have them; prefork children inherit it (the span processor restarts its thread there).
+    Then the collector is tuned (portal/gctune.py), before prefork's children are forked."""
+    from portal.gctune import gc_tune
     from portal.tracing import tracing_setup
 
     tracing_setup("worker")
+    gc_tune()
 
 
 @worker_process_init.connect
 def _tracing_worker_child(**kwargs) -> None:
+    from portal.gctune import gc_tune
     from portal.tracing import tracing_setup
 
     tracing_setup("worker")  # once per process: a no-op when the parent set it up before forking
+    gc_tune()  # what the child loaded since the fork
 
 
 @beat_init.connect
