@@ -46,7 +46,7 @@ pytestmark = pytest.mark.django_db
 #: too; a stage's approval task is routed before its row is written, so its row, its link and
 #: its task-list row go in once (processes/nodes/deadline.py); the route step's row too, finished
 #: (processes/nodes/gateways.py: row_on_complete).
-#: Since 2026-12-07 a stage task records which of its timers were armed with it, so a decision on
+#: Since 2026-12-06 a stage task records which of its timers were armed with it, so a decision on
 #: one that armed none reads nothing to cancel (processes/nodes/boundaries.py: TIMERS_ARMED).
 BUDGET = {"submit": 27, "claim": 10, "decide": 23}
 SLACK = 5
