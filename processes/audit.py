@@ -28,6 +28,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.db import connection, transaction
 from django.db.transaction import TransactionManagementError
 
+from processes.bulk import rows_insert
 from processes.models import AuditEvent
 from processes.tracing import correlation_set
 
@@ -234,7 +235,7 @@ class _Batch:
         self.pending = []
         self.inserting = True
         try:
-            AuditEvent.objects.bulk_create(rows)
+            rows_insert(AuditEvent, rows)
         finally:
             self.inserting = False
         savepoints = self._savepoints()

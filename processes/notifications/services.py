@@ -25,6 +25,7 @@ from django.utils.translation import gettext_lazy as _
 from viewflow.workflow.models import Task
 
 from processes.audit import current_actor
+from processes.bulk import rows_insert
 from processes.languages.models import LanguagePreference
 from processes.languages.selectors import languages_of
 from processes.models import Delivery, Notification, NotificationKind, NotificationPreference
@@ -120,7 +121,7 @@ def notifications_record(
         if recipient.delivery != Delivery.OFF
         for written in [texts_in(recipient.language)]
     ]
-    Notification.objects.bulk_create(rows)
+    rows_insert(Notification, rows)
     if wake_users:
         wake_on_commit(user_channel(row.user_id) for row in rows)
     emailed = [row.user_id for row in rows if row.delivery == Delivery.EMAIL]

@@ -33,6 +33,7 @@ from processes.api import signing
 from processes.api.keys import signing_keys, signing_keys_for_sending
 from processes.api.models import ApiClient, Scope
 from processes.audit import audit_batch_memo, audit_record
+from processes.bulk import rows_insert
 from processes.instruments import count_on_commit
 from processes.locks import prepared_read
 from processes.webhooks import events, ssrf
@@ -213,17 +214,20 @@ def webhook_emit(
         return []
     now = timezone.now()
     payload = events.envelope(event_type, data, timestamp=now)
-    deliveries = WebhookDelivery.objects.bulk_create(
-        WebhookDelivery(
-            endpoint=endpoint,
-            event_type=event_type,
-            payload=payload,
-            process_id=process.pk if process is not None else None,
-            task_id=task.pk if task is not None else None,
-            created_at=now,
-            next_attempt_at=_first_attempt_at(now),
-        )
-        for endpoint in endpoints
+    deliveries = rows_insert(
+        WebhookDelivery,
+        [
+            WebhookDelivery(
+                endpoint=endpoint,
+                event_type=event_type,
+                payload=payload,
+                process_id=process.pk if process is not None else None,
+                task_id=task.pk if task is not None else None,
+                created_at=now,
+                next_attempt_at=_first_attempt_at(now),
+            )
+            for endpoint in endpoints
+        ],
     )
     if any(delivery.pk is None for delivery in deliveries):  # a backend without RETURNING ids
         deliveries = list(
