@@ -101,10 +101,6 @@ def types_startable_by(user: Any) -> QuerySet[ProcessType]:
     return types.order_by("name")
 
 
-def type_startable(*, process_type: ProcessType, user: Any) -> bool:
-    return types_startable_by(user).filter(pk=process_type.pk).exists()
-
-
 def type_start_version(slug: str, user: Any) -> PolicyVersion | None:
     """The published version of the type `slug`, its policy and type at hand, when `user` may
     start that type (None otherwise): the start page's one query."""
