@@ -87,13 +87,17 @@ def type_published_version(process_type: ProcessType) -> PolicyVersion | None:
     )
 
 
+def _published_of_outer_type() -> QuerySet[PolicyVersion]:
+    """The published version of the process type of the enclosing query (a subquery)."""
+    return PolicyVersion.objects.filter(
+        policy_id=OuterRef("policy_id"), status=PolicyVersion.Status.PUBLISHED
+    )
+
+
 def types_startable_by(user: Any) -> QuerySet[ProcessType]:
     """The types `user` may start: published, and one of their groups is a starter group
     (superusers: every published type). One query."""
-    published = PolicyVersion.objects.filter(
-        policy_id=OuterRef("policy_id"), status=PolicyVersion.Status.PUBLISHED
-    )
-    types = ProcessType.objects.filter(Exists(published))
+    types = ProcessType.objects.filter(Exists(_published_of_outer_type()))
     if not user.is_authenticated or not user.is_active:
         return types.none()
     if not user.is_superuser:
@@ -119,9 +123,7 @@ def type_locked_for_start(process_type_pk: int, user: Any) -> tuple[ProcessType,
     """The type `process_type_pk` locked for a start (a change to it waits), and the id of the
     version a request of it started now pins: None when `user` may not start it, or nothing is
     published. One query."""
-    published = PolicyVersion.objects.filter(
-        policy_id=OuterRef("policy_id"), status=PolicyVersion.Status.PUBLISHED
-    ).values("pk")[:1]
+    published = _published_of_outer_type().values("pk")[:1]
     process_type = (
         ProcessType.objects.select_for_update(of=("self",))
         .annotate(
