@@ -287,8 +287,14 @@ def task_text(task: Task, process: Process) -> tuple[StrOrPromise, str]:
     """A task's title (lazy: each recipient reads it in their language) and its process's
     summary (its descriptor's), for notification texts."""
     flow_task = task.flow_task
+    return flow_task.task_title or flow_task.name, process_summary(process)
+
+
+def process_summary(process: Process) -> str:
+    """`process`'s one line, as its descriptor words it (plain text: viewflow's `brief` renders an
+    HTML template, escaped, and compiles it on each call)."""
     process = process.coerced  # the process type's own model, as the descriptor's hooks take it
-    return flow_task.task_title or flow_task.name, registry.for_process(process).summary(process)
+    return registry.for_process(process).summary(process)
 
 
 def _name(user: User | None) -> StrOrPromise:
@@ -433,7 +439,7 @@ def _notify_requester_completed(task: Task, process: Process) -> None:
     notifications_record(
         user_ids=[requester_id],
         kind=NotificationKind.REQUEST_COMPLETED,
-        title=format_lazy(_("Completed: {brief}"), brief=process.brief),
+        title=format_lazy(_("Completed: {brief}"), brief=process_summary(process)),
         body=task.flow_task.task_title or task.flow_task.name,
         url=process_url(process),
         process=process,
@@ -457,7 +463,7 @@ def notify_request_decided(
     title = _("{actor} approved: {brief}") if approved else _("{actor} rejected: {brief}")
     text = {
         "kind": kind,
-        "title": format_lazy(title, actor=_name(actor), brief=process.brief),
+        "title": format_lazy(title, actor=_name(actor), brief=process_summary(process)),
         "body": comment,
         "url": process_url(process),
         "process": process,

@@ -9,7 +9,8 @@ import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.core import mail
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from processes.audit import acting_as
 from processes.models import Delivery, Notification, NotificationKind, NotificationPreference
@@ -161,6 +162,32 @@ def test_the_requester_hears_the_approval_and_the_completion(submit_request, oli
         NotificationKind.REQUEST_COMPLETED,
     ]
     assert Notification.objects.get(user=alice, kind=NotificationKind.REQUEST_APPROVED).body == "Fine."
+
+
+def test_the_requester_hears_in_her_process_summary_as_plain_text(submit_request, olivia, alice):
+    """The titles say the descriptor's summary of the request as typed (an HTML template would
+    escape it, and the page escapes it again); the job's End on the worker takes the requester
+    from the request, not from its start task."""
+    process = submit_request(title="Desk & <chair>")
+    approve = task_of(process, "approve")
+    task_claim(task=approve, user=olivia)
+    with mock.patch.object(celery_job, "job_send", return_value=True):
+        purchase_task_decide(task=approve, user=olivia, approved=True)
+    job = task_of(process, "create_order")
+
+    with CaptureQueriesContext(connection) as captured:
+        assert job_execute(job.flow_task.activation_class(job).ref()) == "done"
+
+    assert [title for _, title in kinds(alice)] == [
+        "olivia approved: Desk & <chair> (640.00 EUR)",
+        "Completed: Desk & <chair> (640.00 EUR)",
+    ]
+    start_task_reads = [
+        q["sql"]
+        for q in captured.captured_queries
+        if "HUMAN_START" in q["sql"] and q["sql"].startswith("SELECT")
+    ]
+    assert start_task_reads == []
 
 
 def test_a_rejection_tells_the_requester_why_once(submit_request, olivia, alice):
