@@ -13,7 +13,7 @@ from django.utils.translation import gettext_noop
 from processes.purchase import demo, services
 from processes.purchase.flows import PurchaseFlow
 from processes.purchase.forms import PurchaseRequestForm
-from processes.purchase.models import DEFAULT_STAGE, Currency
+from processes.purchase.models import DEFAULT_STAGE, Currency, PurchaseProcess
 from processes.purchase.viewsets import PurchaseAppViewset
 from processes.registry import (
     ApiStartInvalid,
@@ -53,6 +53,14 @@ class PurchaseDescriptor(ProcessDescriptor):
     decision_nodes = ("approve",)
     decision_actions = ("purchase.approved", "purchase.rejected")
     policy_field = "policy_version"
+
+    def starter_id(self, process: Any) -> int | None:
+        """The requester (every start names her: the form's, the API's and the demo's), from the
+        request's own row when the caller holds it (the job's End on the worker does), else the
+        start task's owner, as for any process."""
+        if isinstance(process, PurchaseProcess) and process.requester_id is not None:
+            return process.requester_id
+        return super().starter_id(process)
 
     def summary(self, process: Any) -> str:
         return f"{process.title} ({process.amount} {process.currency})"
