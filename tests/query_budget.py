@@ -8,12 +8,14 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from django.db import connection
+from django.test import TestCase
 from django.test.utils import CaptureQueriesContext
 
 
 def counted(step: str, counts: dict[str, int], call: Callable[[], Any]) -> Any:
-    """`call()`, its statements counted as `counts[step]`."""
-    with CaptureQueriesContext(connection) as captured:
+    """`call()`, its statements counted as `counts[step]`, with those of what it runs once its
+    transaction commits (as a real commit runs it: the metrics' reads, the notifications' pushes)."""
+    with CaptureQueriesContext(connection) as captured, TestCase.captureOnCommitCallbacks(execute=True):
         response = call()
     counts[step] = len(captured)
     return response

@@ -11,9 +11,11 @@ Three entry points, all inside the transaction that changed the task:
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from django.db import connection
 from viewflow.workflow.fields import get_flow_ref
 from viewflow.workflow.models import Task
 
@@ -108,12 +110,32 @@ def task_row_transition(
     if task.__dict__.get("_row_state") == state:
         return  # written already: a finish passes through two transitions (complete, execute)
     owner_id, owner_permission, status, finished = state
-    updated = TaskRow.objects.filter(task_id=task.pk).update(
-        owner_id=owner_id, owner_permission=owner_permission, status=status, finished=finished
-    )
-    if not updated and task.pk:  # a node without an onCreate hook: create its row now
+    params = [owner_id, owner_permission, status, connection.ops.adapt_datetimefield_value(finished), task.pk]
+    # RETURNING hands back the row's stage and due time for the action's metrics, which would
+    # otherwise read them after the commit; a raw query set converts them as the ORM would.
+    rows = list(TaskRow.objects.raw(_transition_sql(connection.vendor), params))
+    if rows:
+        task_row_stage_keep(task, rows[0].stage_name, rows[0].due_at)
+    elif task.pk:  # a node without an onCreate hook: create its row now
         task_row_create(task=task, process=activation.process)
     task.__dict__["_row_state"] = state
+
+
+@functools.cache
+def _transition_sql(vendor: str) -> str:
+    """`task_row_transition`'s one statement on `vendor`'s database: the row's holder, status and
+    end, returning its stage (PostgreSQL and SQLite 3.35 and later know RETURNING)."""
+    meta, quote = TaskRow._meta, connection.ops.quote_name
+    fields = {field.name: field for field in meta.concrete_fields}
+    column = {name: quote(fields[name].column) for name in _TRANSITION_RETURNS + _TRANSITION_SETS}
+    sets = ", ".join(f"{column[name]} = %s" for name in _TRANSITION_SETS)
+    returns = ", ".join(column[name] for name in _TRANSITION_RETURNS)
+    table, task = quote(meta.db_table), column["task"]
+    return f"UPDATE {table} SET {sets} WHERE {task} = %s RETURNING {returns}"  # noqa: S608 (the model's names)
+
+
+_TRANSITION_SETS = ("owner", "owner_permission", "status", "finished")
+_TRANSITION_RETURNS = ("task", "stage_name", "due_at")
 
 
 def task_row_on_save(sender: type, instance: Task, created: bool, raw: bool = False, **kwargs: Any) -> None:

@@ -48,6 +48,9 @@ pytestmark = pytest.mark.django_db
 #: (processes/nodes/gateways.py: row_on_complete).
 #: Since 2026-12-06 a stage task records which of its timers were armed with it, so a decision on
 #: one that armed none reads nothing to cancel (processes/nodes/boundaries.py: TIMERS_ARMED).
+#: Since 2026-12-06 each step's count includes what runs once its transaction commits (as a real
+#: commit runs it: the metrics' reads were 1 on claim and 1 on decide), and a transition's update
+#: of the task-list row returns the row's stage and due time, so the metrics read nothing.
 BUDGET = {"submit": 27, "claim": 10, "decide": 23}
 SLACK = 5
 #: Elsewhere than on PostgreSQL (SQLite) each step's one lock opens and releases its savepoint in
