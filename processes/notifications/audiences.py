@@ -16,28 +16,34 @@ from processes.registry import registry
 
 
 @functools.cache
-def _holders_sql() -> str:
-    """The ids of the users who hold one permission, through a group or directly: a UNION of two
-    joins, with four parameters (app label and codename, twice). Written as SQL because it is on
-    every task state change's path: Django builds and relabels the same thing as four nested
-    subqueries per permission, several milliseconds each time (docs/benchmarks.md, issue 16)."""
+def _holders_sql(count: int) -> str:
+    """The ids of the users who hold each of `count` permissions, through a group or directly,
+    with two parameters per permission (its app label and codename). The permissions' ids are
+    looked up once (`perm`); each user's grants of them, deduplicated, are counted. Written as SQL
+    because it is on every task state change's path (a queued task's candidates): Django builds
+    and relabels the same thing as nested subqueries, several milliseconds each time, and one
+    join of the permission tables per permission and per path took PostgreSQL twice as long to
+    plan as this (docs/benchmarks.md, issue 16)."""
     t = permission_tables()
-    named = (
-        f"JOIN {t.permission} p ON p.id = {{perm}} JOIN {t.content_type} ct ON ct.id = p.content_type_id "
-        "WHERE ct.app_label = %s AND p.codename = %s"
-    )
+    named = " OR ".join(["(ct.app_label = %s AND p.codename = %s)"] * count)
     return (
-        f"SELECT ug.{t.ug_user} FROM {t.user_groups} ug JOIN {t.group_perms} gp ON gp.{t.gp_group} = ug.{t.ug_group} "  # noqa: S608
-        + named.format(perm=f"gp.{t.gp_perm}")
-        + f" UNION SELECT up.{t.up_user} FROM {t.user_perms} up "  # noqa: S608
-        + named.format(perm=f"up.{t.up_perm}")
+        f"WITH perm AS (SELECT p.id FROM {t.permission} p JOIN {t.content_type} ct "  # noqa: S608
+        f"ON ct.id = p.content_type_id WHERE {named}) "
+        f"SELECT h.holder FROM (SELECT ug.{t.ug_user} AS holder, gp.{t.gp_perm} AS held FROM {t.user_groups} ug "
+        f"JOIN {t.group_perms} gp ON gp.{t.gp_group} = ug.{t.ug_group} WHERE gp.{t.gp_perm} IN (SELECT id FROM perm) "
+        f"UNION SELECT up.{t.up_user}, up.{t.up_perm} FROM {t.user_perms} up "
+        f"WHERE up.{t.up_perm} IN (SELECT id FROM perm)) h GROUP BY h.holder HAVING COUNT(*) = {count:d}"
     )
 
 
-def holders(permission: str) -> RawSQL:
-    """The ids of the users who hold `permission` (active or not), as an expression for `pk__in`."""
-    app_label, codename = permission.split(".", 1)
-    return RawSQL(_holders_sql(), [app_label, codename, app_label, codename])  # noqa: S611
+def holders(*permissions: str) -> RawSQL:
+    """The ids of the users who hold every one of `permissions` (active or not), as an expression
+    for `pk__in`."""
+    named = sorted(set(permissions))
+    params = [part for permission in named for part in permission.split(".", 1)]
+    if len(params) != 2 * len(named):
+        raise ValueError(f"permissions are named <app_label>.<codename>: {permissions!r}")
+    return RawSQL(_holders_sql(len(named)), params)  # noqa: S611
 
 
 def users_holding(*permissions: str) -> QuerySet:
@@ -47,8 +53,8 @@ def users_holding(*permissions: str) -> QuerySet:
     everything, but they do not want to hear about everything.
     """
     users = get_user_model().objects.filter(is_active=True)
-    for permission in permissions:
-        users = users.filter(pk__in=holders(permission))
+    if permissions:
+        users = users.filter(pk__in=holders(*permissions))
     return users
 
 

@@ -61,3 +61,18 @@ def test_the_audience_combines_with_other_filters_and_other_audiences(people):
 
 def test_a_permission_nobody_holds_has_no_audience(people):
     assert _names(users_holding("purchase.delete_purchaseprocess")) == []
+
+
+def test_one_permission_held_both_ways_counts_once(people):
+    """Grants are counted per permission: holding one twice is not holding two."""
+    twice = people.create(username="twice")
+    twice.groups.add(Group.objects.get(name="audience viewers"))
+    twice.user_permissions.add(_permission(VIEW))
+    assert "twice" in _names(users_holding(VIEW))
+    assert "twice" not in _names(users_holding(VIEW, MANAGE))
+    assert _names(users_holding(VIEW, VIEW)) == _names(users_holding(VIEW))
+
+
+def test_a_permission_must_be_named_with_its_app(people):
+    with pytest.raises(ValueError, match="app_label"):
+        users_holding("view_purchaseprocess")
