@@ -147,13 +147,17 @@ def test_a_task_put_back_in_the_queue_by_a_manager_tells_its_owner(submit_reques
     ]
 
 
-def test_the_requester_hears_the_approval_and_the_completion(submit_request, olivia, alice):
-    process = submit_request()
+def _approved(process, approver, comment: str = ""):
+    """`process` approved by `approver`, its order job scheduled but not sent; returns the job."""
     approve = task_of(process, "approve")
-    task_claim(task=approve, user=olivia)
+    task_claim(task=approve, user=approver)
     with mock.patch.object(celery_job, "job_send", return_value=True):
-        purchase_task_decide(task=approve, user=olivia, approved=True, comment="Fine.")
-    job = task_of(process, "create_order")
+        purchase_task_decide(task=approve, user=approver, approved=True, comment=comment)
+    return task_of(process, "create_order")
+
+
+def test_the_requester_hears_the_approval_and_the_completion(submit_request, olivia, alice):
+    job = _approved(submit_request(), olivia, comment="Fine.")
 
     assert job_execute(job.flow_task.activation_class(job).ref()) == "done"
 
@@ -168,12 +172,7 @@ def test_the_requester_hears_in_her_process_summary_as_plain_text(submit_request
     """The titles say the descriptor's summary of the request as typed (an HTML template would
     escape it, and the page escapes it again); the job's End on the worker takes the requester
     from the request, not from its start task."""
-    process = submit_request(title="Desk & <chair>")
-    approve = task_of(process, "approve")
-    task_claim(task=approve, user=olivia)
-    with mock.patch.object(celery_job, "job_send", return_value=True):
-        purchase_task_decide(task=approve, user=olivia, approved=True)
-    job = task_of(process, "create_order")
+    job = _approved(submit_request(title="Desk & <chair>"), olivia)
 
     with CaptureQueriesContext(connection) as captured:
         assert job_execute(job.flow_task.activation_class(job).ref()) == "done"
@@ -203,11 +202,7 @@ def test_a_rejection_tells_the_requester_why_once(submit_request, olivia, alice)
 
 def test_a_failed_job_tells_the_process_managers(submit_request, olivia, maria, alice):
     process = submit_request()
-    approve = task_of(process, "approve")
-    task_claim(task=approve, user=olivia)
-    with mock.patch.object(celery_job, "job_send", return_value=True):
-        purchase_task_decide(task=approve, user=olivia, approved=True)
-    job = task_of(process, "create_order")
+    job = _approved(process, olivia)
     flow = process.flow_class
     flow.create_order._handler = mock.Mock(side_effect=ConnectionError("ERP is down"))
     try:
