@@ -33,6 +33,10 @@ A fourth figure: the portal's run again with traces on (ADR 0019: OTEL_EXPORTER_
 set, every instrumentation on, spans batched over OTLP/HTTP to a local sink that counts and drops
 them, bench/common.py OtlpSink); its baseline is the same run with traces off.
 
+Every timed run, the baseline's included, starts from a settled database (bench/common.py
+`database_settle`: VACUUM ANALYZE and CHECKPOINT), so that the first does not pay for the
+autovacuum passes and full-page writes the freshly filled database owes.
+
 Also printed: queries per HTTP step (measured once in-process with Django's test client), and
 the server's and the worker's CPU time per approval. Needs PostgreSQL and Redis on loopback; its
 database (BENCH_APPROVALS_DATABASE_URL) is recreated on each run and its Redis db flushed.
@@ -61,6 +65,7 @@ sys.path.insert(0, str(ROOT))
 from bench.common import (  # noqa: E402
     OtlpSink,
     database_recreate,
+    database_settle,
     free_port,
     process_tree_cpu_seconds,
     server_env,
@@ -622,6 +627,7 @@ def main() -> None:
     )
     plain_per_s = plain_approvals / plain_elapsed
 
+    database_settle()
     base_approvals, base_elapsed = baseline_run(args.workers, args.clients * rounds // args.workers)
     base_per_s = base_approvals / base_elapsed
 
@@ -676,7 +682,9 @@ def main() -> None:
 
 def served_run(server: Server, target: Target, people: list[dict], rounds: int) -> tuple[int, float, float]:
     """Warm the server and a real worker up, then time the clients' run until every process has
-    finished: approvals, seconds, and the CPU of the server and the worker together."""
+    finished: approvals, seconds, and the CPU of the server and the worker together. Each run
+    starts from a settled database (`database_settle`), whichever runs before it."""
+    database_settle()
     worker = worker_start(ROOT, dict(os.environ))
     try:
         server.wait()
