@@ -19,7 +19,8 @@ from processes.registry import registry
 def _holders_sql(count: int) -> str:
     """The ids of the users who hold each of `count` permissions, through a group or directly,
     with two parameters per permission (its app label and codename). The permissions' ids are
-    looked up once (`perm`); each user's grants of them, deduplicated, are counted. Written as SQL
+    looked up once (`perm`), and each user's distinct names among their grants are counted (a
+    name two models of one app both define is held through either, as `has_perm` says). SQL
     because it is on every task state change's path (a queued task's candidates): Django builds
     and relabels the same thing as nested subqueries, several milliseconds each time, and one
     join of the permission tables per permission and per path took PostgreSQL twice as long to
@@ -27,12 +28,13 @@ def _holders_sql(count: int) -> str:
     t = permission_tables()
     named = " OR ".join(["(ct.app_label = %s AND p.codename = %s)"] * count)
     return (
-        f"WITH perm AS (SELECT p.id FROM {t.permission} p JOIN {t.content_type} ct "  # noqa: S608
-        f"ON ct.id = p.content_type_id WHERE {named}) "
+        f"WITH perm AS (SELECT p.id, ct.app_label || '.' || p.codename AS name FROM {t.permission} p "  # noqa: S608
+        f"JOIN {t.content_type} ct ON ct.id = p.content_type_id WHERE {named}) "
         f"SELECT h.holder FROM (SELECT ug.{t.ug_user} AS holder, gp.{t.gp_perm} AS held FROM {t.user_groups} ug "
         f"JOIN {t.group_perms} gp ON gp.{t.gp_group} = ug.{t.ug_group} WHERE gp.{t.gp_perm} IN (SELECT id FROM perm) "
         f"UNION SELECT up.{t.up_user}, up.{t.up_perm} FROM {t.user_perms} up "
-        f"WHERE up.{t.up_perm} IN (SELECT id FROM perm)) h GROUP BY h.holder HAVING COUNT(*) = {count:d}"
+        f"WHERE up.{t.up_perm} IN (SELECT id FROM perm)) h JOIN perm ON perm.id = h.held "
+        f"GROUP BY h.holder HAVING COUNT(DISTINCT perm.name) = {count:d}"
     )
 
 

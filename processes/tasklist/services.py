@@ -113,7 +113,7 @@ def task_row_transition(
     params = [owner_id, owner_permission, status, connection.ops.adapt_datetimefield_value(finished), task.pk]
     # RETURNING hands back the row's stage and due time for the action's metrics, which would
     # otherwise read them after the commit; a raw query set converts them as the ORM would.
-    rows = list(TaskRow.objects.raw(_transition_sql(connection.vendor), params))
+    rows = list(TaskRow.objects.raw(_transition_sql(connection.vendor), params, using=connection.alias))
     if rows:
         task_row_stage_keep(task, rows[0].stage_name, rows[0].due_at)
     elif task.pk:  # a node without an onCreate hook: create its row now

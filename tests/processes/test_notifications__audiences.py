@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
+from django.contrib.contenttypes.models import ContentType
 
 from processes.notifications.audiences import users_holding
 
@@ -71,6 +72,22 @@ def test_one_permission_held_both_ways_counts_once(people):
     assert "twice" in _names(users_holding(VIEW))
     assert "twice" not in _names(users_holding(VIEW, MANAGE))
     assert _names(users_holding(VIEW, VIEW)) == _names(users_holding(VIEW))
+
+
+def test_a_name_two_models_define_is_one_permission_held(people):
+    """`purchase.view_purchaseprocess` defined on a second model of the app too: holding both
+    rows is holding that one name, not also another one asked for."""
+    view, manage = _permission(VIEW), _permission(MANAGE)
+    other_model = ContentType.objects.create(app_label="purchase", model="audience_twin")
+    twin = Permission.objects.create(content_type=other_model, codename="view_purchaseprocess", name="twin")
+    both_rows = people.create(username="both-rows")
+    both_rows.user_permissions.add(view, twin)
+    by_twin = people.create(username="by-twin")
+    by_twin.user_permissions.add(twin, manage)
+
+    assert {"both-rows", "by-twin"} <= set(_names(users_holding(VIEW)))
+    assert "both-rows" not in _names(users_holding(VIEW, MANAGE))
+    assert "by-twin" in _names(users_holding(VIEW, MANAGE))
 
 
 def test_a_permission_must_be_named_with_its_app(people):
