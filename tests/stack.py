@@ -7,6 +7,7 @@ use them write committed data (`transactional_db`) and wait for the worker like 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import signal
@@ -41,6 +42,49 @@ def beat_argv(schedule: str) -> list[str]:
         "--schedule",
         schedule,
     ]
+
+
+LOG = logging.getLogger(__name__)
+FLUSH_ATTEMPTS = 5
+
+
+def deadlocked(exc: BaseException | None) -> bool:
+    """Whether PostgreSQL aborted `exc`'s statement as a deadlock's victim (SQLSTATE 40P01),
+    however many layers (CommandError, Django's OperationalError) wrap psycopg's error."""
+    while exc is not None:
+        if getattr(exc, "sqlstate", None) == "40P01":
+            return True
+        exc = exc.__cause__
+    return False
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _flush_retried_on_deadlock() -> Iterator[None]:
+    """pytest-django empties the database after each transactional test with one TRUNCATE of
+    every table, which locks them one by one. The live server and the workers outlive the test
+    and go on reading (a live page's refresh, a sweep); a read of two tables locks them one by one
+    too, so the two can deadlock. When PostgreSQL picks the TRUNCATE as the victim, the flush
+    fails and the next test starts on this one's rows. The TRUNCATE runs in a transaction that
+    rolled back whole, so it is tried again; any other failure is raised at once."""
+    from django.core.management.base import CommandError
+    from django.core.management.commands.flush import Command
+
+    handle = Command.handle
+
+    def retried(self, **options):
+        for attempt in range(1, FLUSH_ATTEMPTS + 1):
+            try:
+                return handle(self, **options)
+            except CommandError as exc:
+                if attempt == FLUSH_ATTEMPTS or not deadlocked(exc):
+                    raise
+                LOG.warning("the flush deadlocked with a live process (attempt %d); trying again", attempt)
+                time.sleep(0.2 * attempt)
+        raise AssertionError("unreachable")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Command, "handle", retried)
+        yield
 
 
 def wait_for(

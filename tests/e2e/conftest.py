@@ -67,6 +67,22 @@ def _django_orm_beside_playwright():
         yield
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_teardown(item):
+    """Close the browser contexts a test opened (log_in makes one for each persona) before its
+    fixtures tear down. An open page keeps its live socket, and the live server goes on reading
+    for it while pytest-django empties the database; the pages of earlier tests would otherwise
+    live on, each logged out by the flush, through the whole session. The Playwright plugin's own
+    `context` fixture closes its context itself."""
+    browser = item.funcargs.get("browser")
+    if browser is None:
+        return
+    own = item.funcargs.get("context")
+    for context in list(browser.contexts):
+        if context is not own:
+            context.close()
+
+
 @pytest.fixture
 def shoot():
     """Save a full-page screenshot under var/test/screenshots/ (looked at by people, not asserted)."""
