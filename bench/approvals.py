@@ -1,6 +1,6 @@
 """Benchmark: end-to-end approvals per second through HTTP, against plain viewflow in-process.
 
-    make bench NAME=approvals [ARGS=--quick]
+    make bench NAME=approvals [ARGS="--quick | --rounds R --pairs P"]
 
 The portal as `make run` serves it (uvicorn on portal.asgi, here with --workers N), on
 PostgreSQL and Redis. C concurrent clients each play a requester, an approver and a finance
@@ -10,9 +10,9 @@ task, approve it, and for the large ones claim and approve the finance task. Eac
 its new task's id with one indexed query, standing in for a click in the queue (the task list
 pages have their own benchmark, `tasklist`), and claims it through the portal's own claim endpoint
 (the task list's Claim button, POST /tasks/<task>/claim/). An approval is one decision POST that
-returned 302; approvals/s = approvals / wall time of the whole timed run, from the first submit
-until every process of the run has finished: a real Celery worker runs, so the purchase order
-job that ends a request is part of the figure.
+returned 302; approvals/s = approvals / wall time of the timed segments, each from its first
+submit until every process it started has finished: a real Celery worker runs, so the purchase
+order job that ends a request is part of the figure.
 
 Baseline, in the same run: plain viewflow (bench/baseline_flow.py: start, approve, finance above
 1,000, end; select_for_update lock; no audit, notifications or policy) driven through its
@@ -33,9 +33,17 @@ A fourth figure: the portal's run again with traces on (ADR 0019: OTEL_EXPORTER_
 set, every instrumentation on, spans batched over OTLP/HTTP to a local sink that counts and drops
 them, bench/common.py OtlpSink); its baseline is the same run with traces off.
 
-Every timed run, the baseline's included, starts from a settled database (bench/common.py
-`database_settle`: VACUUM ANALYZE and CHECKPOINT), so that the first does not pay for the
-autovacuum passes and full-page writes the freshly filled database owes.
+Each comparison through HTTP runs in pairs of short segments, the two servers up side by side
+and timed one right after the other (the first going first, then the second: `alternate`), with
+the same request numbers in both halves of a pair; each segment ends once the worker is idle
+again. This machine's speed drifts by a third within minutes, so two long runs minutes apart
+compared two machines; a ratio is now the median of its pairs' ratios, and every pair is printed
+(`pairs=`). Two servers are up at a time (the portal's and the one it is compared with), each
+with its connection pool.
+
+Every pair, and the in-process baseline, starts from a settled database (bench/common.py
+`database_settle`: VACUUM ANALYZE and CHECKPOINT): the autovacuum passes and full-page writes
+the growing database owes fall between the pairs, not inside one of its halves.
 
 Also printed: queries per HTTP step (measured once in-process with Django's test client), and
 the server's and the worker's CPU time per approval. Needs PostgreSQL and Redis on loopback; its
@@ -50,6 +58,7 @@ import multiprocessing
 import os
 import platform
 import secrets
+import statistics
 import subprocess
 import sys
 import threading
@@ -69,6 +78,7 @@ from bench.common import (  # noqa: E402
     free_port,
     process_tree_cpu_seconds,
     server_env,
+    worker_idle,
     worker_start,
 )
 
@@ -566,137 +576,210 @@ def baseline_run(processes: int, per_process: int) -> tuple[int, float]:
     return approvals, elapsed
 
 
+@dataclass
+class Side:
+    """One side of the bench's comparisons: a server, what its clients drive, and who they are;
+    with what its timed segments added up to."""
+
+    name: str
+    server: Server
+    target: Target
+    people: list[dict]
+    approvals: int = 0
+    elapsed: float = 0.0
+    cpu: float = 0.0
+    rates: list[float] = field(default_factory=list)  # approvals/s of each timed segment
+
+    def per_s(self) -> float:
+        return self.approvals / self.elapsed
+
+    def cpu_ms(self) -> float:
+        return 1000 * self.cpu / self.approvals
+
+
+@dataclass
+class Comparison:
+    """`side` against `baseline`, in pairs of segments run one after the other (see `alternate`)."""
+
+    side: Side
+    baseline: Side
+    ratios: list[float] = field(default_factory=list)  # side/baseline of each pair
+
+    def ratio(self) -> float:
+        return statistics.median(self.ratios)
+
+    def pairs(self) -> str:
+        return ",".join(f"{ratio:.3f}" for ratio in self.ratios)
+
+
+def segment(side: Side, worker: subprocess.Popen, rounds: int, offset: int) -> float:
+    """One timed segment of `side`: its clients' `rounds` requests from request number `offset`,
+    until every process has finished and the worker is idle again (so no job of this segment runs
+    in the next one). Adds to the side's totals; returns its approvals/s."""
+    cpu_before = side.server.cpu_seconds() + process_tree_cpu_seconds(worker.pid)
+    approvals, elapsed = http_run(side.server.port, side.target, side.people, rounds, offset)
+    worker_idle(REDIS_URL)
+    side.cpu += side.server.cpu_seconds() + process_tree_cpu_seconds(worker.pid) - cpu_before
+    side.approvals += approvals
+    side.elapsed += elapsed
+    side.rates.append(approvals / elapsed)
+    return approvals / elapsed
+
+
+def alternate(comparison: Comparison, worker: subprocess.Popen, pairs: int, rounds: int) -> None:
+    """Time both sides of `comparison` in `pairs` pairs of short segments, one side right after the
+    other, first one then the other going first, the same request numbers in both halves of a
+    pair. This machine's speed drifts by a third within minutes: two long runs minutes apart
+    compare two machines. A pair compares the sides seconds apart, and the median of the pairs'
+    ratios leaves out a pair that a burst of load elsewhere hit."""
+    for index in range(pairs):
+        database_settle()  # autovacuum and checkpoints fall between the pairs, not inside one
+        offset = index * rounds
+        sides = (comparison.side, comparison.baseline)
+        first, second = sides if index % 2 == 0 else sides[::-1]
+        rate = {first.name: segment(first, worker, rounds, offset)}
+        rate[second.name] = segment(second, worker, rounds, offset)
+        comparison.ratios.append(rate[comparison.side.name] / rate[comparison.baseline.name])
+
+
+def side_start(name: str, target: Target, people: list[dict], **server: object) -> Side:
+    """A side with its server up and warmed (imports, pools, template caches)."""
+    log = ROOT / "var" / "bench-approvals" / f"uvicorn-{name}.log"
+    side = Side(name, Server(free_port(), log=log, **server), target, people)  # type: ignore[arg-type]
+    side.server.wait()
+    http_run(side.server.port, target, people, 1, 10_000)
+    return side
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a smaller run, under two minutes")
+    parser.add_argument("--quick", action="store_true", help="a smaller run, about two minutes")
     parser.add_argument("--clients", type=int, default=16, help="concurrent clients (default 16)")
-    parser.add_argument("--rounds", type=int, help="requests per client (default 40, 8 with --quick)")
+    parser.add_argument(
+        "--rounds", type=int, help="requests per client in a timed segment (default 8, 3 with --quick)"
+    )
+    parser.add_argument(
+        "--pairs", type=int, help="pairs of segments per comparison (default 5, 3 with --quick)"
+    )
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes (default 2)")
     args = parser.parse_args()
-    rounds = args.rounds or (8 if args.quick else 40)
+    rounds = args.rounds or (3 if args.quick else 8)
+    pairs = args.pairs or (3 if args.quick else 5)
 
     prepare_database()
     people = create_people(args.clients)
     plain_people = create_baseline_people(args.clients)
     queries = queries_per_step(people[0])
 
-    target = portal_target()
-    approvals, elapsed, cpu = served_run(
-        Server(free_port(), args.workers, ROOT / "var" / "bench-approvals" / "uvicorn.log"),
-        target,
-        people,
-        rounds,
-    )
-    per_s = approvals / elapsed
-    # The same run with traces on (ADR 0019), exported over OTLP/HTTP to a local sink that drops them.
+    workers = args.workers
     sink = OtlpSink()
+    worker = worker_start(ROOT, dict(os.environ))
+    portal = side_start("portal", portal_target(), people, workers=workers)
     try:
-        traced_approvals, traced_elapsed, traced_cpu = served_run(
-            Server(
-                free_port(),
-                args.workers,
-                ROOT / "var" / "bench-approvals" / "uvicorn-traced.log",
-                env={"OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint},
-            ),
-            target,
-            people,
-            rounds,
-        )
-    finally:
-        sink.stop()
-    traced_per_s = traced_approvals / traced_elapsed
-    catalog_approvals, catalog_elapsed, catalog_cpu = served_run(
-        Server(free_port(), args.workers, ROOT / "var" / "bench-approvals" / "uvicorn-catalog.log"),
-        catalog_target(),
-        people,
-        rounds,
-    )
-    catalog_per_s = catalog_approvals / catalog_elapsed
-    plain_approvals, plain_elapsed, plain_cpu = served_run(
-        Server(
-            free_port(),
-            args.workers,
-            ROOT / "var" / "bench-approvals" / "uvicorn-baseline.log",
+        # Two servers up at a time: the portal's, and the one it is compared with.
+        plain = side_start(
+            "plain",
+            BASELINE,
+            plain_people,
+            workers=workers,
             app="bench.asgi_baseline:application",
             settings="bench.settings_http_baseline",
             ready=("/healthz", 404),  # plain Django: up as soon as it answers at all
-        ),
-        BASELINE,
-        plain_people,
-        rounds,
-    )
-    plain_per_s = plain_approvals / plain_elapsed
+        )
+        to_plain = Comparison(portal, plain)
+        try:
+            alternate(to_plain, worker, pairs, rounds)
+        finally:
+            plain.server.stop()
+        # The same requests as a process catalog type, and the portal's with traces on (ADR 0019,
+        # exported over OTLP/HTTP to a local sink that drops them): each against the portal's own
+        # segments, timed beside it.
+        catalog_side = side_start("catalog", catalog_target(), people, workers=workers)
+        to_catalog = Comparison(catalog_side, Side("portal", portal.server, portal.target, people))
+        try:
+            alternate(to_catalog, worker, pairs, rounds)
+        finally:
+            catalog_side.server.stop()
+        traced = side_start(
+            "traced",
+            portal.target,
+            people,
+            workers=workers,
+            env={"OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint},
+        )
+        to_traced = Comparison(traced, Side("portal", portal.server, portal.target, people))
+        try:
+            alternate(to_traced, worker, pairs, rounds)
+        finally:
+            traced.server.stop()
+    finally:
+        portal.server.stop()
+        sink.stop()
+        os.killpg(worker.pid, 15)
+        worker.wait(timeout=30)
 
     database_settle()
-    base_approvals, base_elapsed = baseline_run(args.workers, args.clients * rounds // args.workers)
+    requests = args.clients * rounds * pairs
+    base_approvals, base_elapsed = baseline_run(workers, requests // workers)
     base_per_s = base_approvals / base_elapsed
+    per_s = portal.per_s()
 
     print(
-        f"# {args.clients} clients x {rounds} requests (half above 1,000: two stages), "
-        f"{approvals} approvals in {elapsed:.1f} s; uvicorn --workers {args.workers}, "
+        f"# {args.clients} clients; each comparison {pairs} pairs of segments of {rounds} requests a "
+        f"client (half above 1,000: two stages), the two sides alternating; the portal "
+        f"{portal.approvals} approvals in {portal.elapsed:.1f} s; uvicorn --workers {workers}, "
         f"DATABASE_POOL_MAX_SIZE={SERVER_POOL}; PostgreSQL + Redis on loopback; "
         f"{platform.node()} {os.cpu_count()} cores, Python {platform.python_version()}"
     )
     print(
         f"# queries per request: submit={queries['submit']} claim={queries['claim']} "
-        f"approve={queries['approve']}; server and worker CPU {1000 * cpu / approvals:.1f} ms per "
+        f"approve={queries['approve']}; server and worker CPU {portal.cpu_ms():.1f} ms per "
         f"approval (its submit, claims and purchase order job included)"
     )
     print(
         f"# plain viewflow through HTTP (its own views, Django's default middleware, same uvicorn): "
-        f"{plain_approvals} approvals in {plain_elapsed:.1f} s, server CPU "
-        f"{1000 * plain_cpu / plain_approvals:.1f} ms per approval"
+        f"{plain.approvals} approvals in {plain.elapsed:.1f} s, server CPU {plain.cpu_ms():.1f} ms per "
+        f"approval; the portal's segments beside it {_rates(portal)}, its own {_rates(plain)}"
     )
     print(
         f"# the same requests as a process catalog type (admin-defined, the generic flow): "
-        f"{catalog_approvals} approvals in {catalog_elapsed:.1f} s, server CPU "
-        f"{1000 * catalog_cpu / catalog_approvals:.1f} ms per approval"
+        f"{catalog_side.approvals} approvals in {catalog_side.elapsed:.1f} s, server CPU "
+        f"{catalog_side.cpu_ms():.1f} ms per approval; segments {_rates(catalog_side)}, the "
+        f"purchase request's beside them {_rates(to_catalog.baseline)}"
     )
     print(
-        f"# traces on (OTLP/HTTP to a local sink): {traced_approvals} approvals in {traced_elapsed:.1f} s, "
-        f"server CPU {1000 * traced_cpu / traced_approvals:.1f} ms per approval (off: "
-        f"{1000 * cpu / approvals:.1f}); {sink.batches} batches, {sink.bytes / 1e6:.1f} MB exported"
+        f"# traces on (OTLP/HTTP to a local sink): {traced.approvals} approvals in {traced.elapsed:.1f} s, "
+        f"server CPU {traced.cpu_ms():.1f} ms per approval (off: {to_traced.baseline.cpu_ms():.1f}); "
+        f"{sink.batches} batches, {sink.bytes / 1e6:.1f} MB exported"
     )
-    print(f"# baseline: {base_approvals} approvals in {base_elapsed:.1f} s by {args.workers} processes")
+    print(f"# baseline: {base_approvals} approvals in {base_elapsed:.1f} s by {workers} processes")
+    print("# ratios are the median of the pairs' ratios (pairs=, in the order they ran)")
     print(
         f"BENCH approvals per_s={per_s:.1f} approvals/s baseline={base_per_s:.1f} ratio={per_s / base_per_s:.3f}"
     )
     print(
-        f"BENCH approvals catalog_per_s={catalog_per_s:.1f} approvals/s baseline={per_s:.1f} "
-        f"(the code-defined purchase request) ratio={catalog_per_s / per_s:.3f}"
+        f"BENCH approvals catalog_per_s={catalog_side.per_s():.1f} approvals/s "
+        f"baseline={to_catalog.baseline.per_s():.1f} (the code-defined purchase request) "
+        f"ratio={to_catalog.ratio():.3f} pairs={to_catalog.pairs()}"
     )
     print(
-        f"BENCH approvals traced_per_s={traced_per_s:.1f} approvals/s baseline={per_s:.1f} "
-        f"(traces off) ratio={traced_per_s / per_s:.3f}"
+        f"BENCH approvals traced_per_s={traced.per_s():.1f} approvals/s "
+        f"baseline={to_traced.baseline.per_s():.1f} (traces off) ratio={to_traced.ratio():.3f} "
+        f"pairs={to_traced.pairs()}"
     )
     print(
-        f"BENCH approvals viewflow_http_per_s={plain_per_s:.1f} approvals/s baseline={base_per_s:.1f} "
-        f"ratio={plain_per_s / base_per_s:.3f}"
+        f"BENCH approvals viewflow_http_per_s={plain.per_s():.1f} approvals/s baseline={base_per_s:.1f} "
+        f"ratio={plain.per_s() / base_per_s:.3f}"
     )
     print(
-        f"BENCH approvals ratio_to_viewflow_http={per_s / plain_per_s:.3f} ratio per_s={per_s:.1f} "
-        f"baseline={plain_per_s:.1f} (plain viewflow through HTTP) cpu_ms={1000 * cpu / approvals:.1f} "
-        f"baseline_cpu_ms={1000 * plain_cpu / plain_approvals:.1f}"
+        f"BENCH approvals ratio_to_viewflow_http={to_plain.ratio():.3f} ratio per_s={per_s:.1f} "
+        f"baseline={plain.per_s():.1f} (plain viewflow through HTTP) cpu_ms={portal.cpu_ms():.1f} "
+        f"baseline_cpu_ms={plain.cpu_ms():.1f} pairs={to_plain.pairs()}"
     )
 
 
-def served_run(server: Server, target: Target, people: list[dict], rounds: int) -> tuple[int, float, float]:
-    """Warm the server and a real worker up, then time the clients' run until every process has
-    finished: approvals, seconds, and the CPU of the server and the worker together. Each run
-    starts from a settled database (`database_settle`), whichever runs before it."""
-    database_settle()
-    worker = worker_start(ROOT, dict(os.environ))
-    try:
-        server.wait()
-        http_run(server.port, target, people, 1, 10_000)  # warm-up: imports, pools, template caches
-        cpu_before = server.cpu_seconds() + process_tree_cpu_seconds(worker.pid)
-        approvals, elapsed = http_run(server.port, target, people, rounds, 0)
-        cpu = server.cpu_seconds() + process_tree_cpu_seconds(worker.pid) - cpu_before
-    finally:
-        server.stop()
-        os.killpg(worker.pid, 15)
-        worker.wait(timeout=30)
-    return approvals, elapsed, cpu
+def _rates(side: Side) -> str:
+    return "/".join(f"{rate:.1f}" for rate in side.rates) + "/s"
 
 
 if __name__ == "__main__":

@@ -50,6 +50,22 @@ def database_settle() -> None:
         cursor.execute("CHECKPOINT")
 
 
+def worker_idle(redis_url: str, queue: str = "celery", timeout: float = 120) -> None:
+    """Wait until the Celery workers on the Redis broker at `redis_url` hold no message: `queue`
+    is empty (at every priority) and every message taken has been acknowledged. Tasks are acked
+    late (once they ran, CELERY_TASK_ACKS_LATE), and what a task sends on its commit is queued
+    before its ack, so this is the moment the last job and what it sent are done."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    keys = [queue, *(f"{queue}\x06\x16{priority}" for priority in (3, 6, 9))]  # kombu's priority steps
+    deadline = time.monotonic() + timeout
+    while sum(client.llen(key) for key in keys) or client.hlen("unacked"):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"bench: the worker did not go idle within {timeout:.0f} s")
+        time.sleep(0.02)
+
+
 def server_env(database_url: str, redis_url: str, var_dir: Path) -> dict[str, str]:
     """The environment of a benchmark's portal: production settings (DEBUG off) served over plain
     HTTP on loopback, static files from the finders (no collectstatic), warnings only in the log."""
