@@ -4,8 +4,9 @@
 
 The same users and requests as `bench/approvals.py` (submit, claim, decide; every other request
 above 1,000, so it has a finance stage too), sent through Django's test client in this process
-instead of HTTP, on the bench's PostgreSQL database: no uvicorn, no clients and no worker share
-the CPU, so a change's effect on an approval's wall time, CPU time and statements shows with far
+instead of HTTP, on the bench's PostgreSQL database, and the purchase order job that ends each
+request run here as the worker runs it (its own step, "job"): no uvicorn, no clients and no worker
+share the CPU, so a change's effect on an approval's wall time, CPU time and statements shows with far
 less noise than through HTTP (docs/benchmarks.md, 2026-12-05). `--plain` runs plain viewflow's
 views instead (the HTTP baseline's settings); `--sql` lists the statements an approval runs, most
 frequent first. Needs PostgreSQL and Redis on loopback, as the bench does.
@@ -36,6 +37,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=60, help="requests (default 60)")
     parser.add_argument("--sql", action="store_true", help="list the statements an approval runs")
     parser.add_argument("--plain", action="store_true", help="plain viewflow's views instead")
+    parser.add_argument("--step", help="with --sql: only this step's statements (submit, claim, decide, job)")
     args = parser.parse_args()
 
     import django
@@ -54,7 +56,7 @@ def main() -> None:
 
     steps: dict[str, list[float]] = defaultdict(lambda: [0, 0.0, 0.0, 0])  # n, wall, sql, statements
     statements: Counter[str] = Counter()
-    current = {"sql": 0.0, "count": 0}
+    current: dict = {"sql": 0.0, "count": 0, "step": ""}
 
     def timed(execute, sql, params, many, context):
         started = time.perf_counter()
@@ -63,22 +65,39 @@ def main() -> None:
         finally:
             current["sql"] += time.perf_counter() - started
             current["count"] += 1
-            if args.sql:
+            if args.sql and args.step in (None, current["step"]):
                 statements[re.sub(r'"s\d+_x\d+"', '"<savepoint>"', sql)[:120]] += 1
 
-    def step(name: str, role: str, path: str, data: dict | None = None):
-        current.update(sql=0.0, count=0)
+    def measured(name: str, call):
+        current.update(sql=0.0, count=0, step=name)
         started = time.perf_counter()
         with connection.execute_wrapper(timed):
-            response = clients[role].post(path, data or {})
-        if response.status_code != 302:
-            raise SystemExit(f"{name} answered {response.status_code}")
+            outcome = call()
         figures = steps[name]
         figures[0] += 1
         figures[1] += time.perf_counter() - started
         figures[2] += current["sql"]
         figures[3] += current["count"]
+        return outcome
+
+    def step(name: str, role: str, path: str, data: dict | None = None):
+        response = measured(name, lambda: clients[role].post(path, data or {}))
+        if response.status_code != 302:
+            raise SystemExit(f"{name} answered {response.status_code}")
         return response
+
+    def job(process: int) -> None:
+        """The job that ends the request, delivered as the worker delivers its message."""
+        from viewflow.workflow.models import Task
+        from viewflow.workflow.status import STATUS
+
+        from processes.nodes.celery_job import job_execute
+
+        task = Task.objects.get(process_id=process, flow_task_type="JOB", status=STATUS.SCHEDULED)
+        ref = task.flow_task.activation_class(task).ref()
+        outcome = measured("job", lambda: job_execute(ref, message_id=task.external_task_id))
+        if outcome != "done":
+            raise SystemExit(f"the job of process {process} ended {outcome}")
 
     def run(rounds: int, offset: int) -> int:
         approvals = 0
@@ -92,6 +111,8 @@ def main() -> None:
                 step("claim", role, target.assign(process, node, task))
                 step("decide", role, target.execute(process, node, task), target.decision)
                 approvals += 1
+            if not PLAIN:
+                job(process)
         return approvals
 
     run(4, 10_000)  # warm: imports, template and URL caches, compiled reads
