@@ -6,6 +6,8 @@ viewflow's End inserts its task, links it in a second INSERT, then finishes the 
 request that ends (a purchase order's job, a catalog request's last decision, each branch of an
 order's compensation). Here the row goes in with its link in one statement, and the savepoint is
 opened only where viewflow's quiet mode keeps the error on the task (`savepoint_where_kept`).
+The process is finished with an UPDATE of its status and finish time alone, not a save of every
+column of every table of the process (a subclass's row is a second UPDATE).
 """
 
 from __future__ import annotations
@@ -39,7 +41,9 @@ class EndActivation(LinkedRowActivation, _EndActivation):
             if not still_open:
                 self.process.status = STATUS.DONE
                 self.process.finished = now()
-                self.process.save()
+                # Only the two columns it sets: every service saves what it changes itself, and a
+                # full save would rewrite each row of the process (its subclass's too).
+                self.process.save(update_fields=["status", "finished"])
             task_finished.send(sender=self.flow_class, process=self.process, task=self.task)
             if not still_open:
                 flow_finished.send(sender=self.flow_class, process=self.process, task=self.task)
