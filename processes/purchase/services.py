@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from processes.attachments.services import attachments_add
@@ -156,15 +156,23 @@ def purchase_order_create(*, process: PurchaseProcess, idempotency_key: str) -> 
     """Create the purchase order for an approved request, once per idempotency key.
 
     Runs in a worker and may run again for the same key (a redelivered message); the second
-    run returns the order the first one created.
+    run returns the order the first one created. Two deliveries at once are kept apart by the
+    key's unique constraint: the one that loses reads the winner's order. (`get_or_create` would
+    do the same in a savepoint of its own, two statements more on every order.)
     """
-    with transaction.atomic():
-        order, created = PurchaseOrder.objects.get_or_create(
-            idempotency_key=idempotency_key,
-            defaults={"process": process, "number": f"PO-{process.pk:06d}"},
-        )
-        if created:
+    order = PurchaseOrder.objects.filter(idempotency_key=idempotency_key).first()
+    if order is not None:
+        return order
+    try:
+        with transaction.atomic():
+            order = PurchaseOrder.objects.create(
+                idempotency_key=idempotency_key, process=process, number=f"PO-{process.pk:06d}"
+            )
             audit_record(action="purchase.order_created", process=process, details={"number": order.number})
+    except IntegrityError:
+        order = PurchaseOrder.objects.filter(idempotency_key=idempotency_key).first()
+        if order is None:  # another constraint (the process already has an order): not a replay
+            raise
     return order
 
 
