@@ -17,12 +17,15 @@ from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionS
 from django.db import connections, router
 from django.utils import timezone
 
+from processes.planned import planned_cursor
+
 
 class SessionStore(DatabaseSessionStore):
     def _get_session_from_db(self) -> Any:
         model = self.model
-        connection = connections[router.db_for_read(model)]
-        with connection.cursor() as cursor:
+        using = router.db_for_read(model)
+        connection = connections[using]
+        with planned_cursor(using) as cursor:  # planned once a connection (ADR 0033)
             cursor.execute(
                 _read_sql(connection.alias),
                 [self.session_key, connection.ops.adapt_datetimefield_value(timezone.now())],

@@ -155,8 +155,11 @@ class BoundRead:
     values: list[Any]
 
     def run(self) -> list[Any]:
-        """Alone, in a round trip of its own (where the lock cannot carry it)."""
-        with connection.cursor() as cursor:
+        """Alone, in a round trip of its own (where the lock cannot carry it), planned once a
+        connection (processes/planned.py)."""
+        from processes.planned import planned_cursor
+
+        with planned_cursor() as cursor:
             cursor.execute(self.prepared.sql, self.values)
             return self.prepared.instances(cursor.fetchall())
 

@@ -49,10 +49,10 @@ def process_with_subclass(pk: int, flow_class: Any = None) -> Any:
 def process_correlation_id(pk: int) -> str:
     """The correlation id of process `pk` ('' when there is no such process, or its model has
     none), in one query whose SQL is built once: every page of a process asks, for its logs."""
-    from django.db import connection
+    from processes.planned import planned_cursor
 
     sql, fields = _correlation_sql()
-    with connection.cursor() as cursor:
+    with planned_cursor() as cursor:  # planned once a connection (ADR 0033)
         cursor.execute(sql, [pk])
         row = cursor.fetchone()
     for field, value in zip(fields, row or (), strict=False):

@@ -10,6 +10,7 @@ from django.db import connection
 
 from processes.auth import permissions_keep, permissions_read_with, user_permissions_sql
 from processes.languages.models import LanguagePreference
+from processes.planned import planned_cursor
 
 
 def language_chosen(*, user_id: int) -> str | None:
@@ -29,7 +30,7 @@ def language_chosen_for(user: Any) -> str | None:
         f"SELECT NULL, {quote(meta.get_field('language').column)} FROM {quote(meta.db_table)} "  # noqa: S608
         f"WHERE {quote(meta.get_field('user').column)} = %s"
     )
-    with connection.cursor() as cursor:
+    with planned_cursor() as cursor:  # on every signed-in request: planned once a connection
         cursor.execute(f"{language} UNION ALL {user_permissions_sql()}", [user.pk, user.pk, user.pk])
         rows = cursor.fetchall()
     permissions_keep(user, [row for row in rows if row[0] is not None])

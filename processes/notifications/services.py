@@ -38,6 +38,7 @@ from processes.notifications.channels import (
     wake_on_commit,
 )
 from processes.notifications.selectors import process_url, task_url
+from processes.planned import planned_cursor
 from processes.registry import registry
 
 if TYPE_CHECKING:
@@ -154,15 +155,17 @@ def _recipients(ids: list[int] | QuerySet, *, kind: str, away: bool, language: b
     """What writing to each of `ids` (a list, or a query of user ids) depends on, in one query:
     their delivery preference for `kind`, their language (`language`: as `languages_of` says) and
     whether they are away (`away`)."""
-    if isinstance(ids, QuerySet):
+    if isinstance(ids, QuerySet):  # an audience: the same statement each time, planned once a connection
         ids_sql, ids_params = ids.query.sql_with_params()
-    else:
+        cursor_of: Any = planned_cursor
+    else:  # a list: a statement for each length
         ids_sql, ids_params = ", ".join(["%s"] * len(ids)), tuple(ids)
+        cursor_of = connection.cursor
     params: list[Any] = [kind]
     if away:
         now = connection.ops.adapt_datetimefield_value(timezone.now())
         params += [now, now]
-    with connection.cursor() as cursor:
+    with cursor_of() as cursor:
         cursor.execute(f"{_recipients_sql(away, language)}{ids_sql})", [*params, *ids_params])
         rows = cursor.fetchall()
     return {
