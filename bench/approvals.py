@@ -41,9 +41,11 @@ compared two machines; a ratio is now the median of its pairs' ratios, and every
 (`pairs=`). Two servers are up at a time (the portal's and the one it is compared with), each
 with its connection pool.
 
-Every pair, and the in-process baseline, starts from a settled database (bench/common.py
-`database_settle`: VACUUM ANALYZE and CHECKPOINT): the autovacuum passes and full-page writes
-the growing database owes fall between the pairs, not inside one of its halves.
+Every comparison, and the in-process baseline, starts from a settled database (bench/common.py
+`database_settle`: VACUUM ANALYZE and CHECKPOINT), so that the first does not pay for the
+autovacuum passes and full-page writes the freshly filled database owes. Not each pair: after a
+CHECKPOINT the first change to each page writes its full image, so the half of a pair that ran
+first paid for it, and the pairs spread twice as wide (docs/benchmarks.md, twelfth session).
 
 Also printed: queries per HTTP step (measured once in-process with Django's test client), and
 the server's and the worker's CPU time per approval. Needs PostgreSQL and Redis on loopback; its
@@ -632,8 +634,8 @@ def alternate(comparison: Comparison, worker: subprocess.Popen, pairs: int, roun
     pair. This machine's speed drifts by a third within minutes: two long runs minutes apart
     compare two machines. A pair compares the sides seconds apart, and the median of the pairs'
     ratios leaves out a pair that a burst of load elsewhere hit."""
+    database_settle()
     for index in range(pairs):
-        database_settle()  # autovacuum and checkpoints fall between the pairs, not inside one
         offset = index * rounds
         sides = (comparison.side, comparison.baseline)
         first, second = sides if index % 2 == 0 else sides[::-1]
