@@ -58,7 +58,10 @@ SECRET_KEY = config.secret_key(
 )
 SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS", [])
 # Absolute links in emails. `check --deploy` warns while it is left at a loopback or http address.
-PORTAL_BASE_URL = config.base_url("PORTAL_BASE_URL", env_str("PORTAL_BASE_URL", "http://127.0.0.1:8000"))
+# Unset, it is where `make run` serves (WEB_PORT): the demo's fake carrier posts its callbacks there.
+PORTAL_BASE_URL = config.base_url(
+    "PORTAL_BASE_URL", env_str("PORTAL_BASE_URL", f"http://127.0.0.1:{env_int('WEB_PORT', 8000)}")
+)
 ALLOWED_HOSTS = config.allowed_hosts(
     env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else []), debug=DEBUG
 )

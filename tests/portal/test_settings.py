@@ -44,6 +44,19 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) 
         assert fragment in lines[0]
 
 
+def test_the_base_url_follows_the_run_command_s_port_when_unset():
+    """`WEB_PORT=8931 make run`: the demo's fake carrier posts its callbacks to the portal there."""
+    show = "from django.conf import settings; print(settings.PORTAL_BASE_URL, settings.CSRF_TRUSTED_ORIGINS)"
+
+    def on_8931(base_url: str) -> subprocess.CompletedProcess:
+        return manage("shell", "-v", "0", "-c", show, DEBUG="1", WEB_PORT="8931", PORTAL_BASE_URL=base_url)
+
+    moved, named = on_8931(""), on_8931("https://portal.example.com")
+
+    assert moved.stdout.split() == ["http://127.0.0.1:8931", "['http://127.0.0.1:8931']"], moved.stderr
+    assert named.stdout.split()[0] == "https://portal.example.com", named.stderr
+
+
 def test_debug_off_without_secret_key_refuses_to_start():
     result = manage("check", DEBUG="0", ALLOWED_HOSTS="portal.example.com")
 
