@@ -20,6 +20,7 @@ Elsewhere than on PostgreSQL it is Django's own cursor.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections
@@ -59,40 +60,32 @@ def _postgresql_base() -> Any:
     return base
 
 
-_CLASS: list[Any] = []
 #: psycopg prepares a statement of a server-binding cursor once it has run this often: never, so
 #: that only the statements sent through `planned_cursor` are prepared.
 NEVER_BY_COUNT = 2**31 - 1
 
 
+@functools.cache
 def _preparing_cursor_class() -> Any:
     """psycopg's server-side binding cursor, with Django's mixin, always preparing."""
-    if not _CLASS:
 
-        class PreparingCursor(_postgresql_base().ServerBindingCursor):  # type: ignore[misc]
-            def execute(
-                self, query: Any, params: Any = None, *, prepare: bool | None = None, binary: Any = None
-            ):
-                return super().execute(query, params, prepare=True, binary=binary)
+    class PreparingCursor(_postgresql_base().ServerBindingCursor):  # type: ignore[misc]
+        def execute(self, query: Any, params: Any = None, *, prepare: bool | None = None, binary: Any = None):
+            return super().execute(query, params, prepare=True, binary=binary)
 
-        _CLASS.append(PreparingCursor)
-    return _CLASS[0]
+    return PreparingCursor
 
 
-_DEBUG: list[Any] = []
-
-
+@functools.cache
 def _debug_wrapper_class() -> Any:
     """Django's debug cursor wrapper, logging each statement with its values in it. Django's own
     asks the cursor for the query it last sent, which psycopg does not keep for a prepared one."""
-    if not _DEBUG:
-        from django.db.backends.utils import CursorWrapper
+    from django.db.backends.utils import CursorWrapper
 
-        class PlannedDebugWrapper(_postgresql_base().CursorDebugWrapper):  # type: ignore[misc]
-            def execute(self, sql: Any, params: Any = None) -> Any:
-                shown = sql if params is None else self.db.ops.compose_sql(sql, params)
-                with self.debug_sql(shown, params):
-                    return CursorWrapper.execute(self, sql, params)
+    class PlannedDebugWrapper(_postgresql_base().CursorDebugWrapper):  # type: ignore[misc]
+        def execute(self, sql: Any, params: Any = None) -> Any:
+            shown = sql if params is None else self.db.ops.compose_sql(sql, params)
+            with self.debug_sql(shown, params):
+                return CursorWrapper.execute(self, sql, params)
 
-        _DEBUG.append(PlannedDebugWrapper)
-    return _DEBUG[0]
+    return PlannedDebugWrapper

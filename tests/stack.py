@@ -72,15 +72,15 @@ def _flush_retried_on_deadlock() -> Iterator[None]:
     handle = Command.handle
 
     def retried(self, **options):
-        for attempt in range(1, FLUSH_ATTEMPTS + 1):
+        for attempt in range(1, FLUSH_ATTEMPTS):
             try:
                 return handle(self, **options)
             except CommandError as exc:
-                if attempt == FLUSH_ATTEMPTS or not deadlocked(exc):
+                if not deadlocked(exc):
                     raise
                 LOG.warning("the flush deadlocked with a live process (attempt %d); trying again", attempt)
                 time.sleep(0.2 * attempt)
-        raise AssertionError("unreachable")
+        return handle(self, **options)  # the last attempt: its failure is the test run's
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(Command, "handle", retried)

@@ -21,16 +21,23 @@ on_postgresql = pytest.mark.skipif(
 READ = "SELECT id, username, date_joined FROM auth_user WHERE id = %s AND is_active = %s"
 
 
-def _run(cursor_of, *params):
+def _run(cursor_of, *params, mark: str = ""):
+    """READ through `cursor_of`; `mark` (an SQL comment) makes it a statement of the test's own,
+    whatever an earlier test left prepared on the connection."""
     with cursor_of() as cursor:
-        cursor.execute(READ, list(params))
+        cursor.execute(f"{READ} /* {mark} */" if mark else READ, list(params))
         return cursor.fetchall()
 
 
-def _prepared() -> dict[str, tuple[int, int]]:
+def _prepared(mark: str) -> dict[str, tuple[int, int]]:
+    """The connection's prepared statements that carry `mark`: (generic plans, custom plans)."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements")
-        return {statement: (generic, custom) for statement, generic, custom in cursor.fetchall()}
+        return {
+            statement: (generic, custom)
+            for statement, generic, custom in cursor.fetchall()
+            if mark in statement
+        }
 
 
 def test_it_reads_what_django_s_own_cursor_reads(alice):
@@ -41,9 +48,9 @@ def test_it_reads_what_django_s_own_cursor_reads(alice):
 def test_postgresql_plans_it_once_a_connection_and_keeps_a_generic_plan(alice, olivia):
     for _ in range(4):
         for user in (alice, olivia):
-            _run(planned_cursor, user.pk, True)
+            _run(planned_cursor, user.pk, True, mark="planned-once")
 
-    ((statement, (generic, custom)),) = [(s, plans) for s, plans in _prepared().items() if "auth_user" in s]
+    ((statement, (generic, custom)),) = _prepared("planned-once").items()
     assert ("$1" in statement, "$2" in statement) == (True, True)  # bound on the server, not in the text
     assert (custom, generic) == (5, 3)  # PostgreSQL's own rule: five custom plans, then the generic one
 
@@ -51,10 +58,11 @@ def test_postgresql_plans_it_once_a_connection_and_keeps_a_generic_plan(alice, o
 @on_postgresql
 def test_the_connection_s_other_statements_are_not_prepared(alice):
     for _ in range(8):
-        _run(connection.cursor, alice.pk, True)
-        list(type(alice).objects.filter(pk=alice.pk))
+        _run(connection.cursor, alice.pk, True, mark="django-s-own")
+        list(type(alice).objects.filter(pk=alice.pk))  # the ORM's: the only statement reading passwords
 
-    assert _prepared() == {}
+    assert _prepared("django-s-own") == {}
+    assert _prepared('"auth_user"."password"') == {}
 
 
 def test_django_logs_and_counts_it_with_its_values(alice):
