@@ -31,27 +31,34 @@ class AuditEvent(models.Model):
     Append-only. Rows are written by processes.audit.audit_record (and only there); updates and
     deletes raise here, and on PostgreSQL a trigger refuses them in the database too. Process
     and task are plain references without a database constraint, so the trail outlives them.
+
+    Each state change writes a row, about nineteen an approval, so each index costs every state
+    change: only the reads' indexes are kept (by process, task, action, correlation id and
+    time). On PostgreSQL the action and the correlation id have no `LIKE` index (migration 0034):
+    the admin's search is a containment search, which they cannot serve.
     """
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    actor = models.ForeignKey(
+    actor = models.ForeignKey(  # not indexed: nothing reads the trail by actor
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
         on_delete=models.DO_NOTHING,
         db_constraint=False,
+        db_index=False,
         related_name="+",
     )
     actor_name = models.CharField(
         max_length=150, blank=True, help_text=_("The actor's username when it happened")
     )
     action = models.CharField(max_length=64, db_index=True)
-    process = models.ForeignKey(
+    process = models.ForeignKey(  # indexed by audit_process_created (process, created_at)
         "viewflow.Process",
         null=True,
         blank=True,
         on_delete=models.DO_NOTHING,
         db_constraint=False,
+        db_index=False,
         related_name="+",
     )
     task = models.ForeignKey(
@@ -149,7 +156,10 @@ class Notification(models.Model):
     websocket consumer sends each user the rows after the last id the browser saw.
     """
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # Indexed by notification_user_id (user, id) below, which serves every read by user.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     kind = models.CharField(max_length=32, choices=NotificationKind.choices)
     delivery = models.CharField(max_length=8, choices=Delivery.choices, default=Delivery.LIVE)
     title = models.CharField(max_length=200)
