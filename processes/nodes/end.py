@@ -7,12 +7,17 @@ request that ends (a purchase order's job, a catalog request's last decision, ea
 order's compensation). Here the row goes in with its link in one statement, and the savepoint is
 opened only where viewflow's quiet mode keeps the error on the task (`savepoint_where_kept`).
 The process is finished with an UPDATE of its status and finish time alone, not a save of every
-column of every table of the process (a subclass's row is a second UPDATE).
+column of every table of the process (a subclass's row is a second UPDATE). Whether another task
+of the process is still open is one statement built once and planned once a connection
+(`processes/planned.py`), not a query the ORM builds on every end.
 """
 
 from __future__ import annotations
 
-from django.db import transaction
+import functools
+from typing import Any
+
+from django.db import connections, router, transaction
 from django.utils.timezone import now
 from viewflow.workflow import flow
 from viewflow.workflow.activation import Activation
@@ -22,6 +27,32 @@ from viewflow.workflow.status import STATUS
 
 from processes.nodes.gateways import savepoint_where_kept
 from processes.nodes.rows import LinkedRowActivation
+from processes.planned import planned_cursor
+
+
+def other_task_open(task: Any) -> bool:
+    """Whether a task of `task`'s process other than `task` has not finished (`task` without its
+    row yet: any task of the process; ids start at 1, so 0 is no row's)."""
+    model: Any = type(task)
+    using = router.db_for_read(model)
+    values = [task.process_id, task.pk if task.pk is not None else 0]
+    with planned_cursor(using) as cursor:  # on every end: planned once a connection (ADR 0033)
+        cursor.execute(_other_open_sql(model, using), values)
+        return cursor.fetchone() is not None
+
+
+@functools.cache
+def _other_open_sql(model: Any, using: str) -> str:
+    quote = connections[using].ops.quote_name
+    opts = model._meta
+
+    def column(name: str) -> str:
+        return quote(opts.get_field(name).column)
+
+    return (
+        f"SELECT 1 FROM {quote(opts.db_table)} WHERE {column('process')} = %s "  # noqa: S608
+        f"AND {column('finished')} IS NULL AND {quote(opts.pk.column)} <> %s LIMIT 1"
+    )
 
 
 class EndActivation(LinkedRowActivation, _EndActivation):
@@ -31,13 +62,7 @@ class EndActivation(LinkedRowActivation, _EndActivation):
         with self.exception_guard(), transaction.atomic(savepoint=savepoint_where_kept()):
             self.task.started = now()
             task_started.send(sender=self.flow_class, process=self.process, task=self.task)
-            still_open = (
-                self.flow_class.task_class._default_manager.filter(
-                    process=self.process, finished__isnull=True
-                )
-                .exclude(pk=self.task.pk)
-                .exists()
-            )
+            still_open = other_task_open(self.task)
             if not still_open:
                 self.process.status = STATUS.DONE
                 self.process.finished = now()

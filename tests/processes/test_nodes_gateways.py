@@ -229,3 +229,23 @@ def test_the_end_row_goes_in_with_its_link_and_finishes_the_process(purchase_pol
     assert len(ends) == 1
     if connection.vendor == "postgresql":
         assert ends[0].startswith("WITH t AS (INSERT INTO")
+
+
+def test_the_end_finishes_the_process_only_when_no_other_task_is_open(submit_request, olivia):
+    """`other_task_open` (the End's question, one statement planned once a connection): a task of
+    the process other than the one asked about that has not finished."""
+    from processes.nodes.end import other_task_open
+
+    process = submit_request()
+    approve = task_of(process, "approve")  # open
+    start = task_of(process, "start")  # finished
+    assert other_task_open(start) is True
+    assert other_task_open(approve) is False
+    unsaved = Task(process=process, flow_task=approve.flow_task)  # no row yet: every open task counts
+    assert other_task_open(unsaved) is True
+
+    task_claim(task=approve, user=olivia)
+    _decide(approve, olivia)  # approve finished; the purchase order job is the open one now
+    job = task_of(process, "create_order")
+    assert other_task_open(job) is False
+    assert other_task_open(approve) is True

@@ -270,3 +270,17 @@ def test_under_a_published_policy_each_stage_group_hears_its_own_queue(purchase_
         assert f"perm.processes.candidate_{group.pk}" in channels
     olivia = type(olivia).objects.get(pk=olivia.pk)
     assert f"perm.processes.candidate_{finance.pk}" not in live_channels_for(olivia)
+
+
+def test_a_withdrawn_request_ends_without_a_completed_notification(submit_request, olivia, alice):
+    """The End of a rejected request tells its requester nothing more: the rejection said why
+    (`_notify_requester_completed` asks whether she had it, in a statement planned once)."""
+    from processes.purchase.services import purchase_task_revise
+
+    approve = task_of(submit_request(), "approve")
+    task_claim(task=approve, user=olivia)
+    purchase_task_decide(task=approve, user=olivia, approved=False, comment="Over budget.")
+    purchase_task_revise(task=task_of(approve.process, "revise"), user=alice, withdraw=True, comment="Fine.")
+
+    assert task_of(approve.process, "withdrawn").status == "DONE"
+    assert [kind for kind, _ in kinds(alice)] == [NotificationKind.REQUEST_REJECTED]
