@@ -45,7 +45,10 @@ Every comparison, and the in-process baseline, starts from a settled database (b
 `database_settle`: VACUUM ANALYZE and CHECKPOINT), so that the first does not pay for the
 autovacuum passes and full-page writes the freshly filled database owes. Not each pair: after a
 CHECKPOINT the first change to each page writes its full image, so the half of a pair that ran
-first paid for it, and the pairs spread twice as wide (docs/benchmarks.md, twelfth session).
+first paid for it, and the pairs spread twice as wide (docs/benchmarks.md, twelfth session). For
+the same reason each side runs one untimed segment after the settle, before the first pair
+(`warm`): before, the side that went first in the first pair paid for the full-page writes of
+every page both sides then changed (docs/benchmarks.md, thirteenth session).
 
 Also printed: queries per HTTP step (measured once in-process with Django's test client), and
 the server's and the worker's CPU time per approval. Needs PostgreSQL and Redis on loopback; its
@@ -628,13 +631,29 @@ def segment(side: Side, worker: subprocess.Popen, rounds: int, offset: int) -> f
     return approvals / elapsed
 
 
+def warm(side: Side, worker: subprocess.Popen) -> None:
+    """One untimed segment of `side` (one request a client), until the worker is idle again."""
+    http_run(side.server.port, side.target, side.people, 1, WARM_OFFSET)
+    worker_idle(REDIS_URL)
+
+
+WARM_OFFSET = 20_000  # request numbers of the untimed segments (the timed ones count from 0)
+
+
 def alternate(comparison: Comparison, worker: subprocess.Popen, pairs: int, rounds: int) -> None:
     """Time both sides of `comparison` in `pairs` pairs of short segments, one side right after the
     other, first one then the other going first, the same request numbers in both halves of a
     pair. This machine's speed drifts by a third within minutes: two long runs minutes apart
     compare two machines. A pair compares the sides seconds apart, and the median of the pairs'
-    ratios leaves out a pair that a burst of load elsewhere hit."""
+    ratios leaves out a pair that a burst of load elsewhere hit.
+
+    After the settle, each side first runs one untimed segment (`warm`): the CHECKPOINT makes the
+    first change to each page write its full image to the WAL, and whichever side ran first paid
+    for all of it (the portal, first in the first pair of every comparison, writes more pages than
+    plain viewflow: in 7 of 15 runs that pair was the lowest of its run, where chance gives 4)."""
     database_settle()
+    for side in (comparison.side, comparison.baseline):
+        warm(side, worker)
     for index in range(pairs):
         offset = index * rounds
         sides = (comparison.side, comparison.baseline)
