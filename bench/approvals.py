@@ -649,8 +649,9 @@ def alternate(comparison: Comparison, worker: subprocess.Popen, pairs: int, roun
 
     After the settle, each side first runs one untimed segment (`warm`): the CHECKPOINT makes the
     first change to each page write its full image to the WAL, and whichever side ran first paid
-    for all of it (the portal, first in the first pair of every comparison, writes more pages than
-    plain viewflow: in 7 of 15 runs that pair was the lowest of its run, where chance gives 4)."""
+    for all of it. The portal goes first in the first pair of every comparison and writes more
+    pages than plain viewflow, so the method was uneven; the figures did not show it beyond their
+    noise (docs/benchmarks.md, thirteenth session)."""
     database_settle()
     for side in (comparison.side, comparison.baseline):
         warm(side, worker)
