@@ -14,10 +14,9 @@ of the process is still open is one statement built once and planned once a conn
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
-from django.db import connections, router, transaction
+from django.db import transaction
 from django.utils.timezone import now
 from viewflow.workflow import flow
 from viewflow.workflow.activation import Activation
@@ -25,33 +24,22 @@ from viewflow.workflow.nodes.end import EndActivation as _EndActivation
 from viewflow.workflow.signals import flow_finished, task_finished, task_started
 from viewflow.workflow.status import STATUS
 
+from processes.locks import prepared_read
 from processes.nodes.gateways import savepoint_where_kept
 from processes.nodes.rows import LinkedRowActivation
-from processes.planned import planned_cursor
 
 
 def other_task_open(task: Any) -> bool:
     """Whether a task of `task`'s process other than `task` has not finished (`task` without its
     row yet: any task of the process; ids start at 1, so 0 is no row's)."""
-    model: Any = type(task)
-    using = router.db_for_read(model)
-    values = [task.process_id, task.pk if task.pk is not None else 0]
-    with planned_cursor(using) as cursor:  # on every end: planned once a connection (ADR 0033)
-        cursor.execute(_other_open_sql(model, using), values)
-        return cursor.fetchone() is not None
-
-
-@functools.cache
-def _other_open_sql(model: Any, using: str) -> str:
-    quote = connections[using].ops.quote_name
-    opts = model._meta
-
-    def column(name: str) -> str:
-        return quote(opts.get_field(name).column)
-
-    return (
-        f"SELECT 1 FROM {quote(opts.db_table)} WHERE {column('process')} = %s "  # noqa: S608
-        f"AND {column('finished')} IS NULL AND {quote(opts.pk.column)} <> %s LIMIT 1"
+    tasks = type(task)._default_manager
+    return bool(
+        prepared_read(
+            ("end.other_open", tasks.model),
+            lambda p, t: tasks.filter(process_id=p, finished__isnull=True).exclude(pk=t).only("pk")[:1],
+            task.process_id,
+            task.pk if task.pk is not None else 0,
+        ).run()
     )
 
 

@@ -28,6 +28,7 @@ from processes.audit import current_actor
 from processes.bulk import rows_insert
 from processes.languages.models import LanguagePreference
 from processes.languages.selectors import languages_of
+from processes.locks import prepared_read
 from processes.models import Delivery, Notification, NotificationKind, NotificationPreference
 from processes.notifications.audiences import process_permission, users_holding
 from processes.notifications.channels import (
@@ -430,30 +431,21 @@ def _requester_id(process: Process) -> int | None:
     return registry.for_process(process).starter_id(process)
 
 
-@functools.cache
-def _told_sql() -> str:
-    """Whether user %s has a notification of process %s of kind %s."""
-    quote = connection.ops.quote_name
-    opts: Any = Notification._meta
-
-    def column(name: str) -> str:
-        return quote(opts.get_field(name).column)
-
-    return (
-        f"SELECT 1 FROM {quote(opts.db_table)} WHERE {column('user')} = %s "  # noqa: S608
-        f"AND {column('process')} = %s AND {column('kind')} = %s LIMIT 1"
-    )
-
-
 def _notify_requester_completed(task: Task, process: Process) -> None:
     requester_id = _requester_id(process)
     if requester_id is None:
         return
     # A rejection already told the requester why; its End needs no second notification.
-    with planned_cursor() as cursor:  # on every end: planned once a connection (ADR 0033)
-        cursor.execute(_told_sql(), [requester_id, process.pk, NotificationKind.REQUEST_REJECTED.value])
-        if cursor.fetchone() is not None:
-            return
+    told = prepared_read(  # on every end: compiled once, planned once a connection (ADR 0033)
+        "notify.rejection_told",
+        lambda user, process: Notification.objects.filter(
+            user_id=user, process_id=process, kind=NotificationKind.REQUEST_REJECTED
+        ).only("pk")[:1],
+        requester_id,
+        process.pk,
+    )
+    if told.run():
+        return
     notifications_record(
         user_ids=[requester_id],
         kind=NotificationKind.REQUEST_COMPLETED,
