@@ -8,8 +8,8 @@ order's compensation). Here the row goes in with its link in one statement, and 
 opened only where viewflow's quiet mode keeps the error on the task (`savepoint_where_kept`).
 The process is finished with an UPDATE of its status and finish time alone, not a save of every
 column of every table of the process (a subclass's row is a second UPDATE). Whether another task
-of the process is still open is one statement built once and planned once a connection
-(`processes/planned.py`), not a query the ORM builds on every end.
+of the process is still open is a query compiled once and planned once a connection
+(`processes/locks.py` `prepared_read`), not one the ORM builds on every end.
 """
 
 from __future__ import annotations

@@ -438,8 +438,8 @@ def _notify_requester_completed(task: Task, process: Process) -> None:
     # A rejection already told the requester why; its End needs no second notification.
     told = prepared_read(  # on every end: compiled once, planned once a connection (ADR 0033)
         "notify.rejection_told",
-        lambda user, process: Notification.objects.filter(
-            user_id=user, process_id=process, kind=NotificationKind.REQUEST_REJECTED
+        lambda user_pk, process_pk: Notification.objects.filter(
+            user_id=user_pk, process_id=process_pk, kind=NotificationKind.REQUEST_REJECTED
         ).only("pk")[:1],
         requester_id,
         process.pk,
