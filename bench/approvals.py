@@ -631,13 +631,13 @@ def segment(side: Side, worker: subprocess.Popen, rounds: int, offset: int) -> f
     return approvals / elapsed
 
 
-def warm(side: Side, worker: subprocess.Popen) -> None:
+WARM_OFFSET = 20_000  # request numbers of the untimed segments (the timed ones count from 0)
+
+
+def warm(side: Side) -> None:
     """One untimed segment of `side` (one request a client), until the worker is idle again."""
     http_run(side.server.port, side.target, side.people, 1, WARM_OFFSET)
     worker_idle(REDIS_URL)
-
-
-WARM_OFFSET = 20_000  # request numbers of the untimed segments (the timed ones count from 0)
 
 
 def alternate(comparison: Comparison, worker: subprocess.Popen, pairs: int, rounds: int) -> None:
@@ -654,7 +654,7 @@ def alternate(comparison: Comparison, worker: subprocess.Popen, pairs: int, roun
     noise (docs/benchmarks.md, thirteenth session)."""
     database_settle()
     for side in (comparison.side, comparison.baseline):
-        warm(side, worker)
+        warm(side)
     for index in range(pairs):
         offset = index * rounds
         sides = (comparison.side, comparison.baseline)

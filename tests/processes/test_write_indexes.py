@@ -48,9 +48,14 @@ def test_notifications_keep_the_indexes_their_reads_use():
 
 
 def test_a_process_history_and_a_users_notifications_read_by_index():
+    """The reads whose single-column index went: a process's history (by process), and the
+    notification center's list and the live socket's catch-up (by user), each from its two-column
+    index."""
     from processes.models import AuditEvent, Notification
 
     history = AuditEvent.objects.filter(process_id=1).order_by("created_at", "id")
     assert "audit_process_created" in _plan(*history.query.sql_with_params())
-    told = Notification.objects.filter(user_id=1, process_id=1, kind="request.rejected")
-    assert "notification_user_id" in _plan(*told.query.sql_with_params())
+    recent = Notification.objects.filter(user_id=1)[:50]  # notifications_recent, newest first
+    missed = Notification.objects.filter(user_id=1, id__gt=10).order_by("-id")  # the catch-up
+    for read in (recent, missed):
+        assert "notification_user_id" in _plan(*read.query.sql_with_params())
