@@ -118,14 +118,18 @@ def main() -> None:
     run(4, 10_000)  # warm: imports, template and URL caches, compiled reads
     steps.clear()
     statements.clear()
+    backend = _backend_pid(connection)
+    database_cpu = _process_cpu_seconds(backend)
     cpu, started = time.process_time(), time.perf_counter()
     approvals = run(args.rounds, 0)
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    database_cpu = _process_cpu_seconds(backend) - database_cpu
     total = sum(figures[3] for figures in steps.values())
     print(
         f"# {'plain viewflow' if PLAIN else 'portal'}: {approvals} approvals, "
         f"{1000 * wall / approvals:.1f} ms wall and {1000 * cpu / approvals:.1f} ms CPU an approval, "
-        f"{total / approvals:.1f} statements"
+        f"{total / approvals:.1f} statements; PostgreSQL's backend {1000 * database_cpu / approvals:.1f} ms "
+        f"CPU an approval (together {1000 * (cpu + database_cpu) / approvals:.1f} ms)"
     )
     for name, (count, step_wall, sql, queries) in steps.items():
         print(
@@ -134,6 +138,20 @@ def main() -> None:
         )
     for sql, count in statements.most_common(60):
         print(f"{count / approvals:6.2f}  {sql}")
+
+
+def _backend_pid(connection) -> int:
+    """The PostgreSQL backend serving this process's connection (all steps share it)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (pid,) = cursor.fetchone()
+    return pid
+
+
+def _process_cpu_seconds(pid: int) -> float:
+    """User and system CPU of process `pid` so far (/proc: PostgreSQL runs on this machine)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 if __name__ == "__main__":
