@@ -1,20 +1,23 @@
 """A profiling aid for the approvals bench, not a benchmark: its steps in one process.
 
-    .venv/bin/python -m bench.approval_steps [--rounds 60] [--sql] [--plain]
+    .venv/bin/python -m bench.approval_steps [--rounds 60] [--sql] [--plain] [--profile FILE]
 
 The same users and requests as `bench/approvals.py` (submit, claim, decide; every other request
 above 1,000, so it has a finance stage too), sent through Django's test client in this process
 instead of HTTP, on the bench's PostgreSQL database, and the purchase order job that ends each
 request run here as the worker runs it (its own step, "job"): no uvicorn, no clients and no worker
-share the CPU, so a change's effect on an approval's wall time, CPU time and statements shows with far
-less noise than through HTTP (docs/benchmarks.md, 2026-12-05). `--plain` runs plain viewflow's
-views instead (the HTTP baseline's settings); `--sql` lists the statements an approval runs, most
-frequent first. Needs PostgreSQL and Redis on loopback, as the bench does.
+share the CPU, so a change's effect on an approval's wall time, CPU time and statements shows
+with less noise than through HTTP (docs/benchmarks.md, 2026-12-05). Besides this process's CPU
+it prints the CPU of the PostgreSQL backend that served it. `--plain` runs plain viewflow's views
+instead (the HTTP baseline's settings); `--sql` lists the statements an approval runs, most
+frequent first; `--profile FILE` writes a cProfile of the timed rounds. Needs PostgreSQL and
+Redis on loopback, as the bench does.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import os
 import re
 import sys
@@ -38,6 +41,7 @@ def main() -> None:
     parser.add_argument("--sql", action="store_true", help="list the statements an approval runs")
     parser.add_argument("--plain", action="store_true", help="plain viewflow's views instead")
     parser.add_argument("--step", help="with --sql: only this step's statements (submit, claim, decide, job)")
+    parser.add_argument("--profile", metavar="FILE", help="write a cProfile of the timed rounds to FILE")
     args = parser.parse_args()
 
     import django
@@ -120,8 +124,14 @@ def main() -> None:
     statements.clear()
     backend = _backend_pid(connection)
     database_cpu = _process_cpu_seconds(backend)
+    profile = cProfile.Profile() if args.profile else None
     cpu, started = time.process_time(), time.perf_counter()
+    if profile is not None:
+        profile.enable()
     approvals = run(args.rounds, 0)
+    if profile is not None:
+        profile.disable()
+        profile.dump_stats(args.profile)
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu
     database_cpu = _process_cpu_seconds(backend) - database_cpu
     total = sum(figures[3] for figures in steps.values())

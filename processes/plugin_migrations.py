@@ -83,3 +83,28 @@ def plugin_adoption(
         plugin_adopt(apps, schema_editor, models=models, permissions=permissions, **backward)
 
     return migrations.RunPython(adopt, give_back)
+
+
+def node_retirement(*, refs: list[str]) -> migrations.RunPython:
+    """The migration operation for a flow that drops nodes (the flow references in `refs`,
+    `app_label/flows.FlowClass.node`): their finished tasks stay, and viewflow loads them as its
+    Obsolete node of the same name, with the history still readable. An unfinished one could
+    neither run nor be retried there, so the migration stops, naming the tasks to finish or
+    cancel first, rather than strand them. Nothing to undo on reverse: the node comes back with
+    the code."""
+
+    def check(apps, schema_editor):
+        task_model = apps.get_model("viewflow", "Task")
+        stranded = list(
+            task_model.objects.filter(flow_task__in=refs)
+            .exclude(status__in=["DONE", "CANCELED"])
+            .order_by("pk")
+            .values_list("pk", flat=True)[:20]
+        )
+        if stranded:
+            raise RuntimeError(
+                f"Tasks {stranded} are still open at {', '.join(refs)}, a step this version removes: "
+                "finish or cancel them with the previous version, then migrate again."
+            )
+
+    return migrations.RunPython(check, migrations.RunPython.noop)

@@ -31,12 +31,13 @@ class CatalogFlow(StageEscalationMixin, flow.Flow):
 
     # Started from code only: each type's start page validates its own form (views.py).
     start = nodes.StartHandle(this.start_request).Annotation(title=_("Request submitted")).Next(this.route)
+    # Moves the request to its next stage, then goes to it, or past the last one to its end.
     route = (
-        nodes.Function(this.stage_next, row_on_complete=True)
+        nodes.Route(this.stage_next, act.process.has_stage)
         .Annotation(title=_("Next approval stage"))
-        .Next(this.has_next_stage)
+        .Then(this.approve)
+        .Else(this.approved)
     )
-    has_next_stage = nodes.If(act.process.has_stage).Then(this.approve).Else(this.approved)
     # Its boundaries, by name: approve__timeout (reminder), approve__timeout_2, _3 and _4
     # (escalation levels 1 to 3). Armed timers store the names: only ever append new ones.
     approve = (

@@ -1,7 +1,7 @@
 from processes.nodes.celery_job import CeleryJob, JobCall
 from processes.nodes.deadline import DeadlineView, deadline_host_task, deadline_path_host
 from processes.nodes.end import End
-from processes.nodes.gateways import Function, If
+from processes.nodes.gateways import Function, If, Route
 from processes.nodes.start import StartHandle
 
 __all__ = [
@@ -11,6 +11,7 @@ __all__ = [
     "Function",
     "If",
     "JobCall",
+    "Route",
     "StartHandle",
     "deadline_host_task",
     "deadline_path_host",

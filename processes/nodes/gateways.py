@@ -1,4 +1,5 @@
-"""`If` and `Function`: viewflow's nodes, without a savepoint of their own where it buys nothing.
+"""`If` and `Function`: viewflow's nodes, without a savepoint of their own where it buys nothing;
+and `Route`, the two in one step.
 
 viewflow runs an If's condition and a Function's callback in `transaction.atomic(savepoint=True)`
 inside an exception guard. The savepoint is for the guard's quiet mode (viewflow's
@@ -27,6 +28,10 @@ when it completes: three statements, for a gateway that decides in memory in bet
 If the quiet mode keeps the error of a step written on completion, its row is inserted then,
 linked, and saved as ERROR. The activations share `LinkedRowActivation` (processes/nodes/rows.py).
 
+A `Route` is a step that does its work on the process and then chooses the way on: a `Function`
+(written on completion) and the `If` after it, as one task (ADR 0034). Each stage of an approval
+chain passes one: it saves a task row, its link, its two audit events and an activation a stage.
+
 Process plug-ins use these where they would use `flow.If` and `flow.Function`.
 """
 
@@ -36,6 +41,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils.timezone import now
+from viewflow import this
 from viewflow.workflow import flow
 from viewflow.workflow.activation import Activation
 from viewflow.workflow.context import context
@@ -88,6 +94,18 @@ class FunctionActivation(LinkedRowActivation, _FunctionActivation):
         self._complete()
 
 
+class RouteActivation(IfActivation):
+    """A Route's activation: its callback, then its condition, in one task written once."""
+
+    @Activation.status.super()
+    def activate(self) -> None:
+        with self.exception_guard(), transaction.atomic(savepoint=savepoint_where_kept()):
+            self.task.started = now()
+            task_started.send(sender=self.flow_class, process=self.process, task=self.task)
+            self.flow_task._func(self)
+            self._condition_result = self.flow_task._condition(self)
+
+
 class If(flow.If):
     """viewflow's `flow.If`, its condition in a savepoint only where its error is kept."""
 
@@ -107,3 +125,23 @@ class Function(flow.Function):
     def __init__(self, func: Any, *, row_on_complete: bool = False, **kwargs: Any) -> None:
         super().__init__(func, **kwargs)
         self.row_on_complete = row_on_complete
+
+
+class Route(If):
+    """A step that does its work and then chooses the way on: `Route(func, cond)` calls
+    `func(activation)`, then takes `Then` where `cond` holds and `Else` where it does not.
+
+    viewflow's way is a `Function` followed by an `If`: two tasks, each with its row, its link,
+    its two audit events and its activation, where one decision is made. A Route is one task, an
+    exclusive gateway in the diagram. Its callback works on the process only (its row is written
+    once, finished, as an If's): a callback that reads its task's row or links is a `Function`."""
+
+    activation_class = RouteActivation
+
+    def __init__(self, func: Any, cond: Any, **kwargs: Any) -> None:
+        super().__init__(cond, **kwargs)
+        self._func = func
+
+    def _resolve(self, instance: Any) -> None:
+        super()._resolve(instance)
+        self._func = this.resolve(instance, self._func)

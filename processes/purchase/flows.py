@@ -38,12 +38,13 @@ class PurchaseFlow(StageEscalationMixin, flow.Flow):
         .Permission("purchase.start_purchase")
         .Next(this.route)
     )
+    # Moves the request to its next stage, then goes to it, or past the last one to the order.
     route = (
-        nodes.Function(this.stage_next, row_on_complete=True)
+        nodes.Route(this.stage_next, act.process.has_stage)
         .Annotation(title=_("Next approval stage"))
-        .Next(this.has_next_stage)
+        .Then(this.approve)
+        .Else(this.create_order)
     )
-    has_next_stage = nodes.If(act.process.has_stage).Then(this.approve).Else(this.create_order)
     # Its boundaries, by name: approve__timeout (reminder), approve__timeout_2, _3 and _4
     # (escalation levels 1, 2 and 3: policies.models.MAX_ESCALATION_LEVELS). The names come
     # from the declaration order, and armed timers store them: only ever append new ones.

@@ -231,7 +231,11 @@ def test_purchase_flow_graph():
     assert graph.nodes[0] == BpmnNode("start", "startEvent", "New purchase request")
     assert (nodes["approve"].kind, nodes["approve"].name) == ("userTask", "Approve purchase request")
     assert nodes["create_order"].kind == "serviceTask"  # our CeleryJob
-    assert nodes["route"].kind == "scriptTask"
+    # The routing step moves the request to its next stage and chooses the way on (nodes.Route).
+    assert (nodes["route"].kind, nodes["route"].name) == ("exclusiveGateway", "Next approval stage")
+    assert BpmnEdge("route", "approve", "yes", "process.has_stage") in graph.edges
+    assert BpmnEdge("route", "create_order", "no", "", default=True) in graph.edges
+    assert "has_next_stage" not in nodes
     assert nodes["check_approved"].kind == "exclusiveGateway"
     assert [n.id for n in graph.nodes if n.kind == "endEvent"] == ["approved", "withdrawn"]
     assert BpmnEdge("check_approved", "route", "yes", "process.approved") in graph.edges

@@ -1,7 +1,8 @@
 """The If and Function nodes (processes/nodes/gateways.py): a savepoint of their own only where
 their error is kept on the task; where it propagates, the flow lock's block rolls back whole.
 Their rows (and a job's) are written with their links in one statement, an If's once, finished
-(processes/nodes/rows.py, ADR 0030): the graph, the history and the audit trail stay the same."""
+(processes/nodes/rows.py, ADR 0030): the graph, the history and the audit trail stay the same.
+A Route (the stage chain's `route`) is a Function and an If in one step (ADR 0034)."""
 
 from __future__ import annotations
 
@@ -23,9 +24,9 @@ from tests.conftest import task_of
 
 pytestmark = pytest.mark.django_db
 
-# A person's approval passes three of these nodes: check_approved (If), route (Function) and
-# has_next_stage (If), which reads `has_stage`.
-GATES_PASSED = 3
+# A person's approval passes two of these nodes: check_approved (If) and route (Route: it moves
+# the request to its next stage, then reads `has_stage`).
+GATES_PASSED = 2
 
 
 def _unreadable(self) -> bool:
@@ -77,18 +78,28 @@ def test_a_gate_that_fails_in_a_decision_rolls_the_whole_decision_back(
 def test_where_a_gate_keeps_its_error_the_work_before_it_stays(
     purchase_policy, submit_request, olivia, monkeypatch
 ):
+    """The route's condition fails in the quiet mode, after its callback moved the request on: the
+    callback's work goes back with the route's savepoint, the decision before it stays."""
     task = _claimed(submit_request, olivia)
+    stage_before = PurchaseProcess.objects.get(pk=task.process_id).stage_order
     monkeypatch.setattr(StagedProcess, "has_stage", property(_unreadable))
     with Context(propagate_exception=False):
         _decide(task, olivia)
 
-    gate = task_of(task.process, "has_next_stage")
+    gate = task_of(task.process, "route")
     assert gate.status == STATUS.ERROR
     assert "unreadable" in gate.data["_exception"]["title"]
-    assert list(gate.previous.all()) == [task_of(task.process, "route")]  # its row is linked
+    assert list(gate.previous.all()) == [task_of(task.process, "check_approved")]  # its row is linked
     assert gate.finished is not None
     assert task_of(task.process, "approve").status == STATUS.DONE
-    assert task_of(task.process, "route").status == STATUS.DONE
+    assert task_of(task.process, "check_approved").status == STATUS.DONE
+    process = PurchaseProcess.objects.get(pk=task.process_id)
+    assert (process.approved, process.stage_order) == (True, stage_before)  # the move rolled back
+    assert (
+        not AuditEvent.objects.filter(process_id=task.process_id, action="purchase.stage_entered")
+        .exclude(details__stage=stage_before)
+        .exists()
+    )
 
 
 def _walk_back(task: Task) -> list[str]:
@@ -105,16 +116,7 @@ def test_a_finished_request_keeps_the_whole_graph_of_its_steps(purchase_policy, 
     _decide(task, olivia)
 
     order_step = task_of(task.process, "create_order")
-    assert _walk_back(order_step) == [
-        "create_order",
-        "has_next_stage",
-        "route",
-        "check_approved",
-        "approve",
-        "has_next_stage",
-        "route",
-        "start",
-    ]
+    assert _walk_back(order_step) == ["create_order", "route", "check_approved", "approve", "route", "start"]
     for gate in Task.objects.filter(process_id=task.process_id, flow_task_type="EXCLUSIVE_GATEWAY"):
         assert gate.status == STATUS.DONE
         assert gate.created is not None
@@ -130,10 +132,9 @@ def test_a_finished_request_keeps_the_whole_graph_of_its_steps(purchase_policy, 
 
 
 def test_an_if_row_is_written_once_and_each_link_with_its_row(purchase_policy, submit_request, olivia):
-    """A decision's steps after the person's task: check_approved (If), route (Function),
-    has_next_stage (If) and create_order (job). On PostgreSQL each of their rows goes in with its
-    link in one INSERT, and the Ifs' and the route's rows are never updated; elsewhere row and
-    link are two."""
+    """A decision's steps after the person's task: check_approved (If), route (Route) and
+    create_order (job). On PostgreSQL each of their rows goes in with its link in one INSERT, and
+    the If's and the route's rows are never updated; elsewhere row and link are two."""
     task = _claimed(submit_request, olivia)
     with CaptureQueriesContext(connection) as captured:
         _decide(task, olivia)
@@ -142,11 +143,11 @@ def test_an_if_row_is_written_once_and_each_link_with_its_row(purchase_policy, s
     links = [
         sql for sql in statements if 'INTO "viewflow_task_previous"' in sql and not sql.startswith("WITH")
     ]
-    # The If rows and the route step's (a Function whose callback reads no row: row_on_complete).
+    # The gateways' rows: the If's and the Route's.
     gates = Task.objects.filter(
         process_id=task.process_id, flow_task_type__in=["EXCLUSIVE_GATEWAY", "FUNCTION"]
     )
-    assert {gate.flow_task.name for gate in gates} == {"route", "has_next_stage", "check_approved"}
+    assert {gate.flow_task.name for gate in gates} == {"route", "check_approved"}
     updated_gates = [
         sql
         for sql in statements
@@ -154,13 +155,13 @@ def test_an_if_row_is_written_once_and_each_link_with_its_row(purchase_policy, s
         and any(f'"viewflow_task"."id" = {gate.pk}' in sql for gate in gates)
     ]
 
-    assert len(inserted) == 4
+    assert len(inserted) == 3
     assert updated_gates == []
     if connection.vendor == "postgresql":
         assert all(sql.startswith("WITH t AS (INSERT INTO") for sql in inserted)
         assert links == []
     else:
-        assert len(links) == 4
+        assert len(links) == 3
 
 
 def test_a_stage_task_is_routed_before_its_row_is_written(purchase_policy, submit_request):
@@ -177,7 +178,7 @@ def test_a_stage_task_is_routed_before_its_row_is_written(purchase_policy, submi
     stage = purchase_policy.stages.get(order=1)
     assert task.owner_permission == stage.permission
     assert task.data["stage_name"] == stage.name
-    assert list(task.previous.all()) == [task_of(process, "has_next_stage")]
+    assert list(task.previous.all()) == [task_of(process, "route")]
     assert TaskRow.objects.get(task=task).owner_permission == stage.permission
     assert not [
         sql for sql in statements if sql.startswith('UPDATE "viewflow_task"') and f"= {task.pk}" in sql
@@ -189,8 +190,9 @@ def test_a_stage_task_is_routed_before_its_row_is_written(purchase_policy, submi
 def test_where_a_step_written_on_completion_keeps_its_error_its_row_is_linked(
     purchase_policy, submit_request, olivia, monkeypatch
 ):
-    """The route step (row_on_complete) fails in the quiet mode: its row is written then, linked
-    to the decision before it, and kept as ERROR, as viewflow leaves a failed step."""
+    """The route step's callback (a Route's row is written on completion) fails in the quiet
+    mode: its row is written then, linked to the decision before it, and kept as ERROR, as
+    viewflow leaves a failed step."""
 
     def failing(*, process) -> None:
         raise RuntimeError("no next stage today")
@@ -249,3 +251,77 @@ def test_the_end_finishes_the_process_only_when_no_other_task_is_open(submit_req
     job = task_of(process, "create_order")
     assert other_task_open(job) is False
     assert other_task_open(approve) is True
+
+
+def test_a_request_routed_before_the_route_joined_its_gateway_still_shows(
+    purchase_policy, submit_request, alice, admin_user, client
+):
+    """Requests routed before the Route node have a finished `has_next_stage` If after each
+    `route` step (ADR 0034). The node is gone: viewflow loads such a row as its Obsolete node of
+    that name, and the process page with its diagram, the next task's page and the API still
+    show the request."""
+    from processes.api.services import api_client_create
+    from tests.processes.api.conftest import bearer
+
+    process = submit_request()
+    route = task_of(process, "route")
+    old = Task.objects.create(
+        process=process,
+        flow_task="purchase/flows.PurchaseFlow.has_next_stage",
+        flow_task_type="EXCLUSIVE_GATEWAY",
+        status=STATUS.DONE,
+        finished=route.finished,
+    )
+    old.previous.add(route)
+    approve = task_of(process, "approve")
+    approve.previous.set([old])  # as the old flow linked it: route, has_next_stage, approve
+    old = Task.objects.get(pk=old.pk)
+    assert (old.flow_task.name, old.flow_task.task_type) == ("has_next_stage", "OBSOLETE")
+    assert old.status == STATUS.DONE  # nothing to cancel or run
+
+    client.force_login(alice)
+    page = client.get(PurchaseFlow.instance.reverse("process_detail", args=[process.pk]))
+    assert page.status_code == 200
+    assert "portal-diagram" in page.content.decode()
+    client.force_login(admin_user)
+    # The approval's page names the steps before it; the old gateway has no page of its own.
+    detail = client.get(PurchaseFlow.approve.reverse("detail", args=[process.pk, approve.pk]))
+    assert detail.status_code == 200
+    assert "Has Next Stage" in detail.content.decode()  # viewflow's title from the node's name
+    _api_client, token = api_client_create(name="reader", scopes=["processes:read"])
+    response = bearer(token).get(f"/api/v1/processes/{process.pk}")
+    assert response.status_code == 200, response.content
+
+
+@pytest.mark.parametrize("status", [STATUS.ERROR, STATUS.NEW])
+def test_the_migration_that_drops_a_node_stops_on_its_open_tasks(submit_request, status):
+    """`node_retirement` (the plug-ins' migrations that drop `has_next_stage`): finished tasks of
+    the node may stay, an unfinished one stops the migration with its id."""
+    from django.apps import apps
+
+    from processes.plugin_migrations import node_retirement
+
+    process = submit_request()
+    ref = "purchase/flows.PurchaseFlow.has_next_stage"
+    check = node_retirement(refs=[ref]).code
+    Task.objects.create(
+        process=process, flow_task=ref, flow_task_type="EXCLUSIVE_GATEWAY", status=STATUS.DONE
+    )
+    check(apps, None)  # finished ones are history
+
+    stranded = Task.objects.create(
+        process=process, flow_task=ref, flow_task_type="EXCLUSIVE_GATEWAY", status=status
+    )
+    with pytest.raises(RuntimeError, match=rf"Tasks \[{stranded.pk}\] are still open at {ref}"):
+        check(apps, None)
+
+
+def test_the_retired_node_is_named_as_viewflow_stores_it():
+    """The references the migrations name are the ones viewflow wrote for the node (its flow's
+    app label, module and class), so the check sees the old rows."""
+    from viewflow.workflow.fields import get_task_ref
+
+    from processes.catalog.flows import CatalogFlow
+
+    assert get_task_ref(PurchaseFlow.route) == "purchase/flows.PurchaseFlow.route"
+    assert get_task_ref(CatalogFlow.route) == "catalog/flows.CatalogFlow.route"

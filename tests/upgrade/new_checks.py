@@ -32,6 +32,11 @@ from pathlib import Path
 from typing import Any
 
 WORKER_TIMEOUT = 60  # seconds for the worker to take a process through its automated steps
+# Nodes the current flows dropped, by a migration that checked none of their tasks was still
+# open (processes/plugin_migrations.py `node_retirement`): the approval chains' `has_next_stage`
+# If, joined into the `route` step (ADR 0034). Their finished tasks load as viewflow's Obsolete
+# node of the same name.
+RETIRED_NODES = {"has_next_stage"}
 
 
 class Report:
@@ -229,6 +234,26 @@ def phase_state(old: dict, report: Report) -> None:
                 name = f"process {pk} task {old_task['pk']} ({old_task['node']})"
                 task = tasks.get(old_task["pk"])
                 if not report.check(f"{name} kept", task is not None, "missing"):
+                    continue
+                if old_task["node"] in RETIRED_NODES:
+                    retired = task.flow_task
+                    report.check(
+                        f"{name} loads as the retired node",
+                        retired is not None
+                        and (retired.task_type, retired.name, retired.flow_class)
+                        == ("OBSOLETE", old_task["node"], flow),
+                        retired,
+                    )
+                    report.check(
+                        f"{name} stores its node as the current code would",
+                        node_refs[task.pk] == f"{get_flow_ref(flow)}.{old_task['node']}",
+                        f"{node_refs[task.pk]!r} (was {old_task['node_ref']!r})",
+                    )
+                    report.check(
+                        f"{name} finished, as it was",
+                        task.status == old_task["status"] and task.status in ("DONE", "CANCELED"),
+                        task.status,
+                    )
                     continue
                 node = getattr(flow, old_task["node"], None)
                 report.check(f"{name} node exists", node is not None, f"{flow.__name__} has no node")

@@ -135,10 +135,10 @@ def test_process_page_per_role(client, request, request_with_quote, persona, sta
         assert "<svg" in page
         assert 'class="portal-diagram' in page
         assert "Submitted" in page  # the history
-        # Only the steps people care about: the start and the approval, not the two routing steps.
+        # Only the steps people care about: the start and the approval, not the routing step.
         table = page.split('class="mdc-data-table"')[1].split("</table>")[0]
         assert table.count('<tr class="mdc-data-table__row">') == 2
-        assert process.task_set.count() == 4
+        assert process.task_set.count() == 3
 
 
 @pytest.mark.parametrize(
