@@ -31,12 +31,13 @@ class CatalogFlow(StageEscalationMixin, flow.Flow):
 
     # Started from code only: each type's start page validates its own form (views.py).
     start = nodes.StartHandle(this.start_request).Annotation(title=_("Request submitted")).Next(this.route)
-    # Moves the request to its next stage, then goes to it, or past the last one to its end.
+    # Moves the request to its first stage whose condition holds and goes to it (or, with none,
+    # to its end).
     route = (
-        nodes.Route(this.stage_next, act.process.has_stage)
+        nodes.Route(this.stage_next)
         .Annotation(title=_("Next approval stage"))
-        .Then(this.approve)
-        .Else(this.approved)
+        .Case(this.approve, act.process.has_stage)
+        .Default(this.approved)
     )
     # Its boundaries, by name: approve__timeout (reminder), approve__timeout_2, _3 and _4
     # (escalation levels 1 to 3). Armed timers store the names: only ever append new ones.
@@ -60,7 +61,15 @@ class CatalogFlow(StageEscalationMixin, flow.Flow):
     escalate_1 = nodes.Function(this.task_escalate_1).Annotation(title=_("Escalate (level 1)"))
     escalate_2 = nodes.Function(this.task_escalate_2).Annotation(title=_("Escalate (level 2)"))
     escalate_3 = nodes.Function(this.task_escalate_3).Annotation(title=_("Escalate (level 3)"))
-    check_approved = nodes.If(act.process.approved).Then(this.route).Else(this.rejected)
+    # After a decision: a rejection ends the request; an approval moves it to its next stage and
+    # goes to it, or past the last one to its end.
+    check_approved = (
+        nodes.Route(this.stage_next_if_approved)
+        .Annotation(title=_("Approved? Next approval stage"))
+        .Case(this.rejected, act.process.rejected)
+        .Case(this.approve, act.process.has_stage)
+        .Default(this.approved)
+    )
     approved = nodes.End().Annotation(title=_("Approved"))
     rejected = nodes.End().Annotation(title=_("Rejected"))
 
@@ -75,3 +84,7 @@ class CatalogFlow(StageEscalationMixin, flow.Flow):
 
     def stage_next(self, activation) -> None:
         services.catalog_stage_next(process=activation.process)
+
+    def stage_next_if_approved(self, activation) -> None:
+        if not activation.process.rejected:
+            services.catalog_stage_next(process=activation.process)

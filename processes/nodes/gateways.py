@@ -29,8 +29,8 @@ If the quiet mode keeps the error of a step written on completion, its row is in
 linked, and saved as ERROR. The activations share `LinkedRowActivation` (processes/nodes/rows.py).
 
 A `Route` is a step that does its work on the process and then chooses the way on: a `Function`
-(written on completion) and the `If` after it, as one task (ADR 0034). Each stage of an approval
-chain passes one: it saves a task row, its link, its two audit events and an activation a stage.
+(written on completion) and the `If` or `Switch` after it, as one task (ADR 0034). An approval
+chain passes one after its start and one after each decision, where it passed two or three.
 
 Process plug-ins use these where they would use `flow.If` and `flow.Function`.
 """
@@ -45,8 +45,10 @@ from viewflow import this
 from viewflow.workflow import flow
 from viewflow.workflow.activation import Activation
 from viewflow.workflow.context import context
+from viewflow.workflow.exceptions import FlowRuntimeError
 from viewflow.workflow.nodes.func import FunctionActivation as _FunctionActivation
 from viewflow.workflow.nodes.if_gate import IfActivation as _IfActivation
+from viewflow.workflow.nodes.switch import SwitchActivation as _SwitchActivation
 from viewflow.workflow.signals import task_started
 
 from processes.nodes.rows import LinkedRowActivation
@@ -94,8 +96,13 @@ class FunctionActivation(LinkedRowActivation, _FunctionActivation):
         self._complete()
 
 
-class RouteActivation(IfActivation):
-    """A Route's activation: its callback, then its condition, in one task written once."""
+class RouteActivation(LinkedRowActivation, _SwitchActivation):
+    """A Route's activation: its callback, then its cases in order, in one task written once,
+    finished, when it completes."""
+
+    @classmethod
+    def _written_on_complete(cls, flow_task: Any) -> bool:
+        return True
 
     @Activation.status.super()
     def activate(self) -> None:
@@ -103,7 +110,15 @@ class RouteActivation(IfActivation):
             self.task.started = now()
             task_started.send(sender=self.flow_class, process=self.process, task=self.task)
             self.flow_task._func(self)
-            self._condition_result = self.flow_task._condition(self)
+            self.next_task = next(
+                (node for node, cond in self.flow_task._branches if cond is None or cond(self)), None
+            )
+            if self.next_task is None:
+                raise FlowRuntimeError(f"No case of {self.flow_task.name} holds, and it has no default")
+
+    @Activation.status.super()
+    def complete(self) -> None:
+        self._complete()
 
 
 class If(flow.If):
@@ -127,19 +142,21 @@ class Function(flow.Function):
         self.row_on_complete = row_on_complete
 
 
-class Route(If):
-    """A step that does its work and then chooses the way on: `Route(func, cond)` calls
-    `func(activation)`, then takes `Then` where `cond` holds and `Else` where it does not.
+class Route(flow.Switch):
+    """A step that does its work and then chooses the way on: `Route(func)` calls
+    `func(activation)`, then takes the first `.Case(node, cond)` whose `cond(activation)` holds,
+    or its `.Default(node)`.
 
-    viewflow's way is a `Function` followed by an `If`: two tasks, each with its row, its link,
-    its two audit events and its activation, where one decision is made. A Route is one task, an
-    exclusive gateway in the diagram. Its callback works on the process only (its row is written
-    once, finished, as an If's): a callback that reads its task's row or links is a `Function`."""
+    viewflow's way is a `Function` followed by an `If` or a `Switch`: two tasks, each with its
+    row, its link, its two audit events and its activation, where one decision is made. A Route
+    is one task, an exclusive gateway in the diagram, its cases named by their conditions. Its
+    callback works on the process only (its row is written once, finished, as an If's): a
+    callback that reads its task's row or links is a `Function`."""
 
     activation_class = RouteActivation
 
-    def __init__(self, func: Any, cond: Any, **kwargs: Any) -> None:
-        super().__init__(cond, **kwargs)
+    def __init__(self, func: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self._func = func
 
     def _resolve(self, instance: Any) -> None:

@@ -15,9 +15,11 @@ from processes.audit import audit_record
 
 class StagedProcess:
     """Mixin of a process model with a `stage_order` field (the order of the stage in progress,
-    None before the first and after the last) and a `chain()` method."""
+    None before the first and after the last), an `approved` field (the decision on it: None
+    until made) and a `chain()` method."""
 
     stage_order: int | None
+    approved: bool | None
 
     def chain(self) -> list[Any]:
         raise NotImplementedError
@@ -33,12 +35,18 @@ class StagedProcess:
     def has_stage(self) -> bool:
         return self.stage_order is not None
 
+    @property
+    def rejected(self) -> bool:
+        """The decision on the stage in progress was a rejection (`approved` False; None while
+        undecided)."""
+        return self.approved is False
+
 
 def chain_stage_next(*, process: Any, action: str) -> Any:
     """Move `process` to the next stage of its chain, or past the last one (stage None), and
     record `action` (`<app>.stage_entered`) for a stage entered. The flow's `route` step calls it
-    after the start and after each approval; a revision that resets `stage_order` restarts the
-    chain from its first stage."""
+    after the start (and a revision), its `check_approved` step after each approval; a revision
+    that resets `stage_order` restarts the chain from its first stage."""
     following = [
         stage for stage in process.chain() if process.stage_order is None or stage.order > process.stage_order
     ]

@@ -38,12 +38,12 @@ class PurchaseFlow(StageEscalationMixin, flow.Flow):
         .Permission("purchase.start_purchase")
         .Next(this.route)
     )
-    # Moves the request to its next stage, then goes to it, or past the last one to the order.
+    # Moves the request to its first stage and goes to it (or, with none, to the order).
     route = (
-        nodes.Route(this.stage_next, act.process.has_stage)
+        nodes.Route(this.stage_next)
         .Annotation(title=_("Next approval stage"))
-        .Then(this.approve)
-        .Else(this.create_order)
+        .Case(this.approve, act.process.has_stage)
+        .Default(this.create_order)
     )
     # Its boundaries, by name: approve__timeout (reminder), approve__timeout_2, _3 and _4
     # (escalation levels 1, 2 and 3: policies.models.MAX_ESCALATION_LEVELS). The names come
@@ -71,7 +71,15 @@ class PurchaseFlow(StageEscalationMixin, flow.Flow):
     escalate_1 = nodes.Function(this.task_escalate_1).Annotation(title=_("Escalate (level 1)"))
     escalate_2 = nodes.Function(this.task_escalate_2).Annotation(title=_("Escalate (level 2)"))
     escalate_3 = nodes.Function(this.task_escalate_3).Annotation(title=_("Escalate (level 3)"))
-    check_approved = nodes.If(act.process.approved).Then(this.route).Else(this.revise)
+    # After a decision: a rejection goes back to the requester; an approval moves the request to
+    # its next stage and goes to it, or past the last one to the order.
+    check_approved = (
+        nodes.Route(this.stage_next_if_approved)
+        .Annotation(title=_("Approved? Next approval stage"))
+        .Case(this.revise, act.process.rejected)
+        .Case(this.approve, act.process.has_stage)
+        .Default(this.create_order)
+    )
     revise = (
         flow.View(views.PurchaseReviseView.as_view())
         .Annotation(
@@ -98,6 +106,10 @@ class PurchaseFlow(StageEscalationMixin, flow.Flow):
 
     def stage_next(self, activation) -> None:
         services.purchase_stage_next(process=activation.process)
+
+    def stage_next_if_approved(self, activation) -> None:
+        if not activation.process.rejected:
+            services.purchase_stage_next(process=activation.process)
 
     def purchase_order_create(self, job: JobCall) -> None:
         services.purchase_order_create(process=job.process, idempotency_key=job.idempotency_key)

@@ -2,7 +2,8 @@
 their error is kept on the task; where it propagates, the flow lock's block rolls back whole.
 Their rows (and a job's) are written with their links in one statement, an If's once, finished
 (processes/nodes/rows.py, ADR 0030): the graph, the history and the audit trail stay the same.
-A Route (the stage chain's `route`) is a Function and an If in one step (ADR 0034)."""
+A Route (the stage chains' `route` and `check_approved`) is a Function and the If or Switch after
+it in one step (ADR 0034)."""
 
 from __future__ import annotations
 
@@ -24,9 +25,9 @@ from tests.conftest import task_of
 
 pytestmark = pytest.mark.django_db
 
-# A person's approval passes two of these nodes: check_approved (If) and route (Route: it moves
-# the request to its next stage, then reads `has_stage`).
-GATES_PASSED = 2
+# A person's approval passes one of these nodes: check_approved (a Route: it moves an approved
+# request to its next stage, then reads `rejected` and `has_stage`).
+GATES_PASSED = 1
 
 
 def _unreadable(self) -> bool:
@@ -78,21 +79,20 @@ def test_a_gate_that_fails_in_a_decision_rolls_the_whole_decision_back(
 def test_where_a_gate_keeps_its_error_the_work_before_it_stays(
     purchase_policy, submit_request, olivia, monkeypatch
 ):
-    """The route's condition fails in the quiet mode, after its callback moved the request on: the
-    callback's work goes back with the route's savepoint, the decision before it stays."""
+    """check_approved's condition fails in the quiet mode, after its callback moved the request
+    on: the callback's work goes back with the step's savepoint, the decision before it stays."""
     task = _claimed(submit_request, olivia)
     stage_before = PurchaseProcess.objects.get(pk=task.process_id).stage_order
     monkeypatch.setattr(StagedProcess, "has_stage", property(_unreadable))
     with Context(propagate_exception=False):
         _decide(task, olivia)
 
-    gate = task_of(task.process, "route")
+    gate = task_of(task.process, "check_approved")
     assert gate.status == STATUS.ERROR
     assert "unreadable" in gate.data["_exception"]["title"]
-    assert list(gate.previous.all()) == [task_of(task.process, "check_approved")]  # its row is linked
+    assert list(gate.previous.all()) == [task_of(task.process, "approve")]  # its row is linked
     assert gate.finished is not None
     assert task_of(task.process, "approve").status == STATUS.DONE
-    assert task_of(task.process, "check_approved").status == STATUS.DONE
     process = PurchaseProcess.objects.get(pk=task.process_id)
     assert (process.approved, process.stage_order) == (True, stage_before)  # the move rolled back
     assert (
@@ -116,8 +116,12 @@ def test_a_finished_request_keeps_the_whole_graph_of_its_steps(purchase_policy, 
     _decide(task, olivia)
 
     order_step = task_of(task.process, "create_order")
-    assert _walk_back(order_step) == ["create_order", "route", "check_approved", "approve", "route", "start"]
-    for gate in Task.objects.filter(process_id=task.process_id, flow_task_type="EXCLUSIVE_GATEWAY"):
+    assert _walk_back(order_step) == ["create_order", "check_approved", "approve", "route", "start"]
+    gates = Task.objects.filter(
+        process_id=task.process_id, flow_task_type__in=["EXCLUSIVE_GATEWAY", "SWITCH"]
+    )
+    assert gates.count() == 2
+    for gate in gates:
         assert gate.status == STATUS.DONE
         assert gate.created is not None
         assert gate.finished is not None
@@ -132,9 +136,9 @@ def test_a_finished_request_keeps_the_whole_graph_of_its_steps(purchase_policy, 
 
 
 def test_an_if_row_is_written_once_and_each_link_with_its_row(purchase_policy, submit_request, olivia):
-    """A decision's steps after the person's task: check_approved (If), route (Route) and
-    create_order (job). On PostgreSQL each of their rows goes in with its link in one INSERT, and
-    the If's and the route's rows are never updated; elsewhere row and link are two."""
+    """A decision's steps after the person's task: check_approved (a Route) and create_order
+    (job). On PostgreSQL each of their rows goes in with its link in one INSERT, and the Route's
+    row is never updated; elsewhere row and link are two."""
     task = _claimed(submit_request, olivia)
     with CaptureQueriesContext(connection) as captured:
         _decide(task, olivia)
@@ -143,9 +147,9 @@ def test_an_if_row_is_written_once_and_each_link_with_its_row(purchase_policy, s
     links = [
         sql for sql in statements if 'INTO "viewflow_task_previous"' in sql and not sql.startswith("WITH")
     ]
-    # The gateways' rows: the If's and the Route's.
+    # The gateways' rows: the two Routes'.
     gates = Task.objects.filter(
-        process_id=task.process_id, flow_task_type__in=["EXCLUSIVE_GATEWAY", "FUNCTION"]
+        process_id=task.process_id, flow_task_type__in=["EXCLUSIVE_GATEWAY", "SWITCH", "FUNCTION"]
     )
     assert {gate.flow_task.name for gate in gates} == {"route", "check_approved"}
     updated_gates = [
@@ -155,13 +159,13 @@ def test_an_if_row_is_written_once_and_each_link_with_its_row(purchase_policy, s
         and any(f'"viewflow_task"."id" = {gate.pk}' in sql for gate in gates)
     ]
 
-    assert len(inserted) == 3
+    assert len(inserted) == 2
     assert updated_gates == []
     if connection.vendor == "postgresql":
         assert all(sql.startswith("WITH t AS (INSERT INTO") for sql in inserted)
         assert links == []
     else:
-        assert len(links) == 3
+        assert len(links) == 2
 
 
 def test_a_stage_task_is_routed_before_its_row_is_written(purchase_policy, submit_request):
@@ -190,7 +194,7 @@ def test_a_stage_task_is_routed_before_its_row_is_written(purchase_policy, submi
 def test_where_a_step_written_on_completion_keeps_its_error_its_row_is_linked(
     purchase_policy, submit_request, olivia, monkeypatch
 ):
-    """The route step's callback (a Route's row is written on completion) fails in the quiet
+    """check_approved's callback (a Route's row is written on completion) fails in the quiet
     mode: its row is written then, linked to the decision before it, and kept as ERROR, as
     viewflow leaves a failed step."""
 
@@ -202,10 +206,10 @@ def test_where_a_step_written_on_completion_keeps_its_error_its_row_is_linked(
     with Context(propagate_exception=False):
         _decide(task, olivia)
 
-    route = task_of(task.process, "route")
+    route = task_of(task.process, "check_approved")
     assert route.status == STATUS.ERROR
     assert "no next stage today" in route.data["_exception"]["title"]
-    assert list(route.previous.all()) == [task_of(task.process, "check_approved")]
+    assert list(route.previous.all()) == [task_of(task.process, "approve")]
 
 
 def test_the_end_row_goes_in_with_its_link_and_finishes_the_process(purchase_policy, submit_request, olivia):

@@ -51,15 +51,16 @@ pytestmark = pytest.mark.django_db
 #: Since 2026-12-06 each step's count includes what runs once its transaction commits (as a real
 #: commit runs it: the metrics' reads were 1 on claim and 1 on decide), and a transition's update
 #: of the task-list row returns the row's stage and due time, so the metrics read nothing.
-#: Since 2026-12-06 (fourteenth session) the route step moves the request on and chooses the way
-#: itself (processes/nodes/gateways.py `Route`, ADR 0034): one task row fewer on submit and decide.
-BUDGET = {"submit": 26, "claim": 10, "decide": 22}
+#: Since 2026-12-06 (fourteenth session) the routing steps move the request on and choose the way
+#: themselves (processes/nodes/gateways.py `Route`, ADR 0034): one task row fewer on submit, two
+#: on decide (check_approved, route and has_next_stage became check_approved alone).
+BUDGET = {"submit": 26, "claim": 10, "decide": 21}
 SLACK = 5
 #: Elsewhere than on PostgreSQL (SQLite) each step's one lock opens and releases its savepoint in
 #: statements of their own (2), the lock of a claim or a decision is followed by its three
 #: reads (the task, its process, its starter), and a node's row and its link are two INSERTs
-#: (submit: the route and the approval; decide: an If, the route and a job).
-ELSEWHERE = {"submit": 4, "claim": 5, "decide": 8}
+#: (submit: the route and the approval; decide: check_approved and a job).
+ELSEWHERE = {"submit": 4, "claim": 5, "decide": 7}
 
 
 def test_submit_claim_and_decide_stay_within_their_query_budget(purchase_policy, alice, olivia):
