@@ -36,7 +36,7 @@ class CatalogFlow(StageEscalationMixin, flow.Flow):
     route = (
         nodes.Route(this.stage_next)
         .Annotation(title=_("Next approval stage"))
-        .Case(this.approve, act.process.has_stage)
+        .Case(this.approve, act.process.has_stage, label=_("next stage"))
         .Default(this.approved)
     )
     # Its boundaries, by name: approve__timeout (reminder), approve__timeout_2, _3 and _4
@@ -66,8 +66,8 @@ class CatalogFlow(StageEscalationMixin, flow.Flow):
     check_approved = (
         nodes.Route(this.stage_next_if_approved)
         .Annotation(title=_("Approved? Next approval stage"))
-        .Case(this.rejected, act.process.rejected)
-        .Case(this.approve, act.process.has_stage)
+        .Case(this.rejected, act.process.rejected, label=_("no"))
+        .Case(this.approve, act.process.has_stage, label=_("next stage"))
         .Default(this.approved)
     )
     approved = nodes.End().Annotation(title=_("Approved"))

@@ -44,6 +44,7 @@ from django.utils.timezone import now
 from viewflow import this
 from viewflow.workflow import flow
 from viewflow.workflow.activation import Activation
+from viewflow.workflow.base import Edge
 from viewflow.workflow.context import context
 from viewflow.workflow.exceptions import FlowRuntimeError
 from viewflow.workflow.nodes.func import FunctionActivation as _FunctionActivation
@@ -158,7 +159,25 @@ class Route(flow.Switch):
     def __init__(self, func: Any, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._func = func
+        self._labels: list[Any] = []
 
     def _resolve(self, instance: Any) -> None:
         super()._resolve(instance)
         self._func = this.resolve(instance, self._func)
+
+    def Case(self, node: Any, cond: Any = None, label: Any = "") -> Route:
+        """viewflow's `Case`, with the `label` its edge carries in the chart (viewflow's Switch
+        labels none; keep it short: the chart writes it beside the edge's first segment)."""
+        super().Case(node, cond)
+        self._labels.append(label)
+        return self
+
+    def Default(self, node: Any) -> Route:
+        """viewflow's `Default`: unlabelled, as BPMN marks a default flow by a slash, not a word."""
+        super().Default(node)
+        self._labels.append("")
+        return self
+
+    def _outgoing(self) -> Any:
+        for (node, cond), label in zip(self._activate_next, self._labels, strict=True):
+            yield Edge(src=self, dst=node, edge_class="cond_true" if cond else "default", label=label)

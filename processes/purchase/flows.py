@@ -42,7 +42,7 @@ class PurchaseFlow(StageEscalationMixin, flow.Flow):
     route = (
         nodes.Route(this.stage_next)
         .Annotation(title=_("Next approval stage"))
-        .Case(this.approve, act.process.has_stage)
+        .Case(this.approve, act.process.has_stage, label=_("next stage"))
         .Default(this.create_order)
     )
     # Its boundaries, by name: approve__timeout (reminder), approve__timeout_2, _3 and _4
@@ -76,8 +76,8 @@ class PurchaseFlow(StageEscalationMixin, flow.Flow):
     check_approved = (
         nodes.Route(this.stage_next_if_approved)
         .Annotation(title=_("Approved? Next approval stage"))
-        .Case(this.revise, act.process.rejected)
-        .Case(this.approve, act.process.has_stage)
+        .Case(this.revise, act.process.rejected, label=_("no"))
+        .Case(this.approve, act.process.has_stage, label=_("next stage"))
         .Default(this.create_order)
     )
     revise = (

@@ -329,3 +329,24 @@ def test_the_retired_node_is_named_as_viewflow_stores_it():
 
     assert get_task_ref(PurchaseFlow.route) == "purchase/flows.PurchaseFlow.route"
     assert get_task_ref(CatalogFlow.route) == "catalog/flows.CatalogFlow.route"
+
+
+def test_a_route_labels_its_cases_in_the_chart():
+    """viewflow's chart labels a Switch's edges with nothing; a Route's carry their cases'
+    labels, and its default none (BPMN marks it with a slash)."""
+    from processes.catalog.flows import CatalogFlow
+
+    def labelled(node) -> list[tuple[str, str]]:
+        return [(edge.dst.name, str(edge.label)) for edge in node._outgoing()]
+
+    assert labelled(PurchaseFlow.check_approved) == [
+        ("revise", "no"),
+        ("approve", "next stage"),
+        ("create_order", ""),
+    ]
+    assert labelled(PurchaseFlow.route) == [("approve", "next stage"), ("create_order", "")]
+    assert labelled(CatalogFlow.check_approved) == [
+        ("rejected", "no"),
+        ("approve", "next stage"),
+        ("approved", ""),
+    ]
