@@ -60,12 +60,23 @@ def savepoint_where_kept() -> bool:
     return not context.propagate_exception
 
 
-class IfActivation(LinkedRowActivation, _IfActivation):
-    """viewflow's If activation, its task row written once, finished, when it completes."""
+def callback_run(activation: Any) -> None:
+    """A Function's (or a Route's) callback, as viewflow's Function runs it: the task started."""
+    activation.task.started = now()
+    task_started.send(sender=activation.flow_class, process=activation.process, task=activation.task)
+    activation.flow_task._func(activation)
+
+
+class WrittenOnComplete(LinkedRowActivation):
+    """A gateway's activation: its task row written once, finished, when it completes."""
 
     @classmethod
     def _written_on_complete(cls, flow_task: Any) -> bool:
         return True
+
+
+class IfActivation(WrittenOnComplete, _IfActivation):
+    """viewflow's If activation, its task row written once, finished, when it completes."""
 
     @Activation.status.super()
     def activate(self) -> None:
@@ -88,29 +99,21 @@ class FunctionActivation(LinkedRowActivation, _FunctionActivation):
     @Activation.status.super()
     def activate(self) -> None:
         with self.exception_guard(), transaction.atomic(savepoint=savepoint_where_kept()):
-            self.task.started = now()
-            task_started.send(sender=self.flow_class, process=self.process, task=self.task)
-            self.flow_task._func(self)
+            callback_run(self)
 
     @Activation.status.super()
     def complete(self) -> None:
         self._complete()
 
 
-class RouteActivation(LinkedRowActivation, _SwitchActivation):
+class RouteActivation(WrittenOnComplete, _SwitchActivation):
     """A Route's activation: its callback, then its cases in order, in one task written once,
     finished, when it completes."""
-
-    @classmethod
-    def _written_on_complete(cls, flow_task: Any) -> bool:
-        return True
 
     @Activation.status.super()
     def activate(self) -> None:
         with self.exception_guard(), transaction.atomic(savepoint=savepoint_where_kept()):
-            self.task.started = now()
-            task_started.send(sender=self.flow_class, process=self.process, task=self.task)
-            self.flow_task._func(self)
+            callback_run(self)
             self.next_task = next(
                 (node for node, cond in self.flow_task._branches if cond is None or cond(self)), None
             )
