@@ -22,9 +22,9 @@ when it completes: three statements, for a gateway that decides in memory in bet
   reads the row: its condition reads the process, and the transition hooks (audit, notifications,
   task list) take the task object, whose id the audit rows read when they are inserted.
 - A `Function` task is inserted when created, with its link in the same statement, since its
-  callback may read the row and its links (the escalation steps walk `task.previous`); one
-  declared `row_on_complete=True` (a callback that works on the process only) is written once,
-  finished, as an If's.
+  callback may read the row and its links (the escalation steps walk `task.previous`).
+- A `Route` task (below) is written once, finished, as an If's: its callback works on the
+  process only.
 If the quiet mode keeps the error of a step written on completion, its row is inserted then,
 linked, and saved as ERROR. The activations share `LinkedRowActivation` (processes/nodes/rows.py).
 
@@ -89,12 +89,7 @@ class IfActivation(WrittenOnComplete, _IfActivation):
 
 
 class FunctionActivation(LinkedRowActivation, _FunctionActivation):
-    """viewflow's Function activation; its row written once, finished, when its node says its
-    callback never reads it (`Function(..., row_on_complete=True)`)."""
-
-    @classmethod
-    def _written_on_complete(cls, flow_task: Any) -> bool:
-        return flow_task.row_on_complete
+    """viewflow's Function activation; its row inserted with its link when it is created."""
 
     @Activation.status.super()
     def activate(self) -> None:
@@ -132,18 +127,11 @@ class If(flow.If):
 
 
 class Function(flow.Function):
-    """viewflow's `flow.Function`, its callback in a savepoint only where its error is kept.
-
-    `row_on_complete=True`: the callback reads neither its own task row nor its links (it works
-    on the process), so the row is written once, finished, when the step completes, as an If's.
-    Leave it off for a callback that reads `activation.task`'s row or `previous` (the escalation
-    steps find their host task that way)."""
+    """viewflow's `flow.Function`, its callback in a savepoint only where its error is kept. Its
+    row exists while the callback runs (the escalation steps find their host task through its
+    `previous`); a callback that works on the process only and then branches is a `Route`."""
 
     activation_class = FunctionActivation
-
-    def __init__(self, func: Any, *, row_on_complete: bool = False, **kwargs: Any) -> None:
-        super().__init__(func, **kwargs)
-        self.row_on_complete = row_on_complete
 
 
 class Route(flow.Switch):

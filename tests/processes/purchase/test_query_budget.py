@@ -45,7 +45,7 @@ pytestmark = pytest.mark.django_db
 #: a task form's task is read only under the lock (processes/flowapp.py), not once before it
 #: too; a stage's approval task is routed before its row is written, so its row, its link and
 #: its task-list row go in once (processes/nodes/deadline.py); the route step's row too, finished
-#: (processes/nodes/gateways.py: row_on_complete).
+#: (processes/nodes/gateways.py: then `row_on_complete`, a `Route` since ADR 0034).
 #: Since 2026-12-06 a stage task records which of its timers were armed with it, so a decision on
 #: one that armed none reads nothing to cancel (processes/nodes/boundaries.py: TIMERS_ARMED).
 #: Since 2026-12-06 each step's count includes what runs once its transaction commits (as a real
