@@ -2,10 +2,11 @@
 an error propagates (ADR 0026, ADR 0030).
 
 viewflow's End inserts its task, links it in a second INSERT, then finishes the process inside
-`transaction.atomic(savepoint=True)`: five statements before the process's own UPDATE, on every
-request that ends (a purchase order's job, a catalog request's last decision, each branch of an
-order's compensation). Here the row goes in with its link in one statement, and the savepoint is
-opened only where viewflow's quiet mode keeps the error on the task (`savepoint_where_kept`).
+`transaction.atomic(savepoint=True)` and updates its row: six statements besides the process's
+own UPDATE, on every request that ends (a purchase order's job, a catalog request's last
+decision, each branch of an order's compensation). Here the row goes in once, finished, with its
+link, when the End completes (as an If's), and the savepoint is opened only where viewflow's
+quiet mode keeps the error on the task (`savepoint_where_kept`).
 The process is finished with an UPDATE of its status and finish time alone, not a save of every
 column of every table of the process (a subclass's row is a second UPDATE). Whether another task
 of the process is still open is a query compiled once and planned once a connection
@@ -25,8 +26,7 @@ from viewflow.workflow.signals import flow_finished, task_finished, task_started
 from viewflow.workflow.status import STATUS
 
 from processes.locks import prepared_read
-from processes.nodes.gateways import savepoint_where_kept
-from processes.nodes.rows import LinkedRowActivation
+from processes.nodes.gateways import WrittenOnComplete, savepoint_where_kept
 
 
 def other_task_open(task: Any) -> bool:
@@ -43,7 +43,14 @@ def other_task_open(task: Any) -> bool:
     )
 
 
-class EndActivation(LinkedRowActivation, _EndActivation):
+class EndActivation(WrittenOnComplete, _EndActivation):
+    """viewflow's End activation, its row written once, finished, when it completes, as an If's:
+    nothing reads it in between (whether another task is open excludes it either way)."""
+
+    @Activation.status.super()
+    def complete(self) -> None:
+        self._complete()
+
     @Activation.status.super()
     def activate(self) -> None:
         """viewflow's: finish the process when no other task of it is still open."""

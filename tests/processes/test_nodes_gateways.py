@@ -214,8 +214,9 @@ def test_where_a_step_written_on_completion_keeps_its_error_its_row_is_linked(
 
 def test_the_end_row_goes_in_with_its_link_and_finishes_the_process(purchase_policy, submit_request, olivia):
     """The End node (processes/nodes/end.py) of an approved request, in the purchase order job's
-    finishing lock: its row with its link in one INSERT on PostgreSQL, and the process finished
-    as viewflow finishes it. (A job runs quietly: the End keeps its savepoint there.)"""
+    finishing lock: its row, finished, with its link in one INSERT on PostgreSQL (never updated),
+    and the process finished as viewflow finishes it. (A job runs quietly: the End keeps its
+    savepoint there.)"""
     from viewflow.workflow.status import PROCESS
 
     from processes.nodes.celery_job import job_execute
@@ -233,6 +234,12 @@ def test_the_end_row_goes_in_with_its_link_and_finishes_the_process(purchase_pol
     statements = [query["sql"] for query in captured]
     ends = [sql for sql in statements if 'INTO "viewflow_task"' in sql]
     assert len(ends) == 1
+    # Written once, finished: never updated after (viewflow updates it when it completes).
+    assert not [
+        sql for sql in statements if sql.startswith('UPDATE "viewflow_task"') and f'"id" = {end.pk}' in sql
+    ]
+    assert end.finished is not None
+    assert end.started is not None
     if connection.vendor == "postgresql":
         assert ends[0].startswith("WITH t AS (INSERT INTO")
 
