@@ -187,7 +187,8 @@ def catalog_request_start(
 
 def catalog_stage_next(*, process: Any) -> Any:
     """Move the request to the next stage of its pinned chain whose condition holds, or past the
-    last one (the flow's `route` step, after the start and each approval)."""
+    last one (the flow's `route` step after the start, its `check_approved` step after each
+    approval)."""
     return chain_stage_next(process=process, action="catalog.stage_entered")
 
 

@@ -3,7 +3,8 @@ progress, moving on to the next one, and whether a decision is the chain's last 
 
 A plug-in's process model mixes in `StagedProcess` and says which stages it goes through
 (`chain()`: the pinned version's stages whose amount bounds or condition hold for it, in
-order); its flow's `route` step calls `chain_stage_next`.
+order); its flow's routing steps (`route`, `check_approved`: `processes.nodes.Route`) call
+`chain_stage_next`.
 """
 
 from __future__ import annotations

@@ -82,7 +82,8 @@ def purchase_currency_check(*, process: PurchaseProcess) -> None:
 
 def purchase_stage_next(*, process: PurchaseProcess) -> PurchaseProcess:
     """Move the request to the next stage of its pinned chain that applies to its amount, or past
-    the last one (the flow's `route` step); a revision resets the stage, so the chain restarts."""
+    the last one (the flow's `route` step after the start or a revision, its `check_approved`
+    step after each approval); a revision resets the stage, so the chain restarts."""
     return chain_stage_next(process=process, action="purchase.stage_entered")
 
 
