@@ -64,7 +64,7 @@ class CatalogFlow(StageEscalationMixin, flow.Flow):
     # After a decision: a rejection ends the request; an approval moves it to its next stage and
     # goes to it, or past the last one to its end.
     check_approved = (
-        nodes.Route(this.stage_next_if_approved)
+        nodes.Route(this.stage_after_decision)
         .Annotation(title=_("Approved? Next approval stage"))
         .Case(this.rejected, act.process.rejected, label=_("no"))
         .Case(this.approve, act.process.has_stage, label=_("next stage"))
@@ -85,6 +85,5 @@ class CatalogFlow(StageEscalationMixin, flow.Flow):
     def stage_next(self, activation) -> None:
         services.catalog_stage_next(process=activation.process)
 
-    def stage_next_if_approved(self, activation) -> None:
-        if not activation.process.rejected:
-            services.catalog_stage_next(process=activation.process)
+    def stage_after_decision(self, activation) -> None:
+        services.catalog_stage_after_decision(process=activation.process)

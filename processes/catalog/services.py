@@ -17,7 +17,7 @@ from processes.catalog.models import MANAGED_BY, FieldKind, FormField, Outcome, 
 from processes.catalog.selectors import type_locked_for_start, type_published_version, version_fields
 from processes.catalog.signals import request_finished
 from processes.notifications.services import notify_request_decided
-from processes.policies.chain import chain_decision_is_final, chain_stage_next
+from processes.policies.chain import chain_decision_is_final, chain_stage_after_decision, chain_stage_next
 from processes.policies.models import ApprovalPolicy, PolicyVersion
 from processes.policies.services import policy_stages_add, policy_version_publish
 from processes.services import decision_record, task_executing
@@ -187,9 +187,14 @@ def catalog_request_start(
 
 def catalog_stage_next(*, process: Any) -> Any:
     """Move the request to the next stage of its pinned chain whose condition holds, or past the
-    last one (the flow's `route` step after the start, its `check_approved` step after each
-    approval)."""
+    last one (the flow's `route` step, after the start)."""
     return chain_stage_next(process=process, action="catalog.stage_entered")
+
+
+def catalog_stage_after_decision(*, process: Any) -> Any:
+    """After a decision (the flow's `check_approved` step): an approval moves the request to its
+    next stage or past the last one; a rejection leaves it where it is."""
+    return chain_stage_after_decision(process=process, action="catalog.stage_entered")
 
 
 @transaction.atomic

@@ -3,8 +3,8 @@ progress, moving on to the next one, and whether a decision is the chain's last 
 
 A plug-in's process model mixes in `StagedProcess` and says which stages it goes through
 (`chain()`: the pinned version's stages whose amount bounds or condition hold for it, in
-order); its flow's routing steps (`route`, `check_approved`: `processes.nodes.Route`) call
-`chain_stage_next`.
+order); its flow's routing steps (`processes.nodes.Route`) call `chain_stage_next` (`route`, after
+the start and a revision) and `chain_stage_after_decision` (`check_approved`, after a decision).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ class StagedProcess:
 def chain_stage_next(*, process: Any, action: str) -> Any:
     """Move `process` to the next stage of its chain, or past the last one (stage None), and
     record `action` (`<app>.stage_entered`) for a stage entered. The flow's `route` step calls it
-    after the start (and a revision), its `check_approved` step after each approval; a revision
+    after the start (and a revision), `chain_stage_after_decision` after each approval; a revision
     that resets `stage_order` restarts the chain from its first stage."""
     following = [
         stage for stage in process.chain() if process.stage_order is None or stage.order > process.stage_order
@@ -62,6 +62,15 @@ def chain_stage_next(*, process: Any, action: str) -> Any:
             details={"stage": stage.order, "name": stage.name, "group": stage.group_name},
         )
     return process
+
+
+def chain_stage_after_decision(*, process: Any, action: str) -> Any:
+    """After a decision on the stage in progress: a rejection leaves the chain where it is (the
+    request goes back to its requester, and a revision restarts the chain); an approval moves it to
+    the next stage, or past the last one (`chain_stage_next`)."""
+    if process.rejected:
+        return process
+    return chain_stage_next(process=process, action=action)
 
 
 def chain_decision_is_final(*, process: Any, approved: bool) -> bool:

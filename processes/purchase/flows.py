@@ -74,7 +74,7 @@ class PurchaseFlow(StageEscalationMixin, flow.Flow):
     # After a decision: a rejection goes back to the requester; an approval moves the request to
     # its next stage and goes to it, or past the last one to the order.
     check_approved = (
-        nodes.Route(this.stage_next_if_approved)
+        nodes.Route(this.stage_after_decision)
         .Annotation(title=_("Approved? Next approval stage"))
         .Case(this.revise, act.process.rejected, label=_("no"))
         .Case(this.approve, act.process.has_stage, label=_("next stage"))
@@ -107,9 +107,8 @@ class PurchaseFlow(StageEscalationMixin, flow.Flow):
     def stage_next(self, activation) -> None:
         services.purchase_stage_next(process=activation.process)
 
-    def stage_next_if_approved(self, activation) -> None:
-        if not activation.process.rejected:
-            services.purchase_stage_next(process=activation.process)
+    def stage_after_decision(self, activation) -> None:
+        services.purchase_stage_after_decision(process=activation.process)
 
     def purchase_order_create(self, job: JobCall) -> None:
         services.purchase_order_create(process=job.process, idempotency_key=job.idempotency_key)

@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 from processes.attachments.services import attachments_add
 from processes.audit import audit_record
 from processes.notifications.services import notify_request_decided
-from processes.policies.chain import chain_decision_is_final, chain_stage_next
+from processes.policies.chain import chain_decision_is_final, chain_stage_after_decision, chain_stage_next
 from processes.policies.selectors import policy_version_published
 from processes.purchase.models import PURCHASE_POLICY, PurchaseOrder, PurchaseProcess
 from processes.services import decision_record, process_starting, task_executing
@@ -82,9 +82,15 @@ def purchase_currency_check(*, process: PurchaseProcess) -> None:
 
 def purchase_stage_next(*, process: PurchaseProcess) -> PurchaseProcess:
     """Move the request to the next stage of its pinned chain that applies to its amount, or past
-    the last one (the flow's `route` step after the start or a revision, its `check_approved`
-    step after each approval); a revision resets the stage, so the chain restarts."""
+    the last one (the flow's `route` step, after the start or a revision); a revision resets the
+    stage, so the chain restarts."""
     return chain_stage_next(process=process, action="purchase.stage_entered")
+
+
+def purchase_stage_after_decision(*, process: PurchaseProcess) -> PurchaseProcess:
+    """After a decision (the flow's `check_approved` step): an approval moves the request to its
+    next stage or past the last one; a rejection leaves it where it is, for the requester."""
+    return chain_stage_after_decision(process=process, action="purchase.stage_entered")
 
 
 @transaction.atomic

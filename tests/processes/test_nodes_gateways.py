@@ -202,7 +202,7 @@ def test_where_a_step_written_on_completion_keeps_its_error_its_row_is_linked(
         raise RuntimeError("no next stage today")
 
     task = _claimed(submit_request, olivia)
-    monkeypatch.setattr(purchase_services, "purchase_stage_next", failing)
+    monkeypatch.setattr(purchase_services, "purchase_stage_after_decision", failing)
     with Context(propagate_exception=False):
         _decide(task, olivia)
 
