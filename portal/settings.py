@@ -656,3 +656,6 @@ structlog.configure(
     cache_logger_on_first_use=True,
 )
 DJANGO_STRUCTLOG_CELERY_ENABLED = True
+# The request's log lines name its peer (REMOTE_ADDR), bound by processes.clients: ipware would
+# believe an X-Forwarded-For the client wrote, where every other client check believes no header.
+DJANGO_STRUCTLOG_IP_LOGGING_ENABLED = False

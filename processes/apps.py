@@ -86,6 +86,12 @@ class ProcessesConfig(AppConfig):
             sender=settings.AUTH_USER_MODEL,
             dispatch_uid="processes.notifications.user_deactivated",
         )
+        # The request's log lines name its peer, never an address from a header (processes.clients).
+        from django_structlog.signals import bind_extra_request_metadata
+
+        from processes.clients import request_log_bind_peer
+
+        bind_extra_request_metadata.connect(request_log_bind_peer, dispatch_uid="processes.clients.log_peer")
         # The task lists: a row for every people's task, created with it.
         post_save.connect(task_row_on_save, sender=Task, dispatch_uid="processes.tasklist.task_row")
         post_init.connect(

@@ -1,4 +1,5 @@
-"""Who a client is, for rate limits and login throttling: an IPv4 address, or an IPv6 /64.
+"""Who a client is, for rate limits, login throttling and the request's log lines: an IPv4
+address, or an IPv6 /64.
 
 One subscriber usually gets a whole IPv6 /64 and may rotate through it freely, so counting per
 full IPv6 address would bound nobody. REMOTE_ADDR only: behind a proxy, the proxy must set it
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 
+import structlog
 from django.http import HttpRequest
 
 
@@ -41,3 +43,9 @@ def login_client_address(request: HttpRequest) -> str:
     if isinstance(network, ipaddress.IPv6Network):
         return str(network.network_address)
     return str(network)
+
+
+def request_log_bind_peer(request: HttpRequest, **kwargs: object) -> None:
+    """django-structlog's `bind_extra_request_metadata` receiver: the request's log lines carry
+    its peer (`ip`: REMOTE_ADDR), as the checks above count it, never an address from a header."""
+    structlog.contextvars.bind_contextvars(ip=request.META.get("REMOTE_ADDR", ""))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from unittest import mock
 
 import pytest
@@ -11,7 +12,7 @@ from viewflow.workflow.exceptions import FlowLockFailed
 from viewflow.workflow.status import STATUS
 
 from processes.purchase.flows import PurchaseFlow
-from tests.conftest import task_of
+from tests.conftest import log_events, task_of
 
 pytestmark = pytest.mark.django_db
 
@@ -55,3 +56,22 @@ def test_a_process_page_binds_the_process_correlation_id_to_its_log_lines(submit
         assert bound["process_id"] == process.pk
     else:
         assert "correlation_id" not in bound
+
+
+def test_request_log_lines_name_the_peer_never_a_header_the_client_sent(client, alice, caplog):
+    """The request's log lines carry REMOTE_ADDR, the address every other client check uses
+    (processes/clients.py): an X-Forwarded-For or X-Real-IP the client wrote is not believed."""
+    client.force_login(alice)
+
+    with caplog.at_level(logging.INFO, logger="django_structlog.middlewares.request"):
+        response = client.get(
+            "/tasks/inbox/",
+            REMOTE_ADDR="10.1.2.3",
+            HTTP_X_FORWARDED_FOR="203.0.113.9",
+            HTTP_X_REAL_IP="203.0.113.10",
+        )
+
+    assert response.status_code == 200
+    lines = log_events(caplog, "request_started") + log_events(caplog, "request_finished")
+    assert len(lines) == 2
+    assert {line["ip"] for line in lines} == {"10.1.2.3"}
