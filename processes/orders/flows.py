@@ -67,7 +67,7 @@ class OrderFlow(flow.Flow):
 
     # -- entry: the portal form, or an external system through the API (a StartHandle)
     start = (
-        flow.Start(views.OrderStartView.as_view())
+        nodes.Start(views.OrderStartView.as_view())
         .Annotation(title=_("New order"))
         .Permission("orders.start_order")
         .Next(this.authorize_payment)

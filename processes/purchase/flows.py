@@ -33,7 +33,7 @@ class PurchaseFlow(StageEscalationMixin, flow.Flow):
     process_summary_template = "{{ process.title }} ({{ process.amount }} {{ process.currency }})"
 
     start = (
-        flow.Start(views.PurchaseRequestStartView.as_view())
+        nodes.Start(views.PurchaseRequestStartView.as_view())
         .Annotation(title=_("New purchase request"))
         .Permission("purchase.start_purchase")
         .Next(this.route)
