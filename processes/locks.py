@@ -135,18 +135,69 @@ class PreparedRead:
     start: int
     end: int
     names: list[str]
+    # One level of `select_related` foreign keys: each one's model, columns and setters.
+    related: tuple[_RelatedRead, ...] = ()
 
     @classmethod
     def compile(cls, compiler: Any, sql: str) -> PreparedRead:
         fields = [column[0] for column in compiler.select[: compiler.col_count]]
         start, end = compiler.klass_info["select_fields"][0], compiler.klass_info["select_fields"][-1] + 1
         names = [column[0].target.attname for column in compiler.select[start:end]]
-        return cls(compiler, sql, compiler.get_converters(fields), start, end, names)
+        related = tuple(
+            _RelatedRead.compile(compiler, info)
+            for info in compiler.klass_info.get("related_klass_infos", ())
+        )
+        return cls(compiler, sql, compiler.get_converters(fields), start, end, names, related)
 
     def instances(self, rows: list[tuple]) -> list[Any]:
         values = self.compiler.apply_converters(rows, self.converters) if self.converters else rows
         model, using = self.compiler.query.model, self.compiler.using
-        return [model.from_db(using, self.names, tuple(row[self.start : self.end])) for row in values]
+        objs = []
+        for row in values:
+            obj = model.from_db(using, self.names, tuple(row[self.start : self.end]))
+            for related in self.related:
+                related.attach(obj, row, using)
+            objs.append(obj)
+        return objs
+
+
+@dataclass(frozen=True)
+class _RelatedRead:
+    """A foreign key read with `select_related`, as Django's RelatedPopulator sets it: the
+    related instance (None where the key is null) cached on the row's instance, and the row's
+    instance on it where the key is one-to-one."""
+
+    model: Any
+    start: int
+    end: int
+    names: list[str]
+    pk_index: int
+    local_setter: Any
+    remote_setter: Any
+
+    @classmethod
+    def compile(cls, compiler: Any, info: dict[str, Any]) -> _RelatedRead:
+        if info.get("related_klass_infos") or info.get("reverse") or info.get("from_parent"):
+            raise ValueError("prepared reads follow one level of forward foreign keys only")
+        start, end = info["select_fields"][0], info["select_fields"][-1] + 1
+        names = [column[0].target.attname for column in compiler.select[start:end]]
+        model = info["model"]
+        return cls(
+            model,
+            start,
+            end,
+            names,
+            names.index(model._meta.pk.attname),
+            info["local_setter"],
+            info["remote_setter"],
+        )
+
+    def attach(self, obj: Any, row: tuple, using: str) -> None:
+        values = tuple(row[self.start : self.end])
+        related = None if values[self.pk_index] is None else self.model.from_db(using, self.names, values)
+        self.local_setter(obj, related)
+        if related is not None:
+            self.remote_setter(related, obj)
 
 
 @dataclass(frozen=True)

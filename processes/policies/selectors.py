@@ -9,18 +9,26 @@ from django.contrib.auth.models import Group
 from django.db import connection
 from django.db.models import Count, Q, QuerySet
 
+from processes.locks import prepared_read
 from processes.policies.models import PolicyStage, PolicyVersion
 from processes.registry import registry
 
 
 def policy_version_published(*, policy_name: str) -> PolicyVersion | None:
-    """The active version of a policy (read from the database each time: a publish takes effect
-    for the next request without a restart), or None when nothing is published."""
-    return (
-        PolicyVersion.objects.filter(policy__name=policy_name, status=PolicyVersion.Status.PUBLISHED)
-        .select_related("policy")
-        .first()
-    )
+    """The active version of a policy, with its policy (read from the database each time: a
+    publish takes effect for the next request without a restart), or None when nothing is
+    published. Every form submission asks (its currency is checked against the version it will
+    pin): the query is compiled once a connection and planned once (processes/locks.py
+    `prepared_read`, ADR 0033), per policy name, a plug-in's constant."""
+    found = prepared_read(
+        ("policies.published", policy_name),
+        lambda: (
+            PolicyVersion.objects.filter(policy__name=policy_name, status=PolicyVersion.Status.PUBLISHED)
+            .select_related("policy")
+            .order_by()
+        ),  # one row at most (the constraint `policy_one_published`)
+    ).run()
+    return found[0] if found else None
 
 
 # A published or retired version never changes (the admin shows it read-only; a change is a new

@@ -12,7 +12,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from processes.policies.models import EscalationAction, EscalationLevel, PolicyStage, PolicyVersion
-from processes.policies.selectors import policy_chain_stages
+from processes.policies.selectors import policy_chain_stages, policy_version_published
+from processes.policies.services import policy_version_copy, policy_version_publish
 
 pytestmark = pytest.mark.django_db
 
@@ -72,3 +73,38 @@ def test_a_version_row_changed_under_the_process_is_read_afresh(purchase_policy)
     stages, count = _read(purchase_policy.pk)
     assert stages[0].name == "Renamed elsewhere"
     assert count == 4  # the check, then the whole chain again
+
+
+def test_the_published_version_comes_with_its_policy_in_one_statement(purchase_policy):
+    with CaptureQueriesContext(connection) as captured:
+        version = policy_version_published(policy_name="purchase")
+        assert version.policy.name == "purchase"  # at hand, not read again
+    assert version == purchase_policy
+    assert len(captured) == 1
+    assert policy_version_published(policy_name="no-such-policy") is None
+
+
+def test_a_newly_published_version_is_the_one_the_next_request_reads(purchase_policy):
+    assert policy_version_published(policy_name="purchase") == purchase_policy  # compiled, kept
+    draft = policy_version_copy(version=purchase_policy)
+    policy_version_publish(version=draft)
+    assert policy_version_published(policy_name="purchase") == draft
+    draft.status = PolicyVersion.Status.RETIRED
+    draft.save()
+    assert policy_version_published(policy_name="purchase") is None
+
+
+def test_a_prepared_read_gives_a_null_foreign_key_as_none(purchase_policy):
+    from processes.locks import prepared_read
+
+    purchase_policy.published_by = None
+    purchase_policy.save()
+    (version,) = prepared_read(
+        ("test.published_by",),
+        lambda pk: PolicyVersion.objects.filter(pk=pk).select_related("policy", "published_by"),
+        purchase_policy.pk,
+    ).run()
+    with CaptureQueriesContext(connection) as captured:
+        assert version.published_by is None
+        assert version.policy.name == "purchase"
+    assert len(captured) == 0
