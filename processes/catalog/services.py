@@ -197,7 +197,9 @@ def catalog_stage_after_decision(*, process: Any) -> Any:
     return chain_stage_after_decision(process=process, action="catalog.stage_entered")
 
 
-@transaction.atomic
+# No savepoint of its own: every caller holds the task's flow lock, whose block is one (a savepoint,
+# or the transaction), and nothing between the lock and this catches its errors.
+@transaction.atomic(savepoint=False)
 def catalog_decide(*, activation: Any, user: Any, approved: bool, comment: str) -> Any:
     """Record a stage's decision (a rejection always carries its reason) and move the flow on.
     The requester hears of a rejection and of the last stage's approval, by email too when the

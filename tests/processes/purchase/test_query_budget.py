@@ -55,8 +55,9 @@ pytestmark = pytest.mark.django_db
 #: themselves (processes/nodes/gateways.py `Route`, ADR 0034): one task row fewer on submit, two
 #: on decide (check_approved, route and has_next_stage became check_approved alone).
 #: Since 2026-12-06 (fifteenth session) a start from a form opens no savepoint of its own, in its
-#: view or in its start (processes/nodes/start.py `Start`): the request's transaction holds it.
-BUDGET = {"submit": 22, "claim": 10, "decide": 21}
+#: view or in its start (processes/nodes/start.py `Start`): the request's transaction holds it;
+#: and the decision's service opens none either (the task's flow lock's block is one).
+BUDGET = {"submit": 22, "claim": 10, "decide": 19}
 SLACK = 5
 #: Elsewhere than on PostgreSQL (SQLite) each step's one lock opens and releases its savepoint in
 #: statements of their own (2), the lock of a claim or a decision is followed by its three
