@@ -25,7 +25,8 @@ from typing import Any
 from uuid import UUID
 
 from django.db import connections, router
-from django.db.models import Model
+from django.db.models import Model, sql
+from django.db.models.signals import post_save, pre_save
 
 try:
     from psycopg.types.json import Jsonb
@@ -118,3 +119,44 @@ def rows_insert(model: type[Model], objs: list[Any]) -> list[Any]:
         obj._state.adding = False
         obj._state.db = connection.alias
     return objs
+
+
+def row_insert_once(obj: Any, *, unique: str) -> bool:
+    """INSERT `obj` (a new instance) unless a row already holds its value of the field `unique`
+    (a unique column): one statement, `INSERT ... ON CONFLICT (unique) DO NOTHING RETURNING`, where
+    a read first and an INSERT in a savepoint of its own took four. True when it went in (`obj`
+    then has its primary key, and `pre_save` and `post_save` were sent as `save()` sends them);
+    False when the row was there already (`obj` stays unsaved). A conflict on another unique
+    constraint raises IntegrityError, as an INSERT does. For a job's side effect keyed by its
+    idempotency key: a redelivered message finds the row its first delivery wrote."""
+    model = type(obj)
+    meta = model._meta
+    connection = connections[router.db_for_write(model, instance=obj)]
+    if meta.parents or meta.auto_field is None:
+        raise TypeError(f"row_insert_once: {meta.label} has parents or no auto primary key")
+    column: Any = meta.get_field(unique)
+    if not getattr(column, "unique", False) or not getattr(column, "column", None):
+        raise TypeError(f"row_insert_once: {meta.label}.{unique} is not unique")
+    obj._prepare_related_fields_for_save(operation_name="save")
+    pre_save.send(sender=model, instance=obj, raw=False, using=connection.alias, update_fields=None)
+    query = sql.InsertQuery(model)
+    query.insert_values(
+        [field for field in meta.local_concrete_fields if field is not meta.auto_field], [obj]
+    )
+    ((insert, params),) = query.get_compiler(connection=connection).as_sql()
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"{insert} ON CONFLICT ({quote(column.column)}) DO NOTHING RETURNING {quote(meta.auto_field.column)}",
+            params,
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    setattr(obj, meta.auto_field.attname, row[0])
+    obj._state.adding = False
+    obj._state.db = connection.alias
+    post_save.send(
+        sender=model, instance=obj, created=True, raw=False, using=connection.alias, update_fields=None
+    )
+    return True

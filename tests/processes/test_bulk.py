@@ -77,3 +77,36 @@ def test_an_array_text_quotes_every_element():
     assert array_text([None, True, 3, 'a"b\\c', "{x,y}"]) == '{NULL,"t","3","a\\"b\\\\c","{x,y}"}'
     with pytest.raises(Exception, match="object"):
         array_text([object()])
+
+
+def test_a_row_inserted_once_stands_back_for_the_row_holding_its_key(submit_request):
+    from django.db.models.signals import post_save
+
+    from processes.bulk import row_insert_once
+    from processes.purchase.models import PurchaseOrder
+
+    process = submit_request()
+    saved = []
+
+    def heard(sender, instance, created, **kwargs):
+        saved.append((instance.pk, created))
+
+    post_save.connect(heard, sender=PurchaseOrder, dispatch_uid="test_bulk.heard")
+    try:
+        first = PurchaseOrder(process=process, number="PO-1", idempotency_key="k-1")
+        again = PurchaseOrder(process=process, number="PO-2", idempotency_key="k-1")
+        assert row_insert_once(first, unique="idempotency_key") is True
+        assert row_insert_once(again, unique="idempotency_key") is False
+    finally:
+        post_save.disconnect(dispatch_uid="test_bulk.heard")
+
+    assert first.pk is not None
+    assert not first._state.adding
+    assert again.pk is None  # not written, nothing set
+    assert again._state.adding
+    assert saved == [(first.pk, True)]  # as save() tells, once
+    assert list(PurchaseOrder.objects.values_list("number", flat=True)) == ["PO-1"]
+    with pytest.raises(TypeError, match="not unique"):
+        row_insert_once(
+            PurchaseOrder(process=process, number="PO-3", idempotency_key="k-3"), unique="created_at"
+        )

@@ -1,5 +1,6 @@
 """The purchase order job's handler: one order per idempotency key, however often and however
-concurrently it runs, without a savepoint of its own."""
+concurrently it runs, without a savepoint of its own, in one INSERT that stands back when the
+key is taken (processes/bulk.py `row_insert_once`)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,13 @@ from processes.purchase.services import purchase_order_create
 from tests.stack import _test_database_url, wait_for
 
 
+def _statements(captured) -> list[str]:
+    """The statements that read or write rows (not the transaction's own: BEGIN, COMMIT, and the
+    test's transaction's savepoints)."""
+    control = ("SAVEPOINT", "RELEASE", "BEGIN", "COMMIT")
+    return [query["sql"] for query in captured if not query["sql"].startswith(control)]
+
+
 def _orders_audited(process) -> int:
     return AuditEvent.objects.filter(process=process, action="purchase.order_created").count()
 
@@ -31,7 +39,10 @@ def test_the_same_key_again_returns_the_first_order_and_audits_it_once(submit_re
 
     assert second == first
     assert first.number == f"PO-{process.pk:06d}"
-    assert len(again) == 1  # the read by its key, nothing written
+    # The INSERT that finds the key taken, then the read by the key: nothing written.
+    statements = _statements(again)
+    assert len(statements) == 2
+    assert "ON CONFLICT" in statements[0]
     assert _orders_audited(process) == 1
 
 
@@ -43,6 +54,11 @@ def test_no_savepoint_when_it_creates_the_order(submit_request):
         purchase_order_create(process=process, idempotency_key="k-1")
 
     assert not [query for query in created if "SAVEPOINT" in query["sql"]]
+    # No read first: the order's INSERT (standing back on a taken key), then its audit row.
+    assert [sql.split(" (")[0] for sql in _statements(created)] == [
+        'INSERT INTO "processes_purchaseorder"',
+        'INSERT INTO "processes_auditevent"',
+    ]
 
 
 @pytest.mark.django_db
