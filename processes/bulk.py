@@ -123,8 +123,8 @@ def rows_insert(model: type[Model], objs: list[Any]) -> list[Any]:
 
 def row_insert_once(obj: Any, *, unique: str) -> bool:
     """INSERT `obj` (a new instance) unless a row already holds its value of the field `unique`
-    (a unique column): one statement, `INSERT ... ON CONFLICT (unique) DO NOTHING RETURNING`, where
-    a read first and an INSERT in a savepoint of its own took four. True when it went in (`obj`
+    (a unique column): one statement, `INSERT ... ON CONFLICT (unique) DO NOTHING RETURNING`, with
+    no read before it and no savepoint to survive a lost race. True when it went in (`obj`
     then has its primary key, and `pre_save` and `post_save` were sent as `save()` sends them);
     False when the row was there already (`obj` stays unsaved). A conflict on another unique
     constraint raises IntegrityError, as an INSERT does. For a job's side effect keyed by its

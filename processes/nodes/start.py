@@ -15,6 +15,7 @@ a savepoint here: two round trips fewer on every request submitted through a for
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from functools import update_wrapper
 from typing import Any
 
@@ -68,10 +69,7 @@ def start_view_wrap(node: Any, origin_view: Any) -> Any:
         request.activation = node.activation_class.create(node, None, None)
         if not node.can_execute(request.user, request.activation.task):
             raise PermissionDenied
-        if request.method != "POST":
-            request.activation.start(request)
-            return origin_view(request, *args, **kwargs)
-        with transaction.atomic(savepoint=False):
+        with transaction.atomic(savepoint=False) if request.method == "POST" else nullcontext():
             request.activation.start(request)
             return origin_view(request, *args, **kwargs)
 

@@ -167,17 +167,16 @@ def purchase_order_create(*, process: PurchaseProcess, idempotency_key: str) -> 
 
     Runs in a worker and may run again for the same key (a redelivered message); the second
     run returns the order the first one created. Two deliveries at once are kept apart by the
-    key's unique constraint: the one that loses waits for the winner's commit and reads its order
-    (`processes.bulk.row_insert_once`: one statement, where a read and an INSERT in a savepoint
-    took four). Another order of the same process (a different key) is an IntegrityError.
+    key's unique constraint: the one that loses waits for the winner's commit, then reads its
+    order. The order goes in with no read before it and no savepoint
+    (`processes.bulk.row_insert_once`); another order of the same process (a different key) is an
+    IntegrityError.
     """
     order = PurchaseOrder(idempotency_key=idempotency_key, process=process, number=f"PO-{process.pk:06d}")
     with transaction.atomic():
-        created = row_insert_once(order, unique="idempotency_key")
-        if created:
+        if row_insert_once(order, unique="idempotency_key"):
             audit_record(action="purchase.order_created", process=process, details={"number": order.number})
-    if created:
-        return order
+            return order
     return PurchaseOrder.objects.get(idempotency_key=idempotency_key)
 
 
