@@ -21,6 +21,7 @@ import _thread
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import DatabaseError, connection, transaction
@@ -137,6 +138,8 @@ class PreparedRead:
     names: list[str]
     # One level of `select_related` foreign keys: each one's model, columns and setters.
     related: tuple[_RelatedRead, ...] = ()
+    # The query's annotations (`annotate`): each one's attribute name and column.
+    annotations: tuple[tuple[str, int], ...] = ()
 
     @classmethod
     def compile(cls, compiler: Any, sql: str) -> PreparedRead:
@@ -147,7 +150,8 @@ class PreparedRead:
             _RelatedRead.compile(compiler, info)
             for info in compiler.klass_info.get("related_klass_infos", ())
         )
-        return cls(compiler, sql, compiler.get_converters(fields), start, end, names, related)
+        annotations = tuple(compiler.annotation_col_map.items())
+        return cls(compiler, sql, compiler.get_converters(fields), start, end, names, related, annotations)
 
     def instances(self, rows: list[tuple]) -> list[Any]:
         values = self.compiler.apply_converters(rows, self.converters) if self.converters else rows
@@ -157,6 +161,8 @@ class PreparedRead:
             obj = model.from_db(using, self.names, tuple(row[self.start : self.end]))
             for related in self.related:
                 related.attach(obj, row, using)
+            for name, column in self.annotations:
+                setattr(obj, name, row[column])
             objs.append(obj)
         return objs
 
@@ -215,27 +221,46 @@ class BoundRead:
             return self.prepared.instances(cursor.fetchall())
 
 
-def prepared_read(key: Any, build: Callable[..., QuerySet], *values: int) -> BoundRead:
+def prepared_read(key: Any, build: Callable[..., QuerySet], *values: int | datetime) -> BoundRead:
     """`build(*values)`'s query, compiled once per connection under `key` and bound to `values`.
-    Each value must be a parameter of the query exactly once (checked when it is compiled); the
-    query's other parameters are constants of its shape (a status list, say)."""
+    Each value (an id or an aware time) must be a parameter of the query (checked when it is
+    compiled; once or more: each place takes it); the query's other parameters are constants of
+    its shape (a status list, say)."""
     cache = connection.__dict__.setdefault("_portal_prepared_reads", {})
     entry = cache.get(key)
     if entry is None:
-        placeholders = [-1_000_001 - index for index in range(len(values))]
+        placeholders = [_placeholder(value, index) for index, value in enumerate(values)]
         queryset = build(*placeholders)
         compiler = queryset.query.get_compiler(using=queryset.db)
         sql, params = compiler.as_sql()
         params = list(params)
-        if any(params.count(placeholder) != 1 for placeholder in placeholders):
-            raise ValueError(f"{key}: each value must be one parameter of the query, got {params}")
-        positions = [params.index(placeholder) for placeholder in placeholders]
+        stand_ins = [_parameter(placeholder) for placeholder in placeholders]
+        positions = [[at for at, param in enumerate(params) if param == stand_in] for stand_in in stand_ins]
+        if not all(positions):
+            raise ValueError(f"{key}: each value must be a parameter of the query, got {params}")
         entry = cache[key] = (PreparedRead.compile(compiler, sql), params, positions)
-    prepared, template, positions = entry
+    read, template, positions = entry
     bound = list(template)
-    for position, value in zip(positions, values, strict=True):
-        bound[position] = value
-    return BoundRead(prepared, bound)
+    for places, value in zip(positions, values, strict=True):
+        for place in places:
+            bound[place] = _parameter(value)
+    return BoundRead(read, bound)
+
+
+def _placeholder(value: int | datetime, index: int) -> int | datetime:
+    """A stand-in for `value` while the query is compiled: a value no real one takes, of its type."""
+    if isinstance(value, datetime):
+        return datetime(1001, 1, 1, tzinfo=UTC) + timedelta(seconds=index)
+    return -1_000_001 - index
+
+
+def _parameter(value: int | datetime) -> Any:
+    """`value` as the query's parameter (a time as the backend writes a time column's value)."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("prepared reads take aware times only")
+        return connection.ops.adapt_datetimefield_value(value)
+    return value
 
 
 select_for_update_lock = SelectForUpdateLock()

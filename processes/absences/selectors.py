@@ -14,6 +14,7 @@ from viewflow.workflow.models import Task
 
 from processes.absences.models import Absence
 from processes.gate import is_process_manager, view_permission
+from processes.locks import prepared_read
 from processes.notifications.audiences import users_holding
 from processes.policies.models import is_candidate_permission
 from processes.registry import registry
@@ -161,17 +162,24 @@ def absences_concerning(user: Any, at: datetime | None = None) -> tuple[Absence 
     """For the task lists' banner, in one query: `user`'s own absence in force, and the absences in
     force in which they stand in for someone."""
     own, standing_in = None, []
-    absences = (
-        Absence.objects.active_at(at or timezone.now())
-        .filter(Q(user_id=user.pk) | Q(substitute_id=user.pk))
-        .select_related("user", "substitute")
-    )
+    at = at or timezone.now()
+    # every list page asks: compiled once a connection and prepared on the server (ADR 0033)
+    absences = prepared_read(("absences.concerning",), _concerning, at, user.pk).run()
     for absence in absences:
         if absence.user_id == user.pk:
             own = absence
         else:
             standing_in.append(absence)
     return own, standing_in
+
+
+def _concerning(at: datetime, user_pk: int) -> QuerySet[Absence]:
+    """Absences in force at `at` of user `user_pk` or in which they stand in, with both users."""
+    return (
+        Absence.objects.active_at(at)
+        .filter(Q(user_id=user_pk) | Q(substitute_id=user_pk))
+        .select_related("user", "substitute")
+    )
 
 
 def tasks_on_behalf(task_ids: Iterable[int]) -> dict[int, str]:

@@ -61,7 +61,7 @@ class CatalogDescriptor(ProcessDescriptor):
                 icon=process_type.icon,
                 url=CatalogFlow.instance.reverse("type", args=[process_type.slug]),
             )
-            for process_type in selectors.types_startable_by(user)
+            for process_type in selectors.types_startable_list(user)
         ]
 
     def start_entries(self, user: Any) -> list[MenuEntry]:
@@ -71,7 +71,7 @@ class CatalogDescriptor(ProcessDescriptor):
                 icon=process_type.icon,
                 url=CatalogFlow.instance.reverse("type_start", args=[process_type.slug]),
             )
-            for process_type in selectors.types_startable_by(user)
+            for process_type in selectors.types_startable_list(user)
         ]
 
     def type_title(self, process: Any) -> str:

@@ -8,12 +8,14 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from django.contrib.auth.models import Group
 from django.db.models import Case, Exists, Max, OuterRef, QuerySet, Subquery, When
 from django.db.models.fields.json import KeyTransform
 from django.utils.translation import gettext as _
 
 from processes.catalog.fields import value_text
 from processes.catalog.models import MANAGED_BY, CatalogRequest, FieldKind, FormField, ProcessType
+from processes.locks import prepared_read
 from processes.policies.models import PolicyVersion
 from processes.registry import KindFilter
 
@@ -97,12 +99,30 @@ def _published_of_outer_type() -> QuerySet[PolicyVersion]:
 def types_startable_by(user: Any) -> QuerySet[ProcessType]:
     """The types `user` may start: published, and one of their groups is a starter group
     (superusers: every published type). One query."""
-    types = ProcessType.objects.filter(Exists(_published_of_outer_type()))
     if not user.is_authenticated or not user.is_active:
-        return types.none()
+        return ProcessType.objects.none()
     if not user.is_superuser:
-        types = types.filter(starter_groups__in=user.groups.all()).distinct()
-    return types.order_by("name")
+        return _startable_by_member(user.pk)
+    return ProcessType.objects.filter(Exists(_published_of_outer_type())).order_by("name")
+
+
+def types_startable_list(user: Any) -> list[ProcessType]:
+    """`types_startable_by(user)`, read: every task list page lists them (its start buttons), so
+    for any but a superuser the query is compiled once a connection and prepared on the server
+    (processes/locks.py `prepared_read`, ADR 0033)."""
+    if not user.is_authenticated or not user.is_active or user.is_superuser:
+        return list(types_startable_by(user))
+    return prepared_read(("catalog.types_startable",), _startable_by_member, user.pk).run()
+
+
+def _startable_by_member(user_pk: int) -> QuerySet[ProcessType]:
+    """The published types that a starter group of user `user_pk`'s may start."""
+    return (
+        ProcessType.objects.filter(Exists(_published_of_outer_type()))
+        .filter(starter_groups__in=Group.objects.filter(user=user_pk))
+        .distinct()
+        .order_by("name")
+    )
 
 
 def type_start_version(slug: str, user: Any) -> PolicyVersion | None:

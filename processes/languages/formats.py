@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
-from django.utils import formats, translation
+from django.utils import formats, numberformat, translation
 
 NBSP = "\u00a0"
 CENT = Decimal("0.01")
@@ -28,21 +28,41 @@ CURRENCY_PATTERNS = {
 def money_format(amount: Decimal | int | float | str | None, currency: str = "", language: str = "") -> str:
     """`amount` (two decimals, grouped) with `currency` (an ISO 4217 code, or ""), in `language`
     (default: the active one). None or "" gives "" (the caller shows its own placeholder)."""
-    if amount is None or amount == "":
-        return ""
-    try:
-        value = Decimal(str(amount)).quantize(CENT, rounding=ROUND_HALF_UP)  # commercial rounding
-    except InvalidOperation:
-        raise ValueError(f"not an amount: {amount!r}") from None
-    language = language or translation.get_language() or "en"
-    base = language.split("-")[0].lower()
-    with translation.override(language):
-        number = formats.number_format(abs(value), decimal_pos=2, use_l10n=True, force_grouping=True)
-    sign = "-" if value < 0 else ""
-    code = (currency or "").upper()
-    if not code:
-        return sign + number
-    symbol = CURRENCY_SYMBOLS.get(code)
-    symbol_pattern, code_pattern = CURRENCY_PATTERNS.get(base, CURRENCY_PATTERNS["en"])
-    pattern = symbol_pattern if symbol else code_pattern
-    return sign + pattern.format(n=number, c=symbol or code)
+    return MoneyFormatter(language)(amount, currency)
+
+
+class MoneyFormatter:
+    """`money_format` for one language, its separators and pattern looked up once: a task list
+    page writes 25 amounts."""
+
+    def __init__(self, language: str = "") -> None:
+        language = language or translation.get_language() or "en"
+        self.decimal_separator = formats.get_format("DECIMAL_SEPARATOR", language)
+        self.grouping = formats.get_format("NUMBER_GROUPING", language)
+        self.thousand_separator = formats.get_format("THOUSAND_SEPARATOR", language)
+        self.patterns = CURRENCY_PATTERNS.get(language.split("-")[0].lower(), CURRENCY_PATTERNS["en"])
+
+    def __call__(self, amount: Decimal | int | float | str | None, currency: str = "") -> str:
+        if amount is None or amount == "":
+            return ""
+        try:
+            value = Decimal(str(amount)).quantize(CENT, rounding=ROUND_HALF_UP)  # commercial rounding
+        except InvalidOperation:
+            raise ValueError(f"not an amount: {amount!r}") from None
+        number = numberformat.format(
+            abs(value),
+            self.decimal_separator,
+            decimal_pos=2,
+            grouping=self.grouping,
+            thousand_sep=self.thousand_separator,
+            force_grouping=True,
+            use_l10n=True,
+        )
+        sign = "-" if value < 0 else ""
+        code = (currency or "").upper()
+        if not code:
+            return sign + number
+        symbol = CURRENCY_SYMBOLS.get(code)
+        symbol_pattern, code_pattern = self.patterns
+        pattern = symbol_pattern if symbol else code_pattern
+        return sign + pattern.format(n=number, c=symbol or code)

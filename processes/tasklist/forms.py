@@ -57,10 +57,20 @@ class TaskFilterForm(forms.Form):
         ],
     )
 
-    def __init__(self, *args: Any, flows: list[type], stages: list[str], **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        flows: list[type],
+        stages: list[str],
+        processes: list[tuple[str, str]] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """`flows`: viewflow Flow classes (untyped), each with its process_title; `processes`:
+        `process_choices(flows)` when the caller has it (a page validates each pinned filter: the
+        process catalog's choices are a query)."""
         super().__init__(*args, **kwargs)
-        # flows: viewflow Flow classes (untyped), each with its process_title
-        cast(forms.ChoiceField, self.fields["flow"]).choices = [("", _("All")), *process_choices(flows)]
+        processes = process_choices(flows) if processes is None else processes
+        cast(forms.ChoiceField, self.fields["flow"]).choices = [("", _("All")), *processes]
         cast(forms.ChoiceField, self.fields["stage"]).choices = [
             ("", _("All")),
             *((name, name) for name in stages),

@@ -6,7 +6,8 @@ a page's server time (docs/benchmarks.md, tasklist). Here the labels are transla
 page and each row is one string: every value from the database goes through `escape`, the rest
 is fixed markup. The filter form's seven widgets went through Django's template-based widget
 renderer (an included template per widget and per option); `filter_fields_html` writes the same
-controls from the same form (its fields' attributes, values, choices and errors).
+controls from the same form (its fields' attributes, values, choices and errors), and
+`control_html` the "save filter" form's four.
 `templates/processes/tasklist/list.html` holds the page around these parts.
 """
 
@@ -126,6 +127,11 @@ def _attrs(attrs: dict[str, Any]) -> str:
         elif value is not False and value is not None:
             out.append(f' {name}="{escape(value)}"')
     return "".join(out)
+
+
+def control_html(bound: forms.BoundField) -> SafeString:
+    """`bound`'s control (input or select) as its widget writes it, without the template engine."""
+    return mark_safe(_control(bound))  # noqa: S308 - attributes, values and choices escaped in _control
 
 
 def _control(bound: forms.BoundField) -> str:

@@ -12,13 +12,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from django.contrib.auth.models import Group
 from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404, QueryDict
 from django.urls import reverse
 
+from processes.locks import prepared_read
 from processes.tasklist import selectors
-from processes.tasklist.forms import TaskFilterForm
+from processes.tasklist.forms import TaskFilterForm, process_choices
 from processes.tasklist.models import SavedFilter, SavedFilterPin, TaskRow
 
 COUNT_CAP = 99  # shown as "99+" past it: a badge to glance at (the list itself counts to 1,000)
@@ -33,10 +35,22 @@ LIST_ROWS: dict[str, Callable[[Any], QuerySet[TaskRow]]] = {
 def saved_filters_visible(user: Any) -> QuerySet[SavedFilter]:
     """`user`'s own filters and those shared with one of their groups (one query), each with
     `pinned`: whether `user` pinned it."""
+    return _visible(user.pk)
+
+
+def saved_filters_visible_list(user: Any) -> list[SavedFilter]:
+    """`saved_filters_visible(user)`, read: every list page asks, so its query is compiled once a
+    connection and prepared on the server (processes/locks.py `prepared_read`, ADR 0033)."""
+    return prepared_read(("tasklist.saved_filters_visible",), _visible, user.pk).run()
+
+
+def _visible(user_pk: int) -> QuerySet[SavedFilter]:
     return (
-        SavedFilter.objects.filter(Q(owner=user) | Q(shared_with__in=user.groups.values("pk")))
+        SavedFilter.objects.filter(
+            Q(owner_id=user_pk) | Q(shared_with__in=Group.objects.filter(user=user_pk))
+        )
         .select_related("owner", "shared_with")
-        .annotate(pinned=Exists(SavedFilterPin.objects.filter(saved_filter=OuterRef("pk"), user=user)))
+        .annotate(pinned=Exists(SavedFilterPin.objects.filter(saved_filter=OuterRef("pk"), user_id=user_pk)))
     )
 
 
@@ -60,9 +74,12 @@ class PinnedCount:
         return f"{COUNT_CAP}+" if self.count > COUNT_CAP else str(self.count)
 
 
-def _saved_filter_rows(user: Any, saved: SavedFilter, *, stages: list[str]) -> QuerySet[TaskRow] | None:
-    """The rows of its list that `saved` shows `user` (None: the filter no longer validates)."""
-    form = TaskFilterForm(QueryDict(saved.query), flows=selectors.flows_listed_for(user), stages=stages)
+def _saved_filter_rows(
+    user: Any, saved: SavedFilter, *, flows: list[type], processes: list[tuple[str, str]], stages: list[str]
+) -> QuerySet[TaskRow] | None:
+    """The rows of its list that `saved` shows `user` (None: the filter no longer validates).
+    `flows`: selectors.flows_listed_for(user); `processes`: the process filter's choices of them."""
+    form = TaskFilterForm(QueryDict(saved.query), flows=flows, processes=processes, stages=stages)
     if not form.is_valid():
         return None
     return selectors.task_rows_filter(LIST_ROWS[saved.page](user), form.spec())
@@ -94,7 +111,13 @@ def saved_filter_count(user: Any, saved: SavedFilter, *, stages: list[str]) -> i
 def pinned_count_values(user: Any, filters: list[SavedFilter], *, stages: list[str]) -> list[int | None]:
     """The count of each of `filters` for `user`, in one statement for all (None for a filter that
     no longer validates)."""
-    rows = [_saved_filter_rows(user, saved, stages=stages) for saved in filters]
+    if not filters:
+        return []
+    flows = selectors.flows_listed_for(user)
+    processes = process_choices(flows)  # once for all (the process catalog's are a query)
+    rows = [
+        _saved_filter_rows(user, saved, flows=flows, processes=processes, stages=stages) for saved in filters
+    ]
     counted = iter(capped_counts([each for each in rows if each is not None]))
     return [None if each is None else next(counted) for each in rows]
 

@@ -23,13 +23,13 @@ from viewflow.workflow.models import Task
 from processes import services
 from processes.absences.selectors import absences_concerning, tasks_on_behalf
 from processes.gate import task_is_personal
-from processes.languages.formats import money_format
+from processes.languages.formats import MoneyFormatter
 from processes.redirects import safe_next_url
 from processes.tasklist import saved_selectors, saved_services, selectors
 from processes.tasklist.exceptions import TaskUnavailable
 from processes.tasklist.forms import SavedFilterForm, TaskFilterForm, TaskHandOverForm
 from processes.tasklist.models import TaskRow
-from processes.tasklist.rendering import RowsRenderer, filter_fields_html
+from processes.tasklist.rendering import RowsRenderer, control_html, filter_fields_html
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
@@ -130,6 +130,7 @@ class TaskListView(View):
         list_url = request.path if request.method == "GET" else reverse(f"tasks:{self.page}:index")
         here = request.get_full_path() if request.method == "GET" else f"{list_url}?{query.urlencode()}"
         moment_format = get_format("SHORT_DATETIME_FORMAT")
+        money = MoneyFormatter()
         context = {
             "page": self.page,
             "title": self.title,
@@ -150,7 +151,7 @@ class TaskListView(View):
                     # a task the flow assigns (the requester's revise task) is never handed on
                     "personal": row.flow is not None
                     and getattr(getattr(row.flow, row.node, None), "_owner", None) is not None,
-                    "amount": money_format(row.amount, row.currency),
+                    "amount": money(row.amount, row.currency),
                     "due": _moment(row.due_at, moment_format),
                     "age": _moment(row.finished, moment_format)
                     if self.page == "archive"
@@ -178,7 +179,7 @@ class TaskListView(View):
     def saved_filters_context(self, user, form, stages, save_form) -> dict[str, Any]:
         """Saved filters (issue 18): this list's (own and shared), the pinned ones of every list
         with their counts, and the form that saves the current filters."""
-        visible = list(saved_selectors.saved_filters_visible(user))
+        visible = saved_selectors.saved_filters_visible_list(user)
         current = form.query_string() if form.is_bound and form.is_valid() else ""
         if save_form is None and current:
             save_form = SavedFilterForm(initial={"page": self.page, "query": current}, user=user)
@@ -203,6 +204,8 @@ class TaskListView(View):
                 for item in pinned
             ],
             "save_form": save_form,
+            # its controls written in Python, as the filter form's (rendering.py)
+            "save_controls": {bound.name: control_html(bound) for bound in save_form} if save_form else {},
             "saved_filter_create_url": reverse("tasks:saved_filter_create"),
         }
 

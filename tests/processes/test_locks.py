@@ -68,3 +68,49 @@ def test_a_task_that_is_gone_is_said_so(purchase_policy, submit_request):
     )
     with pytest.raises(Task.DoesNotExist, match="is gone"), transaction.atomic(), task_locked(gone):
         pass
+
+
+# ---------------------------------------------------------------- prepared reads
+
+
+def test_a_prepared_read_binds_a_time_and_a_value_used_twice(olivia, alice):
+    """A time is bound as the backend writes a time column's value, and a value may be more than
+    one parameter of the query: each place takes it."""
+    from datetime import timedelta
+
+    from django.contrib.auth import get_user_model
+    from django.db.models import Q
+    from django.utils import timezone
+
+    from processes.locks import prepared_read
+
+    users = get_user_model().objects
+
+    def build(joined_by, pk):
+        return users.filter(Q(pk=pk) | Q(pk=pk + 0), date_joined__lte=joined_by)
+
+    now = timezone.now()
+    assert prepared_read(("test.joined",), build, now, olivia.pk).run() == [olivia]
+    assert prepared_read(("test.joined",), build, now, alice.pk).run() == [alice]  # compiled once
+    assert (
+        prepared_read(("test.joined",), build, olivia.date_joined - timedelta(days=1), olivia.pk).run() == []
+    )
+    for key in [("test.naive",), ("test.joined",)]:  # compiling it, or bound to a compiled one
+        with pytest.raises(ValueError, match="aware times only"):
+            prepared_read(key, build, now.replace(tzinfo=None), olivia.pk)
+    with pytest.raises(ValueError, match="must be a parameter of the query"):
+        prepared_read(("test.unused",), lambda joined_by, pk: users.filter(pk=pk), now, olivia.pk)
+
+
+def test_a_prepared_read_keeps_the_query_s_annotations(olivia, alice):
+    from django.contrib.auth import get_user_model
+    from django.db.models import Value
+
+    from processes.locks import prepared_read
+
+    (found,) = prepared_read(
+        ("test.annotated",),
+        lambda pk: get_user_model().objects.filter(pk=pk).annotate(flag=Value(7)),
+        olivia.pk,
+    ).run()
+    assert (found, found.flag) == (olivia, 7)

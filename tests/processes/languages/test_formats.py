@@ -47,3 +47,15 @@ def test_the_filter_follows_the_active_language():
         assert template.render(context) == f"1.180,00{NBSP}€"
     with translation.override("en"):
         assert template.render(context) == "€1,180.00"
+
+
+def test_a_formatter_made_once_writes_in_the_language_active_when_it_was_made():
+    """A task list page makes one (processes/tasklist/views.py) and writes its 25 amounts with it."""
+    from processes.languages.formats import MoneyFormatter
+
+    with translation.override("de"):
+        german = MoneyFormatter()
+    with translation.override("en"):
+        assert german(Decimal("1180"), "EUR") == money_format(Decimal("1180"), "EUR", "de")
+        assert MoneyFormatter()(Decimal("1180"), "EUR") == "€1,180.00"
+        assert german(None) == ""

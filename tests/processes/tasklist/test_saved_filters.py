@@ -108,6 +108,16 @@ def test_a_user_sees_their_own_and_their_groups_shared_filters_only(olivia, osca
 
     assert list(saved_selectors.saved_filters_visible(oscar)) == [own, shared]
     assert list(saved_selectors.saved_filters_visible(alice)) == []
+    # the list pages' read (compiled once a connection): the same rows, with their owner and group
+    with CaptureQueriesContext(connection) as captured:
+        listed = saved_selectors.saved_filters_visible_list(oscar)
+        assert [(saved.owner.username, saved.shared_with) for saved in listed] == [
+            ("oscar", None),
+            ("olivia", roles["approvers"]),
+        ]
+    assert listed == [own, shared]
+    assert len(captured) == 1
+    assert saved_selectors.saved_filters_visible_list(alice) == []
 
 
 def test_a_shared_filter_is_read_only_for_the_others_who_pin_it_for_themselves(olivia, oscar, alice, roles):
@@ -125,7 +135,9 @@ def test_a_shared_filter_is_read_only_for_the_others_who_pin_it_for_themselves(o
     saved_filter_pin(saved=shared, user=oscar, pinned=True)  # twice: still one pin
 
     def pinned(user) -> list[bool]:
-        return [saved.pinned for saved in saved_selectors.saved_filters_visible(user)]
+        flags = [saved.pinned for saved in saved_selectors.saved_filters_visible(user)]
+        assert [saved.pinned for saved in saved_selectors.saved_filters_visible_list(user)] == flags
+        return flags
 
     assert pinned(oscar) == [True]
     assert pinned(olivia) == [False]  # oscar's pin is his, not the owner's
@@ -271,6 +283,15 @@ def test_a_refused_save_shows_the_list_with_the_errors(client, olivia, two_queue
 
     assert response.status_code == 422
     assert set(response.context["save_form"].errors) == {"name", "shared_with"}
+    # the controls keep what was sent (written in Python: processes/tasklist/rendering.py)
+    page = response.content.decode()
+    assert 'name="query" value="amount_max=100"' in page
+    assert f'<option value="{roles["approvers"].pk}">approvers</option>' in page
+    assert (
+        '<input type="text" name="name" maxlength="60" id="id_name" required aria-invalid="true" '
+        'aria-describedby="id_name_error">'
+    ) in page
+    assert 'id="id_name_error" role="alert">This field is required.' in page  # what it names
     assert len(response.context["rows"]) == 1  # the list, filtered as it was
     assert 'action="/tasks/queue/"' in response.content.decode()
     bad_query = client.post(CREATE, {"name": "X", "page": "queue", "query": "amount_min=abc"})
