@@ -187,13 +187,20 @@ def _archived_copies(task, owner, copies: int) -> None:
     """`copies` finished rows copied from `task`'s: half of them `owner`'s, the rest nine other
     users' (ids nobody has; the row's owner has no foreign key), one in a hundred an "order".
     PostgreSQL's SQL."""
+    _row_copies(task, owner, copies, "DONE")
+
+
+def _row_copies(task, owner, copies: int, status: str) -> None:
+    """`copies` rows copied from `task`'s, in `status`: DONE (finished, as `_archived_copies`),
+    ASSIGNED (half of them `owner`'s, as there) or NEW (queued), each due a minute later than the
+    last. PostgreSQL's SQL."""
     with connection.cursor() as cursor:
         cursor.execute(
             """WITH tasks AS (
                    INSERT INTO viewflow_task (flow_task, flow_task_type, status, created, finished, token,
                        owner_permission, process_id, data)
-                   SELECT flow_task, flow_task_type, 'DONE', created, now(), token, owner_permission,
-                       process_id, data
+                   SELECT flow_task, flow_task_type, %(status)s, created,
+                       CASE WHEN %(status)s = 'DONE' THEN now() END, token, owner_permission, process_id, data
                    FROM viewflow_task, generate_series(1, %(copies)s) WHERE id = %(task)s
                    RETURNING id)
                INSERT INTO processes_taskrow (task_id, flow_class, process_id, node, subject, requester,
@@ -201,15 +208,66 @@ def _archived_copies(task, owner, copies: int) -> None:
                    created, finished, search)
                SELECT tasks.id, r.flow_class, r.process_id, r.node, r.subject, r.requester, r.amount,
                    r.currency, r.stage_name, r.kind, r.owner_permission,
-                   CASE WHEN tasks.id %% 2 = 0 THEN %(owner)s ELSE 100000 + tasks.id %% 9 END,
-                   'DONE', r.priority, r.due_at, r.created, now() - make_interval(secs => tasks.id),
+                   CASE WHEN %(status)s = 'NEW' THEN NULL
+                        WHEN tasks.id %% 2 = 0 THEN %(owner)s ELSE 100000 + tasks.id %% 9 END,
+                   %(status)s, r.priority, now() + make_interval(mins => tasks.id::int), r.created,
+                   CASE WHEN %(status)s = 'DONE' THEN now() - make_interval(secs => tasks.id) END,
                    CASE WHEN tasks.id %% 100 = 0 THEN 'purchase order ' ELSE 'laptop ' END || tasks.id || ' alice'
                FROM tasks, processes_taskrow r WHERE r.task_id = %(task)s""",
-            {"task": task.pk, "copies": copies, "owner": owner.pk},
+            {"task": task.pk, "copies": copies, "owner": owner.pk, "status": status},
         )
         # as autovacuum would have: the statistics, and the GIN index's pending list merged
         cursor.execute("ANALYZE processes_taskrow")
         cursor.execute("SELECT gin_clean_pending_list('taskrow_archive_search'::regclass)")
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the plan is PostgreSQL's")
+@pytest.mark.parametrize(
+    ("status", "page", "query", "index"),
+    [
+        ("NEW", "queue", "", "taskrow_new_due_cov"),
+        (
+            "NEW",
+            "queue",
+            "sort=priority&amount_min=100&amount_max=4000&stage=Team+approval",
+            "taskrow_new_priority_cov",
+        ),
+        ("NEW", "queue", "sort=-age", "taskrow_new_created_cov"),
+        ("ASSIGNED", "inbox", "", "taskrow_inbox_cov"),
+        ("DONE", "archive", "", "taskrow_archive_cov"),
+    ],
+)
+@pytest.mark.django_db(transaction=True)  # VACUUM runs outside a transaction
+def test_a_list_counts_its_rows_from_its_sort_index_alone(olivia, two_queued, status, page, query, index):
+    """A page's capped count (views.py `CappedPaginator`) reads the list's sort index in order, and
+    nothing else: the index holds the filtered columns (migration 0035)."""
+    import re
+
+    from django.http import QueryDict
+
+    from processes.tasklist.forms import TaskFilterForm
+    from processes.tasklist.views import COUNT_CAP
+
+    _row_copies(task_of(two_queued[0], "approve"), olivia, 5_000, status)
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM processes_taskrow")  # as autovacuum would have: the visibility map
+    form = TaskFilterForm(
+        QueryDict(query), flows=selectors.flows_listed_for(olivia), stages=selectors.stage_names()
+    )
+    assert form.is_valid(), form.errors
+    rows = selectors.task_rows_filter(
+        saved_selectors.LIST_ROWS[page](olivia), form.spec("finished" if page == "archive" else "due")
+    )
+    with CaptureQueriesContext(connection) as captured:
+        count = rows[: COUNT_CAP + 1].count()
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN " + captured.captured_queries[-1]["sql"])
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+
+    assert count == COUNT_CAP + 1
+    assert re.search(rf"Index Only Scan (Backward )?using {index} on processes_taskrow", plan), plan
+    assert "Heap" not in plan, plan
+    assert "Seq Scan" not in plan, plan
 
 
 def test_the_archive_search_index_says_what_the_archive_asks(olivia):
