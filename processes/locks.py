@@ -229,12 +229,12 @@ def prepared_read(key: Any, build: Callable[..., QuerySet], *values: int | datet
     cache = connection.__dict__.setdefault("_portal_prepared_reads", {})
     entry = cache.get(key)
     if entry is None:
-        placeholders = [_placeholder(value, index) for index, value in enumerate(values)]
+        placeholders = [stand_in(value, index) for index, value in enumerate(values)]
         queryset = build(*placeholders)
         compiler = queryset.query.get_compiler(using=queryset.db)
         sql, params = compiler.as_sql()
         params = list(params)
-        stand_ins = [_parameter(placeholder) for placeholder in placeholders]
+        stand_ins = [parameter_of(placeholder) for placeholder in placeholders]
         positions = [[at for at, param in enumerate(params) if param == stand_in] for stand_in in stand_ins]
         if not all(positions):
             raise ValueError(f"{key}: each value must be a parameter of the query, got {params}")
@@ -243,19 +243,20 @@ def prepared_read(key: Any, build: Callable[..., QuerySet], *values: int | datet
     bound = list(template)
     for places, value in zip(positions, values, strict=True):
         for place in places:
-            bound[place] = _parameter(value)
+            bound[place] = parameter_of(value)
     return BoundRead(read, bound)
 
 
-def _placeholder(value: int | datetime, index: int) -> int | datetime:
-    """A stand-in for `value` while the query is compiled: a value no real one takes, of its type."""
+def stand_in(value: int | datetime, index: int) -> int | datetime:
+    """A stand-in for `value` while a query is compiled: a value no real one takes, of its type
+    (the `index`th of the query's; `parameter_of(stand_in(...))` finds it among the parameters)."""
     if isinstance(value, datetime):
         return datetime(1001, 1, 1, tzinfo=UTC) + timedelta(seconds=index)
     return -1_000_001 - index
 
 
-def _parameter(value: int | datetime) -> Any:
-    """`value` as the query's parameter (a time as the backend writes a time column's value)."""
+def parameter_of(value: int | datetime) -> Any:
+    """`value` as a compiled query's parameter (a time as the backend writes a time column's value)."""
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise ValueError("prepared reads take aware times only")

@@ -10,18 +10,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import Group
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404, QueryDict
 from django.urls import reverse
+from django.utils import timezone
+from viewflow.workflow.fields import get_flow_ref
 
-from processes.locks import prepared_read
+from processes.locks import parameter_of, prepared_read, stand_in
 from processes.tasklist import selectors
 from processes.tasklist.forms import TaskFilterForm, process_choices
 from processes.tasklist.models import SavedFilter, SavedFilterPin, TaskRow
+from processes.tasklist.selectors import KIND_SEPARATOR
 
 COUNT_CAP = 99  # shown as "99+" past it: a badge to glance at (the list itself counts to 1,000)
 
@@ -75,14 +80,21 @@ class PinnedCount:
 
 
 def _saved_filter_rows(
-    user: Any, saved: SavedFilter, *, flows: list[type], processes: list[tuple[str, str]], stages: list[str]
+    user: Any,
+    saved: SavedFilter,
+    *,
+    flows: list[type],
+    processes: list[tuple[str, str]],
+    stages: list[str],
+    now: datetime | None = None,
 ) -> QuerySet[TaskRow] | None:
     """The rows of its list that `saved` shows `user` (None: the filter no longer validates).
-    `flows`: selectors.flows_listed_for(user); `processes`: the process filter's choices of them."""
+    `flows`: selectors.flows_listed_for(user); `processes`: the process filter's choices of them;
+    `now`: the time "overdue" is measured at (default: now)."""
     form = TaskFilterForm(QueryDict(saved.query), flows=flows, processes=processes, stages=stages)
     if not form.is_valid():
         return None
-    return selectors.task_rows_filter(LIST_ROWS[saved.page](user), form.spec())
+    return selectors.task_rows_filter(LIST_ROWS[saved.page](user), form.spec(), now=now)
 
 
 def capped_counts(querysets: list[QuerySet[TaskRow]]) -> list[int]:
@@ -91,14 +103,27 @@ def capped_counts(querysets: list[QuerySet[TaskRow]]) -> list[int]:
     count keeps the plan it has alone (its subquery is the SQL Django writes for it)."""
     if not querysets:
         return []
+    sql, params = _capped_counts_sql(querysets)
+    return _counts_run(sql, params)
+
+
+def _capped_counts_sql(querysets: list[QuerySet[TaskRow]]) -> tuple[str, list[Any]]:
     columns: list[str] = []
     params: list[Any] = []
     for n, rows in enumerate(querysets):
-        sql, row_params = rows.order_by().values("pk")[: COUNT_CAP + 1].query.sql_with_params()
+        try:
+            sql, row_params = rows.order_by().values("pk")[: COUNT_CAP + 1].query.sql_with_params()
+        except EmptyResultSet:  # nothing can match (a queue filter of a user without any right)
+            columns.append("0")
+            continue
         columns.append(f"(SELECT COUNT(*) FROM ({sql}) AS counted_{n})")  # noqa: S608 - Django-compiled SQL, values as parameters
         params.extend(row_params)
+    return "SELECT " + ", ".join(columns), params
+
+
+def _counts_run(sql: str, params: list[Any]) -> list[int]:
     with connection.cursor() as cursor:
-        cursor.execute("SELECT " + ", ".join(columns), params)
+        cursor.execute(sql, params)
         return [int(count) for count in cursor.fetchone()]
 
 
@@ -108,18 +133,101 @@ def saved_filter_count(user: Any, saved: SavedFilter, *, stages: list[str]) -> i
     return pinned_count_values(user, [saved], stages=stages)[0]
 
 
+@dataclass(frozen=True)
+class _CountStatement:
+    """The one statement that counts a page's pinned filters, compiled: its SQL, its parameters
+    with a stand-in for the current time at `now_at` (the "overdue" filters'), and which of the
+    filters validated (those have a column each, in order)."""
+
+    sql: str
+    params: list[Any]
+    now_at: list[int]
+    valid: list[bool]
+
+
+COUNT_STATEMENTS_KEPT = 256  # per connection; past it they are compiled afresh
+
+
 def pinned_count_values(user: Any, filters: list[SavedFilter], *, stages: list[str]) -> list[int | None]:
     """The count of each of `filters` for `user`, in one statement for all (None for a filter that
-    no longer validates)."""
+    no longer validates).
+
+    Every list page counts its user's pins, and validating and compiling each filter cost more
+    CPU than the counts (docs/benchmarks.md, 2026-12-07). So the compiled statement is kept on
+    the connection (as processes/locks.py `prepared_read` keeps its queries), under everything
+    its SQL follows from: the user, their permissions and the process types they see and list
+    (the rows each list shows them), the filter's choices (process types, stages) and each
+    filter's list and query. Only the time changes between two pages: an "overdue" filter is
+    compiled with a stand-in time and bound to the current one. A filter on one of the catalog's
+    own fields (`flow=<flow>#<type>` with `field_...`) reads that type's choices and requests as
+    it is compiled, so a page with one compiles afresh."""
     if not filters:
         return []
     flows = selectors.flows_listed_for(user)
     processes = process_choices(flows)  # once for all (the process catalog's are a query)
+    key = _count_statement_key(user, filters, flows=flows, processes=processes, stages=stages)
+    kept = connection.__dict__.setdefault("_portal_pinned_count_statements", {})
+    statement = kept.get(key) if key is not None else None
+    if statement is None:
+        statement = _count_statement(user, filters, flows=flows, processes=processes, stages=stages)
+        if key is not None:
+            if len(kept) >= COUNT_STATEMENTS_KEPT:
+                kept.clear()
+            kept[key] = statement
+    params = list(statement.params)
+    if statement.now_at:
+        now = parameter_of(timezone.now())
+        for place in statement.now_at:
+            params[place] = now
+    counted = iter(_counts_run(statement.sql, params) if any(statement.valid) else [])
+    return [next(counted) if valid else None for valid in statement.valid]
+
+
+def _count_statement(
+    user: Any,
+    filters: list[SavedFilter],
+    *,
+    flows: list[type],
+    processes: list[tuple[str, str]],
+    stages: list[str],
+) -> _CountStatement:
+    now = stand_in(timezone.now(), 0)
     rows = [
-        _saved_filter_rows(user, saved, flows=flows, processes=processes, stages=stages) for saved in filters
+        _saved_filter_rows(user, saved, flows=flows, processes=processes, stages=stages, now=now)  # type: ignore[arg-type]  # an aware time
+        for saved in filters
     ]
-    counted = iter(capped_counts([each for each in rows if each is not None]))
-    return [None if each is None else next(counted) for each in rows]
+    valid = [each for each in rows if each is not None]
+    sql, params = _capped_counts_sql(valid) if valid else ("", [])
+    now_parameter = parameter_of(now)
+    now_at = [place for place, param in enumerate(params) if param == now_parameter]
+    return _CountStatement(sql, params, now_at, [each is not None for each in rows])
+
+
+def _count_statement_key(
+    user: Any,
+    filters: list[SavedFilter],
+    *,
+    flows: list[type],
+    processes: list[tuple[str, str]],
+    stages: list[str],
+) -> tuple | None:
+    """What the pins' statement follows from (None: a filter reads the database as it compiles)."""
+    if any(
+        "field_" in saved.query and KIND_SEPARATOR in QueryDict(saved.query).get("flow", "")
+        for saved in filters
+    ):
+        return None
+    return (
+        COUNT_CAP,
+        user.pk,
+        user.is_superuser,
+        tuple(sorted(user.get_all_permissions())),
+        tuple(get_flow_ref(flow) for flow in selectors.flows_visible_to(user)),
+        tuple(get_flow_ref(flow) for flow in flows),
+        tuple(processes),
+        tuple(stages),
+        tuple((saved.pk, saved.page, saved.query) for saved in filters),
+    )
 
 
 def pinned_counts(user: Any, filters: list[SavedFilter], *, stages: list[str]) -> list[PinnedCount]:

@@ -487,6 +487,43 @@ def test_one_statement_counts_every_pin_as_each_would_alone(olivia, two_queued):
         assert saved_selectors.pinned_count_values(olivia, filters[:1], stages=stages) == [1]
 
 
+def test_a_kept_count_statement_follows_the_clock_the_rights_and_the_filter(olivia, two_queued, roles):
+    """The pins' statement is compiled once a connection for what its SQL follows from, and
+    bound to the current time: an "overdue" count moves with the clock, a lost right or a changed
+    query gives a new statement."""
+    from datetime import timedelta
+
+    import time_machine
+    from django.contrib.auth import get_user_model
+    from django.utils import timezone
+
+    kept = connection.__dict__.setdefault("_portal_pinned_count_statements", {})
+    kept.clear()
+    stages = selectors.stage_names()
+    late = saved_filter_create(owner=olivia, name="Late", page="queue", query="overdue=on")
+    cheap = saved_filter_create(owner=olivia, name="Cheap", page="queue", query="amount_max=100")
+    both = [late, cheap]
+
+    assert saved_selectors.pinned_count_values(olivia, both, stages=stages) == [0, 1]
+    assert saved_selectors.pinned_count_values(olivia, both, stages=stages) == [0, 1]
+    assert len(kept) == 1
+    due = max(row.due_at for row in TaskRow.objects.filter(status="NEW"))
+    with time_machine.travel(due + timedelta(minutes=1), tick=False):
+        assert timezone.now() > due
+        assert saved_selectors.pinned_count_values(olivia, both, stages=stages) == [2, 1]
+    assert len(kept) == 1  # the same statement, bound to another time
+
+    roles["approvers"].user_set.remove(olivia)
+    outsider = get_user_model().objects.get(pk=olivia.pk)  # her rights read afresh
+    assert saved_selectors.pinned_count_values(outsider, both, stages=stages) == [0, 0]
+    SavedFilter.objects.filter(pk=cheap.pk).update(query="amount_max=50")
+    moved = [late, SavedFilter.objects.get(pk=cheap.pk)]
+    roles["approvers"].user_set.add(olivia)
+    assert saved_selectors.pinned_count_values(olivia, moved, stages=stages) == [0, 1]
+    assert saved_selectors.pinned_count_values(olivia, moved, stages=["Finance review"]) == [0, 1]
+    assert len(kept) == 4
+
+
 def test_a_rename_from_the_list_page_says_what_happened(client, olivia, two_queued):
     saved = saved_filter_create(owner=olivia, name="Cheap", page="queue", query="amount_max=100")
     saved_filter_create(owner=olivia, name="Late", page="queue", query="sort=age")
