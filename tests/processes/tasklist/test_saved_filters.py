@@ -524,6 +524,25 @@ def test_a_kept_count_statement_follows_the_clock_the_rights_and_the_filter(oliv
     assert len(kept) == 4
 
 
+def test_a_pin_of_a_user_who_lost_every_right_counts_nothing_and_breaks_no_page(client, olivia, roles):
+    """The drawer counts the pins on every page; a queue filter of a user without any permission
+    has nothing to count (its SQL cannot be written: Django's EmptyResultSet), not a 500."""
+    from django.contrib.auth import get_user_model
+
+    saved = saved_filter_create(owner=olivia, name="Queued", page="queue", query="sort=age")
+    saved_filter_pin(saved=saved, user=olivia, pinned=True)
+    for group in list(olivia.groups.all()):
+        group.user_set.remove(olivia)
+    client.force_login(get_user_model().objects.get(pk=olivia.pk))
+
+    page = client.get("/notifications/")
+
+    assert page.status_code == 200
+    assert saved_selectors.pinned_counts_by_url(get_user_model().objects.get(pk=olivia.pk)) == {
+        saved_selectors.saved_filter_url(saved): "0"
+    }
+
+
 def test_a_rename_from_the_list_page_says_what_happened(client, olivia, two_queued):
     saved = saved_filter_create(owner=olivia, name="Cheap", page="queue", query="amount_max=100")
     saved_filter_create(owner=olivia, name="Late", page="queue", query="sort=age")
