@@ -97,17 +97,10 @@ def _saved_filter_rows(
     return selectors.task_rows_filter(LIST_ROWS[saved.page](user), form.spec(), now=now)
 
 
-def capped_counts(querysets: list[QuerySet[TaskRow]]) -> list[int]:
-    """How many rows each of `querysets` holds, capped past COUNT_CAP (each a `COUNT(*)` over at
-    most COUNT_CAP + 1 rows), in one statement: `SELECT (SELECT COUNT(*) ...), (...)`. Each
+def capped_counts_sql(querysets: list[QuerySet[TaskRow]]) -> tuple[str, list[Any]]:
+    """One statement that counts each of `querysets`' rows, capped past COUNT_CAP (each a
+    `COUNT(*)` over at most COUNT_CAP + 1 rows): `SELECT (SELECT COUNT(*) ...), (...)`. Each
     count keeps the plan it has alone (its subquery is the SQL Django writes for it)."""
-    if not querysets:
-        return []
-    sql, params = _capped_counts_sql(querysets)
-    return _counts_run(sql, params)
-
-
-def _capped_counts_sql(querysets: list[QuerySet[TaskRow]]) -> tuple[str, list[Any]]:
     columns: list[str] = []
     params: list[Any] = []
     for n, rows in enumerate(querysets):
@@ -197,7 +190,7 @@ def _count_statement(
         for saved in filters
     ]
     valid = [each for each in rows if each is not None]
-    sql, params = _capped_counts_sql(valid) if valid else ("", [])
+    sql, params = capped_counts_sql(valid) if valid else ("", [])
     now_parameter = parameter_of(now)
     now_at = [place for place, param in enumerate(params) if param == now_parameter]
     return _CountStatement(sql, params, now_at, [each is not None for each in rows])
