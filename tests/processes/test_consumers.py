@@ -87,7 +87,9 @@ async def test_anonymous_sockets_are_closed_with_4401():
 
     assert connected is False
     assert code == CLOSE_UNAUTHENTICATED
-    await communicator.disconnect()  # the browser's side of the close (see below)
+    # The browser's side of the close: it ends the refusing consumer before this test's event loop
+    # closes (left running, cancelled with the loop, a refused socket's teardown hung in CI under load).
+    await communicator.disconnect()
 
 
 async def test_a_foreign_origin_is_refused():
@@ -105,9 +107,7 @@ async def test_a_foreign_origin_is_refused():
     connected, _ = await communicator.connect()
 
     assert connected is False
-    # The browser's side of the close: it ends the refusing consumer before this test's event loop
-    # closes (left running, cancelled with the loop, this teardown hung in a CI run under load).
-    await communicator.disconnect()
+    await communicator.disconnect()  # the browser's side of the close, as above
 
 
 async def test_a_socket_without_a_last_id_starts_from_now_and_hears_new_notifications():
